@@ -1,0 +1,343 @@
+"""The command line: parse, call the library, print. Thin on purpose.
+
+Exit codes: 0 success; 1 a unit failed, a manifest is invalid or the daemon
+is unreachable; 2 bad usage. ``diff`` follows kubectl: 0 no changes,
+1 changes, 2 an error. ``validate``: 0 valid, 1 invalid.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from reconciler import render
+from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKey, build_units
+from reconciler.errors import ReconcilerError
+from reconciler.manifests import LoadResult, load_paths
+from reconciler.models import Kind, Mode
+
+if TYPE_CHECKING:
+    from reconciler.drivers.docker import DockerDriver
+    from reconciler.observed import Observation
+    from reconciler.planner import Plan, PlanConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    instance: str
+    docker_host: str | None
+    mode: Mode
+    infra_image: str
+
+    @property
+    def build(self) -> BuildConfig:
+        return BuildConfig(self.instance, self.mode, self.infra_image)
+
+
+def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from reconciler.models import _dns_label
+
+    try:
+        return _dns_label(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--instance",
+    envvar="RECONCILER_INSTANCE",
+    default="default",
+    show_default=True,
+    callback=_instance,
+    help="Owner name written to io.reconciler.managed-by.",
+)
+@click.option(
+    "--docker-host",
+    envvar="DOCKER_HOST",
+    default=None,
+    help="Docker daemon address (default: the local socket).",
+)
+@click.option(
+    "--mode",
+    envvar="RECONCILER_MODE",
+    default=Mode.CONTAINER_IN_SANDBOX.value,
+    type=click.Choice([m.value for m in Mode]),
+    show_default=True,
+    help="How a Sandbox runs: an infra holding shared namespaces, or bare.",
+)
+@click.option(
+    "--infra-image",
+    envvar="RECONCILER_INFRA_IMAGE",
+    default=DEFAULT_INFRA_IMAGE,
+    show_default=True,
+    help="Image of the infra container that holds the namespaces.",
+)
+@click.version_option(package_name="reconciler")
+@click.pass_context
+def cli(
+    ctx: click.Context, instance: str, docker_host: str | None, mode: str, infra_image: str
+) -> None:
+    """Keep sandboxed containers on a Docker host exactly as YAML manifests describe them."""
+    ctx.obj = Options(instance, docker_host, Mode(mode), infra_image)
+
+
+_files = click.option(
+    "-f",
+    "--filename",
+    "paths",
+    multiple=True,
+    metavar="PATH",
+    help="A manifest file or directory, or - for stdin. Repeatable.",
+)
+_recursive = click.option("-R", "--recursive", is_flag=True, help="Read directories recursively.")
+
+
+def _color(stream: object = sys.stdout) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
+    if not paths:
+        raise click.UsageError("give at least one -f PATH")
+    loaded = load_paths(paths, recursive)
+    color = _color(sys.stderr)
+    if loaded.warnings:
+        click.echo(render.problems_text(loaded.warnings, "warning", color), err=True)
+    if loaded.errors:
+        click.echo(render.problems_text(loaded.errors, "error", color), err=True)
+    return loaded
+
+
+def _desired(options: Options, loaded: LoadResult) -> Desired:
+    return build_units([(m.manifest, m.source) for m in loaded.manifests], options.build)
+
+
+def _driver(options: Options) -> DockerDriver:
+    from reconciler.drivers.docker import DockerDriver
+
+    return DockerDriver(options.instance, options.docker_host)
+
+
+def _observe(driver: DockerDriver, desired: Desired) -> Observation:
+    names = [m.docker_name for u in desired.units for m in u.members]
+    names += [u.infra.docker_name for u in desired.units if u.infra is not None]
+    try:
+        return driver.observe(names)
+    except ReconcilerError as exc:
+        _fail(str(exc), 2 if click.get_current_context().info_name == "diff" else 1)
+
+
+def _plan(options: Options, desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
+    from reconciler.planner import plan
+
+    result = plan(desired, observed, config)
+    if result.warnings:
+        click.echo("\n".join(f"warning: {w}" for w in result.warnings), err=True)
+    return result
+
+
+def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
+    from reconciler.planner import PlanConfig
+
+    return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
+
+
+def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
+    color = _color()
+    if dry_run:
+        text = render.plan_text(plan, color)
+        click.echo(text or "no changes")
+        return 0 if not plan.errors else 1
+    from reconciler.executor import execute
+
+    result = execute(
+        plan,
+        driver,
+        parallel,
+        on_outcome=lambda key, outcome: click.echo(render.outcome_text(key, outcome, color)),
+    )
+    summary = render.summary_text(result, color)
+    if summary:
+        click.echo(summary)
+    return 0 if result.ok else 1
+
+
+@cli.command()
+@_files
+@_recursive
+@click.option(
+    "--prune", is_flag=True, help="Remove this instance's units the paths no longer define."
+)
+@click.option(
+    "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--parallel",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Units converged at once.",
+)
+@click.pass_obj
+def apply(
+    options: Options,
+    paths: tuple[str, ...],
+    recursive: bool,
+    prune: bool,
+    allow_empty: bool,
+    dry_run: bool,
+    parallel: int,
+) -> None:
+    """Converge the Docker host to the manifests, once."""
+    loaded = _load(paths, recursive)
+    desired = _desired(options, loaded)
+    driver = _driver(options)
+    observed = _observe(driver, desired)
+    config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
+    code = _run(_plan(options, desired, observed, config), driver, parallel, dry_run)
+    sys.exit(code or (0 if loaded.ok else 1))
+
+
+@cli.command()
+@_files
+@_recursive
+@click.option("--prune", is_flag=True, help="Include removals of units the paths no longer define.")
+@click.option(
+    "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
+)
+@click.pass_obj
+def diff(
+    options: Options, paths: tuple[str, ...], recursive: bool, prune: bool, allow_empty: bool
+) -> None:
+    """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
+    loaded = _load(paths, recursive)
+    desired = _desired(options, loaded)
+    observed = _observe(_driver(options), desired)
+    config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
+    result = _plan(options, desired, observed, config)
+    text = render.plan_text(result, _color())
+    if text:
+        click.echo(text)
+    if not loaded.ok or result.errors:
+        sys.exit(2)
+    sys.exit(1 if result.has_changes else 0)
+
+
+def _parse_names(names: Sequence[str], namespace: str) -> tuple[set[UnitKey], set[str]]:
+    """KIND/NAME picks one kind; a bare NAME matches either kind."""
+    keys: set[UnitKey] = set()
+    bare: set[str] = set()
+    kinds = {k.value.lower(): k for k in Kind}
+    for raw in names:
+        kind, _, name = raw.rpartition("/")
+        if not kind:
+            bare.add(name)
+        elif kind.lower() in kinds:
+            keys.add(UnitKey(kinds[kind.lower()], namespace, name))
+        else:
+            raise click.BadParameter(f"{raw!r}: kind must be sandbox or container")
+    return keys, bare
+
+
+@cli.command()
+@_files
+@_recursive
+@click.argument("names", nargs=-1)
+@click.option(
+    "-n", "--namespace", default="default", show_default=True, help="Namespace of the NAMEs."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.pass_obj
+def delete(
+    options: Options,
+    paths: tuple[str, ...],
+    recursive: bool,
+    names: tuple[str, ...],
+    namespace: str,
+    dry_run: bool,
+) -> None:
+    """Remove units named by manifests (-f) or by NAME / KIND/NAME."""
+    if not paths and not names:
+        raise click.UsageError("give -f PATH or at least one NAME")
+    keys, bare = _parse_names(names, namespace)
+    ok = True
+    if paths:
+        loaded = _load(paths, recursive)
+        ok = loaded.ok
+        keys |= {UnitKey(*m.identity) for m in loaded.manifests}
+    driver = _driver(options)
+    observed = _observe(driver, Desired())
+    present = {c.unit_key for c in observed.containers if c.unit_key is not None}
+    keys |= {k for k in present if k.name in bare and k.namespace == namespace}
+    for key in sorted(keys - present):
+        click.echo(f"{key} not found", err=True)
+    config = _plan_config(options, delete=frozenset(keys))
+    code = _run(_plan(options, Desired(), observed, config), driver, 4, dry_run)
+    matched = keys & present or not (names or paths)
+    sys.exit(code or (0 if ok and matched else 1))
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("-n", "--namespace", default=None, help="Only this namespace.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def get(options: Options, names: tuple[str, ...], namespace: str | None, output: str) -> None:
+    """Show this instance's sandboxes and containers: phase, state, id, restarts."""
+    from reconciler.status import unit_statuses
+
+    driver = _driver(options)
+    observed = _observe(driver, Desired())
+    details = driver.inspect([c.id for c in observed.containers])
+    statuses = unit_statuses(observed, options.instance, details)
+    if namespace:
+        statuses = [s for s in statuses if s.namespace == namespace]
+    if names:
+        keys, bare = _parse_names(names, namespace or "default")
+        statuses = [
+            s
+            for s in statuses
+            if s.name in bare or UnitKey(Kind(s.kind), s.namespace, s.name) in keys
+        ]
+    if output == "table":
+        click.echo(render.status_table(statuses) if statuses else "no units")
+    else:
+        click.echo(render.dump([s.to_dict() for s in statuses], output).rstrip())
+
+
+@cli.command()
+@_files
+@_recursive
+@click.pass_obj
+def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
+    """Check manifests without touching Docker. Exit 0: valid, 1: invalid."""
+    loaded = _load(paths, recursive)
+    desired = _desired(options, loaded)
+    for key, reason in desired.refused:
+        click.echo(f"error: {key}: {reason}", err=True)
+    if loaded.ok and not desired.refused:
+        click.echo(f"{len(loaded.manifests)} manifest(s) valid in {len(loaded.files)} file(s)")
+        sys.exit(0)
+    sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="reconciler")

@@ -1,0 +1,431 @@
+"""From manifests to desired units: the effective spec of every container. No I/O.
+
+A *unit* is what the planner converges as a whole: a Sandbox (an infra plus
+init and workload members) or a standalone Container. The effective specs
+here are exactly what a container is created from, and what its spec hash
+covers: things that only steer reconciler (pull policy, probes, restart
+policy, grace period) stay out, so changing them recreates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from reconciler import labels as L
+from reconciler.hashing import spec_hash
+from reconciler.models import (
+    DEFAULT_NAMESPACE,
+    ContainerFields,
+    ContainerManifest,
+    ContainerPort,
+    Kind,
+    Mode,
+    PullPolicy,
+    RestartPolicy,
+    SandboxManifest,
+    Volume,
+)
+from reconciler.quantity import memory_to_bytes
+
+DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class UnitKey:
+    """The identity of a unit: kind, namespace and name."""
+
+    kind: Kind
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        if self.namespace == DEFAULT_NAMESPACE:
+            return f"{self.kind.lower()}/{self.name}"
+        return f"{self.kind.lower()}/{self.namespace}/{self.name}"
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PortSpec(Spec):
+    container_port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+    host_port: int | None = None
+    host_ip: str = ""
+
+
+class MountSpec(Spec):
+    type: Literal["volume", "bind", "tmpfs"]
+    source: str = ""  # a volume name, a host path, or nothing for tmpfs
+    target: str
+    read_only: bool = False
+    must_exist: bool = False  # hostPath types other than DirectoryOrCreate
+    size: int | None = None  # tmpfs only
+
+
+class InfraSpec(Spec):
+    """What the infra container is created from (its image is set by the operator, unhashed)."""
+
+    runtime: str
+    share: tuple[str, ...]
+    ports: tuple[PortSpec, ...] = ()
+    hostname: str = ""
+
+
+class MemberSpec(Spec):
+    """What a workload, init or standalone container is created from."""
+
+    role: Literal["init", "workload"]
+    image: str
+    runtime: str
+    joins: tuple[str, ...] = ()  # namespaces of the infra it joins; () when standalone
+    hostname: str = ""  # only without an infra: a joined network namespace has its own
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    working_dir: str = ""
+    env: tuple[str, ...] = ()  # NAME=value, in manifest order
+    ports: tuple[PortSpec, ...] = ()  # only without an infra: otherwise ports are the infra's
+    mounts: tuple[MountSpec, ...] = ()
+    nano_cpus: int | None = None
+    memory: int | None = None
+    cpu_shares: int | None = None
+    memory_reservation: int | None = None
+    user: str = ""
+    privileged: bool = False
+    read_only_root: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    tty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredInfra:
+    docker_name: str
+    image: str  # the operator's infra image; not hashed (changing it recreates nothing)
+    spec: InfraSpec
+    hash: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredMember:
+    name: str  # the container's name in the manifest
+    docker_name: str
+    spec: MemberSpec
+    hash: str
+    pull_policy: PullPolicy
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredVolume:
+    docker_name: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUnit:
+    key: UnitKey
+    mode: Mode
+    infra: DesiredInfra | None
+    init: tuple[DesiredMember, ...]
+    workloads: tuple[DesiredMember, ...]
+    volumes: tuple[DesiredVolume, ...]
+    restart_policy: RestartPolicy
+    grace_period: int
+    source: str
+
+    @property
+    def members(self) -> tuple[DesiredMember, ...]:
+        return (*self.init, *self.workloads)
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """Everything the manifests ask for; ``refused`` units are left exactly as they are."""
+
+    units: tuple[DesiredUnit, ...] = ()
+    refused: tuple[tuple[UnitKey, str], ...] = ()
+
+    @property
+    def keys(self) -> frozenset[UnitKey]:
+        return frozenset(u.key for u in self.units) | {key for key, _ in self.refused}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildConfig:
+    instance: str
+    mode: Mode = Mode.CONTAINER_IN_SANDBOX
+    infra_image: str = DEFAULT_INFRA_IMAGE
+
+
+def docker_name(instance: str, key: UnitKey, container: str | None) -> str:
+    """A container's Docker name (for people; labels are the truth).
+
+    Parts are DNS labels, so '_' and '.' cannot occur inside them:
+    ``i_ns_web_infra`` (infra), ``i_ns_web.app`` (member), ``i_ns_cache`` (Container).
+    """
+    base = f"{instance}_{key.namespace}_{key.name}"
+    if key.kind is Kind.CONTAINER:
+        return base
+    return f"{base}_infra" if container is None else f"{base}.{container}"
+
+
+def volume_name(instance: str, key: UnitKey, volume: str) -> str:
+    sep = "." if key.kind is Kind.SANDBOX else "_"
+    return f"{instance}_{key.namespace}_{key.name}{sep}{volume}"
+
+
+def build_units(
+    manifests: Sequence[tuple[SandboxManifest | ContainerManifest, str]],
+    config: BuildConfig,
+) -> Desired:
+    """Desired units from (manifest, source) pairs, and per-unit refusals."""
+    units: list[DesiredUnit] = []
+    refused: list[tuple[UnitKey, str]] = []
+    for manifest, source in manifests:
+        key = UnitKey(Kind(manifest.kind), manifest.metadata.namespace, manifest.metadata.name)
+        if isinstance(manifest, ContainerManifest):
+            units.append(_standalone(key, manifest, source, config))
+            continue
+        if config.mode is Mode.STANDALONE:
+            members = [*manifest.spec.init_containers, *manifest.spec.containers]
+            if len(members) != 1:
+                refused.append(
+                    (
+                        key,
+                        f"standalone mode runs a Sandbox with exactly one container, this one has "
+                        f"{len(members)}: without an infra there is nothing for them to share "
+                        "(use --mode container-in-sandbox)",
+                    )
+                )
+                continue
+        units.append(_sandbox(key, manifest, source, config))
+    return Desired(tuple(units), tuple(refused))
+
+
+def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:
+    return {
+        L.MANAGED_BY: config.instance,
+        L.KIND: key.kind.value,
+        L.NAMESPACE: key.namespace,
+        L.SANDBOX: key.name,
+        L.SOURCE: source,
+        L.MODE: mode.value,
+    }
+
+
+def _sandbox(
+    key: UnitKey, manifest: SandboxManifest, source: str, config: BuildConfig
+) -> DesiredUnit:
+    spec = manifest.spec
+    mode = config.mode
+    base = _base_labels(config, key, source, mode) | {
+        L.RUNTIME: spec.runtime,
+        L.GRACE: str(spec.termination_grace_period_seconds),
+    }
+    members = [*spec.init_containers, *spec.containers]
+    # Ports belong to the network namespace: a container's hostPort is published
+    # by whoever owns that namespace, as kubelet does for a pod.
+    ports = _ports([*spec.ports, *(p for c in members for p in c.ports if p.host_port)])
+    volumes = {v.name: v for v in spec.volumes}
+    infra: DesiredInfra | None = None
+    joins: tuple[str, ...] = ()
+    member_ports: tuple[PortSpec, ...] = ()
+    hostname = ""
+    if mode is Mode.CONTAINER_IN_SANDBOX:
+        share = tuple(s.value for s in spec.share)
+        infra_spec = InfraSpec(runtime=spec.runtime, share=share, ports=ports, hostname=key.name)
+        infra_hash = spec_hash(infra_spec)
+        infra = DesiredInfra(
+            docker_name=docker_name(config.instance, key, None),
+            image=config.infra_image,
+            spec=infra_spec,
+            hash=infra_hash,
+            labels=base | {L.ROLE: L.ROLE_INFRA, L.CONTAINER: "", L.SPEC_HASH: infra_hash},
+        )
+        joins = share
+    else:
+        member_ports, hostname = ports, key.name
+
+    def member(
+        container: ContainerFields, name: str, role: Literal["init", "workload"]
+    ) -> DesiredMember:
+        member_spec = _member_spec(
+            container,
+            role,
+            spec.runtime,
+            joins,
+            member_ports,
+            hostname,
+            volumes,
+            config.instance,
+            key,
+        )
+        digest = spec_hash(member_spec)
+        return DesiredMember(
+            name=name,
+            docker_name=docker_name(config.instance, key, name),
+            spec=member_spec,
+            hash=digest,
+            pull_policy=container.image_pull_policy,
+            labels=base | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest},
+        )
+
+    return DesiredUnit(
+        key=key,
+        mode=mode,
+        infra=infra,
+        init=tuple(member(c, c.name, "init") for c in spec.init_containers),
+        workloads=tuple(member(c, c.name, "workload") for c in spec.containers),
+        volumes=_volumes(spec.volumes, config, key, source, mode),
+        restart_policy=spec.restart_policy,
+        grace_period=spec.termination_grace_period_seconds,
+        source=source,
+    )
+
+
+def _standalone(
+    key: UnitKey, manifest: ContainerManifest, source: str, config: BuildConfig
+) -> DesiredUnit:
+    spec = manifest.spec
+    name = manifest.metadata.name
+    member_spec = _member_spec(
+        spec,
+        "workload",
+        spec.runtime,
+        (),
+        _ports(spec.ports),
+        name,
+        {v.name: v for v in spec.volumes},
+        config.instance,
+        key,
+    )
+    digest = spec_hash(member_spec)
+    labels = _base_labels(config, key, source, Mode.STANDALONE) | {
+        L.RUNTIME: spec.runtime,
+        L.GRACE: str(spec.termination_grace_period_seconds),
+        L.ROLE: L.ROLE_WORKLOAD,
+        L.CONTAINER: name,
+        L.SPEC_HASH: digest,
+    }
+    workload = DesiredMember(
+        name=name,
+        docker_name=docker_name(config.instance, key, name),
+        spec=member_spec,
+        hash=digest,
+        pull_policy=spec.image_pull_policy,
+        labels=labels,
+    )
+    return DesiredUnit(
+        key=key,
+        mode=Mode.STANDALONE,
+        infra=None,
+        init=(),
+        workloads=(workload,),
+        volumes=_volumes(spec.volumes, config, key, source, Mode.STANDALONE),
+        restart_policy=spec.restart_policy,
+        grace_period=spec.termination_grace_period_seconds,
+        source=source,
+    )
+
+
+def _ports(ports: Sequence[ContainerPort]) -> tuple[PortSpec, ...]:
+    return tuple(
+        PortSpec(
+            container_port=p.container_port,
+            protocol="udp" if p.protocol == "UDP" else "tcp",
+            host_port=p.host_port,
+            host_ip=p.host_ip or "",
+        )
+        for p in ports
+    )
+
+
+def _member_spec(
+    container: ContainerFields,
+    role: Literal["init", "workload"],
+    runtime: str,
+    joins: tuple[str, ...],
+    ports: tuple[PortSpec, ...],
+    hostname: str,
+    volumes: dict[str, Volume],
+    instance: str,
+    key: UnitKey,
+) -> MemberSpec:
+    security = container.security_context
+    user = ""
+    if security and security.run_as_user is not None:
+        user = str(security.run_as_user)
+        if security.run_as_group is not None:
+            user += f":{security.run_as_group}"
+    elif security and security.run_as_group is not None:
+        user = f"0:{security.run_as_group}"
+    resources = container.resources
+    return MemberSpec(
+        role=role,
+        image=container.image,
+        runtime=runtime,
+        joins=joins,
+        hostname=hostname,
+        command=tuple(container.command),
+        args=tuple(container.args),
+        working_dir=container.working_dir or "",
+        env=tuple(f"{e.name}={e.value}" for e in container.env),
+        ports=ports,
+        mounts=tuple(
+            _mount(volumes[m.name], m.mount_path, m.read_only, instance, key)
+            for m in container.volume_mounts
+        ),
+        nano_cpus=resources.nano_cpus(),
+        memory=resources.memory(),
+        cpu_shares=resources.cpu_shares(),
+        memory_reservation=resources.memory_reservation(),
+        user=user,
+        privileged=bool(security and security.privileged),
+        read_only_root=bool(security and security.read_only_root_filesystem),
+        cap_add=tuple(security.capabilities.add) if security else (),
+        cap_drop=tuple(security.capabilities.drop) if security else (),
+        no_new_privileges=bool(security and security.allow_privilege_escalation is False),
+        tty=container.tty,
+    )
+
+
+def _mount(volume: Volume, target: str, read_only: bool, instance: str, key: UnitKey) -> MountSpec:
+    if volume.host_path is not None:
+        return MountSpec(
+            type="bind",
+            source=volume.host_path.path,
+            target=target,
+            read_only=read_only,
+            must_exist=volume.host_path.type not in ("", "DirectoryOrCreate"),
+        )
+    assert volume.empty_dir is not None
+    if volume.empty_dir.medium == "Memory":
+        size = memory_to_bytes(volume.empty_dir.size_limit) if volume.empty_dir.size_limit else None
+        return MountSpec(type="tmpfs", target=target, read_only=read_only, size=size)
+    return MountSpec(
+        type="volume",
+        source=volume_name(instance, key, volume.name),
+        target=target,
+        read_only=read_only,
+    )
+
+
+def _volumes(
+    volumes: Sequence[Volume], config: BuildConfig, key: UnitKey, source: str, mode: Mode
+) -> tuple[DesiredVolume, ...]:
+    return tuple(
+        DesiredVolume(
+            docker_name=volume_name(config.instance, key, v.name),
+            labels=_base_labels(config, key, source, mode) | {L.VOLUME: v.name},
+        )
+        for v in volumes
+        if v.empty_dir is not None and v.empty_dir.medium != "Memory"
+    )

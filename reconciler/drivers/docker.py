@@ -1,0 +1,363 @@
+"""The Docker driver: observes containers and performs primitive operations. Does I/O.
+
+The only module that imports ``docker``. It makes no decisions: what to
+create, start or remove comes from the planner. Every ``docker.errors`` and
+``requests`` failure is mapped onto ``reconciler.errors`` in ``_mapped``, and
+transient ones are retried here with jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import docker
+import docker.errors
+import docker.utils
+import requests.exceptions
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from reconciler import labels as L
+from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
+from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.errors import (
+    DaemonUnavailable,
+    DriverError,
+    ImageUnavailable,
+    InvalidSpec,
+    NameConflict,
+    PermanentDriverError,
+    TransientDriverError,
+)
+from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+
+API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
+_EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
+_PERMANENT_500 = (
+    "port is already allocated",
+    "address already in use",
+    "unknown runtime",
+    "oci runtime create failed",
+    "executable file not found",
+    "no such file or directory",
+    "invalid mount",
+    "bind source path does not exist",
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _Gone(DriverError):
+    """The container or volume does not exist (any more)."""
+
+
+def _mapped(exc: Exception, what: str) -> DriverError:
+    """The one place engine errors become reconciler errors, most specific first."""
+    if isinstance(exc, docker.errors.ImageNotFound):
+        return ImageUnavailable(f"{what}: {exc.explanation}")
+    if isinstance(exc, docker.errors.NotFound):
+        return _Gone(f"{what}: {exc.explanation}")
+    if isinstance(exc, docker.errors.APIError):
+        status = exc.status_code or 0
+        text = str(exc.explanation or exc)
+        if status == 409 and "already in use" in text:
+            return NameConflict(f"{what}: {text}")
+        if status == 400:
+            return InvalidSpec(f"{what}: {text}")
+        if status >= 500 and not any(p in text.lower() for p in _PERMANENT_500):
+            return TransientDriverError(f"{what}: {text}")
+        return PermanentDriverError(f"{what}: {text}")
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return DaemonUnavailable(f"{what}: the Docker daemon does not answer ({exc})")
+    if isinstance(exc, docker.errors.DockerException):
+        return DaemonUnavailable(f"{what}: {exc}")
+    return DriverError(f"{what}: {exc}")
+
+
+@contextmanager
+def _engine(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise _mapped(exc, what) from exc
+
+
+def _retried(func: Callable[P, T]) -> Callable[P, T]:
+    """Retry transient failures: jittered exponential backoff, four tries in all."""
+    return retry(
+        retry=retry_if_exception_type(TransientDriverError),
+        stop=stop_after_attempt(4),
+        wait=wait_random_exponential(multiplier=0.25, max=4),
+        reraise=True,
+    )(func)
+
+
+def _timestamp(text: str | None) -> float | None:
+    """Docker's RFC 3339 with nanoseconds to unix seconds; None for the zero time."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, tail = text.partition(".")
+    fraction = tail.rstrip("Z")
+    zone = ""
+    for sign in ("+", "-"):
+        if sign in fraction:
+            fraction, zone = fraction.split(sign, 1)
+            zone = sign + zone
+    if not zone and text.endswith("Z"):
+        zone = "+00:00"
+    stamp = datetime.fromisoformat(head + (zone or "+00:00"))
+    return stamp.timestamp() + (float("0." + fraction) if fraction else 0.0)
+
+
+class DockerDriver:
+    """Talks to one Docker daemon for one reconciler instance."""
+
+    def __init__(self, instance: str, base_url: str | None = None, timeout: int = 120) -> None:
+        self.instance = instance
+        kwargs: dict[str, Any] = dict(docker.utils.kwargs_from_env())
+        if base_url:
+            kwargs["base_url"] = base_url
+        kwargs.pop("version", None)
+        self.api = docker.APIClient(version=API_VERSION, timeout=timeout, **kwargs)
+        self._pull_locks: dict[str, threading.Lock] = {}
+        self._pulled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- observing ---------------------------------------------------------------
+
+    @_retried
+    def observe(self, desired_names: Collection[str] = ()) -> Observation:
+        """This instance's containers in one list call, plus what the plan needs more.
+
+        Start times are not in Docker's list output; they are read by inspecting
+        the running members of sandboxes whose infra runs (concurrently), since
+        that is how a workload left in a restarted infra's namespaces is found.
+        A second list call, only when a desired name is missing, finds names
+        held by containers this instance does not manage.
+
+        Raises DaemonUnavailable / TransientDriverError.
+        """
+        with _engine("listing containers"):
+            rows = self.api.containers(
+                all=True, filters={"label": f"{L.MANAGED_BY}={self.instance}"}
+            )
+        containers = [self._row(r) for r in rows]
+        containers = self._with_start_times(containers)
+        names = {c.name for c in containers}
+        missing = [n for n in desired_names if n not in names]
+        foreign: frozenset[str] = frozenset()
+        if missing:
+            with _engine("listing containers by name"):
+                others = self.api.containers(
+                    all=True, filters={"name": [f"^/{re.escape(n)}$" for n in missing]}
+                )
+            wanted = set(missing)
+            foreign = frozenset(
+                name
+                for r in others
+                if (r.get("Labels") or {}).get(L.MANAGED_BY) != self.instance
+                for name in (n.lstrip("/") for n in r.get("Names") or [])
+                if name in wanted
+            )
+        return Observation(tuple(containers), foreign)
+
+    @staticmethod
+    def _row(row: dict[str, Any]) -> ObservedContainer:
+        state = State(row.get("State") or "dead")
+        exit_code = None
+        if state is State.EXITED:
+            match = _EXIT_CODE.match(row.get("Status") or "")
+            exit_code = int(match.group(1)) if match else None
+        names = row.get("Names") or ["/"]
+        return ObservedContainer(
+            id=ContainerId(row["Id"]),
+            name=names[0].lstrip("/"),
+            labels=row.get("Labels") or {},
+            state=state,
+            created=float(row.get("Created") or 0),
+            exit_code=exit_code,
+        )
+
+    def _with_start_times(self, containers: list[ObservedContainer]) -> list[ObservedContainer]:
+        live_infra_units = {
+            c.unit_key for c in containers if c.role == L.ROLE_INFRA and c.state.alive
+        }
+        needed = [
+            c
+            for c in containers
+            if c.state.alive and c.unit_key in live_infra_units and c.role != L.ROLE_INIT
+        ]
+        if not needed or not any(c.role != L.ROLE_INFRA for c in needed):
+            return containers
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            started = dict(
+                zip((c.id for c in needed), pool.map(self._started_at, needed), strict=True)
+            )
+        return [
+            ObservedContainer(
+                c.id, c.name, c.labels, c.state, c.created, c.exit_code, started[c.id]
+            )
+            if c.id in started
+            else c
+            for c in containers
+        ]
+
+    def _started_at(self, container: ObservedContainer) -> float | None:
+        try:
+            with _engine(f"inspecting {container.name}"):
+                info = self.api.inspect_container(container.id)
+        except _Gone:
+            return None
+        return _timestamp(info.get("State", {}).get("StartedAt"))
+
+    def inspect(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Full inspect data for ``ids`` (for status display, never for planning)."""
+
+        def one(container_id: str) -> tuple[str, dict[str, Any] | None]:
+            try:
+                with _engine(f"inspecting {container_id[:12]}"):
+                    return container_id, self.api.inspect_container(container_id)
+            except _Gone:
+                return container_id, None
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return {cid: info for cid, info in pool.map(one, ids) if info is not None}
+
+    @_retried
+    def runtimes(self) -> set[str]:
+        """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
+        with _engine("reading daemon info"):
+            return set((self.api.info().get("Runtimes") or {}).keys())
+
+    # -- acting ------------------------------------------------------------------
+
+    def create_infra(self, infra: DesiredInfra) -> ContainerId:
+        """Create and start the infra. Raises ImageUnavailable, NameConflict, DriverError."""
+        container_id = self._create(infra_body(infra), infra.docker_name, "IfNotPresent")
+        self.start(container_id)
+        return container_id
+
+    def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
+        """Create and start a workload joined to ``infra_id``. Raises as ``create_infra``."""
+        body = member_body(member, infra_id)
+        container_id = self._create(body, member.docker_name, member.pull_policy)
+        self.start(container_id)
+        return container_id
+
+    def _create(self, body: dict[str, Any], name: str, pull_policy: str) -> ContainerId:
+        image = body["Image"]
+        if pull_policy == "Always":
+            self._pull(image, once=True)
+        try:
+            return self._create_once(body, name)
+        except ImageUnavailable:
+            if pull_policy == "Never":
+                raise ImageUnavailable(
+                    f"image {image} is not present and imagePullPolicy is Never"
+                ) from None
+        self._pull(image, once=False)
+        return self._create_once(body, name)
+
+    @_retried
+    def _create_once(self, body: dict[str, Any], name: str) -> ContainerId:
+        with _engine(f"creating {name}"):
+            return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+
+    def _pull(self, image: str, once: bool) -> None:
+        with self._lock:
+            lock = self._pull_locks.setdefault(image, threading.Lock())
+        with lock:  # one pull per image at a time; parallel units wait for it
+            if image in self._pulled and once:
+                return
+            if not once and self._image_present(image):
+                return  # another unit pulled it meanwhile
+            repository, tag = docker.utils.parse_repository_tag(image)
+            try:
+                with _engine(f"pulling {image}"):
+                    for line in self.api.pull(
+                        repository, tag=tag or "latest", stream=True, decode=True
+                    ):
+                        if isinstance(line, dict) and line.get("error"):
+                            raise ImageUnavailable(f"pulling {image}: {line['error']}")
+            except ImageUnavailable:
+                raise
+            except DriverError as exc:
+                raise ImageUnavailable(
+                    f"image {image} is not present locally and could not be pulled: {exc}"
+                ) from exc
+            self._pulled.add(image)
+
+    def _image_present(self, image: str) -> bool:
+        try:
+            with _engine(f"inspecting image {image}"):
+                self.api.inspect_image(image)
+        except _Gone:
+            return False
+        except ImageUnavailable:
+            return False
+        return True
+
+    @_retried
+    def start(self, container_id: str) -> None:
+        """Start a container (a running one stays as it is). Raises DriverError."""
+        with _engine(f"starting {container_id[:12]}"):
+            self.api.start(container_id)
+
+    @_retried
+    def restart(self, container_id: str, grace_period: int) -> None:
+        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id."""
+        with _engine(f"restarting {container_id[:12]}"):
+            self.api.restart(container_id, timeout=grace_period)
+
+    @_retried
+    def wait(self, container_id: str) -> int:
+        """Block until the container exits; return its exit code."""
+        with _engine(f"waiting for {container_id[:12]}"):
+            result = self.api.wait(container_id, timeout=None)
+        return int(result.get("StatusCode", -1))
+
+    @_retried
+    def remove(self, container_id: str, grace_period: int) -> None:
+        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success."""
+        try:
+            with _engine(f"stopping {container_id[:12]}"):
+                self.api.stop(container_id, timeout=grace_period)
+            with _engine(f"removing {container_id[:12]}"):
+                self.api.remove_container(container_id, force=True)
+        except _Gone:
+            return
+
+    @_retried
+    def ensure_volume(self, volume: DesiredVolume) -> None:
+        """Create the named volume with its labels; an existing one is kept."""
+        with _engine(f"creating volume {volume.docker_name}"):
+            self.api.create_volume(volume.docker_name, labels=dict(volume.labels))
+
+    @_retried
+    def remove_volumes(self, unit: UnitKey) -> None:
+        """Remove the volumes this instance made for ``unit``. Already gone is success."""
+        filters = {
+            "label": [
+                f"{L.MANAGED_BY}={self.instance}",
+                f"{L.KIND}={unit.kind.value}",
+                f"{L.NAMESPACE}={unit.namespace}",
+                f"{L.SANDBOX}={unit.name}",
+            ]
+        }
+        with _engine("listing volumes"):
+            volumes = self.api.volumes(filters=filters).get("Volumes") or []
+        for volume in volumes:
+            try:
+                with _engine(f"removing volume {volume['Name']}"):
+                    self.api.remove_volume(volume["Name"])
+            except _Gone:
+                continue

@@ -1,0 +1,119 @@
+"""Effective specs to Docker Engine API bodies (``POST /containers/create``). Pure, no I/O.
+
+Kept apart from the driver so the translation is tested without a daemon.
+Docker's own restart policy is always ``no``: restarts are reconciler's job,
+and a daemon that restarts an infra behind our back strands its members.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler import labels as L
+from reconciler.desired import DesiredInfra, DesiredMember, MountSpec, PortSpec
+
+
+def _ports(ports: tuple[PortSpec, ...]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for p in ports:
+        key = f"{p.container_port}/{p.protocol}"
+        exposed[key] = {}
+        if p.host_port:
+            bindings.setdefault(key, []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
+    return exposed, bindings
+
+
+def infra_body(infra: DesiredInfra) -> dict[str, Any]:
+    spec = infra.spec
+    exposed, bindings = _ports(spec.ports)
+    host: dict[str, Any] = {
+        "RestartPolicy": {"Name": "no"},
+        "Runtime": spec.runtime,
+        "PortBindings": bindings,
+        # Without "shareable" a member's IpcMode container:<infra> fails.
+        "IpcMode": "shareable" if "ipc" in spec.share else "private",
+    }
+    return {
+        "Image": infra.image,
+        "Hostname": spec.hostname,
+        "Labels": dict(infra.labels),
+        "ExposedPorts": exposed,
+        "HostConfig": host,
+    }
+
+
+def _mount(m: MountSpec) -> dict[str, Any]:
+    if m.type == "tmpfs":
+        options: dict[str, Any] = {"SizeBytes": m.size} if m.size else {}
+        return {
+            "Type": "tmpfs",
+            "Target": m.target,
+            "ReadOnly": m.read_only,
+            "TmpfsOptions": options,
+        }
+    return {"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+
+
+def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
+    """The create body of a workload or init container joined to ``infra_id`` (if any)."""
+    spec = member.spec
+    labels = dict(member.labels)
+    host: dict[str, Any] = {"RestartPolicy": {"Name": "no"}, "Runtime": spec.runtime}
+    body: dict[str, Any] = {"Image": spec.image, "Labels": labels, "Tty": spec.tty}
+    if spec.joins:
+        if infra_id is None:
+            raise ValueError(f"{member.name} joins an infra but none is known")
+        labels[L.INFRA_ID] = infra_id
+        mode = f"container:{infra_id}"
+        host["NetworkMode"] = mode
+        if "ipc" in spec.joins:
+            host["IpcMode"] = mode
+        if "pid" in spec.joins:
+            host["PidMode"] = mode
+    else:
+        exposed, bindings = _ports(spec.ports)
+        body["ExposedPorts"] = exposed
+        host["PortBindings"] = bindings
+        if spec.hostname:
+            body["Hostname"] = spec.hostname
+    # Kubernetes semantics: command replaces ENTRYPOINT (and drops the image's
+    # CMD), args replace CMD; Docker's merge does exactly that when Entrypoint is set.
+    if spec.command:
+        body["Entrypoint"] = list(spec.command)
+    if spec.args:
+        body["Cmd"] = list(spec.args)
+    if spec.working_dir:
+        body["WorkingDir"] = spec.working_dir
+    if spec.env:
+        body["Env"] = list(spec.env)
+    if spec.user:
+        body["User"] = spec.user
+    if spec.mounts:
+        # The Mounts API refuses a missing bind source (hostPath Directory, File,
+        # Socket); the legacy Binds form creates it (hostPath DirectoryOrCreate).
+        host["Mounts"] = [_mount(m) for m in spec.mounts if m.type != "bind" or m.must_exist]
+        binds = [m for m in spec.mounts if m.type == "bind" and not m.must_exist]
+        if binds:
+            host["Binds"] = [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in binds]
+    for field, key in (
+        ("nano_cpus", "NanoCpus"),
+        ("memory", "Memory"),
+        ("cpu_shares", "CpuShares"),
+        ("memory_reservation", "MemoryReservation"),
+    ):
+        value = getattr(spec, field)
+        if value is not None:
+            host[key] = value
+    if spec.privileged:
+        host["Privileged"] = True
+    if spec.read_only_root:
+        host["ReadonlyRootfs"] = True
+    if spec.cap_add:
+        host["CapAdd"] = list(spec.cap_add)
+    if spec.cap_drop:
+        host["CapDrop"] = list(spec.cap_drop)
+    if spec.no_new_privileges:
+        host["SecurityOpt"] = ["no-new-privileges"]
+    body["HostConfig"] = host
+    return body

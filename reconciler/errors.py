@@ -1,0 +1,97 @@
+"""The one exception hierarchy of reconciler. No I/O.
+
+    ReconcilerError
+    ├── ManifestError            a document failed to read or validate (file, line, field)
+    ├── PlanError                a unit cannot be planned (name clash, unsupported combination)
+    └── DriverError              the container engine refused or failed
+        ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
+        │   └── DaemonUnavailable        the daemon does not answer at all
+        └── PermanentDriverError     retrying the same call gives the same answer
+            ├── ImageUnavailable         neither local nor pullable
+            ├── NameConflict             the name belongs to a container we do not manage
+            └── InvalidSpec              the engine rejected the configuration
+
+Only ``reconciler.drivers`` maps engine errors onto this tree, most specific
+first, and re-raises with ``from``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Root of every error reconciler raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in a manifest a problem is: ``path:line:column`` (1-based)."""
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.path
+        if self.column is None:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding in a manifest: an error, or a warning that is not fatal."""
+
+    location: Location
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        field = f"{self.field}: " if self.field else ""
+        return f"{self.location}: {field}{self.message}"
+
+
+class ManifestError(ReconcilerError):
+    """One or more documents of a manifest are invalid; each problem has its location."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class PlanError(ReconcilerError):
+    """A unit cannot be planned as desired; nothing is done to it."""
+
+
+class DriverError(ReconcilerError):
+    """The container engine refused or failed an operation."""
+
+
+class TransientDriverError(DriverError):
+    """Worth retrying with backoff: the same call may succeed later."""
+
+
+class DaemonUnavailable(TransientDriverError):
+    """The engine does not answer (socket missing, connection refused, timeout)."""
+
+
+class PermanentDriverError(DriverError):
+    """Retrying gives the same answer; report it and back off."""
+
+
+class ImageUnavailable(PermanentDriverError):
+    """The image is neither present locally nor pullable under its pull policy."""
+
+
+class NameConflict(PermanentDriverError):
+    """A container of that name exists and is not managed by this instance."""
+
+
+class InvalidSpec(PermanentDriverError):
+    """The engine rejected the container configuration."""
+
+
+class InitContainerFailed(ReconcilerError):
+    """An init container exited non-zero: the unit's workloads are not started."""

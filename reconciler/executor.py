@@ -1,0 +1,173 @@
+"""Runs a Plan through a driver. Does I/O (through the driver only).
+
+Units run in parallel on a bounded pool; the actions of one unit run in
+order, and the first failure ends that unit (its later actions depend on the
+earlier ones). One unit's failure never stops another. Each action's result
+is an immutable ``Outcome``; retries of transient engine errors happen in the
+driver. The executor decides nothing: it does what the plan says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from reconciler.actions import (
+    Action,
+    CreateInfra,
+    CreateMember,
+    EnsureVolume,
+    Recreate,
+    Remove,
+    RemoveVolumes,
+    Restart,
+    RunInit,
+    Start,
+    WaitInit,
+)
+from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
+from reconciler.errors import InitContainerFailed, ReconcilerError
+from reconciler.observed import ContainerId
+from reconciler.planner import Plan, UnitPlan
+
+DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
+
+
+class Driver(Protocol):
+    """The primitive operations the executor needs (see drivers/docker.py)."""
+
+    def create_infra(self, infra: DesiredInfra) -> ContainerId: ...
+    def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId: ...
+    def start(self, container_id: str) -> None: ...
+    def restart(self, container_id: str, grace_period: int) -> None: ...
+    def wait(self, container_id: str) -> int: ...
+    def remove(self, container_id: str, grace_period: int) -> None: ...
+    def ensure_volume(self, volume: DesiredVolume) -> None: ...
+    def remove_volumes(self, unit: UnitKey) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    action: Action
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitResult:
+    key: UnitKey
+    outcomes: tuple[Outcome, ...] = ()
+    error: str | None = None  # the planning refusal or the failure that ended the unit
+    skipped: int = 0  # actions not run because an earlier one failed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def changed(self) -> bool:
+        return any(o.ok for o in self.outcomes)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    units: tuple[UnitResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(u.ok for u in self.units)
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        return [u for u in self.units if not u.ok]
+
+
+OnOutcome = Callable[[UnitKey, Outcome], None]
+
+
+def execute(
+    plan: Plan,
+    driver: Driver,
+    parallel: int = DEFAULT_PARALLEL,
+    on_outcome: OnOutcome | None = None,
+) -> Result:
+    """Run every unit of ``plan``; return a result per unit, in plan order."""
+    busy = [u for u in plan.units if u.actions]
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        done = dict(
+            zip(
+                (u.key for u in busy),
+                pool.map(lambda u: _run_unit(u, driver, on_outcome), busy),
+                strict=True,
+            )
+        )
+    return Result(tuple(done.get(u.key) or UnitResult(u.key, error=u.error) for u in plan.units))
+
+
+def _run_unit(unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None) -> UnitResult:
+    infra_id: str | None = unit.infra_id
+    outcomes: list[Outcome] = []
+    for index, action in enumerate(unit.actions):
+        began = time.monotonic()
+        try:
+            infra_id = _apply(action, driver, infra_id)
+        except ReconcilerError as exc:
+            outcome = Outcome(action, time.monotonic() - began, str(exc) or type(exc).__name__)
+        else:
+            outcome = Outcome(action, time.monotonic() - began)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(unit.key, outcome)
+        if not outcome.ok:
+            skipped = len(unit.actions) - index - 1
+            return UnitResult(unit.key, tuple(outcomes), outcome.error, skipped)
+    return UnitResult(unit.key, tuple(outcomes), unit.error)
+
+
+def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
+    """Perform one action; return the unit's current infra id afterwards."""
+    match action:
+        case EnsureVolume(volume=volume):
+            driver.ensure_volume(volume)
+        case CreateInfra(infra=infra):
+            return driver.create_infra(infra)
+        case CreateMember(member=member):
+            driver.create_member(member, infra_id)
+        case RunInit(member=member):
+            _run_init(driver, member, infra_id)
+        case WaitInit(ref=ref):
+            _check_init(ref.container, driver.wait(ref.id))
+        case Start(ref=ref, is_infra=is_infra):
+            driver.start(ref.id)
+            if is_infra:
+                return ref.id
+        case Restart(ref=ref, grace_period=grace):
+            driver.restart(ref.id, grace)
+        case Remove(ref=ref, grace_period=grace):
+            driver.remove(ref.id, grace)
+        case Recreate(old=old, grace_period=grace, member=member):
+            driver.remove(old.id, grace)
+            if member.spec.role == "init":
+                _run_init(driver, member, infra_id)
+            else:
+                driver.create_member(member, infra_id)
+        case RemoveVolumes(unit=key):
+            driver.remove_volumes(key)
+    return infra_id
+
+
+def _run_init(driver: Driver, member: DesiredMember, infra_id: str | None) -> None:
+    container_id = driver.create_member(member, infra_id)
+    _check_init(member.name, driver.wait(container_id))
+
+
+def _check_init(name: str, code: int) -> None:
+    if code != 0:
+        raise InitContainerFailed(f"init container {name} exited with code {code}")

@@ -1,0 +1,22 @@
+"""The container labels reconciler writes and reads: the only state it keeps. No I/O."""
+
+from __future__ import annotations
+
+PREFIX = "io.reconciler."
+MANAGED_BY = PREFIX + "managed-by"  # the instance name; the only ownership test
+KIND = PREFIX + "kind"  # Sandbox | Container
+NAMESPACE = PREFIX + "namespace"  # metadata.namespace
+SANDBOX = PREFIX + "sandbox"  # metadata.name of the unit
+ROLE = PREFIX + "role"  # infra | init | workload
+CONTAINER = PREFIX + "container"  # the container's name in the manifest; empty for infra
+SPEC_HASH = PREFIX + "spec-hash"  # "<version>:<sha256>" of the effective spec
+INFRA_ID = PREFIX + "infra-id"  # on members: the id of the infra they joined
+SOURCE = PREFIX + "source"  # the manifest file, relative to its root
+GRACE = PREFIX + "grace-period"  # seconds between SIGTERM and SIGKILL when stopping
+RUNTIME = PREFIX + "runtime"  # the OCI runtime asked for
+MODE = PREFIX + "mode"  # container-in-sandbox | standalone
+VOLUME = PREFIX + "volume"  # on volumes: the volume's name in the manifest
+
+ROLE_INFRA = "infra"
+ROLE_INIT = "init"
+ROLE_WORKLOAD = "workload"

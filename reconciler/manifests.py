@@ -1,0 +1,349 @@
+"""Read manifests from files, directories and text into validated models.
+
+Reads the file system (and stdin when asked); never talks to Docker. Every
+problem names ``path:line:column`` and the field, and one bad document never
+hides the others: a file is split at its ``---`` markers and each document is
+parsed and validated on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from reconciler.errors import Location, Problem
+from reconciler.models import (
+    ContainerManifest,
+    Kind,
+    Manifest,
+    PodManifest,
+    SandboxManifest,
+)
+
+MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+STDIN = "-"
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DOC_SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
+_KINDS: dict[tuple[str, str], type[BaseModel]] = {
+    ("reconciler/v1", "Sandbox"): SandboxManifest,
+    ("reconciler/v1", "Container"): ContainerManifest,
+    ("v1", "Pod"): PodManifest,
+}
+_SUPPORTED = ", ".join(f"{api}/{kind}" for api, kind in _KINDS)
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedManifest:
+    """A validated manifest and where it came from."""
+
+    manifest: Manifest
+    location: Location
+    source: str  # the file relative to the root it was found under; the `source` label
+
+    @property
+    def identity(self) -> tuple[Kind, str, str]:
+        meta = self.manifest.metadata
+        return Kind(self.manifest.kind), meta.namespace, meta.name
+
+
+@dataclass(slots=True)
+class LoadResult:
+    manifests: list[LoadedManifest] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def extend(self, other: LoadResult) -> None:
+        self.manifests.extend(other.manifests)
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+        self.files.extend(other.files)
+
+
+def is_manifest_file(path: Path) -> bool:
+    """What a directory scan reads: *.yaml, *.yml, *.json; no dot files, no editor leftovers."""
+    name = path.name
+    return (
+        path.suffix in MANIFEST_SUFFIXES and not name.startswith((".", "#", "~")) and path.is_file()
+    )
+
+
+def discover(path: Path, recursive: bool = False) -> list[tuple[Path, Path]]:
+    """(file, root) pairs to read under ``path``; a file named directly is always read."""
+    if not path.is_dir():
+        return [(path, path.parent)]
+    pattern = "**/*" if recursive else "*"
+    files = (
+        p
+        for p in path.glob(pattern)
+        if is_manifest_file(p)
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    return [(p, path) for p in sorted(files)]
+
+
+def load_paths(paths: Sequence[str], recursive: bool = False) -> LoadResult:
+    """Load every manifest under ``paths`` (``-`` is stdin); identities must be unique."""
+    result = LoadResult()
+    for raw in paths:
+        if raw == STDIN:
+            result.extend(load_text(sys.stdin.read(), "<stdin>", source=STDIN))
+            continue
+        path = Path(raw)
+        if not path.exists():
+            result.errors.append(Problem(Location(raw), "", "no such file or directory"))
+            continue
+        found = discover(path, recursive)
+        if not found and path.is_dir():
+            result.warnings.append(Problem(Location(raw), "", "no *.yaml, *.yml or *.json files"))
+        for file, root in found:
+            result.extend(load_file(file, root))
+    _check_unique(result)
+    return result
+
+
+def load_file(file: Path, root: Path) -> LoadResult:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return LoadResult(errors=[Problem(Location(str(file)), "", f"cannot read: {exc}")])
+    source = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.as_posix()
+    return load_text(text, str(file), source=source)
+
+
+def load_text(text: str, path: str, source: str | None = None) -> LoadResult:
+    """Load every document of one file's text; ``path`` is used in messages."""
+    result = LoadResult(files=[path])
+    for first_line, chunk in _split_documents(text):
+        _load_document(chunk, path, first_line, source or path, result)
+    return result
+
+
+def _split_documents(text: str) -> Iterable[tuple[int, str]]:
+    """Yield (0-based first line, text) per document, split at `---` lines."""
+    start, lines = 0, text.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if _DOC_SEPARATOR.match(line.rstrip("\r\n")):
+            yield start, "".join(lines[start:number])
+            start = number + 1
+    yield start, "".join(lines[start:])
+
+
+def _load_document(chunk: str, path: str, offset: int, source: str, result: LoadResult) -> None:
+    try:
+        node = yaml.compose(chunk, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + offset + 1 if mark else offset + 1
+        column = mark.column + 1 if mark else None
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        result.errors.append(Problem(Location(path, line, column), "", f"invalid YAML: {message}"))
+        return
+    except yaml.YAMLError as exc:
+        result.errors.append(Problem(Location(path, offset + 1), "", f"invalid YAML: {exc}"))
+        return
+    if node is None:
+        return  # an empty document, e.g. a trailing `---`
+    positions: dict[Path_, Location] = {}
+    builder = _Builder(path, offset, positions)
+    data = builder.build(node, ())
+    if builder.problems:
+        result.errors.extend(builder.problems)
+        return
+    start = builder.location(node)
+    if not isinstance(data, dict):
+        result.errors.append(
+            Problem(start, "", "a document must be a mapping with apiVersion and kind")
+        )
+        return
+    model = _KINDS.get((str(data.get("apiVersion")), str(data.get("kind"))))
+    if model is None:
+        field_name = (
+            "kind"
+            if "kind" in data and "apiVersion" in data
+            else ("apiVersion" if "apiVersion" not in data else "kind")
+        )
+        where = positions.get((field_name,), start)
+        result.errors.append(
+            Problem(
+                where,
+                field_name,
+                f"unsupported apiVersion/kind {data.get('apiVersion')!r}/{data.get('kind')!r}"
+                f" (supported: {_SUPPORTED})",
+            )
+        )
+        return
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        is_pod = model is PodManifest
+        result.errors.extend(_problems(exc, data, positions, start, is_pod))
+        return
+    if isinstance(parsed, PodManifest):
+        for name in parsed.scheduler_only_fields():
+            result.warnings.append(
+                Problem(
+                    positions.get(("spec", name), start),
+                    f"spec.{name}",
+                    "ignored: only a cluster scheduler uses it",
+                )
+            )
+        if parsed.status is not None:
+            result.warnings.append(
+                Problem(
+                    positions.get(("status",), start),
+                    "status",
+                    "ignored: status is observed, not desired",
+                )
+            )
+        parsed = parsed.to_sandbox()
+    assert isinstance(parsed, SandboxManifest | ContainerManifest)
+    result.manifests.append(LoadedManifest(parsed, start, source))
+
+
+class _Builder:
+    """Turns a composed YAML node into Python values, remembering where each key stands."""
+
+    def __init__(self, path: str, offset: int, positions: dict[Path_, Location]) -> None:
+        self.path = path
+        self.offset = offset
+        self.positions = positions
+        self.problems: list[Problem] = []
+        self._scalars = yaml.SafeLoader("")  # a constructor for plain scalars only
+
+    def location(self, node: yaml.Node) -> Location:
+        mark = node.start_mark
+        return Location(self.path, mark.line + self.offset + 1, mark.column + 1)
+
+    def build(self, node: yaml.Node, at: Path_) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            self._scalars.flatten_mapping(node)  # resolve `<<` merge keys
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, at)
+                if not isinstance(key, str | int | float | bool):
+                    self.problems.append(
+                        Problem(
+                            self.location(key_node), _dotted(at), "a mapping key must be a scalar"
+                        )
+                    )
+                    continue
+                where = self.location(key_node)
+                if key in mapping:
+                    first = self.positions[(*at, str(key))]
+                    self.problems.append(
+                        Problem(
+                            where,
+                            _dotted((*at, str(key))),
+                            f"duplicate key (first at line {first.line})",
+                        )
+                    )
+                    continue
+                self.positions[(*at, str(key))] = where
+                mapping[key] = self.build(value_node, (*at, str(key)))
+            return mapping
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.positions[(*at, index)] = self.location(item)
+                items.append(self.build(item, (*at, index)))
+            return items
+        return self._scalars.construct_object(node, deep=True)
+
+
+def _problems(
+    exc: ValidationError,
+    data: dict[str, Any],
+    positions: dict[Path_, Location],
+    start: Location,
+    is_pod: bool,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[Path_] = set()
+    for error in exc.errors():
+        loc = _data_path(error["loc"], data)
+        if loc in seen:
+            continue  # one message per field: union branches repeat themselves
+        seen.add(loc)
+        where = start
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in positions:
+                where = positions[loc[:end]]
+                break
+        problems.append(Problem(where, _dotted(loc), _message(error, is_pod)))
+    return problems
+
+
+def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
+    """Keep the parts of a pydantic location that index the document (drop union tags)."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        indexes_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if (isinstance(node, dict) and part in node) or indexes_list:
+            node = node[part]
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part[:1].islower()
+            and "[" not in part
+        ):
+            node = None  # a missing field: keep its name, it is what the user must add
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _message(error: Any, is_pod: bool) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field (not in the supported Pod subset)" if is_pod else "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _check_unique(result: LoadResult) -> None:
+    first: dict[tuple[Kind, str, str], LoadedManifest] = {}
+    kept: list[LoadedManifest] = []
+    for loaded in result.manifests:
+        identity = loaded.identity
+        if identity in first:
+            kind, namespace, name = identity
+            result.errors.append(
+                Problem(
+                    loaded.location,
+                    "metadata.name",
+                    f"duplicate {kind} {namespace}/{name} "
+                    f"(first defined at {first[identity].location})",
+                )
+            )
+            continue
+        first[identity] = loaded
+        kept.append(loaded)
+    result.manifests = kept

@@ -1,0 +1,403 @@
+"""Pydantic models of the manifest kinds: fields, defaults and validation. No I/O.
+
+Field names mirror the Kubernetes Pod spec wherever the concept is the same,
+so Pod YAML reads as a Sandbox. Every model forbids unknown fields: a field we
+do not support is an error that names it, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from reconciler.quantity import cpu_to_nano, cpu_to_shares, memory_to_bytes
+
+API_VERSION = "reconciler/v1"
+DEFAULT_NAMESPACE = "default"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label "
+            "(lower-case letters, digits and '-', starting and ending alphanumeric, at most 63)"
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Kind(StrEnum):
+    SANDBOX = "Sandbox"
+    CONTAINER = "Container"
+
+
+class Mode(StrEnum):
+    CONTAINER_IN_SANDBOX = "container-in-sandbox"
+    STANDALONE = "standalone"
+
+
+class Namespace(StrEnum):
+    """Linux namespaces a sandbox's workloads can join."""
+
+    NETWORK = "network"
+    IPC = "ipc"
+    PID = "pid"
+
+
+RestartPolicy = Literal["Always", "OnFailure", "Never"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+class Model(BaseModel):
+    """Base: camelCase aliases, unknown fields forbidden, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+class Metadata(Model):
+    name: DnsLabel
+    namespace: DnsLabel = DEFAULT_NAMESPACE
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class EnvVar(Model):
+    name: Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    value: str = ""
+
+
+class ContainerPort(Model):
+    container_port: PortNumber
+    host_port: PortNumber | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    name: str | None = None
+
+
+class VolumeMount(Model):
+    name: DnsLabel
+    mount_path: Annotated[str, Field(pattern=r"^/")]
+    read_only: bool = False
+
+
+def _check_quantities(value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+    for key, amount in value.items():
+        if key == "cpu":
+            cpu_to_nano(amount)
+        elif key == "memory":
+            memory_to_bytes(amount)
+        else:
+            raise ValueError(f"unsupported resource {key!r} (supported: cpu, memory)")
+    return value
+
+
+Quantities = Annotated[dict[str, str | int | float], AfterValidator(_check_quantities)]
+
+
+class Resources(Model):
+    limits: Quantities = {}
+    requests: Quantities = {}
+
+    def nano_cpus(self) -> int | None:
+        return cpu_to_nano(self.limits["cpu"]) if "cpu" in self.limits else None
+
+    def memory(self) -> int | None:
+        return memory_to_bytes(self.limits["memory"]) if "memory" in self.limits else None
+
+    def cpu_shares(self) -> int | None:
+        return cpu_to_shares(self.requests["cpu"]) if "cpu" in self.requests else None
+
+    def memory_reservation(self) -> int | None:
+        return memory_to_bytes(self.requests["memory"]) if "memory" in self.requests else None
+
+
+class Capabilities(Model):
+    add: list[str] = []
+    drop: list[str] = []
+
+
+class SecurityContext(Model):
+    run_as_user: Annotated[int, Field(ge=0)] | None = None
+    run_as_group: Annotated[int, Field(ge=0)] | None = None
+    privileged: bool = False
+    read_only_root_filesystem: bool = False
+    allow_privilege_escalation: bool | None = None
+    capabilities: Capabilities = Capabilities()
+
+
+class ExecAction(Model):
+    command: Annotated[list[str], Field(min_length=1)]
+
+
+class HTTPGetAction(Model):
+    path: str = "/"
+    port: PortNumber
+    host: str | None = None
+    scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+
+
+class TCPSocketAction(Model):
+    port: PortNumber
+    host: str | None = None
+
+
+class Probe(Model):
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    tcp_socket: TCPSocketAction | None = None
+    initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
+    period_seconds: Annotated[int, Field(ge=1)] = 10
+    timeout_seconds: Annotated[int, Field(ge=1)] = 1
+    failure_threshold: Annotated[int, Field(ge=1)] = 3
+    success_threshold: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        handlers = [h for h in (self.exec, self.http_get, self.tcp_socket) if h is not None]
+        if len(handlers) != 1:
+            raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")
+        return self
+
+
+class EmptyDirVolume(Model):
+    medium: Literal["", "Memory"] = ""
+    size_limit: str | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> EmptyDirVolume:
+        if self.size_limit is not None:
+            memory_to_bytes(self.size_limit)
+            if self.medium != "Memory":
+                raise ValueError(
+                    "sizeLimit needs medium: Memory (a Docker volume cannot be size-limited)"
+                )
+        return self
+
+
+class HostPathVolume(Model):
+    path: Annotated[str, Field(pattern=r"^/")]
+    # "" and DirectoryOrCreate create a missing directory; the others must exist.
+    type: Literal["", "DirectoryOrCreate", "Directory", "File", "Socket"] = ""
+
+
+class Volume(Model):
+    name: DnsLabel
+    empty_dir: EmptyDirVolume | None = None
+    host_path: HostPathVolume | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        if (self.empty_dir is None) == (self.host_path is None):
+            raise ValueError("a volume needs exactly one of emptyDir, hostPath")
+        return self
+
+
+class ContainerFields(Model):
+    """What a container is, shared by sandbox members and standalone containers."""
+
+    image: NonEmpty
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    command: list[str] = []
+    args: list[str] = []
+    working_dir: str | None = None
+    env: list[EnvVar] = []
+    ports: list[ContainerPort] = []
+    volume_mounts: list[VolumeMount] = []
+    resources: Resources = Resources()
+    security_context: SecurityContext | None = None
+    tty: bool = False
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, env: list[EnvVar]) -> list[EnvVar]:
+        _unique([e.name for e in env], "env name")
+        return env
+
+
+class Container(ContainerFields):
+    """A member of a Sandbox (Pod `containers[]` / `initContainers[]`)."""
+
+    name: DnsLabel
+
+
+class UnitSpec(Model):
+    """Fields every kind has: how it runs and for how long it may stop."""
+
+    runtime: NonEmpty = "runc"
+    restart_policy: RestartPolicy = "Always"
+    termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    volumes: list[Volume] = []
+
+    @field_validator("volumes")
+    @classmethod
+    def _unique_volumes(cls, volumes: list[Volume]) -> list[Volume]:
+        _unique([v.name for v in volumes], "volume name")
+        return volumes
+
+
+class SandboxSpec(UnitSpec):
+    share: list[Namespace] = [Namespace.NETWORK, Namespace.IPC]
+    ports: list[ContainerPort] = []
+    init_containers: list[Container] = []
+    containers: Annotated[list[Container], Field(min_length=1)]
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, share: list[Namespace]) -> list[Namespace]:
+        _unique([s.value for s in share], "shared namespace")
+        if Namespace.NETWORK not in share:
+            raise ValueError(
+                "a sandbox always shares its network namespace: the infra holds the ports"
+            )
+        return sorted(share, key=list(Namespace).index)
+
+    @model_validator(mode="after")
+    def _members(self) -> SandboxSpec:
+        members = [*self.init_containers, *self.containers]
+        _unique([c.name for c in members], "container name")
+        _check_mounts(members, self.volumes)
+        _unique_host_ports([*self.ports, *(p for c in members for p in c.ports)])
+        return self
+
+
+class ContainerSpec(ContainerFields, UnitSpec):
+    """A standalone container: no infra, its own namespaces."""
+
+    @model_validator(mode="after")
+    def _mounts(self) -> ContainerSpec:
+        _check_mounts([self], self.volumes)
+        _unique_host_ports(self.ports)
+        return self
+
+
+class SandboxManifest(Model):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Sandbox"]
+    metadata: Metadata
+    spec: SandboxSpec
+
+
+class ContainerManifest(Model):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Container"]
+    metadata: Metadata
+    spec: ContainerSpec
+
+
+# Pod fields that only matter to a cluster scheduler: accepted with a warning.
+SCHEDULER_ONLY_FIELDS = (
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "schedulingGates",
+    "serviceAccountName",
+    "dnsPolicy",
+)
+
+
+class PodSpec(Model):
+    """The subset of a Kubernetes PodSpec that maps onto a Sandbox."""
+
+    containers: Annotated[list[Container], Field(min_length=1)]
+    init_containers: list[Container] = []
+    volumes: list[Volume] = []
+    restart_policy: RestartPolicy = "Always"
+    termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    share_process_namespace: bool = False
+    runtime_class_name: str | None = None
+    node_selector: Any = None
+    affinity: Any = None
+    tolerations: Any = None
+    scheduling_gates: Any = None
+    service_account_name: Any = None
+    dns_policy: Any = None
+
+
+class PodManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["Pod"]
+    metadata: Metadata
+    spec: PodSpec
+    status: Any = None
+
+    def scheduler_only_fields(self) -> list[str]:
+        return [
+            name for name in SCHEDULER_ONLY_FIELDS if getattr(self.spec, _snake(name)) is not None
+        ]
+
+    def to_sandbox(self) -> SandboxManifest:
+        spec = self.spec
+        share = [Namespace.NETWORK, Namespace.IPC]
+        if spec.share_process_namespace:
+            share.append(Namespace.PID)
+        return SandboxManifest(
+            api_version=API_VERSION,
+            kind="Sandbox",
+            metadata=self.metadata,
+            spec=SandboxSpec(
+                runtime=spec.runtime_class_name or "runc",
+                share=share,
+                restart_policy=spec.restart_policy,
+                termination_grace_period_seconds=spec.termination_grace_period_seconds,
+                volumes=spec.volumes,
+                init_containers=spec.init_containers,
+                containers=spec.containers,
+            ),
+        )
+
+
+Manifest = SandboxManifest | ContainerManifest
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} {name!r}")
+        seen.add(name)
+
+
+def _check_mounts(members: list[Any], volumes: list[Volume]) -> None:
+    declared = {v.name for v in volumes}
+    for member in members:
+        for mount in member.volume_mounts:
+            if mount.name not in declared:
+                raise ValueError(
+                    f"volumeMount {mount.name!r} names no volume in spec.volumes "
+                    f"(declared: {sorted(declared) or 'none'})"
+                )
+
+
+def _unique_host_ports(ports: list[ContainerPort]) -> None:
+    _unique(
+        [f"{p.host_ip or '0.0.0.0'}:{p.host_port}/{p.protocol}" for p in ports if p.host_port],
+        "host port",
+    )

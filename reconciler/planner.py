@@ -1,0 +1,423 @@
+"""The planner: every convergence decision, as one pure function. No I/O.
+
+``plan(desired, observed, config) -> Plan`` compares what the manifests ask
+for with what the engine reports and returns, per unit, the ordered actions
+that converge it, each with its reason. This is the one place that decides to
+create, start, rejoin, recreate or remove a container (DESIGN.md, "The
+planner's decision table"). It never touches a container that does not carry
+this instance's ``managed-by`` label.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reconciler import labels as L
+from reconciler.actions import (
+    Action,
+    CreateInfra,
+    CreateMember,
+    EnsureVolume,
+    Recreate,
+    Ref,
+    Remove,
+    RemoveVolumes,
+    Restart,
+    RunInit,
+    Start,
+    WaitInit,
+)
+from reconciler.desired import Desired, DesiredMember, DesiredUnit, UnitKey
+from reconciler.hashing import hash_matches
+from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+
+# The infra runs nothing worth a grace period: it is killed once its members are gone.
+INFRA_GRACE = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanConfig:
+    instance: str
+    prune: bool = False  # remove this instance's units that `desired` does not name
+    allow_empty: bool = False  # let a prune remove everything when nothing is desired
+    incomplete: bool = False  # some manifests failed to load: never prune
+    delete: frozenset[UnitKey] = frozenset()  # remove these units (`reconciler delete`)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPlan:
+    key: UnitKey
+    actions: tuple[Action, ...] = ()
+    infra_id: ContainerId | None = None  # the current infra when the actions start
+    error: str | None = None  # why this unit is left as it is
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    units: tuple[UnitPlan, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for u in self.units for a in u.actions]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(u.actions for u in self.units)
+
+    @property
+    def errors(self) -> list[UnitPlan]:
+        return [u for u in self.units if u.error]
+
+
+def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
+    """The actions that converge ``observed`` towards ``desired``, per unit."""
+    warnings: list[str] = []
+    groups: dict[UnitKey, list[ObservedContainer]] = defaultdict(list)
+    for container in observed.containers:
+        if container.instance != config.instance:
+            continue  # rule 6: never touch what this instance does not own
+        key = container.unit_key
+        if key is None:
+            warnings.append(
+                f"container {container.name} ({container.id[:12]}) is labeled for instance "
+                f"{config.instance!r} but lacks the unit labels; it is left alone"
+            )
+            continue
+        groups[key].append(container)
+    for members in groups.values():
+        members.sort(key=lambda c: (c.created, c.id))  # observed order never matters
+
+    units: list[UnitPlan] = []
+    for unit in desired.units:
+        planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names)
+        units.append(planner.plan())
+        warnings.extend(planner.warnings)
+    units.extend(UnitPlan(key, error=reason) for key, reason in desired.refused)
+
+    leftovers = sorted(k for k in groups if k not in desired.keys)
+    doomed = [k for k in leftovers if k in config.delete]
+    prunable = [k for k in leftovers if k not in config.delete]
+    if config.prune and prunable:
+        if config.incomplete:
+            warnings.append(
+                f"not pruning {len(prunable)} unit(s): some manifests failed to load, "
+                "so what they define is unknown (last known good is kept)"
+            )
+        elif not desired.units and not desired.refused and not config.allow_empty:
+            warnings.append(
+                f"refusing to prune all {len(prunable)} unit(s) of instance "
+                f"{config.instance!r}: nothing is desired (pass --allow-empty to mean it)"
+            )
+        else:
+            doomed.extend(prunable)
+    units.extend(_removal(key, groups[key], "no longer defined") for key in sorted(doomed))
+    return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
+
+
+def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) -> UnitPlan:
+    """Remove a whole unit: workloads, then init containers, then the infra, then volumes."""
+    order = {L.ROLE_WORKLOAD: 0, L.ROLE_INIT: 1, L.ROLE_INFRA: 2}
+    actions: list[Action] = []
+    for c in sorted(containers, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
+        grace = INFRA_GRACE if c.role == L.ROLE_INFRA else c.grace_period
+        actions.append(Remove(Ref.of(c), grace, f"{key} is {why}"))
+    actions.append(RemoveVolumes(key, f"{key} is {why}"))
+    return UnitPlan(key, tuple(actions))
+
+
+def _short(container_id: str) -> str:
+    return container_id[:12]
+
+
+def _newest(containers: Iterable[ObservedContainer]) -> ObservedContainer | None:
+    """Prefer one with live processes, then the most recently created."""
+    return max(containers, key=lambda c: (c.state.alive, c.created, c.id), default=None)
+
+
+class _UnitPlanner:
+    """Plans one unit. A class only to share its inputs between small steps."""
+
+    def __init__(
+        self,
+        unit: DesiredUnit,
+        observed: Sequence[ObservedContainer],
+        foreign: frozenset[str],
+    ) -> None:
+        self.unit = unit
+        self.observed = observed
+        self.foreign = foreign
+        self.actions: list[Action] = []
+        self.warnings: list[str] = []
+
+    def plan(self) -> UnitPlan:
+        unit = self.unit
+        clash = self._name_clash()
+        if clash:
+            return UnitPlan(unit.key, error=clash)
+        infras = [c for c in self.observed if c.role == L.ROLE_INFRA]
+        members = [c for c in self.observed if c.role != L.ROLE_INFRA]
+        wanted = {(m.spec.role, m.name) for m in unit.members}
+        for c in members:
+            if (c.role, c.container) not in wanted:
+                self._remove(c, f"{c.container or c.name} is no longer in the manifest")
+        members = [c for c in members if (c.role, c.container) in wanted]
+
+        if unit.infra is None:
+            infra, fresh = None, False
+            if infras:  # the unit became standalone: members leave, then the infra goes
+                self._remove_members(members, "the sandbox now runs without an infra")
+                members = []
+            for old in infras:
+                self.actions.append(
+                    Remove(Ref.of(old), INFRA_GRACE, "the sandbox now runs without an infra")
+                )
+        else:
+            infra, fresh, members = self._plan_infra(infras, members)
+
+        creating = False
+        for desired in unit.init:
+            copies = [c for c in members if c.role == L.ROLE_INIT and c.container == desired.name]
+            outcome = self._plan_init(desired, copies, infra, fresh)
+            if outcome is _FAILED:
+                return UnitPlan(unit.key, tuple(self.actions), _id(infra), self._failure)
+            creating |= outcome is _CREATES
+        for desired in unit.workloads:
+            copies = [
+                c for c in members if c.role == L.ROLE_WORKLOAD and c.container == desired.name
+            ]
+            creating |= self._plan_workload(desired, copies, infra, fresh) is _CREATES
+        if creating and unit.volumes:
+            first = next(i for i, a in enumerate(self.actions) if _creates(a))
+            self.actions[first:first] = [
+                EnsureVolume(v, "mounted by containers about to be created") for v in unit.volumes
+            ]
+        return UnitPlan(unit.key, tuple(self.actions), _id(infra))
+
+    # -- the infra -------------------------------------------------------------
+
+    def _plan_infra(
+        self, infras: list[ObservedContainer], members: list[ObservedContainer]
+    ) -> tuple[ObservedContainer | None, bool, list[ObservedContainer]]:
+        """Decide the infra; return it (None when created in this plan), whether
+        it (re)starts in this plan, and the members still to plan."""
+        desired = self.unit.infra
+        assert desired is not None
+        usable = []
+        for c in infras:
+            match = hash_matches(c.spec_hash, desired.hash, desired.spec)
+            if match is None:
+                self.warnings.append(
+                    f"{self.unit.key}: infra {_short(c.id)} has a spec hash of an unknown "
+                    f"version ({c.spec_hash}); it is kept as it is"
+                )
+            if match is not False and c.state not in (State.DEAD, State.REMOVING):
+                usable.append(c)
+        current = _newest(usable)
+        for c in infras:
+            if c is current:
+                continue
+            why = (
+                "a duplicate infra (keeping the newest)"
+                if c in usable
+                else "the infra's spec changed (ports, share or runtime)"
+                if c.state not in (State.DEAD, State.REMOVING)
+                else f"the infra is {c.state}"
+            )
+            if current is None:
+                # Rule 1: every member leaves before the infra it joined is removed.
+                self._remove_members(members, f"its infra is replaced: {why}")
+                members = []
+            self.actions.append(Remove(Ref.of(c), INFRA_GRACE, why))
+        if current is None:
+            self._remove_members(
+                members, "its infra is gone: its namespace mode can never start again"
+            )
+            reason = "the infra is replaced" if infras else "no infra exists"
+            self.actions.append(CreateInfra(desired, reason))
+            return None, True, []
+        if not current.state.alive:
+            self.actions.append(
+                Start(
+                    Ref.of(current),
+                    f"the infra is {current.state}: start it (its members then rejoin it)",
+                    is_infra=True,
+                )
+            )
+            return current, True, members
+        return current, False, members
+
+    def _remove_members(self, members: Iterable[ObservedContainer], why: str) -> None:
+        order = {L.ROLE_WORKLOAD: 0, L.ROLE_INIT: 1}
+        for c in sorted(members, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
+            self._remove(c, why)
+
+    def _remove(self, c: ObservedContainer, why: str) -> None:
+        self.actions.append(Remove(Ref.of(c), self.unit.grace_period, why))
+
+    # -- members -----------------------------------------------------------------
+
+    def _pick(
+        self,
+        desired: DesiredMember,
+        copies: list[ObservedContainer],
+        infra: ObservedContainer | None,
+    ) -> ObservedContainer | None:
+        """Keep the best copy (joined to the current infra, current spec, alive, newest)."""
+
+        def rank(c: ObservedContainer) -> tuple[bool, bool, bool, float, str]:
+            joined = infra is not None and c.infra_id == infra.id
+            same = hash_matches(c.spec_hash, desired.hash, desired.spec) is not False
+            return joined, same, c.state.alive, c.created, c.id
+
+        keep = max(copies, key=rank, default=None)
+        for c in copies:
+            if c is not keep:
+                self._remove(c, f"a duplicate copy of {desired.name}")
+        return keep
+
+    def _stale(
+        self, desired: DesiredMember, keep: ObservedContainer, infra: ObservedContainer | None
+    ) -> str | None:
+        """Why ``keep`` must be recreated, or None."""
+        if self.unit.infra is not None:
+            if infra is None:
+                return "the infra is new: its namespace mode names the old one"
+            if keep.infra_id != infra.id:
+                return (
+                    f"it joined infra {_short(keep.infra_id) or '(none)'}, not the current "
+                    f"{_short(infra.id)}: that namespace mode can never start again"
+                )
+        elif keep.infra_id:
+            return "the sandbox now runs without an infra"
+        match = hash_matches(keep.spec_hash, desired.hash, desired.spec)
+        if match is None:
+            self.warnings.append(
+                f"{self.unit.key}: {desired.name} has a spec hash of an unknown version "
+                f"({keep.spec_hash}); it is kept as it is"
+            )
+        elif not match:
+            return "its spec changed"
+        if keep.state in (State.DEAD, State.REMOVING):
+            return f"it is {keep.state}"
+        return None
+
+    def _plan_init(
+        self,
+        desired: DesiredMember,
+        copies: list[ObservedContainer],
+        infra: ObservedContainer | None,
+        fresh: bool,
+    ) -> object:
+        keep = self._pick(desired, copies, infra)
+        if keep is None:
+            self.actions.append(RunInit(desired, "init container has not run"))
+            return _CREATES
+        why = self._stale(desired, keep, infra)
+        if why is None and fresh and keep.state is State.EXITED:
+            why = "the infra (re)starts: init containers run again"
+        if why is not None:
+            self._recreate(keep, desired, why)
+            return _CREATES
+        if keep.state.alive:
+            self.actions.append(WaitInit(Ref.of(keep), "init container is still running"))
+            return _NOTHING
+        if keep.state is State.CREATED:
+            self._recreate(keep, desired, "init container was created but never started")
+            return _CREATES
+        if keep.exit_code == 0:
+            return _NOTHING
+        if self.unit.restart_policy == "Never":
+            self._failure = (
+                f"init container {desired.name} failed (exit {keep.exit_code}) and "
+                "restartPolicy is Never"
+            )
+            return _FAILED
+        self._recreate(
+            keep, desired, f"init container failed (exit {keep.exit_code}): run it again"
+        )
+        return _CREATES
+
+    def _plan_workload(
+        self,
+        desired: DesiredMember,
+        copies: list[ObservedContainer],
+        infra: ObservedContainer | None,
+        fresh: bool,
+    ) -> object:
+        keep = self._pick(desired, copies, infra)
+        if keep is None:
+            self.actions.append(CreateMember(desired, "does not exist"))
+            return _CREATES
+        why = self._stale(desired, keep, infra)
+        if why is not None:
+            self._recreate(keep, desired, why)
+            return _CREATES
+        ref = Ref.of(keep)
+        if keep.state.alive:
+            if fresh:
+                self.actions.append(
+                    Restart(
+                        ref,
+                        self.unit.grace_period,
+                        "rejoin: the infra restarts, so it gets new namespaces",
+                    )
+                )
+            elif (
+                infra is not None
+                and infra.started_at is not None
+                and keep.started_at is not None
+                and keep.started_at < infra.started_at
+            ):
+                self.actions.append(
+                    Restart(
+                        ref,
+                        self.unit.grace_period,
+                        "rejoin: it started before the infra's current run, "
+                        "so it is in stale namespaces",
+                    )
+                )
+            return _NOTHING
+        if keep.state is State.CREATED:
+            self.actions.append(Start(ref, "created but never started"))
+            return _NOTHING
+        policy = self.unit.restart_policy
+        code = keep.exit_code
+        if policy == "Always" or (policy == "OnFailure" and code != 0):
+            self.actions.append(Start(ref, f"exited (code {code}); restartPolicy is {policy}"))
+        return _NOTHING
+
+    def _recreate(self, keep: ObservedContainer, desired: DesiredMember, why: str) -> None:
+        self.actions.append(Recreate(Ref.of(keep), self.unit.grace_period, desired, why))
+
+    def _name_clash(self) -> str | None:
+        unit = self.unit
+        names = [m.docker_name for m in unit.members]
+        if unit.infra is not None:
+            names.append(unit.infra.docker_name)
+        taken = sorted(n for n in names if n in self.foreign)
+        if not taken:
+            return None
+        return (
+            f"container name(s) {', '.join(taken)} already taken by container(s) this instance "
+            "does not manage; they are left untouched and this unit is not converged"
+        )
+
+    _failure: str = ""
+
+
+# What planning one member led to.
+_NOTHING, _CREATES, _FAILED = object(), object(), object()
+
+
+def _creates(action: Action) -> bool:
+    return isinstance(action, CreateMember | RunInit | Recreate)
+
+
+def _id(infra: ObservedContainer | None) -> ContainerId | None:
+    return infra.id if infra is not None else None
+
+
+__all__ = ["Plan", "PlanConfig", "UnitPlan", "plan"]

@@ -1,0 +1,68 @@
+"""Kubernetes resource quantities ("500m", "0.5", "128Mi", "1G", "1e3"). Pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+_PATTERN = re.compile(
+    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+)
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Return the quantity as a Decimal; raise ValueError naming the bad text."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a quantity: {value!r}")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    match = _PATTERN.match(value.strip())
+    if not match:
+        raise ValueError(f"not a quantity: {value!r} (expected e.g. '500m', '0.5', '128Mi', '1G')")
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
+        raise ValueError(f"not a quantity: {value!r}") from exc
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    return number * (Decimal(10) ** int(suffix[1:]))
+
+
+def cpu_to_nano(value: str | int | float) -> int:
+    """CPU cores ("500m", "1.5") to Docker's NanoCpus."""
+    cores = parse_quantity(value)
+    if cores <= 0:
+        raise ValueError(f"cpu must be positive, got {value!r}")
+    return int(cores * Decimal(10**9))
+
+
+def cpu_to_shares(value: str | int | float) -> int:
+    """CPU request to cgroup v1 shares, as kubelet does (1 core = 1024, at least 2)."""
+    return max(2, int(parse_quantity(value) * 1024))
+
+
+def memory_to_bytes(value: str | int | float) -> int:
+    """Memory ("128Mi", "1G", "5e8") to bytes."""
+    amount = parse_quantity(value)
+    if amount <= 0:
+        raise ValueError(f"memory must be positive, got {value!r}")
+    if amount != amount.to_integral_value():
+        raise ValueError(f"memory must be a whole number of bytes, got {value!r}")
+    return int(amount)

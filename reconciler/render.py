@@ -1,0 +1,132 @@
+"""Text for people and data for machines: plans, outcomes, status. No engine I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import yaml
+
+from reconciler.actions import (
+    Action,
+    CreateInfra,
+    CreateMember,
+    EnsureVolume,
+    Recreate,
+    Remove,
+    RemoveVolumes,
+    Restart,
+    RunInit,
+    Start,
+    WaitInit,
+)
+from reconciler.errors import Problem
+from reconciler.executor import Outcome, Result
+from reconciler.planner import Plan
+from reconciler.status import UnitStatus
+
+_COLORS = {"+": "green", "-": "red", "~": "yellow", ">": "cyan", "=": "blue", "!": "red"}
+
+
+def describe(action: Action) -> tuple[str, str, str]:
+    """(symbol, what, why) of an action."""
+    match action:
+        case EnsureVolume(volume=v):
+            return "=", f"ensure volume {v.docker_name}", action.reason
+        case CreateInfra(infra=i):
+            return "+", f"create infra {i.docker_name}", action.reason
+        case CreateMember(member=m):
+            return "+", f"create {m.name}", action.reason
+        case RunInit(member=m):
+            return "+", f"run init {m.name}", action.reason
+        case WaitInit(ref=r):
+            return ">", f"wait for init {r.label}", action.reason
+        case Start(ref=r):
+            return ">", f"start {r.label} {r.id[:12]}", action.reason
+        case Restart(ref=r):
+            return "~", f"rejoin {r.label} {r.id[:12]} (restart in place)", action.reason
+        case Remove(ref=r):
+            return "-", f"remove {r.label} {r.id[:12]}", action.reason
+        case Recreate(old=old, member=m):
+            return "~", f"recreate {m.name} (was {old.id[:12]})", action.reason
+        case RemoveVolumes():
+            return "-", "remove its volumes", action.reason
+    raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+
+
+def _line(symbol: str, text: str, why: str, color: bool) -> str:
+    head = f"{symbol} {text}"
+    if color:
+        head = click.style(head, fg=_COLORS.get(symbol))
+        why = click.style(why, dim=True)
+    return f"  {head}: {why}"
+
+
+def plan_text(plan: Plan, color: bool) -> str:
+    lines: list[str] = []
+    for unit in plan.units:
+        if not unit.actions and not unit.error:
+            continue
+        lines.append(click.style(str(unit.key), bold=True) if color else str(unit.key))
+        if unit.error:
+            lines.append(_line("!", "refused", unit.error, color))
+        lines.extend(_line(*describe(a), color) for a in unit.actions)
+    return "\n".join(lines)
+
+
+def outcome_text(key: object, outcome: Outcome, color: bool) -> str:
+    symbol, what, why = describe(outcome.action)
+    if outcome.ok:
+        return f"{key}: " + _line(symbol, what, why, color).strip() + f" ({outcome.seconds:.2f}s)"
+    failed = f"{symbol} {what} failed"
+    if color:
+        failed = click.style(failed, fg="red", bold=True)
+    return f"{key}: {failed}: {outcome.error}"
+
+
+def summary_text(result: Result, color: bool) -> str:
+    lines = []
+    for unit in result.units:
+        if unit.error:
+            word = "failed"
+            extra = f": {unit.error}" + (
+                f" ({unit.skipped} action(s) not run)" if unit.skipped else ""
+            )
+        else:
+            word, extra = ("configured" if unit.changed else "unchanged"), ""
+        if color:
+            word = click.style(
+                word, fg={"failed": "red", "configured": "green"}.get(word), bold=True
+            )
+        lines.append(f"{unit.key} {word}{extra}")
+    return "\n".join(lines)
+
+
+def problems_text(problems: Sequence[Problem], level: str, color: bool) -> str:
+    tag = f"{level}:"
+    if color:
+        tag = click.style(tag, fg="red" if level == "error" else "yellow", bold=True)
+    return "\n".join(f"{tag} {p}" for p in problems)
+
+
+def status_table(statuses: Sequence[UnitStatus]) -> str:
+    header = ("KIND", "NAME", "MODE", "RUNTIME", "PHASE", "CONTAINER", "STATE", "ID", "RESTARTS")
+    rows: list[tuple[str, ...]] = [header]
+    for s in statuses:
+        name = s.name if s.namespace == "default" else f"{s.namespace}/{s.name}"
+        for i, c in enumerate(s.containers):
+            unit = (s.kind, name, s.mode, s.runtime, s.phase) if i == 0 else ("",) * 5
+            state = c.state if c.exit_code is None else f"{c.state}({c.exit_code})"
+            rows.append((*unit, c.name, state, c.id, str(c.restarts)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def dump(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, sort_keys=False)
+    return yaml.safe_dump(data, sort_keys=False)

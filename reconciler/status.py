@@ -1,0 +1,105 @@
+"""What `reconciler get` reports, derived from observed containers. No I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reconciler import labels as L
+from reconciler.desired import UnitKey
+from reconciler.observed import Observation, ObservedContainer, State
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    name: str  # in the manifest; "infra" for the infra
+    role: str
+    id: str
+    state: str
+    runtime: str
+    restarts: int
+    exit_code: int | None
+    started_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatus:
+    kind: str
+    namespace: str
+    name: str
+    mode: str
+    runtime: str
+    phase: str
+    source: str
+    containers: list[ContainerStatus] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def phase(containers: list[ObservedContainer]) -> str:
+    """Kubernetes-like phase: Pending, Running, Succeeded, Failed."""
+    infra = [c for c in containers if c.role == L.ROLE_INFRA]
+    inits = [c for c in containers if c.role == L.ROLE_INIT]
+    workloads = [c for c in containers if c.role == L.ROLE_WORKLOAD]
+    if infra and not any(c.state.alive for c in infra):
+        return "Pending"
+    if (
+        any(c.state is State.EXITED and c.exit_code not in (0, None) for c in inits)
+        and not workloads
+    ):
+        return "Failed"
+    if not workloads or any(c.state in (State.CREATED, State.RESTARTING) for c in workloads):
+        return "Pending"
+    if any(c.state.alive for c in workloads):
+        return "Running"
+    if all(c.exit_code == 0 for c in workloads):
+        return "Succeeded"
+    return "Failed"
+
+
+def unit_statuses(
+    observed: Observation, instance: str, details: Mapping[str, Mapping[str, Any]]
+) -> list[UnitStatus]:
+    """One status per unit of ``instance``; ``details`` is inspect data by id, if read."""
+    groups: dict[UnitKey, list[ObservedContainer]] = defaultdict(list)
+    for c in observed.containers:
+        key = c.unit_key
+        if c.instance == instance and key is not None:
+            groups[key].append(c)
+    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_WORKLOAD: 2}
+    result = []
+    for key in sorted(groups):
+        members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), c.created))
+        first = members[0].labels
+        result.append(
+            UnitStatus(
+                kind=key.kind.value,
+                namespace=key.namespace,
+                name=key.name,
+                mode=first.get(L.MODE, ""),
+                runtime=first.get(L.RUNTIME, ""),
+                phase=phase(members),
+                source=first.get(L.SOURCE, ""),
+                containers=[_container(c, details.get(c.id, {})) for c in members],
+            )
+        )
+    return result
+
+
+def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus:
+    state = info.get("State") or {}
+    host = info.get("HostConfig") or {}
+    started = state.get("StartedAt")
+    return ContainerStatus(
+        name=c.container or "infra",
+        role=c.role,
+        id=c.id[:12],
+        state=c.state.value,
+        runtime=host.get("Runtime") or c.labels.get(L.RUNTIME, ""),
+        restarts=int(info.get("RestartCount") or 0),
+        exit_code=c.exit_code,
+        started_at=started if started and not started.startswith("0001-") else None,
+    )
