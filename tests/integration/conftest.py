@@ -9,7 +9,7 @@ with the reason.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import socket
 import subprocess
@@ -79,7 +79,12 @@ class Harness:
         env = os.environ | {"RECONCILER_INSTANCE": self.instance, "RECONCILER_INFRA_IMAGE": PAUSE}
         return subprocess.run(
             [sys.executable, "-m", "reconciler", *args],
-            capture_output=True, text=True, env=env, input=stdin, timeout=300, check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            timeout=300,
+            check=False,
         )
 
     def apply(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
@@ -112,7 +117,9 @@ class Harness:
     def unmanaged(self, name: str, *cmd: str) -> str:
         """A container reconciler does not own (labeled for this test's cleanup)."""
         created = self.api.create_container(
-            BUSYBOX, list(cmd) or ["sleep", "3600"], name=name,
+            BUSYBOX,
+            list(cmd) or ["sleep", "3600"],
+            name=name,
             labels={TEST_OWNER: self.instance},
         )
         self.api.start(created["Id"])
@@ -127,15 +134,11 @@ class Harness:
     def cleanup(self) -> None:
         for label in (f"{L.MANAGED_BY}={self.instance}", f"{TEST_OWNER}={self.instance}"):
             for c in self.api.containers(all=True, filters={"label": label}):
-                try:
+                with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_container(c["Id"], force=True)
-                except docker.errors.NotFound:
-                    pass
             for v in self.api.volumes(filters={"label": label}).get("Volumes") or []:
-                try:
+                with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_volume(v["Name"], force=True)
-                except docker.errors.NotFound:
-                    pass
 
 
 @pytest.fixture
@@ -151,7 +154,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def dump(data: Any) -> str:
-    return json.dumps(data, indent=2)

@@ -71,11 +71,15 @@ def test_diff_exit_codes_follow_kubectl(h: Harness) -> None:
 
 def test_get_reports_units_in_table_json_and_yaml(h: Harness) -> None:
     h.write("cache.yaml", CACHE)
-    h.write("pod.yaml", POD.replace("PORT", "8099").replace(", hostPort: 8099, hostIP: 127.0.0.1", ""))
+    h.write(
+        "pod.yaml", POD.replace("PORT", "8099").replace(", hostPort: 8099, hostIP: 127.0.0.1", "")
+    )
     h.apply()
     table = h.cli("get")
     assert table.returncode == 0
-    assert "Container" in table.stdout and "demo/hello" in table.stdout and "Running" in table.stdout
+    assert (
+        "Container" in table.stdout and "demo/hello" in table.stdout and "Running" in table.stdout
+    )
     data = json.loads(h.cli("get", "-o", "json").stdout)
     by_name = {u["name"]: u for u in data}
     assert by_name["cache"]["kind"] == "Container" and by_name["cache"]["mode"] == "standalone"
@@ -89,7 +93,9 @@ def test_get_reports_units_in_table_json_and_yaml(h: Harness) -> None:
 
 def test_delete_by_name_and_by_file(h: Harness) -> None:
     h.write("cache.yaml", CACHE)
-    h.write("pod.yaml", POD.replace("PORT", "8099").replace(", hostPort: 8099, hostIP: 127.0.0.1", ""))
+    h.write(
+        "pod.yaml", POD.replace("PORT", "8099").replace(", hostPort: 8099, hostIP: 127.0.0.1", "")
+    )
     h.apply()
     done = h.cli("delete", "container/cache")
     assert done.returncode == 0, done.stderr

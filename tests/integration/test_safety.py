@@ -73,9 +73,13 @@ def test_a_broken_manifest_never_causes_a_prune(h: Harness) -> None:
 
 def test_prune_removes_only_what_the_paths_no_longer_define(h: Harness) -> None:
     h.write("a.yaml", sandbox("a"))
-    h.write("b.yaml", sandbox("b", extra=", volumeMounts: [{name: d, mountPath: /d}]").replace(
-        "          containers:", "          volumes: [{name: d, emptyDir: {}}]\n          containers:"
-    ))
+    h.write(
+        "b.yaml",
+        sandbox("b", extra=", volumeMounts: [{name: d, mountPath: /d}]").replace(
+            "          containers:",
+            "          volumes: [{name: d, emptyDir: {}}]\n          containers:",
+        ),
+    )
     h.apply()
     assert h.api.volumes(filters={"label": f"{L.MANAGED_BY}={h.instance}"})["Volumes"]
     kept = h.member("a", "app")["Id"]
@@ -90,7 +94,10 @@ def test_prune_removes_only_what_the_paths_no_longer_define(h: Harness) -> None:
 
 def test_an_image_that_cannot_be_had_fails_only_its_sandbox(h: Harness) -> None:
     h.write("ok.yaml", sandbox("ok"))
-    h.write("missing.yaml", sandbox("missing", image="local/absent:nope", extra=", imagePullPolicy: Never"))
+    h.write(
+        "missing.yaml",
+        sandbox("missing", image="local/absent:nope", extra=", imagePullPolicy: Never"),
+    )
     h.write("unpullable.yaml", sandbox("unpullable", image="127.0.0.1:9/absent:nope"))
     done = h.apply(expect=1)
     out = done.stdout + done.stderr
@@ -109,9 +116,7 @@ def test_unmanaged_containers_of_another_instance_are_not_pruned(h: Harness) -> 
         (h.root / "a.yaml").unlink()
         h.apply("--prune", "--allow-empty")
         assert not h.containers()
-        theirs = h.api.containers(
-            all=True, filters={"label": f"{L.MANAGED_BY}={h.instance}-other"}
-        )
+        theirs = h.api.containers(all=True, filters={"label": f"{L.MANAGED_BY}={h.instance}-other"})
         assert len(theirs) == 2 and all(c["State"] == "running" for c in theirs)
     finally:
         h.cli("--instance", f"{h.instance}-other", "delete", "a")

@@ -6,14 +6,11 @@ from dataclasses import replace
 
 from reconciler import labels as L
 from reconciler.actions import (
-    CreateInfra,
     CreateMember,
     EnsureVolume,
     Recreate,
     Remove,
     RemoveVolumes,
-    Restart,
-    RunInit,
     Start,
     WaitInit,
 )
@@ -65,8 +62,10 @@ def test_changed_workload_is_recreated_alone() -> None:
 
 def test_probe_pull_policy_and_grace_changes_recreate_nothing() -> None:
     engine = converge(desired(sandbox()))
-    changed = sandbox(extra=", imagePullPolicy: Never, livenessProbe: {exec: {command: [\"true\"]}}")
-    changed = changed.replace("restartPolicy: Always", "restartPolicy: Always\n          terminationGracePeriodSeconds: 3")
+    changed = sandbox(extra=', imagePullPolicy: Never, livenessProbe: {exec: {command: ["true"]}}')
+    changed = changed.replace(
+        "restartPolicy: Always", "restartPolicy: Always\n          terminationGracePeriodSeconds: 3"
+    )
     assert plan(desired(changed), engine.observe(), config()).actions == []
 
 
@@ -182,7 +181,10 @@ def test_other_instances_containers_never_appear() -> None:
     want = desired(sandbox())
     other = converge(want)
     foreign = Observation(
-        tuple(replace(c, labels={**c.labels, L.MANAGED_BY: "someone-else"}) for c in other.containers.values())
+        tuple(
+            replace(c, labels={**c.labels, L.MANAGED_BY: "someone-else"})
+            for c in other.containers.values()
+        )
     )
     p = plan(want, foreign, config(prune=True))
     assert kinds(p) == ["CreateInfra", "CreateMember", "CreateMember"]
@@ -197,7 +199,11 @@ def test_name_clash_with_unmanaged_container_refuses_that_unit_only() -> None:
     web = next(u for u in p.units if u.key == WEB)
     api = next(u for u in p.units if u.key.name == "api")
     assert web.actions == () and web.error and "test_default_web.app" in web.error
-    assert [type(a).__name__ for a in api.actions] == ["CreateInfra", "CreateMember", "CreateMember"]
+    assert [type(a).__name__ for a in api.actions] == [
+        "CreateInfra",
+        "CreateMember",
+        "CreateMember",
+    ]
 
 
 def test_prune_removes_undesired_units_members_first_then_volumes() -> None:
@@ -257,7 +263,8 @@ def test_running_init_is_waited_for_before_workloads_are_created() -> None:
 
 def test_volumes_are_ensured_before_the_first_create_only() -> None:
     with_volume = sandbox(extra=", volumeMounts: [{name: data, mountPath: /data}]").replace(
-        "          containers:", "          volumes: [{name: data, emptyDir: {}}]\n          containers:"
+        "          containers:",
+        "          volumes: [{name: data, emptyDir: {}}]\n          containers:",
     )
     want = desired(with_volume)
     p = plan(want, Observation(), config())

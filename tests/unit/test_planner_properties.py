@@ -30,17 +30,20 @@ def manifests(draw: st.DrawFn) -> str:
     docs = []
     for name in draw(st.lists(st.sampled_from(["web", "api", "db"]), unique=True, max_size=3)):
         standalone_kind = draw(st.booleans()) and name == "db"
+        policy = draw(st.sampled_from(["Always", "OnFailure", "Never"]))
         if standalone_kind:
             docs.append(
                 f"""
 apiVersion: reconciler/v1
 kind: Container
 metadata: {{name: {name}}}
-spec: {{image: {draw(st.sampled_from(IMAGES))}, restartPolicy: {draw(st.sampled_from(["Always", "OnFailure", "Never"]))}}}
+spec: {{image: {draw(st.sampled_from(IMAGES))}, restartPolicy: {policy}}}
 """
             )
             continue
-        members = draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True, min_size=1, max_size=3))
+        members = draw(
+            st.lists(st.sampled_from(["a", "b", "c"]), unique=True, min_size=1, max_size=3)
+        )
         containers = "\n".join(
             f"    - {{name: {m}, image: {draw(st.sampled_from(IMAGES))}}}" for m in members
         )
@@ -49,7 +52,6 @@ spec: {{image: {draw(st.sampled_from(IMAGES))}, restartPolicy: {draw(st.sampled_
         )
         share = draw(st.sampled_from(["[network]", "[network, ipc]", "[network, ipc, pid]"]))
         port = draw(st.sampled_from(["[]", "[{containerPort: 80, hostPort: 8080}]"]))
-        policy = draw(st.sampled_from(["Always", "OnFailure", "Never"]))
         docs.append(
             f"""
 apiVersion: reconciler/v1

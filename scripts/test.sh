@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The second command of the README, and what CI runs: lint, type-check, check
+# the layering, then every test (unit and integration) against a real daemon.
+#
+# Uses the daemon at $DOCKER_HOST when it answers; otherwise starts a private
+# one for the run and stops it (by its pid file) on the way out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+make_venv test
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/lint-imports
+
+started=""
+cleanup() {
+    if [ -n "$started" ]; then
+        scripts/dockerd.sh stop "$started"
+        rm -rf "$started" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+if [ -z "${DOCKER_HOST:-}" ] || ! docker_answers "$DOCKER_HOST"; then
+    started=$(mktemp -d /tmp/reconciler-test-docker.XXXXXX)
+    DOCKER_HOST=$(scripts/dockerd.sh start "$started")
+    export DOCKER_HOST
+fi
+scripts/test-image.sh
+
+# The integration tests share the daemon; each uses its own instance label,
+# so they run in parallel. An unreachable daemon fails them under CI=true.
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-4}" -p no:cacheprovider "$@"
