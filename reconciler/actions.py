@@ -125,3 +125,36 @@ Action = (
     | Recreate
     | RemoveVolumes
 )
+
+
+def _lane(action: Action) -> str | None:
+    """Which neighbours an action may run beside; None: it runs alone, in order.
+
+    Members of one unit are independent of each other once the infra and the
+    init containers are settled: kubelet, too, starts and kills a pod's
+    containers together, so N grace periods cost one.
+    """
+    match action:
+        case CreateMember() | Restart():
+            return "workloads"
+        case Recreate(member=member) if member.spec.role == "workload":
+            return "workloads"
+        case Start(is_infra=False, ref=ref) if ref.role == "workload":
+            return "workloads"
+        case Remove(ref=ref) if ref.role != "infra":
+            return f"remove-{ref.role}"
+    return None
+
+
+def steps(actions: tuple[Action, ...]) -> list[tuple[Action, ...]]:
+    """Split a unit's ordered actions into steps; the actions of one step may run at once."""
+    result: list[tuple[Action, ...]] = []
+    previous: str | None = None
+    for action in actions:
+        lane = _lane(action)
+        if lane is not None and lane == previous:
+            result[-1] = (*result[-1], action)
+        else:
+            result.append((action,))
+        previous = lane
+    return result

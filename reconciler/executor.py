@@ -1,8 +1,9 @@
 """Runs a Plan through a driver. Does I/O (through the driver only).
 
-Units run in parallel on a bounded pool; the actions of one unit run in
-order, and the first failure ends that unit (its later actions depend on the
-earlier ones). One unit's failure never stops another. Each action's result
+Units run in parallel on a bounded pool; the steps of one unit run in
+order (the planner groups independent member actions into one step, run at
+once), and the first failing step ends that unit (later steps depend on it).
+One unit's failure never stops another. Each action's result
 is an immutable ``Outcome``; retries of transient engine errors happen in the
 driver. The executor decides nothing: it does what the plan says.
 """
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Protocol
 
 from reconciler.actions import (
@@ -114,21 +116,33 @@ def execute(
 def _run_unit(unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None) -> UnitResult:
     infra_id: str | None = unit.infra_id
     outcomes: list[Outcome] = []
-    for index, action in enumerate(unit.actions):
-        began = time.monotonic()
-        try:
-            infra_id = _apply(action, driver, infra_id)
-        except ReconcilerError as exc:
-            outcome = Outcome(action, time.monotonic() - began, str(exc) or type(exc).__name__)
+    steps = unit.steps
+    for index, step in enumerate(steps):
+        if len(step) == 1:
+            results = [_timed(step[0], driver, infra_id)]
         else:
-            outcome = Outcome(action, time.monotonic() - began)
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(unit.key, outcome)
-        if not outcome.ok:
-            skipped = len(unit.actions) - index - 1
-            return UnitResult(unit.key, tuple(outcomes), outcome.error, skipped)
+            # No action of a concurrent step changes the infra.
+            with ThreadPoolExecutor(max_workers=len(step)) as pool:
+                results = list(pool.map(_timed, step, repeat(driver), repeat(infra_id)))
+        for outcome, infra_after in results:
+            outcomes.append(outcome)
+            infra_id = infra_after
+            if on_outcome is not None:
+                on_outcome(unit.key, outcome)
+        failed = [o for o, _ in results if not o.ok]
+        if failed:
+            skipped = sum(len(s) for s in steps[index + 1 :])
+            return UnitResult(unit.key, tuple(outcomes), failed[0].error, skipped)
     return UnitResult(unit.key, tuple(outcomes), unit.error)
+
+
+def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcome, str | None]:
+    began = time.monotonic()
+    try:
+        infra_id = _apply(action, driver, infra_id)
+    except ReconcilerError as exc:
+        return Outcome(action, time.monotonic() - began, str(exc) or type(exc).__name__), infra_id
+    return Outcome(action, time.monotonic() - began), infra_id
 
 
 def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:

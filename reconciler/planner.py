@@ -28,6 +28,7 @@ from reconciler.actions import (
     RunInit,
     Start,
     WaitInit,
+    steps,
 )
 from reconciler.desired import Desired, DesiredMember, DesiredUnit, UnitKey
 from reconciler.hashing import hash_matches
@@ -52,6 +53,11 @@ class UnitPlan:
     actions: tuple[Action, ...] = ()
     infra_id: ContainerId | None = None  # the current infra when the actions start
     error: str | None = None  # why this unit is left as it is
+
+    @property
+    def steps(self) -> list[tuple[Action, ...]]:
+        """The actions in order, grouped where they may run at once."""
+        return steps(self.actions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,21 +98,17 @@ def _retried(func: Callable[P, T]) -> Callable[P, T]:
     )(func)
 
 
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
 def _timestamp(text: str | None) -> float | None:
-    """Docker's RFC 3339 with nanoseconds to unix seconds; None for the zero time."""
-    if not text or text.startswith("0001-"):
+    """Docker's RFC 3339 time (nanoseconds and all) to unix seconds; None for the zero time."""
+    match = _RFC3339.match(text or "")
+    if not match or text is None or text.startswith("0001-"):
         return None
-    head, _, tail = text.partition(".")
-    fraction = tail.rstrip("Z")
-    zone = ""
-    for sign in ("+", "-"):
-        if sign in fraction:
-            fraction, zone = fraction.split(sign, 1)
-            zone = sign + zone
-    if not zone and text.endswith("Z"):
-        zone = "+00:00"
-    stamp = datetime.fromisoformat(head + (zone or "+00:00"))
-    return stamp.timestamp() + (float("0." + fraction) if fraction else 0.0)
+    seconds, fraction, zone = match.groups()
+    stamp = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone))
+    return stamp.timestamp() + (float(fraction) if fraction else 0.0)
 
 
 class DockerDriver:

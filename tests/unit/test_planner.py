@@ -320,3 +320,20 @@ def test_standalone_container_kind_has_no_infra() -> None:
     engine = Engine()
     engine.apply(p)
     assert plan(want, engine.observe(), config()).actions == []
+
+
+def test_independent_member_actions_share_a_step_and_barriers_stand_alone() -> None:
+    want = desired(sandbox(init=True))
+    fresh = plan(want, Observation(), config()).units[0]
+    assert [len(s) for s in fresh.steps] == [1, 1, 2]  # infra, init, both workloads at once
+    engine = converge(want)
+    engine.start(by_container(engine, "infra").id, restart=True)
+    rejoin = plan(want, engine.observe(), config()).units[0]
+    assert [[type(a).__name__ for a in s] for s in rejoin.steps] == [["Restart", "Restart"]]
+    gone = plan(Desired(), engine.observe(), config(delete=frozenset({WEB}))).units[0]
+    assert [[labels_of(a) for a in s] for s in gone.steps] == [
+        ["app", "sidecar"],
+        ["setup"],
+        ["infra"],
+        [""],
+    ]

@@ -1,0 +1,66 @@
+"""How the Docker driver maps engine errors and timestamps (no daemon needed)."""
+
+from __future__ import annotations
+
+import docker.errors
+import pytest
+import requests
+import requests.exceptions
+
+from reconciler.drivers.docker import _Gone, _mapped, _timestamp
+from reconciler.errors import (
+    DaemonUnavailable,
+    ImageUnavailable,
+    InvalidSpec,
+    NameConflict,
+    PermanentDriverError,
+    TransientDriverError,
+)
+
+
+def api_error(status: int, explanation: str) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = status
+    return docker.errors.APIError("boom", response=response, explanation=explanation)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (docker.errors.ImageNotFound("no such image"), ImageUnavailable),
+        (docker.errors.NotFound("no such container"), _Gone),
+        (api_error(409, 'Conflict. The container name "/x" is already in use'), NameConflict),
+        (api_error(400, "invalid mount config"), InvalidSpec),
+        (
+            api_error(500, "Bind for 127.0.0.1:80 failed: port is already allocated"),
+            PermanentDriverError,
+        ),
+        (api_error(500, "Unknown runtime specified kata"), PermanentDriverError),
+        (api_error(500, "context deadline exceeded"), TransientDriverError),
+        (api_error(503, "server busy"), TransientDriverError),
+        (requests.exceptions.ConnectionError("refused"), DaemonUnavailable),
+        (requests.exceptions.ReadTimeout("slow"), DaemonUnavailable),
+    ],
+)
+def test_engine_errors_map_most_specific_first(error: Exception, expected: type) -> None:
+    mapped = _mapped(error, "doing it")
+    assert type(mapped) is expected
+    assert str(mapped).startswith("doing it: ")
+
+
+def test_permanent_errors_are_not_transient() -> None:
+    assert not isinstance(
+        _mapped(api_error(500, "port is already allocated"), "x"), TransientDriverError
+    )
+    assert isinstance(_mapped(requests.exceptions.ConnectionError("x"), "x"), TransientDriverError)
+
+
+def test_timestamps_with_nanoseconds_and_zero_time() -> None:
+    assert _timestamp("0001-01-01T00:00:00Z") is None
+    assert _timestamp(None) is None
+    assert _timestamp("garbage") is None
+    assert _timestamp("2026-11-29T06:32:11.123456789Z") == pytest.approx(
+        1795933931.123456789, abs=1e-6
+    )
+    assert _timestamp("2026-11-29T06:32:11Z") == pytest.approx(1795933931.0, abs=1e-6)
+    assert _timestamp("2026-11-29T07:32:11.5+01:00") == pytest.approx(1795933931.5, abs=1e-6)
