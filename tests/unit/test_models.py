@@ -1,0 +1,570 @@
+"""Validation rules of the manifest models, without files or a daemon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from reconciler.models import (
+    ContainerManifest,
+    ContainerSpec,
+    EmptyDirVolume,
+    EnvVar,
+    Metadata,
+    Namespace,
+    PodManifest,
+    Probe,
+    Resources,
+    SandboxManifest,
+    SandboxSpec,
+    Volume,
+)
+
+
+def sandbox_spec(**spec: Any) -> dict[str, Any]:
+    spec.setdefault("containers", [{"name": "app", "image": "busybox:1"}])
+    return spec
+
+
+def errors_of(info: pytest.ExceptionInfo[ValidationError]) -> list[tuple[tuple[Any, ...], str]]:
+    return [(tuple(e["loc"]), e["msg"]) for e in info.value.errors()]
+
+
+# --- names ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a", "web", "web-1", "1web", "0", "a" * 63, "a-b-c", "x9"])
+def test_dns_1123_names_are_accepted(name: str) -> None:
+    assert Metadata(name=name).name == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "A", "Web", "web_1", "web.1", "-web", "web-", "a" * 64, "we b", "wéb", "web/1"],
+)
+def test_names_that_are_not_dns_1123_labels_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError, match="is not a DNS-1123 label"):
+        Metadata(name=name)
+
+
+@pytest.mark.parametrize("name", ["Prod", "prod_1", "a" * 64])
+def test_namespace_is_a_dns_label_too(name: str) -> None:
+    with pytest.raises(ValidationError, match="is not a DNS-1123 label"):
+        Metadata(name="web", namespace=name)
+
+
+def test_namespace_defaults_to_default() -> None:
+    assert Metadata(name="web").namespace == "default"
+
+
+@given(st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z"))
+def test_every_dns_label_is_accepted(name: str) -> None:
+    assert Metadata(name=name).name == name
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="models.py:28 _DNS_LABEL ends in `$`, which also matches before a trailing "
+    "newline, so 'web\\n' passes as a DNS-1123 label (use \\Z or fullmatch)",
+)
+def test_a_name_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(ValidationError, match="is not a DNS-1123 label"):
+        Metadata(name="web\n")
+
+
+@pytest.mark.parametrize("name", ["", "1A", "A B", "A=B", "A\n"])
+def test_env_names_are_checked(name: str) -> None:
+    with pytest.raises(ValidationError):
+        EnvVar(name=name)
+
+
+def test_env_names_are_unique() -> None:
+    with pytest.raises(ValidationError, match="duplicate env name 'A'"):
+        ContainerSpec.model_validate({"image": "x", "env": [{"name": "A"}, {"name": "A"}]})
+
+
+# --- containers -------------------------------------------------------------
+
+
+def test_container_names_are_unique_across_init_and_containers() -> None:
+    with pytest.raises(ValidationError, match="duplicate container name 'app'") as info:
+        SandboxSpec.model_validate(
+            sandbox_spec(initContainers=[{"name": "app", "image": "busybox:1"}])
+        )
+    assert errors_of(info)[0][0] == ()
+
+
+def test_container_names_are_unique_within_containers() -> None:
+    with pytest.raises(ValidationError, match="duplicate container name 'a'"):
+        SandboxSpec.model_validate(
+            {"containers": [{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]}
+        )
+
+
+def test_container_names_must_be_dns_labels() -> None:
+    with pytest.raises(ValidationError, match="is not a DNS-1123 label") as info:
+        SandboxSpec.model_validate({"containers": [{"name": "App", "image": "x"}]})
+    assert errors_of(info)[0][0] == ("containers", 0, "name")
+
+
+def test_a_sandbox_needs_a_container() -> None:
+    with pytest.raises(ValidationError) as info:
+        SandboxSpec.model_validate({"containers": []})
+    assert errors_of(info)[0][0] == ("containers",)
+
+
+def test_image_must_not_be_empty() -> None:
+    with pytest.raises(ValidationError) as info:
+        ContainerSpec.model_validate({"image": ""})
+    assert errors_of(info)[0][0] == ("image",)
+
+
+def test_unknown_fields_are_forbidden_at_every_level() -> None:
+    with pytest.raises(ValidationError) as info:
+        SandboxSpec.model_validate(
+            {"containers": [{"name": "a", "image": "x", "lifecycle": {}}], "hostNetwork": True}
+        )
+    locs = {loc for loc, _ in errors_of(info)}
+    assert locs == {("containers", 0, "lifecycle"), ("hostNetwork",)}
+
+
+def test_models_are_immutable() -> None:
+    meta = Metadata(name="web")
+    with pytest.raises(ValidationError):
+        meta.name = "other"  # type: ignore[misc]
+
+
+def test_camel_case_and_snake_case_both_read() -> None:
+    by_alias = ContainerSpec.model_validate({"image": "x", "imagePullPolicy": "Always"})
+    by_name = ContainerSpec.model_validate({"image": "x", "image_pull_policy": "Always"})
+    assert by_alias == by_name
+    assert by_alias.image_pull_policy == "Always"
+
+
+def test_container_defaults() -> None:
+    spec = ContainerSpec.model_validate({"image": "x"})
+    assert spec.image_pull_policy == "IfNotPresent"
+    assert spec.restart_policy == "Always"
+    assert spec.termination_grace_period_seconds == 30
+    assert spec.runtime == "runc"
+    assert spec.ports == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("imagePullPolicy", "Sometimes"),
+        ("restartPolicy", "Maybe"),
+        ("terminationGracePeriodSeconds", -1),
+        ("runtime", ""),
+    ],
+)
+def test_enumerated_and_bounded_fields(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        ContainerSpec.model_validate({"image": "x", field: value})
+    assert errors_of(info)[0][0] == (field,)
+
+
+# --- share ------------------------------------------------------------------
+
+
+def test_share_defaults_to_network_and_ipc() -> None:
+    spec = SandboxSpec.model_validate(sandbox_spec())
+    assert spec.share == [Namespace.NETWORK, Namespace.IPC]
+
+
+def test_share_must_include_network() -> None:
+    with pytest.raises(ValidationError, match="always shares its network namespace") as info:
+        SandboxSpec.model_validate(sandbox_spec(share=["ipc", "pid"]))
+    assert errors_of(info)[0][0] == ("share",)
+
+
+def test_share_of_nothing_is_refused() -> None:
+    with pytest.raises(ValidationError, match="always shares its network namespace"):
+        SandboxSpec.model_validate(sandbox_spec(share=[]))
+
+
+def test_share_is_put_in_canonical_order() -> None:
+    spec = SandboxSpec.model_validate(sandbox_spec(share=["pid", "ipc", "network"]))
+    assert spec.share == [Namespace.NETWORK, Namespace.IPC, Namespace.PID]
+
+
+def test_share_without_duplicates() -> None:
+    with pytest.raises(ValidationError, match="duplicate shared namespace 'network'"):
+        SandboxSpec.model_validate(sandbox_spec(share=["network", "network"]))
+
+
+def test_share_only_known_namespaces() -> None:
+    with pytest.raises(ValidationError) as info:
+        SandboxSpec.model_validate(sandbox_spec(share=["network", "uts"]))
+    assert errors_of(info)[0][0] == ("share", 1)
+
+
+# --- ports ------------------------------------------------------------------
+
+
+def test_duplicate_host_ports_across_sandbox_and_containers_are_refused() -> None:
+    with pytest.raises(ValidationError, match=r"duplicate host port '0\.0\.0\.0:8080/TCP'"):
+        SandboxSpec.model_validate(
+            {
+                "ports": [{"containerPort": 80, "hostPort": 8080}],
+                "containers": [
+                    {"name": "a", "image": "x", "ports": [{"containerPort": 81, "hostPort": 8080}]}
+                ],
+            }
+        )
+
+
+def test_duplicate_host_ports_between_two_members_are_refused() -> None:
+    with pytest.raises(ValidationError, match="duplicate host port"):
+        SandboxSpec.model_validate(
+            {
+                "initContainers": [
+                    {"name": "i", "image": "x", "ports": [{"containerPort": 1, "hostPort": 9000}]}
+                ],
+                "containers": [
+                    {"name": "a", "image": "x", "ports": [{"containerPort": 2, "hostPort": 9000}]}
+                ],
+            }
+        )
+
+
+def test_duplicate_host_ports_of_a_standalone_container_are_refused() -> None:
+    with pytest.raises(ValidationError, match=r"duplicate host port '127\.0\.0\.1:53/UDP'"):
+        ContainerSpec.model_validate(
+            {
+                "image": "x",
+                "ports": [
+                    {"containerPort": 53, "hostPort": 53, "hostIP": "127.0.0.1", "protocol": "UDP"},
+                    {"containerPort": 54, "hostPort": 53, "hostIP": "127.0.0.1", "protocol": "UDP"},
+                ],
+            }
+        )
+
+
+def test_same_host_port_on_other_protocol_or_address_is_fine() -> None:
+    spec = SandboxSpec.model_validate(
+        sandbox_spec(
+            ports=[
+                {"containerPort": 53, "hostPort": 53, "protocol": "TCP"},
+                {"containerPort": 53, "hostPort": 53, "protocol": "UDP"},
+                {"containerPort": 80, "hostPort": 8080, "hostIP": "127.0.0.1"},
+                {"containerPort": 80, "hostPort": 8080, "hostIP": "127.0.0.2"},
+            ]
+        )
+    )
+    assert len(spec.ports) == 4
+
+
+def test_ports_without_host_port_never_clash() -> None:
+    spec = SandboxSpec.model_validate(
+        sandbox_spec(ports=[{"containerPort": 80}, {"containerPort": 80}])
+    )
+    assert [p.host_port for p in spec.ports] == [None, None]
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        {"containerPort": 0},
+        {"containerPort": 65536},
+        {"containerPort": 80, "hostPort": 0},
+        {"containerPort": 80, "protocol": "SCTP"},
+        {"hostPort": 80},
+    ],
+)
+def test_port_fields_are_checked(port: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        SandboxSpec.model_validate(sandbox_spec(ports=[port]))
+    assert errors_of(info)[0][0][:2] == ("ports", 0)
+
+
+def test_host_ip_alias_is_upper_case_ip() -> None:
+    spec = SandboxSpec.model_validate(
+        sandbox_spec(ports=[{"containerPort": 80, "hostPort": 80, "hostIP": "127.0.0.1"}])
+    )
+    assert spec.ports[0].host_ip == "127.0.0.1"
+    with pytest.raises(ValidationError):
+        SandboxSpec.model_validate(
+            sandbox_spec(ports=[{"containerPort": 80, "hostPort": 80, "hostIp": "127.0.0.1"}])
+        )
+
+
+# --- volumes and mounts -----------------------------------------------------
+
+
+def test_volume_mounts_must_name_declared_volumes() -> None:
+    with pytest.raises(ValidationError, match=r"volumeMount 'cache' names no volume.*\['data'\]"):
+        SandboxSpec.model_validate(
+            {
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "containers": [
+                    {
+                        "name": "a",
+                        "image": "x",
+                        "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+                    }
+                ],
+            }
+        )
+
+
+def test_init_container_mounts_are_checked_too() -> None:
+    with pytest.raises(ValidationError, match=r"volumeMount 'data' names no volume.*none"):
+        SandboxSpec.model_validate(
+            sandbox_spec(
+                initContainers=[
+                    {
+                        "name": "i",
+                        "image": "x",
+                        "volumeMounts": [{"name": "data", "mountPath": "/d"}],
+                    }
+                ]
+            )
+        )
+
+
+def test_standalone_container_mounts_are_checked() -> None:
+    with pytest.raises(ValidationError, match="volumeMount 'data' names no volume"):
+        ContainerSpec.model_validate(
+            {"image": "x", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}
+        )
+    ok = ContainerSpec.model_validate(
+        {
+            "image": "x",
+            "volumes": [{"name": "data", "hostPath": {"path": "/srv"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/d"}],
+        }
+    )
+    assert ok.volume_mounts[0].mount_path == "/d"
+
+
+def test_mount_path_must_be_absolute() -> None:
+    with pytest.raises(ValidationError):
+        ContainerSpec.model_validate(
+            {
+                "image": "x",
+                "volumes": [{"name": "d", "emptyDir": {}}],
+                "volumeMounts": [{"name": "d", "mountPath": "data"}],
+            }
+        )
+
+
+def test_volume_names_are_unique() -> None:
+    with pytest.raises(ValidationError, match="duplicate volume name 'd'"):
+        SandboxSpec.model_validate(
+            sandbox_spec(volumes=[{"name": "d", "emptyDir": {}}, {"name": "d", "emptyDir": {}}])
+        )
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        {"name": "d"},
+        {"name": "d", "emptyDir": {}, "hostPath": {"path": "/srv"}},
+    ],
+)
+def test_a_volume_needs_exactly_one_source(volume: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="exactly one of emptyDir, hostPath"):
+        Volume.model_validate(volume)
+
+
+def test_host_path_must_be_absolute_and_typed() -> None:
+    with pytest.raises(ValidationError):
+        Volume.model_validate({"name": "d", "hostPath": {"path": "srv"}})
+    with pytest.raises(ValidationError):
+        Volume.model_validate({"name": "d", "hostPath": {"path": "/srv", "type": "BlockDevice"}})
+    volume = Volume.model_validate({"name": "d", "hostPath": {"path": "/srv", "type": "Directory"}})
+    assert volume.host_path is not None
+    assert volume.host_path.type == "Directory"
+
+
+def test_empty_dir_size_limit_needs_memory_medium() -> None:
+    with pytest.raises(ValidationError, match="sizeLimit needs medium: Memory"):
+        EmptyDirVolume.model_validate({"sizeLimit": "64Mi"})
+    tmpfs = EmptyDirVolume.model_validate({"medium": "Memory", "sizeLimit": "64Mi"})
+    assert tmpfs.size_limit == "64Mi"
+
+
+def test_empty_dir_size_limit_must_be_a_quantity() -> None:
+    with pytest.raises(ValidationError, match="not a quantity"):
+        EmptyDirVolume.model_validate({"medium": "Memory", "sizeLimit": "lots"})
+
+
+def test_empty_dir_medium_is_memory_or_nothing() -> None:
+    with pytest.raises(ValidationError):
+        EmptyDirVolume.model_validate({"medium": "Disk"})
+    assert EmptyDirVolume.model_validate({"medium": "Memory"}).size_limit is None
+
+
+# --- probes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        {"exec": {"command": ["true"]}},
+        {"httpGet": {"port": 80}},
+        {"tcpSocket": {"port": 80}},
+    ],
+)
+def test_a_probe_with_one_handler_is_fine(probe: dict[str, Any]) -> None:
+    parsed = Probe.model_validate(probe)
+    assert parsed.period_seconds == 10
+    assert parsed.failure_threshold == 3
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        {},
+        {"periodSeconds": 5},
+        {"exec": {"command": ["true"]}, "httpGet": {"port": 80}},
+        {"httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
+        {"exec": {"command": ["true"]}, "httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
+    ],
+)
+def test_a_probe_needs_exactly_one_handler(probe: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="exactly one of exec, httpGet, tcpSocket"):
+        Probe.model_validate(probe)
+
+
+def test_probe_exec_needs_a_command_and_period_is_positive() -> None:
+    with pytest.raises(ValidationError):
+        Probe.model_validate({"exec": {"command": []}})
+    with pytest.raises(ValidationError):
+        Probe.model_validate({"exec": {"command": ["true"]}, "periodSeconds": 0})
+
+
+def test_probe_errors_name_the_probe_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        ContainerSpec.model_validate({"image": "x", "livenessProbe": {}})
+    assert errors_of(info)[0][0] == ("livenessProbe",)
+
+
+# --- resources --------------------------------------------------------------
+
+
+def test_resources_accept_cpu_and_memory() -> None:
+    resources = Resources.model_validate(
+        {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": 0.25, "memory": 1024}}
+    )
+    assert resources.nano_cpus() == 500_000_000
+    assert resources.memory() == 128 * 2**20
+    assert resources.cpu_shares() == 256
+    assert resources.memory_reservation() == 1024
+
+
+def test_resources_unset_are_none() -> None:
+    resources = Resources()
+    assert resources.nano_cpus() is None
+    assert resources.memory() is None
+    assert resources.cpu_shares() is None
+    assert resources.memory_reservation() is None
+
+
+@pytest.mark.parametrize("key", ["limits", "requests"])
+@pytest.mark.parametrize("resource", ["ephemeral-storage", "nvidia.com/gpu", "hugepages-2Mi"])
+def test_resources_only_cpu_and_memory(key: str, resource: str) -> None:
+    with pytest.raises(ValidationError, match=f"unsupported resource '{resource}'"):
+        Resources.model_validate({key: {resource: "1"}})
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"cpu": "fast"}, "not a quantity"),
+        ({"cpu": "0"}, "cpu must be positive"),
+        ({"memory": "128MB"}, "not a quantity"),
+        ({"memory": "0.5"}, "whole number of bytes"),
+        ({"memory": -1}, "memory must be positive"),
+    ],
+)
+def test_resource_quantities_are_checked(limits: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Resources.model_validate({"limits": limits})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="models.py:115 Quantities is dict[str, str | int | float]: pydantic's lax union turns "
+    "a YAML boolean (`cpu: true`, `memory: yes`) into 1 before _check_quantities sees it, so "
+    "it reads as 1 core / 1 byte although parse_quantity refuses booleans",
+)
+@pytest.mark.parametrize("limits", [{"cpu": True}, {"memory": True}])
+def test_boolean_resource_quantities_are_refused(limits: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Resources.model_validate({"limits": limits})
+
+
+# --- manifests and Pods -----------------------------------------------------
+
+
+def test_manifest_api_version_and_kind_are_fixed() -> None:
+    meta = {"name": "web"}
+    with pytest.raises(ValidationError):
+        SandboxManifest.model_validate(
+            {"apiVersion": "reconciler/v2", "kind": "Sandbox", "metadata": meta, "spec": {}}
+        )
+    with pytest.raises(ValidationError):
+        ContainerManifest.model_validate(
+            {
+                "apiVersion": "reconciler/v1",
+                "kind": "Sandbox",
+                "metadata": meta,
+                "spec": {"image": "x"},
+            }
+        )
+
+
+def test_pod_to_sandbox_maps_the_pod_fields() -> None:
+    pod = PodManifest.model_validate(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {
+                "shareProcessNamespace": True,
+                "runtimeClassName": "runsc",
+                "restartPolicy": "OnFailure",
+                "terminationGracePeriodSeconds": 5,
+                "volumes": [{"name": "d", "emptyDir": {}}],
+                "initContainers": [{"name": "i", "image": "x"}],
+                "containers": [{"name": "a", "image": "y"}],
+                "nodeSelector": {"disk": "ssd"},
+                "dnsPolicy": "ClusterFirst",
+            },
+        }
+    )
+    assert pod.scheduler_only_fields() == ["nodeSelector", "dnsPolicy"]
+    sandbox = pod.to_sandbox()
+    assert sandbox.kind == "Sandbox"
+    assert sandbox.api_version == "reconciler/v1"
+    assert sandbox.metadata == pod.metadata
+    assert sandbox.spec.share == [Namespace.NETWORK, Namespace.IPC, Namespace.PID]
+    assert sandbox.spec.runtime == "runsc"
+    assert sandbox.spec.restart_policy == "OnFailure"
+    assert sandbox.spec.termination_grace_period_seconds == 5
+    assert [c.name for c in sandbox.spec.init_containers] == ["i"]
+    assert [c.name for c in sandbox.spec.containers] == ["a"]
+    assert [v.name for v in sandbox.spec.volumes] == ["d"]
+    assert sandbox.spec.ports == []
+
+
+def test_pod_defaults_to_runc_and_network_ipc() -> None:
+    pod = PodManifest.model_validate(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "y"}]},
+        }
+    )
+    sandbox = pod.to_sandbox()
+    assert sandbox.spec.runtime == "runc"
+    assert sandbox.spec.share == [Namespace.NETWORK, Namespace.IPC]
+    assert pod.scheduler_only_fields() == []
