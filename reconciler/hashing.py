@@ -46,7 +46,7 @@ def hash_matches(label: str | None, desired: str, spec: BaseModel) -> bool | Non
     if not label or ":" not in label:
         return False
     version, digest = label.split(":", 1)
-    if version == CURRENT_VERSION:
+    if version == CURRENT_VERSION or not version.isdigit():
         return False
     hasher = _HASHERS.get(version)
     if hasher is None:

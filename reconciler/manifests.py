@@ -32,6 +32,7 @@ STDIN = "-"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DOC_SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
+_DIRECTIVE_OR_BLANK = re.compile(r"^\s*(?:[%#].*)?$")
 _KINDS: dict[tuple[str, str], type[BaseModel]] = {
     ("reconciler/v1", "Sandbox"): SandboxManifest,
     ("reconciler/v1", "Container"): ContainerManifest,
@@ -134,13 +135,21 @@ def load_text(text: str, path: str, source: str | None = None) -> LoadResult:
 
 
 def _split_documents(text: str) -> Iterable[tuple[int, str]]:
-    """Yield (0-based first line, text) per document, split at `---` lines."""
-    start, lines = 0, text.splitlines(keepends=True)
-    for number, line in enumerate(lines):
-        if _DOC_SEPARATOR.match(line.rstrip("\r\n")):
-            yield start, "".join(lines[start:number])
-            start = number + 1
-    yield start, "".join(lines[start:])
+    """Yield (0-based first line, text) per document.
+
+    Each chunk keeps its own `---` line (a document may start on it), and what
+    precedes the first one joins it when it is only directives and comments.
+    """
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if _DOC_SEPARATOR.match(line.rstrip("\r\n"))]
+    if not starts or starts[0] != 0:
+        head = lines[: starts[0]] if starts else lines
+        if starts and all(_DIRECTIVE_OR_BLANK.match(line) for line in head):
+            starts[0] = 0  # `%YAML 1.1` and comments belong to the document below them
+        else:
+            starts.insert(0, 0)
+    for begin, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        yield begin, "".join(lines[begin:end])
 
 
 def _load_document(chunk: str, path: str, offset: int, source: str, result: LoadResult) -> None:
@@ -156,7 +165,7 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
     except yaml.YAMLError as exc:
         result.errors.append(Problem(Location(path, offset + 1), "", f"invalid YAML: {exc}"))
         return
-    if node is None:
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
         return  # an empty document, e.g. a trailing `---`
     positions: dict[Path_, Location] = {}
     builder = _Builder(path, offset, positions)
@@ -210,7 +219,11 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
                     "ignored: status is observed, not desired",
                 )
             )
-        parsed = parsed.to_sandbox()
+        try:
+            parsed = parsed.to_sandbox()
+        except ValidationError as exc:
+            result.errors.extend(_problems(exc, data, positions, start, is_pod=True))
+            return
     assert isinstance(parsed, SandboxManifest | ContainerManifest)
     result.manifests.append(LoadedManifest(parsed, start, source))
 
@@ -231,31 +244,7 @@ class _Builder:
 
     def build(self, node: yaml.Node, at: Path_) -> Any:
         if isinstance(node, yaml.MappingNode):
-            self._scalars.flatten_mapping(node)  # resolve `<<` merge keys
-            mapping: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.build(key_node, at)
-                if not isinstance(key, str | int | float | bool):
-                    self.problems.append(
-                        Problem(
-                            self.location(key_node), _dotted(at), "a mapping key must be a scalar"
-                        )
-                    )
-                    continue
-                where = self.location(key_node)
-                if key in mapping:
-                    first = self.positions[(*at, str(key))]
-                    self.problems.append(
-                        Problem(
-                            where,
-                            _dotted((*at, str(key))),
-                            f"duplicate key (first at line {first.line})",
-                        )
-                    )
-                    continue
-                self.positions[(*at, str(key))] = where
-                mapping[key] = self.build(value_node, (*at, str(key)))
-            return mapping
+            return self._mapping(node, at)
         if isinstance(node, yaml.SequenceNode):
             items = []
             for index, item in enumerate(node.value):
@@ -263,6 +252,44 @@ class _Builder:
                 items.append(self.build(item, (*at, index)))
             return items
         return self._scalars.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, at: Path_) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        merged: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(
+                    Problem(self.location(key_node), _dotted(at), "a mapping key must be a scalar")
+                )
+                continue
+            # Keys are read as written: `1` and `true` are two keys, not 1 == True.
+            key = str(key_node.value)
+            where = self.location(key_node)
+            if key in mapping:
+                first = self.positions[(*at, key)]
+                self.problems.append(
+                    Problem(
+                        where, _dotted((*at, key)), f"duplicate key (first at line {first.line})"
+                    )
+                )
+                continue
+            self.positions[(*at, key)] = where
+            mapping[key] = self.build(value_node, (*at, key))
+        # `<<` merges: explicit keys win, then earlier merged mappings over later ones.
+        for source in merged:
+            sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
+            for each in sources:
+                if not isinstance(each, yaml.MappingNode):
+                    self.problems.append(
+                        Problem(self.location(each), _dotted(at), "`<<` merges only mappings")
+                    )
+                    continue
+                for key, value in self._mapping(each, at).items():
+                    mapping.setdefault(key, value)
+        return mapping
 
 
 def _problems(

@@ -16,6 +16,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     field_validator,
     model_validator,
 )
@@ -25,11 +28,11 @@ from reconciler.quantity import cpu_to_nano, cpu_to_shares, memory_to_bytes
 
 API_VERSION = "reconciler/v1"
 DEFAULT_NAMESPACE = "default"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label "
             "(lower-case letters, digits and '-', starting and ending alphanumeric, at most 63)"
@@ -112,7 +115,9 @@ def _check_quantities(value: dict[str, str | int | float]) -> dict[str, str | in
     return value
 
 
-Quantities = Annotated[dict[str, str | int | float], AfterValidator(_check_quantities)]
+# Strict: YAML's `true` must not read as 1 core or 1 byte.
+Quantity = StrictStr | StrictInt | StrictFloat
+Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 
 
 class Resources(Model):
@@ -182,7 +187,7 @@ class Probe(Model):
 
 class EmptyDirVolume(Model):
     medium: Literal["", "Memory"] = ""
-    size_limit: str | None = None
+    size_limit: str | int | None = None
 
     @model_validator(mode="after")
     def _size(self) -> EmptyDirVolume:
@@ -277,10 +282,7 @@ class SandboxSpec(UnitSpec):
 
     @model_validator(mode="after")
     def _members(self) -> SandboxSpec:
-        members = [*self.init_containers, *self.containers]
-        _unique([c.name for c in members], "container name")
-        _check_mounts(members, self.volumes)
-        _unique_host_ports([*self.ports, *(p for c in members for p in c.ports)])
+        _check_members(self.init_containers, self.containers, self.volumes, self.ports)
         return self
 
 
@@ -328,13 +330,18 @@ class PodSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
-    runtime_class_name: str | None = None
+    runtime_class_name: NonEmpty | None = None
     node_selector: Any = None
     affinity: Any = None
     tolerations: Any = None
     scheduling_gates: Any = None
     service_account_name: Any = None
     dns_policy: Any = None
+
+    @model_validator(mode="after")
+    def _members(self) -> PodSpec:
+        _check_members(self.init_containers, self.containers, self.volumes, [])
+        return self
 
 
 class PodManifest(Model):
@@ -383,6 +390,19 @@ def _unique(names: list[str], what: str) -> None:
         if name in seen:
             raise ValueError(f"duplicate {what} {name!r}")
         seen.add(name)
+
+
+def _check_members(
+    init: list[Container],
+    containers: list[Container],
+    volumes: list[Volume],
+    ports: list[ContainerPort],
+) -> None:
+    """The rules of a sandbox's members, for Sandbox and Pod alike."""
+    members = [*init, *containers]
+    _unique([c.name for c in members], "container name")
+    _check_mounts(members, volumes)
+    _unique_host_ports([*ports, *(p for c in members for p in c.ports)])
 
 
 def _check_mounts(members: list[Any], volumes: list[Volume]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -29,33 +29,42 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"not a quantity: {value!r}")
     if isinstance(value, int | float):
-        return Decimal(str(value))
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise ValueError(f"not a finite quantity: {value!r}")
+        return number
     match = _PATTERN.match(value.strip())
     if not match:
         raise ValueError(f"not a quantity: {value!r} (expected e.g. '500m', '0.5', '128Mi', '1G')")
-    try:
-        number = Decimal(match["number"])
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
-        raise ValueError(f"not a quantity: {value!r}") from exc
+    number = Decimal(match["number"])
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
         return number * _BINARY[suffix]
     if suffix in _DECIMAL:
         return number * _DECIMAL[suffix]
-    return number * (Decimal(10) ** int(suffix[1:]))
+    try:
+        return number * (Decimal(10) ** int(suffix[1:]))
+    except DecimalException as exc:  # an exponent beyond what Decimal holds
+        raise ValueError(f"not a quantity: {value!r} (exponent out of range)") from exc
+
+
+MIN_CPU = Decimal("0.01")  # Docker refuses a smaller NanoCpus limit
 
 
 def cpu_to_nano(value: str | int | float) -> int:
     """CPU cores ("500m", "1.5") to Docker's NanoCpus."""
     cores = parse_quantity(value)
-    if cores <= 0:
-        raise ValueError(f"cpu must be positive, got {value!r}")
+    if cores < MIN_CPU:
+        raise ValueError(f"a cpu limit must be at least 10m (0.01 cores), got {value!r}")
     return int(cores * Decimal(10**9))
 
 
 def cpu_to_shares(value: str | int | float) -> int:
     """CPU request to cgroup v1 shares, as kubelet does (1 core = 1024, at least 2)."""
-    return max(2, int(parse_quantity(value) * 1024))
+    cores = parse_quantity(value)
+    if cores < 0:
+        raise ValueError(f"a cpu request cannot be negative, got {value!r}")
+    return max(2, int(cores * 1024))
 
 
 def memory_to_bytes(value: str | int | float) -> int:

@@ -707,7 +707,7 @@ def test_hash_of_an_unknown_version_is_undecided(label: str) -> None:
     assert hash_matches(label, spec_hash(spec), spec) is None
 
 
-@pytest.mark.parametrize("label", [None, "", "garbage", "0" * 64])
+@pytest.mark.parametrize("label", [None, "", "garbage", "0" * 64, ":abc", "foo:bar", "1.0:x"])
 def test_a_missing_or_garbage_hash_label_is_a_change(label: str | None) -> None:
     spec = MemberSpec(role="workload", image="x", runtime="runc")
     assert hash_matches(label, spec_hash(spec), spec) is False
