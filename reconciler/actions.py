@@ -130,17 +130,16 @@ Action = (
 def _lane(action: Action) -> str | None:
     """Which neighbours an action may run beside; None: it runs alone, in order.
 
-    Members of one unit are independent of each other once the infra and the
-    init containers are settled: kubelet, too, starts and kills a pod's
-    containers together, so N grace periods cost one.
+    Stopping a container waits out its grace period, so a unit's members are
+    stopped together (as kubelet kills a pod's containers together): N grace
+    periods cost one. Creating and starting are the daemon's CPU work and gain
+    nothing from more concurrency than the pool across units already gives.
     """
     match action:
-        case CreateMember() | Restart():
-            return "workloads"
+        case Restart():
+            return "restart"
         case Recreate(member=member) if member.spec.role == "workload":
-            return "workloads"
-        case Start(is_infra=False, ref=ref) if ref.role == "workload":
-            return "workloads"
+            return "recreate"
         case Remove(ref=ref) if ref.role != "infra":
             return f"remove-{ref.role}"
     return None

@@ -1,8 +1,8 @@
 """Runs a Plan through a driver. Does I/O (through the driver only).
 
 Units run in parallel on a bounded pool; the steps of one unit run in
-order (the planner groups independent member actions into one step, run at
-once), and the first failing step ends that unit (later steps depend on it).
+order (the planner groups the stopping of independent members into one
+step, run at once), and the first failing step ends that unit (later steps depend on it).
 One unit's failure never stops another. Each action's result
 is an immutable ``Outcome``; retries of transient engine errors happen in the
 driver. The executor decides nothing: it does what the plan says.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from reconciler import labels as L
 from reconciler.actions import (
@@ -157,6 +158,7 @@ class _UnitPlanner:
         self.foreign = foreign
         self.actions: list[Action] = []
         self.warnings: list[str] = []
+        self.failure = ""  # why the unit cannot go on (an init container failed for good)
 
     def plan(self) -> UnitPlan:
         unit = self.unit
@@ -187,14 +189,14 @@ class _UnitPlanner:
         for desired in unit.init:
             copies = [c for c in members if c.role == L.ROLE_INIT and c.container == desired.name]
             outcome = self._plan_init(desired, copies, infra, fresh)
-            if outcome is _FAILED:
-                return UnitPlan(unit.key, tuple(self.actions), _id(infra), self._failure)
-            creating |= outcome is _CREATES
+            if outcome is _Led.FAILED:
+                return UnitPlan(unit.key, tuple(self.actions), _id(infra), self.failure)
+            creating |= outcome is _Led.CREATES
         for desired in unit.workloads:
             copies = [
                 c for c in members if c.role == L.ROLE_WORKLOAD and c.container == desired.name
             ]
-            creating |= self._plan_workload(desired, copies, infra, fresh) is _CREATES
+            creating |= self._plan_workload(desired, copies, infra, fresh) is _Led.CREATES
         if creating and unit.volumes:
             first = next(i for i, a in enumerate(self.actions) if _creates(a))
             self.actions[first:first] = [
@@ -316,35 +318,35 @@ class _UnitPlanner:
         copies: list[ObservedContainer],
         infra: ObservedContainer | None,
         fresh: bool,
-    ) -> object:
+    ) -> _Led:
         keep = self._pick(desired, copies, infra)
         if keep is None:
             self.actions.append(RunInit(desired, "init container has not run"))
-            return _CREATES
+            return _Led.CREATES
         why = self._stale(desired, keep, infra)
         if why is None and fresh and keep.state is State.EXITED:
             why = "the infra (re)starts: init containers run again"
         if why is not None:
             self._recreate(keep, desired, why)
-            return _CREATES
+            return _Led.CREATES
         if keep.state.alive:
             self.actions.append(WaitInit(Ref.of(keep), "init container is still running"))
-            return _NOTHING
+            return _Led.NOTHING
         if keep.state is State.CREATED:
             self._recreate(keep, desired, "init container was created but never started")
-            return _CREATES
+            return _Led.CREATES
         if keep.exit_code == 0:
-            return _NOTHING
+            return _Led.NOTHING
         if self.unit.restart_policy == "Never":
-            self._failure = (
+            self.failure = (
                 f"init container {desired.name} failed (exit {keep.exit_code}) and "
                 "restartPolicy is Never"
             )
-            return _FAILED
+            return _Led.FAILED
         self._recreate(
             keep, desired, f"init container failed (exit {keep.exit_code}): run it again"
         )
-        return _CREATES
+        return _Led.CREATES
 
     def _plan_workload(
         self,
@@ -352,15 +354,15 @@ class _UnitPlanner:
         copies: list[ObservedContainer],
         infra: ObservedContainer | None,
         fresh: bool,
-    ) -> object:
+    ) -> _Led:
         keep = self._pick(desired, copies, infra)
         if keep is None:
             self.actions.append(CreateMember(desired, "does not exist"))
-            return _CREATES
+            return _Led.CREATES
         why = self._stale(desired, keep, infra)
         if why is not None:
             self._recreate(keep, desired, why)
-            return _CREATES
+            return _Led.CREATES
         ref = Ref.of(keep)
         if keep.state.alive:
             if fresh:
@@ -385,15 +387,15 @@ class _UnitPlanner:
                         "so it is in stale namespaces",
                     )
                 )
-            return _NOTHING
+            return _Led.NOTHING
         if keep.state is State.CREATED:
             self.actions.append(Start(ref, "created but never started"))
-            return _NOTHING
+            return _Led.NOTHING
         policy = self.unit.restart_policy
         code = keep.exit_code
         if policy == "Always" or (policy == "OnFailure" and code != 0):
             self.actions.append(Start(ref, f"exited (code {code}); restartPolicy is {policy}"))
-        return _NOTHING
+        return _Led.NOTHING
 
     def _recreate(self, keep: ObservedContainer, desired: DesiredMember, why: str) -> None:
         self.actions.append(Recreate(Ref.of(keep), self.unit.grace_period, desired, why))
@@ -411,11 +413,13 @@ class _UnitPlanner:
             "does not manage; they are left untouched and this unit is not converged"
         )
 
-    _failure: str = ""
 
+class _Led(Enum):
+    """What planning one member led to."""
 
-# What planning one member led to.
-_NOTHING, _CREATES, _FAILED = object(), object(), object()
+    NOTHING = "nothing"  # no container is created for it
+    CREATES = "creates"  # a container is created (volumes must exist first)
+    FAILED = "failed"  # the unit cannot go on
 
 
 def _creates(action: Action) -> bool:

@@ -325,7 +325,7 @@ def test_standalone_container_kind_has_no_infra() -> None:
 def test_independent_member_actions_share_a_step_and_barriers_stand_alone() -> None:
     want = desired(sandbox(init=True))
     fresh = plan(want, Observation(), config()).units[0]
-    assert [len(s) for s in fresh.steps] == [1, 1, 2]  # infra, init, both workloads at once
+    assert [len(s) for s in fresh.steps] == [1, 1, 1, 1]  # creating runs in order
     engine = converge(want)
     engine.start(by_container(engine, "infra").id, restart=True)
     rejoin = plan(want, engine.observe(), config()).units[0]
