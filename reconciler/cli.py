@@ -7,16 +7,20 @@ is unreachable; 2 bad usage. ``diff`` follows kubectl: 0 no changes,
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from reconciler import render
+from reconciler.config import DEFAULT_PATH as DEFAULT_CONFIG
+from reconciler.config import load_config
 from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKey, build_units
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ManifestError, ReconcilerError
 from reconciler.manifests import LoadResult, load_paths
 from reconciler.models import Kind, Mode
 
@@ -32,10 +36,24 @@ class Options:
     docker_host: str | None
     mode: Mode
     infra_image: str
+    default_runtime: str
+    allowed_runtimes: frozenset[str] | None
+    allowed_modes: frozenset[Mode] | None
 
     @property
     def build(self) -> BuildConfig:
-        return BuildConfig(self.instance, self.mode, self.infra_image)
+        return BuildConfig(
+            self.instance,
+            self.mode,
+            self.infra_image,
+            self.default_runtime,
+            self.allowed_runtimes,
+            self.allowed_modes,
+        )
+
+
+def _csv(value: str | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(v.strip() for v in value.split(",") if v.strip())
 
 
 def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -71,6 +89,35 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     help="How a Sandbox runs: an infra holding shared namespaces, or bare.",
 )
 @click.option(
+    "--config",
+    "config_path",
+    envvar="RECONCILER_CONFIG",
+    default=None,
+    metavar="PATH",
+    help=f"Operator configuration file (default: {DEFAULT_CONFIG} when present).",
+)
+@click.option(
+    "--default-runtime",
+    envvar="RECONCILER_DEFAULT_RUNTIME",
+    default="runc",
+    show_default=True,
+    help="Runtime of manifests that name none.",
+)
+@click.option(
+    "--allowed-runtimes",
+    envvar="RECONCILER_ALLOWED_RUNTIMES",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated runtimes manifests may use (default: any the daemon offers).",
+)
+@click.option(
+    "--allowed-modes",
+    envvar="RECONCILER_ALLOWED_MODES",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated modes a manifest's spec.mode may pick (default: only --mode).",
+)
+@click.option(
     "--infra-image",
     envvar="RECONCILER_INFRA_IMAGE",
     default=DEFAULT_INFRA_IMAGE,
@@ -80,10 +127,32 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def cli(
-    ctx: click.Context, instance: str, docker_host: str | None, mode: str, infra_image: str
+    ctx: click.Context,
+    instance: str,
+    docker_host: str | None,
+    mode: str,
+    config_path: str | None,
+    default_runtime: str,
+    allowed_runtimes: str | None,
+    allowed_modes: str | None,
+    infra_image: str,
 ) -> None:
     """Keep sandboxed containers on a Docker host exactly as YAML manifests describe them."""
-    ctx.obj = Options(instance, docker_host, Mode(mode), infra_image)
+    del config_path  # read before parsing, in main(): its values are click's defaults
+    modes = _csv(allowed_modes)
+    try:
+        allowed = None if modes is None else frozenset(Mode(m) for m in modes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allowed-modes") from exc
+    ctx.obj = Options(
+        instance,
+        docker_host,
+        Mode(mode),
+        infra_image,
+        default_runtime,
+        _csv(allowed_runtimes),
+        allowed,
+    )
 
 
 _files = click.option(
@@ -132,8 +201,9 @@ def _driver(options: Options) -> DockerDriver:
 def _observe(driver: DockerDriver, desired: Desired) -> Observation:
     names = [m.docker_name for u in desired.units for m in u.members]
     names += [u.infra.docker_name for u in desired.units if u.infra is not None]
+    runtimes = {r for u in desired.units for r in u.runtimes}
     try:
-        return driver.observe(names)
+        return driver.observe(names, runtimes)
     except ReconcilerError as exc:
         _fail(str(exc), 2 if click.get_current_context().info_name == "diff" else 1)
 
@@ -224,6 +294,7 @@ def diff(
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
     desired = _desired(options, loaded)
+    _notes(desired)
     observed = _observe(_driver(options), desired)
     config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
     result = _plan(options, desired, observed, config)
@@ -328,16 +399,57 @@ def get(options: Options, names: tuple[str, ...], namespace: str | None, output:
 @_recursive
 @click.pass_obj
 def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
-    """Check manifests without touching Docker. Exit 0: valid, 1: invalid."""
+    """Check manifests and what their runtimes can share. Exit 0: valid, 1: invalid.
+
+    Needs no daemon; when one answers, the runtimes it offers are checked too.
+    """
     loaded = _load(paths, recursive)
     desired = _desired(options, loaded)
-    for key, reason in desired.refused:
+    _notes(desired)
+    refused = list(desired.refused)
+    runtimes = {r for u in desired.units for r in u.runtimes}
+    if runtimes - {"runc"}:
+        from reconciler.runtimes import unavailable
+
+        try:
+            offered = _driver(options).runtimes()
+        except ReconcilerError as exc:
+            click.echo(f"warning: runtimes not checked against the daemon: {exc}", err=True)
+        else:
+            refused += [(u.key, p) for u in desired.units for p in unavailable(u.runtimes, offered)]
+    for key, reason in refused:
         click.echo(f"error: {key}: {reason}", err=True)
-    if loaded.ok and not desired.refused:
+    if loaded.ok and not refused:
         click.echo(f"{len(loaded.manifests)} manifest(s) valid in {len(loaded.files)} file(s)")
         sys.exit(0)
     sys.exit(1)
 
 
-def main() -> None:
-    cli(prog_name="reconciler")
+def _notes(desired: Desired) -> None:
+    for key, note in desired.notes:
+        click.echo(f"note: {key}: {note}", err=True)
+
+
+def _config_path(argv: Sequence[str]) -> tuple[Path | None, bool]:
+    """The --config file (and whether it was asked for), found before click parses."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return Path(argv[i + 1]), True
+        if arg.startswith("--config="):
+            return Path(arg.split("=", 1)[1]), True
+    if os.environ.get("RECONCILER_CONFIG"):
+        return Path(os.environ["RECONCILER_CONFIG"]), True
+    return (DEFAULT_CONFIG, False) if DEFAULT_CONFIG.exists() else (None, False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    path, asked = _config_path(args)
+    default_map: dict[str, object] = {}
+    if path is not None and (asked or path.exists()):
+        try:
+            default_map = load_config(path).default_map()
+        except ManifestError as exc:
+            click.echo(render.problems_text(exc.problems, "error", _color(sys.stderr)), err=True)
+            sys.exit(1)
+    cli.main(args, prog_name="reconciler", default_map=default_map)

@@ -10,7 +10,7 @@ policy, grace period) stay out, so changing them recreates nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -26,10 +26,12 @@ from reconciler.models import (
     Mode,
     PullPolicy,
     RestartPolicy,
+    SandboxContainer,
     SandboxManifest,
     Volume,
 )
 from reconciler.quantity import memory_to_bytes
+from reconciler.runtimes import sharing_notes, sharing_problems
 
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
 
@@ -145,13 +147,22 @@ class DesiredUnit:
     def members(self) -> tuple[DesiredMember, ...]:
         return (*self.init, *self.workloads)
 
+    @property
+    def runtimes(self) -> frozenset[str]:
+        infra = {self.infra.spec.runtime} if self.infra is not None else set()
+        return frozenset({m.spec.runtime for m in self.members} | infra)
+
 
 @dataclass(frozen=True, slots=True)
 class Desired:
-    """Everything the manifests ask for; ``refused`` units are left exactly as they are."""
+    """Everything the manifests ask for; ``refused`` units are left exactly as they are.
+
+    ``notes`` say what an accepted combination gives up (e.g. mixed runtimes).
+    """
 
     units: tuple[DesiredUnit, ...] = ()
     refused: tuple[tuple[UnitKey, str], ...] = ()
+    notes: tuple[tuple[UnitKey, str], ...] = ()
 
     @property
     def keys(self) -> frozenset[UnitKey]:
@@ -163,6 +174,9 @@ class BuildConfig:
     instance: str
     mode: Mode = Mode.CONTAINER_IN_SANDBOX
     infra_image: str = DEFAULT_INFRA_IMAGE
+    default_runtime: str = "runc"
+    allowed_runtimes: frozenset[str] | None = None  # None: any the daemon offers
+    allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
 
 
 def docker_name(instance: str, key: UnitKey, container: str | None) -> str:
@@ -186,28 +200,74 @@ def build_units(
     manifests: Sequence[tuple[SandboxManifest | ContainerManifest, str]],
     config: BuildConfig,
 ) -> Desired:
-    """Desired units from (manifest, source) pairs, and per-unit refusals."""
+    """Desired units from (manifest, source) pairs, with per-unit refusals and notes."""
     units: list[DesiredUnit] = []
     refused: list[tuple[UnitKey, str]] = []
+    notes: list[tuple[UnitKey, str]] = []
     for manifest, source in manifests:
         key = UnitKey(Kind(manifest.kind), manifest.metadata.namespace, manifest.metadata.name)
         if isinstance(manifest, ContainerManifest):
-            units.append(_standalone(key, manifest, source, config))
-            continue
-        if config.mode is Mode.STANDALONE:
-            members = [*manifest.spec.init_containers, *manifest.spec.containers]
-            if len(members) != 1:
-                refused.append(
-                    (
-                        key,
-                        f"standalone mode runs a Sandbox with exactly one container, this one has "
-                        f"{len(members)}: without an infra there is nothing for them to share "
-                        "(use --mode container-in-sandbox)",
-                    )
-                )
+            unit = _standalone(key, manifest, source, config)
+        else:
+            mode, problem = _mode(manifest, config)
+            if problem is None:
+                problem, unit_notes = _capable(manifest, mode, config)
+                notes.extend((key, n) for n in unit_notes)
+            if problem is not None:
+                refused.append((key, problem))
                 continue
-        units.append(_sandbox(key, manifest, source, config))
-    return Desired(tuple(units), tuple(refused))
+            unit = _sandbox(key, manifest, source, replace(config, mode=mode))
+        if config.allowed_runtimes is not None and unit.runtimes - config.allowed_runtimes:
+            refused.append(
+                (
+                    key,
+                    f"runtime(s) {', '.join(sorted(unit.runtimes - config.allowed_runtimes))} "
+                    f"not allowed by the operator (allowedRuntimes: "
+                    f"{', '.join(sorted(config.allowed_runtimes)) or 'none'})",
+                )
+            )
+            continue
+        units.append(unit)
+    return Desired(tuple(units), tuple(refused), tuple(notes))
+
+
+def _mode(manifest: SandboxManifest, config: BuildConfig) -> tuple[Mode, str | None]:
+    """The unit's mode, and why the manifest may not choose it (None if it may)."""
+    asked = manifest.spec.mode
+    if asked is None:
+        return config.mode, None
+    allowed = config.allowed_modes if config.allowed_modes is not None else {config.mode}
+    if asked not in allowed:
+        return asked, (
+            f"spec.mode {asked} is not allowed by the operator (allowedModes: "
+            f"{', '.join(sorted(m.value for m in allowed))})"
+        )
+    return asked, None
+
+
+def _capable(
+    manifest: SandboxManifest, mode: Mode, config: BuildConfig
+) -> tuple[str | None, list[str]]:
+    """Why this sandbox cannot run as asked in ``mode`` (or None), and notes on what it gives up."""
+    spec = manifest.spec
+    members = [*spec.init_containers, *spec.containers]
+    if mode is Mode.STANDALONE:
+        if len(members) != 1:
+            return (
+                f"standalone mode runs a Sandbox with exactly one container, this one has "
+                f"{len(members)}: without an infra there is nothing for them to share "
+                "(use --mode container-in-sandbox)"
+            ), []
+        return None, []
+    runtime = spec.runtime or config.default_runtime
+    runtimes = [(c.name, c.runtime or runtime) for c in members]
+    problems = sharing_problems(runtime, runtimes, spec.share)
+    if problems:
+        return "; ".join(problems) + (
+            "; what would work: share only what every runtime lends and joins "
+            "(e.g. share: [network] with runsc), or run it standalone"
+        ), []
+    return None, sharing_notes(runtime, runtimes, spec.share)
 
 
 def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:
@@ -226,8 +286,8 @@ def _sandbox(
 ) -> DesiredUnit:
     spec = manifest.spec
     mode = config.mode
+    runtime = spec.runtime or config.default_runtime
     base = _base_labels(config, key, source, mode) | {
-        L.RUNTIME: spec.runtime,
         L.GRACE: str(spec.termination_grace_period_seconds),
     }
     members = [*spec.init_containers, *spec.containers]
@@ -241,26 +301,28 @@ def _sandbox(
     hostname = ""
     if mode is Mode.CONTAINER_IN_SANDBOX:
         share = tuple(s.value for s in spec.share)
-        infra_spec = InfraSpec(runtime=spec.runtime, share=share, ports=ports, hostname=key.name)
+        infra_spec = InfraSpec(runtime=runtime, share=share, ports=ports, hostname=key.name)
         infra_hash = spec_hash(infra_spec)
         infra = DesiredInfra(
             docker_name=docker_name(config.instance, key, None),
             image=config.infra_image,
             spec=infra_spec,
             hash=infra_hash,
-            labels=base | {L.ROLE: L.ROLE_INFRA, L.CONTAINER: "", L.SPEC_HASH: infra_hash},
+            labels=base
+            | {L.ROLE: L.ROLE_INFRA, L.CONTAINER: "", L.SPEC_HASH: infra_hash, L.RUNTIME: runtime},
         )
         joins = share
     else:
         member_ports, hostname = ports, key.name
 
     def member(
-        container: ContainerFields, name: str, role: Literal["init", "workload"]
+        container: SandboxContainer, name: str, role: Literal["init", "workload"]
     ) -> DesiredMember:
+        member_runtime = container.runtime or runtime
         member_spec = _member_spec(
             container,
             role,
-            spec.runtime,
+            member_runtime,
             joins,
             member_ports,
             hostname,
@@ -275,7 +337,8 @@ def _sandbox(
             spec=member_spec,
             hash=digest,
             pull_policy=container.image_pull_policy,
-            labels=base | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest},
+            labels=base
+            | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest, L.RUNTIME: member_runtime},
         )
 
     return DesiredUnit(
@@ -296,10 +359,11 @@ def _standalone(
 ) -> DesiredUnit:
     spec = manifest.spec
     name = manifest.metadata.name
+    runtime = spec.runtime or config.default_runtime
     member_spec = _member_spec(
         spec,
         "workload",
-        spec.runtime,
+        runtime,
         (),
         _ports(spec.ports),
         name,
@@ -309,7 +373,7 @@ def _standalone(
     )
     digest = spec_hash(member_spec)
     labels = _base_labels(config, key, source, Mode.STANDALONE) | {
-        L.RUNTIME: spec.runtime,
+        L.RUNTIME: runtime,
         L.GRACE: str(spec.termination_grace_period_seconds),
         L.ROLE: L.ROLE_WORKLOAD,
         L.CONTAINER: name,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -152,7 +152,17 @@ def _split_documents(text: str) -> Iterable[tuple[int, str]]:
         yield begin, "".join(lines[begin:end])
 
 
-def _load_document(chunk: str, path: str, offset: int, source: str, result: LoadResult) -> None:
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One YAML document as Python values, with where each key and item stands."""
+
+    data: Any
+    start: Location
+    positions: dict[Path_, Location]
+
+
+def parse_document(chunk: str, path: str, offset: int = 0) -> tuple[Parsed | None, list[Problem]]:
+    """Parse one YAML document; (None, []) when it is empty."""
     try:
         node = yaml.compose(chunk, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -160,20 +170,36 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
         line = mark.line + offset + 1 if mark else offset + 1
         column = mark.column + 1 if mark else None
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        result.errors.append(Problem(Location(path, line, column), "", f"invalid YAML: {message}"))
-        return
+        return None, [Problem(Location(path, line, column), "", f"invalid YAML: {message}")]
     except yaml.YAMLError as exc:
-        result.errors.append(Problem(Location(path, offset + 1), "", f"invalid YAML: {exc}"))
-        return
+        return None, [Problem(Location(path, offset + 1), "", f"invalid YAML: {exc}")]
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
-        return  # an empty document, e.g. a trailing `---`
+        return None, []  # an empty document, e.g. a trailing `---`
     positions: dict[Path_, Location] = {}
     builder = _Builder(path, offset, positions)
     data = builder.build(node, ())
-    if builder.problems:
-        result.errors.extend(builder.problems)
+    return Parsed(data, builder.location(node), positions), builder.problems
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(
+    model: type[M], parsed: Parsed, unknown: str = "unknown field"
+) -> tuple[M | None, list[Problem]]:
+    """Validate a parsed document; every problem names its line and field."""
+    try:
+        return model.model_validate(parsed.data), []
+    except ValidationError as exc:
+        return None, _problems(exc, parsed, unknown)
+
+
+def _load_document(chunk: str, path: str, offset: int, source: str, result: LoadResult) -> None:
+    parsed, problems = parse_document(chunk, path, offset)
+    if problems or parsed is None:
+        result.errors.extend(problems)
         return
-    start = builder.location(node)
+    data, start, positions = parsed.data, parsed.start, parsed.positions
     if not isinstance(data, dict):
         result.errors.append(
             Problem(start, "", "a document must be a mapping with apiVersion and kind")
@@ -181,29 +207,28 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
         return
     model = _KINDS.get((str(data.get("apiVersion")), str(data.get("kind"))))
     if model is None:
-        field_name = (
-            "kind"
-            if "kind" in data and "apiVersion" in data
-            else ("apiVersion" if "apiVersion" not in data else "kind")
-        )
-        where = positions.get((field_name,), start)
+        known_kinds = {kind for _, kind in _KINDS}
+        field_name = "apiVersion" if data.get("kind") in known_kinds else "kind"
         result.errors.append(
             Problem(
-                where,
+                positions.get((field_name,), start),
                 field_name,
                 f"unsupported apiVersion/kind {data.get('apiVersion')!r}/{data.get('kind')!r}"
                 f" (supported: {_SUPPORTED})",
             )
         )
         return
-    try:
-        parsed = model.model_validate(data)
-    except ValidationError as exc:
-        is_pod = model is PodManifest
-        result.errors.extend(_problems(exc, data, positions, start, is_pod))
+    unknown = (
+        "unknown field (not in the supported Pod subset)"
+        if model is PodManifest
+        else "unknown field"
+    )
+    manifest, problems = validate(model, parsed, unknown)
+    if manifest is None:
+        result.errors.extend(problems)
         return
-    if isinstance(parsed, PodManifest):
-        for name in parsed.scheduler_only_fields():
+    if isinstance(manifest, PodManifest):
+        for name in manifest.scheduler_only_fields():
             result.warnings.append(
                 Problem(
                     positions.get(("spec", name), start),
@@ -211,7 +236,7 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
                     "ignored: only a cluster scheduler uses it",
                 )
             )
-        if parsed.status is not None:
+        if manifest.status is not None:
             result.warnings.append(
                 Problem(
                     positions.get(("status",), start),
@@ -220,12 +245,12 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
                 )
             )
         try:
-            parsed = parsed.to_sandbox()
+            manifest = manifest.to_sandbox()
         except ValidationError as exc:
-            result.errors.extend(_problems(exc, data, positions, start, is_pod=True))
+            result.errors.extend(_problems(exc, parsed, unknown))
             return
-    assert isinstance(parsed, SandboxManifest | ContainerManifest)
-    result.manifests.append(LoadedManifest(parsed, start, source))
+    assert isinstance(manifest, SandboxManifest | ContainerManifest)
+    result.manifests.append(LoadedManifest(manifest, start, source))
 
 
 class _Builder:
@@ -292,26 +317,20 @@ class _Builder:
         return mapping
 
 
-def _problems(
-    exc: ValidationError,
-    data: dict[str, Any],
-    positions: dict[Path_, Location],
-    start: Location,
-    is_pod: bool,
-) -> list[Problem]:
+def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Path_] = set()
     for error in exc.errors():
-        loc = _data_path(error["loc"], data)
+        loc = _data_path(error["loc"], parsed.data)
         if loc in seen:
             continue  # one message per field: union branches repeat themselves
         seen.add(loc)
-        where = start
+        where = parsed.start
         for end in range(len(loc), 0, -1):
-            if loc[:end] in positions:
-                where = positions[loc[:end]]
+            if loc[:end] in parsed.positions:
+                where = parsed.positions[loc[:end]]
                 break
-        problems.append(Problem(where, _dotted(loc), _message(error, is_pod)))
+        problems.append(Problem(where, _dotted(loc), _message(error, unknown)))
     return problems
 
 
@@ -336,10 +355,10 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
     return tuple(path)
 
 
-def _message(error: Any, is_pod: bool) -> str:
+def _message(error: Any, unknown: str) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown field (not in the supported Pod subset)" if is_pod else "unknown field"
+        return unknown
     if kind == "missing":
         return "required field is missing"
     message = str(error["msg"])

@@ -8,6 +8,7 @@ do not support is an error that names it, never silently dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -244,15 +245,22 @@ class ContainerFields(Model):
 
 
 class Container(ContainerFields):
-    """A member of a Sandbox (Pod `containers[]` / `initContainers[]`)."""
+    """A member of a Pod (`containers[]` / `initContainers[]`)."""
 
     name: DnsLabel
+
+
+class SandboxContainer(Container):
+    """A member of a Sandbox: may run under another runtime than its infra, where
+    the runtime profiles say the sharing stays real (see runtimes.py)."""
+
+    runtime: NonEmpty | None = None
 
 
 class UnitSpec(Model):
     """Fields every kind has: how it runs and for how long it may stop."""
 
-    runtime: NonEmpty = "runc"
+    runtime: NonEmpty | None = None  # None: the operator's default runtime
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     volumes: list[Volume] = []
@@ -265,10 +273,11 @@ class UnitSpec(Model):
 
 
 class SandboxSpec(UnitSpec):
+    mode: Mode | None = None  # None: the operator's mode; otherwise only where allowed
     share: list[Namespace] = [Namespace.NETWORK, Namespace.IPC]
     ports: list[ContainerPort] = []
-    init_containers: list[Container] = []
-    containers: Annotated[list[Container], Field(min_length=1)]
+    init_containers: list[SandboxContainer] = []
+    containers: Annotated[list[SandboxContainer], Field(min_length=1)]
 
     @field_validator("share")
     @classmethod
@@ -366,13 +375,17 @@ class PodManifest(Model):
             kind="Sandbox",
             metadata=self.metadata,
             spec=SandboxSpec(
-                runtime=spec.runtime_class_name or "runc",
+                runtime=spec.runtime_class_name,
                 share=share,
                 restart_policy=spec.restart_policy,
                 termination_grace_period_seconds=spec.termination_grace_period_seconds,
                 volumes=spec.volumes,
-                init_containers=spec.init_containers,
-                containers=spec.containers,
+                init_containers=[
+                    SandboxContainer.model_validate(c.model_dump()) for c in spec.init_containers
+                ],
+                containers=[
+                    SandboxContainer.model_validate(c.model_dump()) for c in spec.containers
+                ],
             ),
         )
 
@@ -393,8 +406,8 @@ def _unique(names: list[str], what: str) -> None:
 
 
 def _check_members(
-    init: list[Container],
-    containers: list[Container],
+    init: Sequence[Container],
+    containers: Sequence[Container],
     volumes: list[Volume],
     ports: list[ContainerPort],
 ) -> None:

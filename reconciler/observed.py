@@ -93,3 +93,5 @@ class Observation:
     # Names held by containers this instance does not manage (only the ones
     # that collide with a desired name are looked up).
     foreign_names: frozenset[str] = field(default_factory=frozenset)
+    # The OCI runtimes the daemon offers; None when not read (only runc asked for).
+    runtimes: frozenset[str] | None = None

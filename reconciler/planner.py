@@ -34,6 +34,7 @@ from reconciler.actions import (
 from reconciler.desired import Desired, DesiredMember, DesiredUnit, UnitKey
 from reconciler.hashing import hash_matches
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.runtimes import unavailable
 
 # The infra runs nothing worth a grace period: it is killed once its members are gone.
 INFRA_GRACE = 0
@@ -99,6 +100,10 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
 
     units: list[UnitPlan] = []
     for unit in desired.units:
+        missing = unavailable(unit.runtimes, observed.runtimes) if observed.runtimes else []
+        if missing:  # refused before anything is created: never half a sandbox
+            units.append(UnitPlan(unit.key, error="; ".join(missing)))
+            continue
         planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names)
         units.append(planner.plan())
         warnings.extend(planner.warnings)

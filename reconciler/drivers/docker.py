@@ -131,14 +131,17 @@ class DockerDriver:
     # -- observing ---------------------------------------------------------------
 
     @_retried
-    def observe(self, desired_names: Collection[str] = ()) -> Observation:
+    def observe(
+        self, desired_names: Collection[str] = (), runtimes: Collection[str] = ()
+    ) -> Observation:
         """This instance's containers in one list call, plus what the plan needs more.
 
         Start times are not in Docker's list output; they are read by inspecting
         the running members of sandboxes whose infra runs (concurrently), since
         that is how a workload left in a restarted infra's namespaces is found.
         A second list call, only when a desired name is missing, finds names
-        held by containers this instance does not manage.
+        held by containers this instance does not manage; ``docker info`` is
+        read only when a runtime other than runc is asked for.
 
         Raises DaemonUnavailable / TransientDriverError.
         """
@@ -164,7 +167,8 @@ class DockerDriver:
                 for name in (n.lstrip("/") for n in r.get("Names") or [])
                 if name in wanted
             )
-        return Observation(tuple(containers), foreign)
+        offered = self.runtimes() if set(runtimes) - {"runc"} else None
+        return Observation(tuple(containers), foreign, offered)
 
     @staticmethod
     def _row(row: dict[str, Any]) -> ObservedContainer:
@@ -229,10 +233,10 @@ class DockerDriver:
             return {cid: info for cid, info in pool.map(one, ids) if info is not None}
 
     @_retried
-    def runtimes(self) -> set[str]:
+    def runtimes(self) -> frozenset[str]:
         """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
         with _engine("reading daemon info"):
-            return set((self.api.info().get("Runtimes") or {}).keys())
+            return frozenset((self.api.info().get("Runtimes") or {}).keys())
 
     # -- acting ------------------------------------------------------------------
 

@@ -143,7 +143,7 @@ def test_default_namespace_in_names() -> None:
 
 
 def test_labels_of_infra_and_members() -> None:
-    unit = one(sandbox(spec="runtime: runsc\n          terminationGracePeriodSeconds: 7"))
+    unit = one(sandbox(spec="runtime: crun\n          terminationGracePeriodSeconds: 7"))
     base = {
         L.MANAGED_BY: INSTANCE,
         L.KIND: "Sandbox",
@@ -151,7 +151,7 @@ def test_labels_of_infra_and_members() -> None:
         L.SANDBOX: "web",
         L.SOURCE: "dir/web.yaml",
         L.MODE: "container-in-sandbox",
-        L.RUNTIME: "runsc",
+        L.RUNTIME: "crun",
         L.GRACE: "7",
     }
     assert unit.infra is not None
@@ -229,11 +229,11 @@ def test_labels_of_volumes() -> None:
 
 
 def test_infra_spec_and_image() -> None:
-    unit = one(sandbox(spec="runtime: runsc\n          share: [pid, network, ipc]"))
+    unit = one(sandbox(spec="runtime: crun\n          share: [pid, network, ipc]"))
     assert unit.infra is not None
     assert unit.infra.image == "pause:test"
     assert unit.infra.spec == InfraSpec(
-        runtime="runsc", share=("network", "ipc", "pid"), ports=(), hostname="web"
+        runtime="crun", share=("network", "ipc", "pid"), ports=(), hostname="web"
     )
     assert unit.infra.hash == spec_hash(unit.infra.spec)
 
@@ -295,7 +295,7 @@ def test_a_member_spec_carries_what_the_container_is_created_from() -> None:
                 - {name: shm, mountPath: /shm, readOnly: true}
                 - {name: host, mountPath: /host}
                 - {name: etc, mountPath: /etc/x, readOnly: true}""",
-            spec="""runtime: runsc
+            spec="""runtime: crun
           volumes:
             - {name: data, emptyDir: {}}
             - {name: shm, emptyDir: {medium: Memory, sizeLimit: 64Mi}}
@@ -308,7 +308,7 @@ def test_a_member_spec_carries_what_the_container_is_created_from() -> None:
     assert app.spec == MemberSpec(
         role="workload",
         image="nginx:1.25",
-        runtime="runsc",
+        runtime="crun",
         joins=("network", "ipc"),
         command=("nginx",),
         args=("-g", "daemon off;"),
@@ -540,9 +540,9 @@ def test_share_written_in_another_order_changes_nothing() -> None:
 
 def test_runtime_changes_the_infra_and_every_member() -> None:
     before = one(sandbox())
-    after = one(sandbox(spec="runtime: runsc"))
+    after = one(sandbox(spec="runtime: crun"))
     assert changed(before, after) == {"<infra>", "setup", "app", "sidecar"}
-    assert all(m.spec.runtime == "runsc" for m in after.members)
+    assert all(m.spec.runtime == "crun" for m in after.members)
 
 
 def test_default_runtime_written_out_changes_nothing() -> None:

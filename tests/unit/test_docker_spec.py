@@ -57,7 +57,7 @@ def app_of(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> dict[str, Any]:
 def test_infra_body() -> None:
     unit = unit_of(
         sandbox(
-            spec="runtime: runsc\n"
+            spec="runtime: crun\n"
             "          ports:\n"
             "            - {containerPort: 80, hostPort: 8080, hostIP: 127.0.0.1}\n"
             "            - {containerPort: 80, hostPort: 8081}\n"
@@ -73,7 +73,7 @@ def test_infra_body() -> None:
         "ExposedPorts": {"80/tcp": {}, "53/udp": {}, "9000/tcp": {}},
         "HostConfig": {
             "RestartPolicy": {"Name": "no"},
-            "Runtime": "runsc",
+            "Runtime": "crun",
             "PortBindings": {
                 "80/tcp": [
                     {"HostIp": "127.0.0.1", "HostPort": "8080"},
@@ -266,8 +266,8 @@ def test_security_context() -> None:
 
 
 def test_member_runtime_and_restart_policy() -> None:
-    host = app_of(sandbox("runtime: runsc\n          restartPolicy: Always"))["HostConfig"]
-    assert host["Runtime"] == "runsc"
+    host = app_of(sandbox("runtime: crun\n          restartPolicy: Always"))["HostConfig"]
+    assert host["Runtime"] == "crun"
     assert host["RestartPolicy"] == {"Name": "no"}  # restarts are the reconciler's job
 
 

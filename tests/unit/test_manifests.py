@@ -749,7 +749,7 @@ def test_a_plain_pod_shares_network_and_ipc_on_runc() -> None:
     (loaded,) = result.manifests
     assert isinstance(loaded.manifest, SandboxManifest)
     assert loaded.manifest.spec.share == [Namespace.NETWORK, Namespace.IPC]
-    assert loaded.manifest.spec.runtime == "runc"
+    assert loaded.manifest.spec.runtime is None  # the operator's default runtime applies
 
 
 def test_scheduler_only_pod_fields_are_warnings_naming_them() -> None:

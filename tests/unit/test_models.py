@@ -145,7 +145,7 @@ def test_container_defaults() -> None:
     assert spec.image_pull_policy == "IfNotPresent"
     assert spec.restart_policy == "Always"
     assert spec.termination_grace_period_seconds == 30
-    assert spec.runtime == "runc"
+    assert spec.runtime is None  # the operator's default runtime applies
     assert spec.ports == []
 
 
@@ -544,7 +544,7 @@ def test_pod_to_sandbox_maps_the_pod_fields() -> None:
     assert sandbox.spec.ports == []
 
 
-def test_pod_defaults_to_runc_and_network_ipc() -> None:
+def test_pod_defaults_to_the_default_runtime_and_network_ipc() -> None:
     pod = PodManifest.model_validate(
         {
             "apiVersion": "v1",
@@ -554,6 +554,6 @@ def test_pod_defaults_to_runc_and_network_ipc() -> None:
         }
     )
     sandbox = pod.to_sandbox()
-    assert sandbox.spec.runtime == "runc"
+    assert sandbox.spec.runtime is None  # the operator's default runtime applies
     assert sandbox.spec.share == [Namespace.NETWORK, Namespace.IPC]
     assert pod.scheduler_only_fields() == []
