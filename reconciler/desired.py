@@ -31,7 +31,7 @@ from reconciler.models import (
     Volume,
 )
 from reconciler.quantity import memory_to_bytes
-from reconciler.runtimes import sharing_notes, sharing_problems
+from reconciler.runtimes import DOCKER, DriverCapabilities, sharing_notes, sharing_problems
 
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
 
@@ -177,6 +177,7 @@ class BuildConfig:
     default_runtime: str = "runc"
     allowed_runtimes: frozenset[str] | None = None  # None: any the daemon offers
     allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
+    driver: DriverCapabilities = DOCKER
 
 
 def docker_name(instance: str, key: UnitKey, container: str | None) -> str:
@@ -235,7 +236,11 @@ def _mode(manifest: SandboxManifest, config: BuildConfig) -> tuple[Mode, str | N
     """The unit's mode, and why the manifest may not choose it (None if it may)."""
     asked = manifest.spec.mode
     if asked is None:
+        if config.mode not in config.driver.modes:
+            return config.mode, f"the {config.driver.name} driver cannot run mode {config.mode}"
         return config.mode, None
+    if asked not in config.driver.modes:
+        return asked, f"the {config.driver.name} driver cannot run mode {asked}"
     allowed = config.allowed_modes if config.allowed_modes is not None else {config.mode}
     if asked not in allowed:
         return asked, (
@@ -261,7 +266,7 @@ def _capable(
         return None, []
     runtime = spec.runtime or config.default_runtime
     runtimes = [(c.name, c.runtime or runtime) for c in members]
-    problems = sharing_problems(runtime, runtimes, spec.share)
+    problems = sharing_problems(runtime, runtimes, spec.share, config.driver.profiles)
     if problems:
         return "; ".join(problems) + (
             "; what would work: share only what every runtime lends and joins "

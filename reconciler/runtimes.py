@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reconciler.models import Namespace
+from reconciler.models import Mode, Namespace
 
 NET, IPC, PID = Namespace.NETWORK, Namespace.IPC, Namespace.PID
 
@@ -81,19 +81,36 @@ PROFILES: tuple[RuntimeProfile, ...] = (
         },
     ),
 )
-_BY_ALIAS = {alias: p for p in PROFILES for alias in p.aliases}
 
 
-def profile(runtime: str) -> RuntimeProfile | None:
-    return _BY_ALIAS.get(runtime)
+@dataclass(frozen=True, slots=True)
+class DriverCapabilities:
+    """What a driver can provide: the modes it runs, and the runtime profiles it vouches for."""
+
+    name: str
+    modes: frozenset[Mode]
+    profiles: tuple[RuntimeProfile, ...]
+
+
+# The Docker driver (drivers/docker.py) runs both modes; the profiles above are
+# measured, or documented, under Docker: Kata and gVisor behave otherwise under
+# a CRI runtime that can group containers into one sandbox.
+DOCKER = DriverCapabilities("docker", frozenset(Mode), PROFILES)
+
+
+def profile(runtime: str, profiles: tuple[RuntimeProfile, ...] = PROFILES) -> RuntimeProfile | None:
+    return next((p for p in profiles if runtime in p.aliases), None)
 
 
 def sharing_problems(
-    infra_runtime: str, members: Iterable[tuple[str, str]], share: Iterable[Namespace]
+    infra_runtime: str,
+    members: Iterable[tuple[str, str]],
+    share: Iterable[Namespace],
+    profiles: tuple[RuntimeProfile, ...] = PROFILES,
 ) -> list[str]:
     """Why members (name, runtime) cannot really share ``share`` with the infra; [] if they can."""
     problems: list[str] = []
-    infra = profile(infra_runtime)
+    infra = profile(infra_runtime, profiles)
     if infra is None:
         return [_unknown(infra_runtime, "infra")]
     for namespace in share:
@@ -103,7 +120,7 @@ def sharing_problems(
                 f"{infra.why_not[namespace]}"
             )
     for name, runtime in members:
-        member = profile(runtime)
+        member = profile(runtime, profiles)
         if member is None:
             problems.append(_unknown(runtime, f"container {name}"))
             continue

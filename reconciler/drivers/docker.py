@@ -35,6 +35,7 @@ from reconciler.errors import (
     TransientDriverError,
 )
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.runtimes import DOCKER
 
 API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
@@ -113,6 +114,8 @@ def _timestamp(text: str | None) -> float | None:
 
 class DockerDriver:
     """Talks to one Docker daemon for one reconciler instance."""
+
+    capabilities = DOCKER  # both modes; the runtime profiles measured under Docker
 
     def __init__(self, instance: str, base_url: str | None = None, timeout: int = 120) -> None:
         self.instance = instance
