@@ -75,6 +75,16 @@ class Start:
     ref: Ref
     reason: str
     is_infra: bool = False  # starting the infra makes it the unit's current infra
+    restart: bool = False  # an exited workload started again under its restartPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Stop (SIGTERM, grace period, SIGKILL) and keep the container."""
+
+    ref: Ref
+    grace_period: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,7 @@ Action = (
     | RunInit
     | WaitInit
     | Start
+    | Stop
     | Restart
     | Remove
     | Recreate

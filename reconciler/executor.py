@@ -28,6 +28,7 @@ from reconciler.actions import (
     Restart,
     RunInit,
     Start,
+    Stop,
     WaitInit,
 )
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
@@ -45,6 +46,7 @@ class Driver(Protocol):
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId: ...
     def start(self, container_id: str) -> None: ...
     def restart(self, container_id: str, grace_period: int) -> None: ...
+    def stop(self, container_id: str, grace_period: int) -> None: ...
     def wait(self, container_id: str) -> int: ...
     def remove(self, container_id: str, grace_period: int) -> None: ...
     def ensure_volume(self, volume: DesiredVolume) -> None: ...
@@ -164,6 +166,8 @@ def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
                 return ref.id
         case Restart(ref=ref, grace_period=grace):
             driver.restart(ref.id, grace)
+        case Stop(ref=ref, grace_period=grace):
+            driver.stop(ref.id, grace)
         case Remove(ref=ref, grace_period=grace):
             driver.remove(ref.id, grace)
         case Recreate(old=old, grace_period=grace, member=member):

@@ -11,8 +11,8 @@ this instance's ``managed-by`` label.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 
 from reconciler import labels as L
@@ -28,6 +28,7 @@ from reconciler.actions import (
     Restart,
     RunInit,
     Start,
+    Stop,
     WaitInit,
     steps,
 )
@@ -47,6 +48,10 @@ class PlanConfig:
     allow_empty: bool = False  # let a prune remove everything when nothing is desired
     incomplete: bool = False  # some manifests failed to load: never prune
     delete: frozenset[UnitKey] = frozenset()  # remove these units (`reconciler delete`)
+    # The control loop's inputs (reconciler run):
+    only: frozenset[UnitKey] | None = None  # plan just these units (the rest is unobserved)
+    held: Mapping[ContainerId, str] = field(default_factory=dict)  # crash-loop backoff: why
+    unhealthy: Mapping[ContainerId, str] = field(default_factory=dict)  # liveness failed: why
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class UnitPlan:
     actions: tuple[Action, ...] = ()
     infra_id: ContainerId | None = None  # the current infra when the actions start
     error: str | None = None  # why this unit is left as it is
+    waiting: tuple[tuple[Ref, str], ...] = ()  # restarts held back (crash-loop backoff)
 
     @property
     def steps(self) -> list[tuple[Action, ...]]:
@@ -100,16 +106,24 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
 
     units: list[UnitPlan] = []
     for unit in desired.units:
+        if config.only is not None and unit.key not in config.only:
+            continue
         missing = unavailable(unit.runtimes, observed.runtimes) if observed.runtimes else []
         if missing:  # refused before anything is created: never half a sandbox
             units.append(UnitPlan(unit.key, error="; ".join(missing)))
             continue
-        planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names)
+        planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names, config)
         units.append(planner.plan())
         warnings.extend(planner.warnings)
-    units.extend(UnitPlan(key, error=reason) for key, reason in desired.refused)
+    units.extend(
+        UnitPlan(key, error=reason)
+        for key, reason in desired.refused
+        if config.only is None or key in config.only
+    )
 
-    leftovers = sorted(k for k in groups if k not in desired.keys)
+    leftovers = sorted(
+        k for k in groups if k not in desired.keys and (config.only is None or k in config.only)
+    )
     doomed = [k for k in leftovers if k in config.delete]
     prunable = [k for k in leftovers if k not in config.delete]
     if config.prune and prunable:
@@ -157,10 +171,14 @@ class _UnitPlanner:
         unit: DesiredUnit,
         observed: Sequence[ObservedContainer],
         foreign: frozenset[str],
+        config: PlanConfig,
     ) -> None:
         self.unit = unit
         self.observed = observed
         self.foreign = foreign
+        self.held = config.held
+        self.unhealthy = config.unhealthy
+        self.waiting: list[tuple[Ref, str]] = []
         self.actions: list[Action] = []
         self.warnings: list[str] = []
         self.failure = ""  # why the unit cannot go on (an init container failed for good)
@@ -202,12 +220,14 @@ class _UnitPlanner:
                 c for c in members if c.role == L.ROLE_WORKLOAD and c.container == desired.name
             ]
             creating |= self._plan_workload(desired, copies, infra, fresh) is _Led.CREATES
+        if self.waiting:
+            self.warnings.extend(f"{unit.key}: {r.label}: {why}" for r, why in self.waiting)
         if creating and unit.volumes:
             first = next(i for i, a in enumerate(self.actions) if _creates(a))
             self.actions[first:first] = [
                 EnsureVolume(v, "mounted by containers about to be created") for v in unit.volumes
             ]
-        return UnitPlan(unit.key, tuple(self.actions), _id(infra))
+        return UnitPlan(unit.key, tuple(self.actions), _id(infra), waiting=tuple(self.waiting))
 
     # -- the infra -------------------------------------------------------------
 
@@ -348,6 +368,9 @@ class _UnitPlanner:
                 "restartPolicy is Never"
             )
             return _Led.FAILED
+        if keep.id in self.held:
+            self.waiting.append((Ref.of(keep), self.held[keep.id]))
+            return _Led.NOTHING
         self._recreate(
             keep, desired, f"init container failed (exit {keep.exit_code}): run it again"
         )
@@ -369,6 +392,16 @@ class _UnitPlanner:
             self._recreate(keep, desired, why)
             return _Led.CREATES
         ref = Ref.of(keep)
+        policy = self.unit.restart_policy
+        if keep.state.alive and keep.id in self.unhealthy and not fresh:
+            why = f"liveness probe failed: {self.unhealthy[keep.id]}"
+            if policy == "Never":
+                self.actions.append(
+                    Stop(ref, self.unit.grace_period, f"{why}; restartPolicy is Never")
+                )
+            else:
+                self.actions.append(Restart(ref, self.unit.grace_period, why))
+            return _Led.NOTHING
         if keep.state.alive:
             if fresh:
                 self.actions.append(
@@ -396,10 +429,13 @@ class _UnitPlanner:
         if keep.state is State.CREATED:
             self.actions.append(Start(ref, "created but never started"))
             return _Led.NOTHING
-        policy = self.unit.restart_policy
         code = keep.exit_code
         if policy == "Always" or (policy == "OnFailure" and code != 0):
-            self.actions.append(Start(ref, f"exited (code {code}); restartPolicy is {policy}"))
+            if keep.id in self.held:
+                self.waiting.append((ref, self.held[keep.id]))
+            else:
+                reason = f"exited (code {code}); restartPolicy is {policy}"
+                self.actions.append(Start(ref, reason, restart=True))
         return _Led.NOTHING
 
     def _recreate(self, keep: ObservedContainer, desired: DesiredMember, why: str) -> None:

@@ -20,6 +20,7 @@ from reconciler.actions import (
     Restart,
     RunInit,
     Start,
+    Stop,
     WaitInit,
 )
 from reconciler.errors import Problem
@@ -45,6 +46,8 @@ def describe(action: Action) -> tuple[str, str, str]:
             return ">", f"wait for init {r.label}", action.reason
         case Start(ref=r):
             return ">", f"start {r.label} {r.id[:12]}", action.reason
+        case Stop(ref=r):
+            return "-", f"stop {r.label} {r.id[:12]}", action.reason
         case Restart(ref=r):
             return "~", f"rejoin {r.label} {r.id[:12]} (restart in place)", action.reason
         case Remove(ref=r):

@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 
 
 class WorkQueue(Generic[K]):
+    """Calls ``handler(key)`` for added keys on ``workers`` threads (see the module).
+
+    ``clock`` gives due times; workers sleep in real seconds until the next one,
+    and re-read the clock whenever woken (by an add or a finished run).
+    """
+
     def __init__(
         self,
         handler: Callable[[K], None],

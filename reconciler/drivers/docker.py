@@ -8,11 +8,13 @@ transient ones are retried here with jittered exponential backoff.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -112,6 +114,40 @@ def _timestamp(text: str | None) -> float | None:
     return stamp.timestamp() + (float(fraction) if fraction else 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerEvent:
+    unit: UnitKey | None
+    action: str  # die, stop, kill, destroy, start, restart, create, ...
+    role: str
+    container_id: str
+
+
+class ContainerEvents:
+    """An iterator of events over Docker's stream; ``close()`` unblocks it from another thread."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[ContainerEvent]:
+        try:
+            for raw in self._stream:
+                actor = raw.get("Actor") or {}
+                attributes = actor.get("Attributes") or {}
+                observed = ObservedContainer(
+                    ContainerId(actor.get("ID", "")), "", attributes, State.DEAD, 0.0
+                )
+                action = str(raw.get("Action") or raw.get("status") or "").split(":")[0]
+                yield ContainerEvent(observed.unit_key, action, observed.role, observed.id)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise _mapped(exc, "following events") from exc
+        except (AttributeError, ValueError, OSError) as exc:  # the stream was closed under us
+            raise DaemonUnavailable(f"following events: the stream ended ({exc})") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
 class DockerDriver:
     """Talks to one Docker daemon for one reconciler instance."""
 
@@ -135,7 +171,10 @@ class DockerDriver:
 
     @_retried
     def observe(
-        self, desired_names: Collection[str] = (), runtimes: Collection[str] = ()
+        self,
+        desired_names: Collection[str] = (),
+        runtimes: Collection[str] = (),
+        unit: UnitKey | None = None,
     ) -> Observation:
         """This instance's containers in one list call, plus what the plan needs more.
 
@@ -144,14 +183,20 @@ class DockerDriver:
         that is how a workload left in a restarted infra's namespaces is found.
         A second list call, only when a desired name is missing, finds names
         held by containers this instance does not manage; ``docker info`` is
-        read only when a runtime other than runc is asked for.
+        read only when a runtime other than runc is asked for. ``unit`` narrows
+        the list to one unit's containers (the control loop's per-unit pass).
 
         Raises DaemonUnavailable / TransientDriverError.
         """
+        wanted = [f"{L.MANAGED_BY}={self.instance}"]
+        if unit is not None:
+            wanted += [
+                f"{L.KIND}={unit.kind.value}",
+                f"{L.NAMESPACE}={unit.namespace}",
+                f"{L.SANDBOX}={unit.name}",
+            ]
         with _engine("listing containers"):
-            rows = self.api.containers(
-                all=True, filters={"label": f"{L.MANAGED_BY}={self.instance}"}
-            )
+            rows = self.api.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
         containers = self._with_start_times(containers)
         names = {c.name for c in containers}
@@ -162,13 +207,12 @@ class DockerDriver:
                 others = self.api.containers(
                     all=True, filters={"name": [f"^/{re.escape(n)}$" for n in missing]}
                 )
-            wanted = set(missing)
             foreign = frozenset(
                 name
                 for r in others
                 if (r.get("Labels") or {}).get(L.MANAGED_BY) != self.instance
                 for name in (n.lstrip("/") for n in r.get("Names") or [])
-                if name in wanted
+                if name in missing
             )
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
         return Observation(tuple(containers), foreign, offered)
@@ -234,6 +278,50 @@ class DockerDriver:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {cid: info for cid, info in pool.map(one, ids) if info is not None}
+
+    def events(self) -> ContainerEvents:
+        """This instance's container events, as they happen; ``close()`` ends the stream.
+
+        Raises DaemonUnavailable when the daemon does not answer.
+        """
+        filters = {"type": ["container"], "label": [f"{L.MANAGED_BY}={self.instance}"]}
+        with _engine("following events"):
+            stream = self.api.events(decode=True, filters=filters)
+        return ContainerEvents(stream)
+
+    def exec(self, container_id: str, command: list[str], timeout: float) -> int:
+        """Run ``command`` in the container (exec probes): its exit code.
+
+        Raises TimeoutError when it outlives ``timeout``, DriverError when it cannot run.
+        """
+        with _engine(f"exec in {container_id[:12]}"):
+            run = self.api.exec_create(container_id, command)
+        result: list[int] = []
+
+        def wait() -> None:
+            with contextlib.suppress(Exception):
+                self.api.exec_start(run["Id"])
+                result.append(int(self.api.exec_inspect(run["Id"]).get("ExitCode") or 0))
+
+        worker = threading.Thread(target=wait, daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not result:
+            raise TimeoutError(f"{command} did not finish within {timeout} s")
+        return result[0]
+
+    def address(self, container_id: str) -> str | None:
+        """The container's IP address on its network (where probes reach it)."""
+        try:
+            with _engine(f"inspecting {container_id[:12]}"):
+                info = self.api.inspect_container(container_id)
+        except _Gone:
+            return None
+        networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+        for network in networks.values():
+            if network.get("IPAddress"):
+                return str(network["IPAddress"])
+        return None
 
     @_retried
     def runtimes(self) -> frozenset[str]:
@@ -320,6 +408,15 @@ class DockerDriver:
         """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id."""
         with _engine(f"restarting {container_id[:12]}"):
             self.api.restart(container_id, timeout=grace_period)
+
+    @_retried
+    def stop(self, container_id: str, grace_period: int) -> None:
+        """Stop (SIGTERM, grace, SIGKILL) and keep the container. Already gone is success."""
+        try:
+            with _engine(f"stopping {container_id[:12]}"):
+                self.api.stop(container_id, timeout=grace_period)
+        except _Gone:
+            return
 
     @_retried
     def wait(self, container_id: str) -> int:

@@ -21,6 +21,7 @@ from reconciler.actions import (
     Restart,
     RunInit,
     Start,
+    Stop,
     WaitInit,
 )
 from reconciler.desired import DesiredInfra, DesiredMember
@@ -94,6 +95,9 @@ class Engine:
                             infra_id = ref.id
                     case Restart(ref=ref):
                         self.start(ref.id, restart=True)
+                    case Stop(ref=ref):
+                        c = self.containers[ref.id]
+                        self.containers[c.id] = replace(c, state=State.EXITED, exit_code=137)
                     case Remove(ref=ref):
                         self.containers.pop(ref.id, None)
                     case Recreate(old=old, member=m):

@@ -337,3 +337,42 @@ def test_independent_member_actions_share_a_step_and_barriers_stand_alone() -> N
         ["infra"],
         [""],
     ]
+
+
+def test_loop_inputs_hold_restarts_and_act_on_liveness() -> None:
+    want = desired(sandbox(init=True))
+    engine = converge(want)
+    app = set_state(engine, "app", **exited(1))
+    held = plan(want, engine.observe(), config(held={app.id: "back-off 10s"})).units[0]
+    assert held.actions == () and held.waiting[0][1] == "back-off 10s"
+    free = plan(want, engine.observe(), config()).units[0]
+    assert [(type(a).__name__, getattr(a, "restart", None)) for a in free.actions] == [
+        ("Start", True)
+    ]
+    setup = set_state(engine, "setup", **exited(2))
+    assert plan(want, engine.observe(), config(held={setup.id: "wait"})).units[0].waiting
+    sidecar = by_container(engine, "sidecar")
+    sick = plan(want, converge(want).observe(), config())
+    assert sick.actions == []
+    engine = converge(want)
+    sidecar = by_container(engine, "sidecar")
+    p = plan(want, engine.observe(), config(unhealthy={sidecar.id: "exit 1"}))
+    assert kinds(p) == ["Restart"] and "liveness probe failed" in p.actions[0].reason
+    never = desired(sandbox(init=True, restart="Never"))
+    engine = converge(never)
+    sidecar = by_container(engine, "sidecar")
+    p = plan(never, engine.observe(), config(unhealthy={sidecar.id: "exit 1"}))
+    assert kinds(p) == ["Stop"]
+
+
+def test_only_plans_the_named_units_but_guards_see_everything() -> None:
+    both = desired(sandbox() + "---" + sandbox(name="api"))
+    p = plan(both, Observation(), config(only=frozenset({WEB})))
+    assert {u.key for u in p.units} == {WEB}
+    engine = converge(both)
+    web_only = desired(sandbox())
+    gone = plan(web_only, engine.observe(), config(prune=True, only=frozenset({WEB})))
+    assert gone.actions == [], "api is out of scope"
+    api = UnitKey(Kind.SANDBOX, "default", "api")
+    gone = plan(web_only, engine.observe(), config(prune=True, only=frozenset({api})))
+    assert {u.key for u in gone.units if u.actions} == {api}
