@@ -7,6 +7,7 @@ is unreachable; 2 bad usage. ``diff`` follows kubectl: 0 no changes,
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -360,6 +361,19 @@ def delete(
     sys.exit(code or (0 if ok and matched else 1))
 
 
+def _daemon(options: Options) -> str:
+    return options.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+_state_dir = click.option(
+    "--state-dir",
+    default=None,
+    metavar="DIR",
+    help="Where `run` keeps its lock and status (default: $XDG_RUNTIME_DIR/reconciler "
+    "or /run/reconciler).",
+)
+
+
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("-n", "--namespace", default=None, help="Only this namespace.")
@@ -370,15 +384,35 @@ def delete(
     default="table",
     show_default=True,
 )
+@_state_dir
 @click.pass_obj
-def get(options: Options, names: tuple[str, ...], namespace: str | None, output: str) -> None:
-    """Show this instance's sandboxes and containers: phase, state, id, restarts."""
-    from reconciler.status import unit_statuses
+def get(
+    options: Options,
+    names: tuple[str, ...],
+    namespace: str | None,
+    output: str,
+    state_dir: str | None,
+) -> None:
+    """Show this instance's sandboxes and containers: phase, state, id, restarts.
+
+    While `reconciler run` works on this instance, its view is merged in:
+    restarts it made, CrashLoopBackOff and the next try, readiness, last error.
+    """
+    from reconciler.statefile import default_state_dir, read_status, state_name
+    from reconciler.status import merge_loop_status, unit_statuses
 
     driver = _driver(options)
     observed = _observe(driver, Desired())
     details = driver.inspect([c.id for c in observed.containers])
     statuses = unit_statuses(observed, options.instance, details)
+    directory = Path(state_dir) if state_dir else default_state_dir()
+    try:
+        loop = read_status(directory, state_name(options.instance, _daemon(options)))
+    except (OSError, ValueError) as exc:
+        click.echo(f"warning: the loop's status is unreadable: {exc}", err=True)
+        loop = None
+    if loop:
+        statuses = merge_loop_status(statuses, loop)
     if namespace:
         statuses = [s for s in statuses if s.namespace == namespace]
     if names:
@@ -390,8 +424,128 @@ def get(options: Options, names: tuple[str, ...], namespace: str | None, output:
         ]
     if output == "table":
         click.echo(render.status_table(statuses) if statuses else "no units")
+        for s in statuses:
+            if s.last_error:
+                click.echo(f"{s.kind.lower()}/{s.name}: last error: {s.last_error}", err=True)
     else:
         click.echo(render.dump([s.to_dict() for s in statuses], output).rstrip())
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@_recursive
+@click.option(
+    "--resync",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between full passes over every unit.",
+)
+@click.option(
+    "--backoff-initial",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Crash-loop backoff: the wait before the second restart.",
+)
+@click.option(
+    "--backoff-max",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Crash-loop backoff: the cap of the doubling.",
+)
+@click.option(
+    "--allow-empty", is_flag=True, help="Remove every container when the directory defines nothing."
+)
+@click.option(
+    "--parallel",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Units converged at once.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@_state_dir
+@click.pass_obj
+def run(
+    options: Options,
+    directory: Path,
+    recursive: bool,
+    resync: float,
+    backoff_initial: float,
+    backoff_max: float,
+    allow_empty: bool,
+    parallel: int,
+    log_format: str,
+    state_dir: str | None,
+) -> None:
+    """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
+
+    SIGTERM or SIGINT stops the loop and leaves the containers running.
+    """
+    import signal
+
+    from reconciler.backoff import BackoffPolicy
+    from reconciler.loop import Loop, LoopSettings
+    from reconciler.statefile import InstanceLock, default_state_dir, state_name
+
+    _logging(log_format)
+    if not directory.is_dir():
+        _fail(f"{directory} is not a directory")
+    if backoff_initial > backoff_max:
+        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
+    daemon = _daemon(options)
+    settings = LoopSettings(
+        directory=directory.resolve(),
+        build=options.build,
+        state_dir=Path(state_dir) if state_dir else default_state_dir(),
+        state_name=state_name(options.instance, daemon),
+        daemon=daemon,
+        recursive=recursive,
+        resync=resync,
+        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
+        parallel=parallel,
+        allow_empty=allow_empty,
+    )
+    try:
+        with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
+            loop = Loop(settings, _driver(options))
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: loop.stop.set())
+            loop.run()
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"state directory {settings.state_dir}: {exc}")
+
+
+class _JsonLogs(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+            "thread": record.threadName,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonLogs())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
 
 
 @cli.command()

@@ -24,6 +24,7 @@ from reconciler.models import (
     ContainerPort,
     Kind,
     Mode,
+    Probe,
     PullPolicy,
     RestartPolicy,
     SandboxContainer,
@@ -123,6 +124,9 @@ class DesiredMember:
     hash: str
     pull_policy: PullPolicy
     labels: dict[str, str]
+    # Probes steer the control loop, not the container: not in the spec hash.
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +346,8 @@ def _sandbox(
             spec=member_spec,
             hash=digest,
             pull_policy=container.image_pull_policy,
+            liveness_probe=container.liveness_probe,
+            readiness_probe=container.readiness_probe,
             labels=base
             | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest, L.RUNTIME: member_runtime},
         )
@@ -390,6 +396,8 @@ def _standalone(
         spec=member_spec,
         hash=digest,
         pull_policy=spec.image_pull_policy,
+        liveness_probe=spec.liveness_probe,
+        readiness_probe=spec.readiness_probe,
         labels=labels,
     )
     return DesiredUnit(

@@ -115,14 +115,28 @@ def problems_text(problems: Sequence[Problem], level: str, color: bool) -> str:
 
 
 def status_table(statuses: Sequence[UnitStatus]) -> str:
-    header = ("KIND", "NAME", "MODE", "RUNTIME", "PHASE", "CONTAINER", "STATE", "ID", "RESTARTS")
+    header = (
+        "KIND",
+        "NAME",
+        "MODE",
+        "PHASE",
+        "CONTAINER",
+        "RUNTIME",
+        "STATE",
+        "READY",
+        "ID",
+        "RESTARTS",
+    )
     rows: list[tuple[str, ...]] = [header]
     for s in statuses:
         name = s.name if s.namespace == "default" else f"{s.namespace}/{s.name}"
         for i, c in enumerate(s.containers):
-            unit = (s.kind, name, s.mode, s.runtime, s.phase) if i == 0 else ("",) * 5
+            unit = (s.kind, name, s.mode, s.phase) if i == 0 else ("",) * 4
             state = c.state if c.exit_code is None else f"{c.state}({c.exit_code})"
-            rows.append((*unit, c.name, state, c.id, str(c.restarts)))
+            if c.waiting:
+                state += " " + c.waiting.split(" (", 1)[-1].rstrip(")")  # "next try in Ns"
+            ready = "-" if c.ready is None else ("yes" if c.ready else "no")
+            rows.append((*unit, c.name, c.runtime, state, ready, c.id, str(c.restarts)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows

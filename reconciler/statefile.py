@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -36,6 +37,11 @@ class InstanceLocked(ReconcilerError):
         )
 
 
+def state_name(instance: str, daemon: str) -> str:
+    """The name of an instance's lock and status files: one loop per instance *and* daemon."""
+    return f"{instance}.{hashlib.sha256(daemon.encode()).hexdigest()[:8]}"
+
+
 def default_state_dir() -> Path:
     """``$XDG_RUNTIME_DIR/reconciler`` when that is set, else ``/run/reconciler``."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
@@ -55,9 +61,11 @@ class InstanceLock:
     another open of that file (this process or another) holds it.
     """
 
-    def __init__(self, state_dir: Path, instance: str, daemon: str) -> None:
-        self.path = _file(state_dir, instance, ".lock")
-        self.instance = instance
+    def __init__(
+        self, state_dir: Path, name: str, daemon: str, instance: str | None = None
+    ) -> None:
+        self.path = _file(state_dir, name, ".lock")
+        self.instance = instance or name  # for people; ``name`` may carry the daemon's digest
         self.daemon = daemon
         self._fd: int | None = None
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from reconciler import labels as L
 from reconciler.desired import UnitKey
+from reconciler.models import Kind
 from reconciler.observed import Observation, ObservedContainer, State
 
 
@@ -22,6 +23,8 @@ class ContainerStatus:
     restarts: int
     exit_code: int | None
     started_at: str | None
+    ready: bool | None = None  # readiness, as the loop last probed it
+    waiting: str | None = None  # why a restart is held back (CrashLoopBackOff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,7 @@ class UnitStatus:
     phase: str
     source: str
     containers: list[ContainerStatus] = field(default_factory=list)
+    last_error: str | None = None  # the loop's last error on this unit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,3 +107,38 @@ def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus
         exit_code=c.exit_code,
         started_at=started if started and not started.startswith("0001-") else None,
     )
+
+
+def merge_loop_status(statuses: list[UnitStatus], loop: Mapping[str, Any]) -> list[UnitStatus]:
+    """Fold what `reconciler run` knows (restarts, backoff, readiness, errors) into ``statuses``."""
+    units = loop.get("units") or {}
+    merged = []
+    for s in statuses:
+        key = str(UnitKey(Kind(s.kind), s.namespace, s.name))
+        seen = units.get(key)
+        if not isinstance(seen, dict):
+            merged.append(s)
+            continue
+        containers = seen.get("containers") or {}
+        new = []
+        for c in s.containers:
+            known = containers.get(c.name) or {}
+            same = known.get("id") == c.id
+            new.append(
+                replace(
+                    c,
+                    restarts=int(known.get("restarts") or 0) if same else c.restarts,
+                    ready=known.get("ready") if same else None,
+                    waiting=known.get("waiting") if same and c.state == "exited" else None,
+                )
+            )
+        waiting = any(c.waiting for c in new)
+        merged.append(
+            replace(
+                s,
+                containers=new,
+                phase="CrashLoopBackOff" if waiting else s.phase,
+                last_error=seen.get("lastError"),
+            )
+        )
+    return merged

@@ -175,6 +175,7 @@ class DockerDriver:
         desired_names: Collection[str] = (),
         runtimes: Collection[str] = (),
         unit: UnitKey | None = None,
+        start_times: bool = True,
     ) -> Observation:
         """This instance's containers in one list call, plus what the plan needs more.
 
@@ -198,7 +199,8 @@ class DockerDriver:
         with _engine("listing containers"):
             rows = self.api.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
-        containers = self._with_start_times(containers)
+        if start_times:
+            containers = self._with_start_times(containers)
         names = {c.name for c in containers}
         missing = [n for n in desired_names if n not in names]
         foreign: frozenset[str] = frozenset()

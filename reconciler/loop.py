@@ -1,0 +1,539 @@
+"""The control loop behind `reconciler run DIR`. Does I/O: files, Docker, threads, clock.
+
+Level-triggered: every trigger only says *which unit to look at*; the work
+queue coalesces triggers per unit, and a pass observes that unit, plans it
+(the planner decides everything) and executes the plan. Triggers:
+
+- file changes (watchfiles, debounced; only manifest files) → the units those
+  files define or defined;
+- Docker events of this instance's containers (a member's death, any stop or
+  removal, an infra's start or restart) → that unit, at once;
+- a periodic resync → every unit, desired or observed;
+- timers: a crash-loop backoff ending, a settling file, a retry after an error.
+
+Restarts are ours, with kubelet's crash-loop backoff (backoff.py), handed to
+the planner as ``held`` containers; liveness failures reach it as
+``unhealthy``. Nothing is lost: a file that fails to load keeps its last
+known good units; a unit whose source file is broken is never pruned; an
+empty desired set prunes nothing without ``allow_empty``. On SIGTERM the loop
+stops within seconds and leaves every container running, as kubelet does.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler import backoff, probes
+from reconciler import labels as L
+from reconciler.actions import Restart, Start, Stop
+from reconciler.backoff import BackoffPolicy, RestartState
+from reconciler.desired import BuildConfig, Desired, DesiredUnit, UnitKey
+from reconciler.drivers.docker import DockerDriver
+from reconciler.errors import DriverError, ReconcilerError
+from reconciler.executor import Result, execute
+from reconciler.models import Probe
+from reconciler.observed import ContainerId, Observation, State
+from reconciler.planner import PlanConfig, plan
+from reconciler.sources import ManifestDirectory
+from reconciler.statefile import write_status
+from reconciler.status import phase
+from reconciler.workqueue import WorkQueue
+
+log = logging.getLogger("reconciler")
+
+# Events that may mean a unit needs work. A member's own start is usually ours;
+# an infra's start or restart means its members' namespaces may be stale.
+_ANY_ROLE = frozenset({"die", "stop", "kill", "destroy", "oom", "pause", "unpause"})
+_INFRA_ONLY = frozenset({"start", "restart"})
+_EVENT_RECHECK = 0.5  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    directory: Path
+    build: BuildConfig
+    state_dir: Path
+    state_name: str  # the instance's files in state_dir (see statefile.state_name)
+    daemon: str
+    recursive: bool = False
+    resync: float = 30.0
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    parallel: int = 4
+    allow_empty: bool = False
+    settle: float = 2.0  # how long a unit vanishing from a file still there is kept
+    debounce_ms: int = 300
+    probe_tick: float = 0.5
+
+
+@dataclass(slots=True)
+class _UnitStatus:
+    phase: str = "Pending"
+    containers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_error: str | None = None
+    source: str = ""
+    updated: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Probed:
+    """A running container the probe thread watches."""
+
+    unit: UnitKey
+    name: str
+    container_id: ContainerId
+    started: float  # monotonic
+    host: str
+    liveness: Probe | None
+    readiness: Probe | None
+
+
+BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
+
+
+class Loop:
+    def __init__(self, settings: LoopSettings, driver: DockerDriver) -> None:
+        self.settings = settings
+        self.driver = driver
+        self.files = ManifestDirectory(settings.directory, settings.recursive, settings.settle)
+        self.desired = Desired()
+        self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
+        self.stop = threading.Event()
+        self._lock = threading.Lock()  # guards the maps below
+        self._restarts: dict[BackoffKey, RestartState] = {}
+        self._restart_counts: dict[tuple[UnitKey, str], int] = {}
+        self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
+        self._unhealthy: dict[ContainerId, str] = {}
+        self._probed: dict[ContainerId, _Probed] = {}
+        self._probe_states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
+        self._ready: dict[ContainerId, bool] = {}
+        self._status: dict[UnitKey, _UnitStatus] = {}
+        self._known: set[UnitKey] = set()  # units seen on the daemon
+        self._events: Any = None
+        self._warned_empty = False
+
+    # -- running -------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until ``stop`` is set; containers are left as they are."""
+        log.info(
+            "watching %s for instance %r on %s",
+            self.settings.directory,
+            self.settings.build.instance,
+            self.settings.daemon,
+        )
+        self._rescan()
+        self.queue.start()
+        threads = [
+            threading.Thread(target=self._watch, name="watch", daemon=True),
+            threading.Thread(target=self._follow_events, name="events", daemon=True),
+            threading.Thread(target=self._resync, name="resync", daemon=True),
+            threading.Thread(target=self._probe, name="probes", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        self.stop.wait()
+        log.info("stopping; containers are left running")
+        events = self._events
+        if events is not None:
+            events.close()
+        self.queue.stop(timeout=5.0)
+        self._write_status()
+
+    def _rescan(self) -> None:
+        change = self.files.scan(time.monotonic())
+        self._refresh_desired()
+        for key in self._all_keys() | change.units:
+            self.queue.add(key)
+        if change.recheck_in is not None:
+            self._later(change.recheck_in, self._rescan)
+
+    def _refresh_desired(self) -> None:
+        desired = self.files.desired(self.settings.build)
+        with self._lock:
+            self.desired = desired
+        for path, problems in self.files.errors().items():
+            for problem in problems:
+                log.error("%s (keeping what %s defined before)", problem, path)
+        for key, reason in desired.refused:
+            log.error("%s: refused: %s", key, reason)
+
+    def _all_keys(self) -> set[UnitKey]:
+        with self._lock:
+            return set(self.desired.keys) | self._known
+
+    def _later(self, delay: float, action: Callable[[], None]) -> None:
+        timer = threading.Timer(delay, lambda: None if self.stop.is_set() else action())
+        timer.daemon = True
+        timer.start()
+
+    # -- triggers ------------------------------------------------------------
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        directory = self.settings.directory
+        while not self.stop.is_set():
+            try:
+                for changes in watchfiles.watch(
+                    directory,
+                    stop_event=self.stop,
+                    recursive=self.settings.recursive,
+                    debounce=1600,
+                    step=self.settings.debounce_ms,
+                    watch_filter=lambda _change, path: self.files.wants(Path(path)),
+                    raise_interrupt=False,
+                ):
+                    paths = {Path(p) for _, p in changes}
+                    change = self.files.reload(paths, time.monotonic())
+                    self._refresh_desired()
+                    log.info(
+                        "files changed: %s",
+                        ", ".join(sorted(p.name for p in paths)),
+                    )
+                    for key in change.units:
+                        self.queue.add(key)
+                    if change.recheck_in is not None:
+                        self._later(change.recheck_in, functools.partial(self._recheck, paths))
+            except (OSError, RuntimeError) as exc:  # the directory vanished, or came back
+                log.warning("watching %s: %s; retrying", directory, exc)
+                self.stop.wait(1.0)
+
+    def _recheck(self, paths: set[Path]) -> None:
+        change = self.files.reload(paths, time.monotonic())
+        self._refresh_desired()
+        for key in change.units:
+            self.queue.add(key)
+        if change.recheck_in is not None:
+            self._later(change.recheck_in, lambda: self._recheck(paths))
+
+    def _follow_events(self) -> None:
+        delay, connected_before = 0.5, False
+        while not self.stop.is_set():
+            try:
+                self._events = self.driver.events()
+                if connected_before:  # the daemon came back: look at everything again
+                    log.info("Docker events resumed; reconciling every unit")
+                    for key in self._all_keys():
+                        self.queue.add(key)
+                connected_before, delay = True, 0.5
+                for event in self._events:
+                    if event.unit is None:
+                        continue
+                    if event.action in _ANY_ROLE or (
+                        event.action in _INFRA_ONLY and event.role == L.ROLE_INFRA
+                    ):
+                        self.queue.add(event.unit)
+                        # Docker announces a death before its list shows it (the
+                        # list reads a replica saved after the event): look again.
+                        self._later(_EVENT_RECHECK, functools.partial(self.queue.add, event.unit))
+            except DriverError as exc:
+                if self.stop.is_set():
+                    return
+                log.warning("Docker events: %s; retrying in %.1f s", exc, delay)
+            self.stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _resync(self) -> None:
+        while not self.stop.wait(self.settings.resync):
+            try:
+                observed = self.driver.observe()
+            except DriverError as exc:
+                log.warning("resync: %s", exc)
+                continue
+            with self._lock:
+                self._known = {k for c in observed.containers if (k := c.unit_key) is not None}
+            self._rescan()
+
+    # -- one pass over one unit ------------------------------------------------
+
+    def _pass(self, key: UnitKey) -> None:
+        if self.stop.is_set():
+            return
+        with self._lock:
+            desired = self.desired
+        unit = next((u for u in desired.units if u.key == key), None)
+        names = [m.docker_name for m in unit.members] if unit else []
+        if unit is not None and unit.infra is not None:
+            names.append(unit.infra.docker_name)
+        try:
+            observed = self.driver.observe(names, unit.runtimes if unit else (), unit=key)
+        except DriverError as exc:
+            self._failed(key, f"observing: {exc}")
+            return
+        now = time.monotonic()
+        held = self._held(key, observed, now)
+        with self._lock:
+            unhealthy = {
+                c.id: self._unhealthy[c.id] for c in observed.containers if c.id in self._unhealthy
+            }
+            if observed.containers:
+                self._known.add(key)
+            else:
+                self._known.discard(key)
+        config = PlanConfig(
+            instance=self.settings.build.instance,
+            prune=True,
+            allow_empty=self.settings.allow_empty,
+            incomplete=self._source_broken(observed),
+            only=frozenset({key}),
+            held=held,
+            unhealthy=unhealthy,
+        )
+        result = plan(desired, observed, config)
+        self._warn(result.warnings, desired, observed)
+        outcome = execute(result, self.driver, parallel=1)
+        error = next((u.error for u in outcome.units if u.error), None)
+        for unit_result in outcome.units:
+            for done in unit_result.outcomes:
+                if done.ok:
+                    log.info("%s: %s: %s", key, _what(done.action), done.action.reason)
+                else:
+                    log.error("%s: %s failed: %s", key, _what(done.action), done.error)
+        self._after(key, unit, outcome, held, unhealthy)
+        if error is not None:
+            self._failed(key, error)
+        else:
+            with self._lock:
+                self._retry.pop(key, None)
+            self._record(key, unit, error=None)
+
+    def _held(self, key: UnitKey, observed: Observation, now: float) -> dict[ContainerId, str]:
+        """Exited members in crash-loop backoff, and a timer for when each may start."""
+        held: dict[ContainerId, str] = {}
+        policy = self.settings.backoff
+        with self._lock:
+            for c in observed.containers:
+                if c.role == L.ROLE_INFRA:
+                    continue
+                bkey = (key, c.container, c.spec_hash or "")
+                if c.state is State.EXITED:
+                    state = backoff.on_exit(self._restarts.get(bkey), now, policy)
+                    self._restarts[bkey] = state
+                    if not backoff.may_start(state, now):
+                        left = backoff.seconds_left(state, now)
+                        held[c.id] = (
+                            f"CrashLoopBackOff: back-off {state.delay:.0f}s restarting "
+                            f"{c.container} (next try in {left:.0f}s)"
+                        )
+                        self.queue.add(key, delay=left)
+                elif c.state.alive and bkey not in self._restarts:
+                    self._restarts[bkey] = backoff.on_start(None, now)
+        return held
+
+    def _after(
+        self,
+        key: UnitKey,
+        unit: DesiredUnit | None,
+        outcome: Result,
+        held: dict[ContainerId, str],
+        unhealthy: dict[ContainerId, str],
+    ) -> None:
+        """Book restarts, forget probes of restarted containers, and note the unit's status."""
+        now = time.monotonic()
+        with self._lock:
+            for done in (o for u in outcome.units for o in u.outcomes if o.ok):
+                action = done.action
+                if not isinstance(action, Start | Restart | Stop):
+                    continue
+                restarted = action.restart if isinstance(action, Start) else False
+                if not restarted and action.ref.id not in unhealthy:
+                    continue
+                name = action.ref.container
+                self._restart_counts[(key, name)] = self._restart_counts.get((key, name), 0) + 1
+                for bkey, state in list(self._restarts.items()):
+                    if bkey[:2] == (key, name):
+                        self._restarts[bkey] = backoff.on_start(state, now)
+                self._unhealthy.pop(action.ref.id, None)
+                self._forget_probes(action.ref.id)
+        try:
+            observed = self.driver.observe(unit=key, start_times=False)
+        except DriverError:
+            return
+        self._watch_probes(key, unit, observed)
+        members = list(observed.containers)
+        with self._lock:
+            status = self._status.setdefault(key, _UnitStatus())
+            status.phase = "CrashLoopBackOff" if held else (phase(members) if members else "Absent")
+            status.containers = {
+                (c.container or "infra"): {
+                    "id": c.id[:12],
+                    "state": c.state.value,
+                    "exitCode": c.exit_code,
+                    "restarts": self._restart_counts.get((key, c.container), 0),
+                    "ready": self._ready.get(c.id),
+                    "waiting": held.get(c.id),
+                }
+                for c in members
+            }
+
+    def _failed(self, key: UnitKey, error: str) -> None:
+        """Record the error and try again later, backing off while it lasts."""
+        with self._lock:
+            delay = min(self._retry.get(key, 0.5) * 2, 30.0)
+            self._retry[key] = delay
+        log.error("%s: %s (retrying in %.0f s)", key, error, delay)
+        self._record(key, None, error)
+        self.queue.add(key, delay=delay)
+
+    def _record(self, key: UnitKey, unit: DesiredUnit | None, error: str | None) -> None:
+        with self._lock:
+            status = self._status.setdefault(key, _UnitStatus())
+            status.last_error = error
+            status.updated = datetime.now(UTC).isoformat(timespec="seconds")
+            if unit is not None:
+                status.source = unit.source
+            if status.phase == "Absent" and key not in self.desired.keys:
+                del self._status[key]
+        self._write_status()
+
+    def _source_broken(self, observed: Observation) -> bool:
+        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone)."""
+        broken = set(self.files.errors())
+        return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
+
+    def _warn(self, warnings: tuple[str, ...], desired: Desired, observed: Observation) -> None:
+        for warning in warnings:
+            if "--allow-empty" in warning:
+                if not self._warned_empty:
+                    log.warning(
+                        "%s; the directory defines nothing, so no container is removed "
+                        "(run with --allow-empty to mean it)",
+                        warning,
+                    )
+                self._warned_empty = True
+                continue
+            log.warning(warning)
+        if desired.units:
+            self._warned_empty = False
+        del observed
+
+    # -- probes ----------------------------------------------------------------
+
+    def _watch_probes(self, key: UnitKey, unit: DesiredUnit | None, observed: Observation) -> None:
+        """Watch the unit's running workloads that have probes; forget the others."""
+        running = {c.container: c for c in observed.containers if c.state is State.RUNNING}
+        infra = next((c for c in observed.containers if c.role == L.ROLE_INFRA), None)
+        live_ids = {c.id for c in running.values()}
+        with self._lock:
+            for cid in [cid for cid, p in self._probed.items() if p.unit == key]:
+                if cid not in live_ids:
+                    self._forget_probes(cid)
+        for member in unit.workloads if unit is not None else ():
+            c = running.get(member.name)
+            if c is None or c.id in self._probed:
+                continue
+            if member.liveness_probe is None and member.readiness_probe is None:
+                continue
+            # Probes reach a sandbox's workloads at the infra's address (its netns).
+            target = infra if infra is not None else c
+            host = self.driver.address(target.id) or "127.0.0.1"
+            watched = _Probed(
+                key,
+                member.name,
+                c.id,
+                time.monotonic(),
+                host,
+                member.liveness_probe,
+                member.readiness_probe,
+            )
+            with self._lock:
+                self._probed[c.id] = watched
+
+    def _forget_probes(self, cid: ContainerId) -> None:
+        self._probed.pop(cid, None)
+        self._ready.pop(cid, None)
+        for kind in ("liveness", "readiness"):
+            self._probe_states.pop((cid, kind), None)
+
+    def _probe(self) -> None:
+        while not self.stop.wait(self.settings.probe_tick):
+            with self._lock:
+                watched = list(self._probed.values())
+            for target in watched:
+                for kind, probe in (("liveness", target.liveness), ("readiness", target.readiness)):
+                    if probe is None:
+                        continue
+                    self._run_probe(target, kind, probe)
+
+    def _run_probe(self, target: _Probed, kind: str, probe: Probe) -> None:
+        now = time.monotonic()
+        with self._lock:
+            state = self._probe_states.get((target.container_id, kind), probes.ProbeState())
+        if not probes.due(state, probe, target.started, now):
+            return
+        try:
+            ok = probes.run_probe(
+                probe,
+                target.host,
+                lambda cmd, timeout: self.driver.exec(target.container_id, cmd, timeout),
+            )
+        except ReconcilerError as exc:  # the probe could not run: its result is unknown
+            log.debug("%s: %s probe of %s not run: %s", target.unit, kind, target.name, exc)
+            return
+        state = probes.record(state, probe, ok, now)
+        with self._lock:
+            if target.container_id not in self._probed:
+                return  # forgotten meanwhile (restarted or gone)
+            self._probe_states[(target.container_id, kind)] = state
+            if kind == "readiness":
+                changed = self._ready.get(target.container_id) != state.ready
+                self._ready[target.container_id] = state.ready
+            elif state.failed and target.container_id not in self._unhealthy:
+                self._unhealthy[target.container_id] = (
+                    f"{state.failures} consecutive failure(s) of the liveness probe"
+                )
+                changed = True
+            else:
+                changed = False
+        if changed:
+            self.queue.add(target.unit)
+
+    # -- status ----------------------------------------------------------------
+
+    def _write_status(self) -> None:
+        with self._lock:
+            units = {
+                str(key): {
+                    "kind": key.kind.value,
+                    "namespace": key.namespace,
+                    "name": key.name,
+                    "phase": s.phase,
+                    "ready": all(c.get("ready") is not False for c in s.containers.values()),
+                    "containers": s.containers,
+                    "lastError": s.last_error,
+                    "source": s.source,
+                    "updated": s.updated,
+                }
+                for key, s in sorted(self._status.items())
+            }
+        data = {
+            "instance": self.settings.build.instance,
+            "daemon": self.settings.daemon,
+            "directory": str(self.settings.directory),
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "fileErrors": {
+                path: [str(p) for p in problems] for path, problems in self.files.errors().items()
+            },
+            "units": units,
+        }
+        try:
+            write_status(self.settings.state_dir, self.settings.state_name, data)
+        except OSError as exc:
+            log.warning("writing status: %s", exc)
+
+
+def _what(action: Any) -> str:
+    from reconciler.render import describe
+
+    return describe(action)[1]
+
+
+__all__ = ["Loop", "LoopSettings"]

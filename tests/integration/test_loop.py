@@ -1,0 +1,329 @@
+"""`reconciler run` against a real daemon: triggers, restarts, nothing lost, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler import labels as L
+
+from .conftest import PAUSE, Harness
+
+SANDBOX = """
+    apiVersion: reconciler/v1
+    kind: Sandbox
+    metadata: {{name: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: app
+          image: local/busybox:test
+          command: [sleep, "3600"]
+          env: [{{name: FLAVOUR, value: "{flavour}"}}]
+        - {{name: sidecar, image: local/busybox:test, command: [sleep, "3600"]}}
+"""
+
+
+def sandbox(name: str, flavour: str = "a") -> str:
+    return SANDBOX.format(name=name, flavour=flavour)
+
+
+class LoopProcess:
+    """One `reconciler run` of this test's instance, stopped by its pid."""
+
+    def __init__(self, h: Harness, state: Path, *args: str, env: dict[str, str] | None = None):
+        self.h = h
+        self.state = state
+        self.log_path = state / "loop.log"
+        state.mkdir(parents=True, exist_ok=True)
+        environment = (
+            os.environ
+            | {
+                "RECONCILER_INSTANCE": h.instance,
+                "RECONCILER_INFRA_IMAGE": PAUSE,
+            }
+            | (env or {})
+        )
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "run",
+                str(h.root),
+                "--state-dir",
+                str(state),
+                "--resync",
+                "5",
+                "--backoff-initial",
+                "1",
+                "--backoff-max",
+                "8",
+                *args,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def status(self) -> dict[str, object]:
+        files = list(self.state.glob(f"{self.h.instance}.*.status.json"))
+        return json.loads(files[0].read_text()) if files else {}
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=15)
+        finally:
+            self._log.close()
+
+
+@pytest.fixture
+def loop(h: Harness, tmp_path: Path) -> Iterator[LoopProcess]:
+    running = LoopProcess(h, tmp_path / "state")
+    yield running
+    running.stop()
+
+
+def running(h: Harness, sandbox: str, container: str = "app") -> bool:
+    found = h.containers(**{L.SANDBOX: sandbox, L.CONTAINER: container})
+    return len(found) == 1 and found[0]["State"] == "running"
+
+
+def test_dropping_a_file_converges_and_a_kill_is_undone(h: Harness, loop: LoopProcess) -> None:
+    h.write("web.yaml", sandbox("web"))
+    h.wait_until(lambda: running(h, "web") and running(h, "web", "sidecar"), 30)
+    app = h.member("web", "app")
+    h.api.kill(app["Id"])
+    h.wait_until(lambda: h.member("web", "app")["State"]["StartedAt"] != app["State"]["StartedAt"])
+    again = h.member("web", "app")
+    assert again["Id"] == app["Id"] and again["State"]["Running"]
+    assert h.ns_inode(again, "net") == h.ns_inode(h.member("web"), "net")
+
+
+def test_a_restarted_infra_gets_its_workloads_back(h: Harness, loop: LoopProcess) -> None:
+    h.write("web.yaml", sandbox("web"))
+    h.wait_until(lambda: running(h, "web") and running(h, "web", "sidecar"), 30)
+    ids = {c: h.member("web", c)["Id"] for c in ("app", "sidecar")}
+    h.api.restart(h.member("web")["Id"], timeout=1)
+
+    def rejoined() -> bool:
+        infra = h.member("web")
+        if not infra["State"]["Running"]:
+            return False
+        net = h.ns_inode(infra, "net")
+        members = [h.member("web", c) for c in ids]
+        return all(m["State"]["Running"] and h.ns_inode(m, "net") == net for m in members)
+
+    h.wait_until(rejoined, 30)
+    assert {c: h.member("web", c)["Id"] for c in ids} == ids
+
+
+def test_a_broken_edit_changes_nothing_and_a_good_edit_converges(
+    h: Harness, loop: LoopProcess
+) -> None:
+    path = h.write("web.yaml", sandbox("web"))
+    h.wait_until(lambda: running(h, "web") and running(h, "web", "sidecar"), 30)
+    before = {c: h.member("web", c)["Id"] for c in ("", "app", "sidecar")}
+    path.write_text(path.read_text().replace("image: local/busybox:test", "imag: oops", 1))
+    h.wait_until(lambda: "web.yaml" in loop.log() and "imag: unknown field" in loop.log(), 15)
+    time.sleep(2)
+    assert loop.alive()
+    assert {c: h.member("web", c)["Id"] for c in before} == before
+    assert f"{path}:" in loop.log()
+    h.write("web.yaml", sandbox("web", flavour="b"))
+    h.wait_until(lambda: running(h, "web") and h.member("web", "app")["Id"] != before["app"], 30)
+    assert "FLAVOUR=b" in h.member("web", "app")["Config"]["Env"]
+    assert h.member("web", "sidecar")["Id"] == before["sidecar"]
+
+
+def test_deleting_one_file_removes_only_its_sandbox(h: Harness, loop: LoopProcess) -> None:
+    h.write("a.yaml", sandbox("a"))
+    h.write("b.yaml", sandbox("b"))
+    h.wait_until(lambda: running(h, "a") and running(h, "b"), 30)
+    kept = h.member("a", "app")["Id"]
+    (h.root / "b.yaml").unlink()
+    h.wait_until(lambda: not h.containers(**{L.SANDBOX: "b"}), 30)
+    assert h.member("a", "app")["Id"] == kept
+
+
+def test_a_half_written_file_never_removes_a_unit(h: Harness, loop: LoopProcess) -> None:
+    both = sandbox("a") + "---" + sandbox("b")
+    path = h.write("ab.yaml", both)
+    h.wait_until(lambda: running(h, "a") and running(h, "b"), 30)
+    kept = h.member("b", "app")["Id"]
+    path.write_text(sandbox("a").lstrip("\n").replace("\n    ", "\n")[4:])  # the first half
+    time.sleep(0.8)
+    h.write("ab.yaml", both)  # the editor's second write
+    time.sleep(4)
+    assert h.member("b", "app")["Id"] == kept
+
+
+def test_emptying_the_directory_removes_nothing_without_allow_empty(
+    h: Harness, loop: LoopProcess
+) -> None:
+    h.write("a.yaml", sandbox("a"))
+    h.wait_until(lambda: running(h, "a") and running(h, "a", "sidecar"), 30)
+    kept = h.member("a", "app")["Id"]
+    (h.root / "a.yaml").unlink()
+    h.wait_until(lambda: "--allow-empty" in loop.log(), 15)
+    time.sleep(2)
+    assert h.member("a", "app")["Id"] == kept
+
+
+def test_allow_empty_means_it(h: Harness, tmp_path: Path) -> None:
+    h.write("a.yaml", sandbox("a"))
+    loop = LoopProcess(h, tmp_path / "state", "--allow-empty")
+    try:
+        h.wait_until(lambda: running(h, "a"), 30)
+        (h.root / "a.yaml").unlink()
+        h.wait_until(lambda: not h.containers(), 30)
+    finally:
+        loop.stop()
+
+
+def test_a_crashing_container_is_restarted_with_growing_delays(
+    h: Harness, loop: LoopProcess
+) -> None:
+    h.write(
+        "crash.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: crash}
+        spec: {image: local/busybox:test, command: [sh, -c, "exit 3"]}
+        """,
+    )
+    h.wait_until(lambda: bool(h.containers()), 30)
+    began = time.monotonic()
+    time.sleep(9)
+    starts = loop.log().count("container/crash: start crash")
+    # Backoff 1 s doubling to 8 s: starts at about 0, 0, 1, 3, 7 s, so 3 to 6 in 9 s.
+    # Without backoff it would be dozens.
+    assert 3 <= starts <= 6, loop.log()
+    assert "back-off 1s" in loop.log() and "back-off 2s" in loop.log()
+    get = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
+    (unit,) = json.loads(get.stdout)
+    if unit["containers"][0]["state"] == "exited":
+        assert unit["phase"] == "CrashLoopBackOff"
+    assert unit["containers"][0]["restarts"] >= 2
+    del began
+
+
+def test_liveness_failures_restart_the_container(h: Harness, loop: LoopProcess) -> None:
+    h.write(
+        "live.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: live}
+        spec:
+          terminationGracePeriodSeconds: 1
+          containers:
+            - name: app
+              image: local/busybox:test
+              command: [sh, -c, "touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 3600"]
+              livenessProbe:
+                exec: {command: [test, -f, /tmp/ok]}
+                periodSeconds: 1
+                failureThreshold: 2
+              readinessProbe:
+                exec: {command: [test, -f, /tmp/ok]}
+                periodSeconds: 1
+        """,
+    )
+    h.wait_until(lambda: running(h, "live"), 30)
+    first = h.member("live", "app")["State"]["StartedAt"]
+    h.wait_until(lambda: h.member("live", "app")["State"]["StartedAt"] != first, 30)
+    assert "liveness probe failed" in loop.log()
+    status = loop.status()
+    assert "sandbox/live" in status["units"]  # type: ignore[operator]
+
+
+def test_a_second_run_for_the_same_instance_is_refused(h: Harness, loop: LoopProcess) -> None:
+    h.wait_until(lambda: loop.status() != {} or "watching" in loop.log(), 15)
+    second = subprocess.run(
+        [sys.executable, "-m", "reconciler", "run", str(h.root), "--state-dir", str(loop.state)],
+        env=os.environ | {"RECONCILER_INSTANCE": h.instance},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert (
+        f"instance '{h.instance}' is already running in process {loop.process.pid}" in second.stderr
+    )
+
+
+def test_sigterm_stops_the_loop_and_leaves_containers_running(
+    h: Harness, loop: LoopProcess
+) -> None:
+    h.write("web.yaml", sandbox("web"))
+    h.wait_until(lambda: running(h, "web") and running(h, "web", "sidecar"), 30)
+    began = time.monotonic()
+    assert loop.stop() == 0
+    assert time.monotonic() - began < 10
+    assert running(h, "web") and running(h, "web", "sidecar") and running(h, "web", "")
+    assert "containers are left running" in loop.log()
+
+
+def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path: Path) -> None:
+    """A private daemon: this test stops and starts it while `run` is active."""
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    home = Path(f"/tmp/rt-{h.instance}")
+    host = subprocess.run(
+        [scripts / "dockerd.sh", "start", str(home)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {"DOCKER_HOST": host}
+    try:
+        subprocess.run([scripts / "test-image.sh"], env=os.environ | env, check=True)
+        import docker
+
+        private = Harness(docker.APIClient(base_url=host, version="1.41"), h.root, h.instance)
+        h.write("web.yaml", sandbox("web"))
+        loop = LoopProcess(private, tmp_path / "state", env=env)
+        try:
+            private.wait_until(
+                lambda: running(private, "web") and running(private, "web", "sidecar"), 30
+            )
+            subprocess.run([scripts / "dockerd.sh", "stop", str(home)], check=True)
+            time.sleep(3)
+            assert loop.alive(), loop.log()
+            subprocess.run(
+                [scripts / "dockerd.sh", "start", str(home)], check=True, capture_output=True
+            )
+
+            def converged() -> bool:
+                if not all(running(private, "web", c) for c in ("", "app", "sidecar")):
+                    return False
+                net = private.ns_inode(private.member("web"), "net")
+                return all(
+                    private.ns_inode(private.member("web", c), "net") == net
+                    for c in ("app", "sidecar")
+                )
+
+            private.wait_until(converged, 60)
+            assert loop.alive()
+        finally:
+            loop.stop()
+            private.cleanup()
+    finally:
+        subprocess.run([scripts / "dockerd.sh", "stop", str(home)], check=False)
+        subprocess.run(["rm", "-rf", str(home)], check=False)
