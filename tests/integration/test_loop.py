@@ -189,13 +189,16 @@ def test_emptying_the_directory_removes_nothing_without_allow_empty(
 
 def test_allow_empty_means_it(h: Harness, tmp_path: Path) -> None:
     h.write("a.yaml", sandbox("a"))
-    loop = LoopProcess(h, tmp_path / "state", "--allow-empty")
+    loop = LoopProcess(h, tmp_path / "state", "--allow-empty", "--log-format", "json")
     try:
         h.wait_until(lambda: running(h, "a"), 30)
         (h.root / "a.yaml").unlink()
         h.wait_until(lambda: not h.containers(), 30)
     finally:
         loop.stop()
+    entries = [json.loads(line) for line in loop.log().splitlines() if line.strip()]
+    assert any("remove app" in e["message"] for e in entries)
+    assert {"time", "level", "message"} <= set(entries[0])
 
 
 def test_a_crashing_container_is_restarted_with_growing_delays(
