@@ -172,6 +172,9 @@ class Desired:
     def keys(self) -> frozenset[UnitKey]:
         return frozenset(u.key for u in self.units) | {key for key, _ in self.refused}
 
+    def unit(self, key: UnitKey) -> DesiredUnit | None:
+        return next((u for u in self.units if u.key == key), None)
+
 
 @dataclass(frozen=True, slots=True)
 class BuildConfig:

@@ -259,7 +259,7 @@ class Loop:
             return
         with self._lock:
             desired = self.desired
-        unit = next((u for u in desired.units if u.key == key), None)
+        unit = desired.unit(key)
         names = [m.docker_name for m in unit.members] if unit else []
         if unit is not None and unit.infra is not None:
             names.append(unit.infra.docker_name)
@@ -297,7 +297,7 @@ class Loop:
                     log.info("%s: %s: %s", key, _what(done.action), done.action.reason)
                 else:
                     log.error("%s: %s failed: %s", key, _what(done.action), done.error)
-        self._after(key, unit, outcome, held, unhealthy)
+        self._after(key, unit, outcome, held, unhealthy, observed)
         if error is not None:
             self._failed(key, error)
         else:
@@ -335,8 +335,13 @@ class Loop:
         outcome: Result,
         held: dict[ContainerId, str],
         unhealthy: dict[ContainerId, str],
+        observed: Observation,
     ) -> None:
-        """Book restarts, forget probes of restarted containers, and note the unit's status."""
+        """Book restarts, forget probes of restarted containers, and note the unit's status.
+
+        ``observed`` is the state the pass began with; it is read again only
+        when the pass changed something.
+        """
         now = time.monotonic()
         with self._lock:
             for done in (o for u in outcome.units for o in u.outcomes if o.ok):
@@ -353,10 +358,11 @@ class Loop:
                         self._restarts[bkey] = backoff.on_start(state, now)
                 self._unhealthy.pop(action.ref.id, None)
                 self._forget_probes(action.ref.id)
-        try:
-            observed = self.driver.observe(unit=key, start_times=False)
-        except DriverError:
-            return
+        if any(u.outcomes for u in outcome.units):
+            try:
+                observed = self.driver.observe(unit=key, start_times=False)
+            except DriverError:
+                return
         self._watch_probes(key, unit, observed)
         members = list(observed.containers)
         with self._lock:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import yaml
 
 from reconciler import labels as L
 
-from .conftest import Harness
+from .conftest import Harness, fetch
 
 POD = """
     apiVersion: v1
@@ -51,8 +50,7 @@ def test_pod_with_init_container_and_empty_dir(h: Harness, free_port: int) -> No
     server = h.member("hello", "server")
     assert render["State"]["Status"] == "exited" and render["State"]["ExitCode"] == 0
     assert server["State"]["StartedAt"] > render["State"]["FinishedAt"], "init ran first"
-    with urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=10) as response:
-        assert response.read() == b"rendered\n"
+    assert fetch(f"http://127.0.0.1:{free_port}/") == b"rendered\n"
     assert h.cli("diff", "-f", str(h.root)).returncode == 0, "a finished init is not rerun"
 
 

@@ -8,13 +8,12 @@ a refusal creates nothing.
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import pytest
 
 from reconciler import labels as L
 
-from .conftest import BUSYBOX, PAUSE, TEST_OWNER, Harness
+from .conftest import BUSYBOX, PAUSE, TEST_OWNER, Harness, fetch
 
 
 @pytest.fixture
@@ -43,12 +42,19 @@ def sandbox(runtime: str, share: str, member_runtime: str = "", mode: str = "") 
 
 
 def get_via_nc(h: Harness, container_id: str, port: int) -> str:
-    # busybox wget segfaults under this gVisor; nc does the job.
-    code, out = h.exec(
-        container_id, "sh", "-c", f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc 127.0.0.1 {port}'
-    )
-    assert code == 0, out
-    return out
+    # busybox wget segfaults under this gVisor; nc does the job. The server
+    # may still be starting: try for a while.
+    result: list[str] = []
+
+    def answered() -> bool:
+        code, out = h.exec(
+            container_id, "sh", "-c", f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc 127.0.0.1 {port}'
+        )
+        result[:] = [out]
+        return code == 0 and "200 OK" in out
+
+    h.wait_until(answered)
+    return result[0]
 
 
 def addresses(h: Harness, container_id: str) -> str:
@@ -169,8 +175,7 @@ def test_standalone_mode_runs_one_container_bare_and_refuses_three(
     assert only["Labels"][L.ROLE] == "workload" and only["Labels"][L.MODE] == "standalone"
     info = h.api.inspect_container(only["Id"])
     assert info["HostConfig"]["NetworkMode"] in ("default", "bridge")
-    with urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=10) as response:
-        assert b"hello from reconciler" in response.read()
+    assert b"hello from reconciler" in fetch(f"http://127.0.0.1:{free_port}/")
 
 
 def test_switching_mode_converges_in_order(h: Harness, free_port: int) -> None:
@@ -196,8 +201,7 @@ def test_switching_mode_converges_in_order(h: Harness, free_port: int) -> None:
     assert out.index("remove web") < out.index("remove infra") < out.index("create web")
     (bare,) = h.containers()
     assert bare["Id"] != sandboxed["Id"] and L.INFRA_ID not in bare["Labels"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=10) as response:
-        assert b"hello" in response.read()
+    assert b"hello" in fetch(f"http://127.0.0.1:{free_port}/")
     h.apply()
     assert len(h.containers()) == 2
     assert (

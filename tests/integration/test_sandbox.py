@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import urllib.request
-
 from reconciler import labels as L
 
-from .conftest import Harness
+from .conftest import Harness, fetch
 
 
 def web(h: Harness, port: int | None = None, app_image_tag: str = "", env: str = "x") -> None:
@@ -46,9 +44,13 @@ def test_workloads_share_the_infras_network_and_ipc_but_not_pid(h: Harness) -> N
         for ns in ("net", "ipc"):
             assert h.ns_inode(member, ns) == h.ns_inode(infra, ns), ns
         assert h.ns_inode(member, "pid") != h.ns_inode(infra, "pid")
+
     # The sidecar reaches the app on loopback: one network namespace.
-    code, out = h.exec(sidecar["Id"], "wget", "-q", "-O", "-", "http://127.0.0.1/")
-    assert code == 0 and "hello from reconciler" in out
+    def served() -> bool:
+        code, out = h.exec(sidecar["Id"], "wget", "-q", "-O", "-", "http://127.0.0.1/")
+        return code == 0 and "hello from reconciler" in out
+
+    h.wait_until(served)  # httpd may still be starting
 
 
 def test_changed_container_is_recreated_and_the_others_keep_their_ids(h: Harness) -> None:
@@ -108,8 +110,7 @@ def test_a_port_published_on_the_infra_reaches_the_workload(h: Harness, free_por
     h.apply()
     bindings = h.member("web")["HostConfig"]["PortBindings"]
     assert bindings == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(free_port)}]}
-    with urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=10) as response:
-        assert b"hello from reconciler" in response.read()
+    assert b"hello from reconciler" in fetch(f"http://127.0.0.1:{free_port}/")
 
 
 def test_exited_workload_is_started_again_by_apply(h: Harness) -> None:
