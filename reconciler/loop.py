@@ -244,7 +244,7 @@ class Loop:
     def _resync(self) -> None:
         while not self.stop.wait(self.settings.resync):
             try:
-                observed = self.driver.observe()
+                observed = self.driver.observe(start_times=False)
             except DriverError as exc:
                 log.warning("resync: %s", exc)
                 continue
