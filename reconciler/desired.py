@@ -127,6 +127,7 @@ class DesiredMember:
     # Probes steer the control loop, not the container: not in the spec hash.
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None  # until it succeeds, the other probes wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +352,7 @@ def _sandbox(
             pull_policy=container.image_pull_policy,
             liveness_probe=container.liveness_probe,
             readiness_probe=container.readiness_probe,
+            startup_probe=container.startup_probe,
             labels=base
             | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest, L.RUNTIME: member_runtime},
         )
@@ -401,6 +403,7 @@ def _standalone(
         pull_policy=spec.image_pull_policy,
         liveness_probe=spec.liveness_probe,
         readiness_probe=spec.readiness_probe,
+        startup_probe=spec.startup_probe,
         labels=labels,
     )
     return DesiredUnit(

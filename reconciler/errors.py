@@ -2,7 +2,7 @@
 
     ReconcilerError
     ├── ManifestError            a document failed to read or validate (file, line, field)
-    ├── PlanError                a unit cannot be planned (name clash, unsupported combination)
+    ├── InitContainerFailed      an init container exited non-zero
     └── DriverError              the container engine refused or failed
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
@@ -12,7 +12,9 @@
             └── InvalidSpec              the engine rejected the configuration
 
 Only ``reconciler.drivers`` maps engine errors onto this tree, most specific
-first, and re-raises with ``from``.
+first, and re-raises with ``from``. A unit the planner refuses (a name clash,
+an impossible runtime combination) is not an exception: it is a value, the
+``error`` of its ``UnitPlan``, so one refusal never stops another unit.
 """
 
 from __future__ import annotations
@@ -59,10 +61,6 @@ class ManifestError(ReconcilerError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-class PlanError(ReconcilerError):
-    """A unit cannot be planned as desired; nothing is done to it."""
 
 
 class DriverError(ReconcilerError):

@@ -93,6 +93,7 @@ class _Probed:
     host: str
     liveness: Probe | None
     readiness: Probe | None
+    startup: Probe | None
 
 
 BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
@@ -436,7 +437,8 @@ class Loop:
             c = running.get(member.name)
             if c is None or c.id in self._probed:
                 continue
-            if member.liveness_probe is None and member.readiness_probe is None:
+            probes_of = (member.liveness_probe, member.readiness_probe, member.startup_probe)
+            if all(p is None for p in probes_of):
                 continue
             # Probes reach a sandbox's workloads at the infra's address (its netns).
             target = infra if infra is not None else c
@@ -447,8 +449,7 @@ class Loop:
                 c.id,
                 time.monotonic(),
                 host,
-                member.liveness_probe,
-                member.readiness_probe,
+                *probes_of,
             )
             with self._lock:
                 self._probed[c.id] = watched
@@ -456,7 +457,7 @@ class Loop:
     def _forget_probes(self, cid: ContainerId) -> None:
         self._probed.pop(cid, None)
         self._ready.pop(cid, None)
-        for kind in ("liveness", "readiness"):
+        for kind in ("liveness", "readiness", "startup"):
             self._probe_states.pop((cid, kind), None)
 
     def _probe(self) -> None:
@@ -464,10 +465,18 @@ class Loop:
             with self._lock:
                 watched = list(self._probed.values())
             for target in watched:
+                if target.startup is not None and not self._started(target):
+                    # Kubernetes: until the startup probe succeeds, the others wait.
+                    self._run_probe(target, "startup", target.startup)
+                    continue
                 for kind, probe in (("liveness", target.liveness), ("readiness", target.readiness)):
-                    if probe is None:
-                        continue
-                    self._run_probe(target, kind, probe)
+                    if probe is not None:
+                        self._run_probe(target, kind, probe)
+
+    def _started(self, target: _Probed) -> bool:
+        with self._lock:
+            state = self._probe_states.get((target.container_id, "startup"))
+        return state is not None and state.ready
 
     def _run_probe(self, target: _Probed, kind: str, probe: Probe) -> None:
         now = time.monotonic()
@@ -494,7 +503,7 @@ class Loop:
                 self._ready[target.container_id] = state.ready
             elif state.failed and target.container_id not in self._unhealthy:
                 self._unhealthy[target.container_id] = (
-                    f"{state.failures} consecutive failure(s) of the liveness probe"
+                    f"the {kind} probe failed {state.failures} time(s) in a row"
                 )
                 changed = True
             else:

@@ -394,7 +394,7 @@ class _UnitPlanner:
         ref = Ref.of(keep)
         policy = self.unit.restart_policy
         if keep.state.alive and keep.id in self.unhealthy and not fresh:
-            why = f"liveness probe failed: {self.unhealthy[keep.id]}"
+            why = f"unhealthy: {self.unhealthy[keep.id]}"
             if policy == "Never":
                 self.actions.append(
                     Stop(ref, self.unit.grace_period, f"{why}; restartPolicy is Never")

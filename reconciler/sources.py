@@ -151,7 +151,3 @@ class ManifestDirectory:
         for problem in self._duplicates:
             result.setdefault(problem.location.path, []).append(problem)
         return result
-
-    def sources(self) -> dict[UnitKey, str]:
-        with self._lock:
-            return {_key(m): m.source for f in self._files.values() for m in f.good}

@@ -263,6 +263,38 @@ def test_liveness_failures_restart_the_container(h: Harness, loop: LoopProcess) 
     assert "sandbox/live" in status["units"]  # type: ignore[operator]
 
 
+def test_a_startup_probe_holds_liveness_back_until_it_succeeds(
+    h: Harness, loop: LoopProcess
+) -> None:
+    h.write(
+        "slow.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: slow}
+        spec:
+          terminationGracePeriodSeconds: 1
+          containers:
+            - name: app
+              image: local/busybox:test
+              command: [sh, -c, "sleep 3; touch /tmp/ok; sleep 3600"]
+              startupProbe:
+                exec: {command: [test, -f, /tmp/ok]}
+                periodSeconds: 1
+                failureThreshold: 30
+              livenessProbe:
+                exec: {command: [test, -f, /tmp/ok]}
+                periodSeconds: 1
+                failureThreshold: 1
+        """,
+    )
+    h.wait_until(lambda: running(h, "slow"), 30)
+    first = h.member("slow", "app")["State"]["StartedAt"]
+    time.sleep(6)  # liveness alone would have killed it in the first 3 s
+    assert h.member("slow", "app")["State"]["StartedAt"] == first
+    assert "probe failed" not in loop.log()
+
+
 def test_a_second_run_for_the_same_instance_is_refused(h: Harness, loop: LoopProcess) -> None:
     h.wait_until(lambda: loop.status() != {} or "watching" in loop.log(), 15)
     second = subprocess.run(

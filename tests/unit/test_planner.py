@@ -357,7 +357,7 @@ def test_loop_inputs_hold_restarts_and_act_on_liveness() -> None:
     engine = converge(want)
     sidecar = by_container(engine, "sidecar")
     p = plan(want, engine.observe(), config(unhealthy={sidecar.id: "exit 1"}))
-    assert kinds(p) == ["Restart"] and "liveness probe failed" in p.actions[0].reason
+    assert kinds(p) == ["Restart"] and "unhealthy: exit 1" in p.actions[0].reason
     never = desired(sandbox(init=True, restart="Never"))
     engine = converge(never)
     sidecar = by_container(engine, "sidecar")

@@ -1,0 +1,594 @@
+"""Benchmark the control loop, `reconciler run DIR`: how fast it heals, how fast it applies.
+
+It starts ``reconciler run`` as a subprocess with its own instance
+(``bench-<random>``), its own temporary manifest directory and state
+directory, on ``--sandboxes`` sandboxes, each an infra (local/pause:test)
+plus two workloads (local/busybox:test running ``sleep 3600``), waits until
+all of them run, then measures:
+
+1. kill -> running again, ``--kills`` times (default 20): pick a workload,
+   take t0, ``docker kill`` it (the low-level ``docker.APIClient.kill``),
+   then inspect it every 10 ms until it runs with a ``StartedAt`` other than
+   before. Target: median under 1 s.
+
+   Every kill hits a different workload, never the same one twice in a run,
+   and the sandbox count is sized to make that possible (at least
+   ``--kills`` workloads). The reason is crash-loop backoff (kubelet's): the
+   first restart of a container is immediate, but each further exit within
+   the crash loop waits ``--backoff-initial`` (10 s), then 20 s, 40 s, ...
+   A crash loop ends only once the container has run 10 minutes without
+   exiting, so spacing kills of one container 11 s apart would not help: its
+   second kill would still be held 10 s, and the benchmark would measure the
+   backoff, not the loop's reaction. Kills are 0.6 s apart, so the re-check
+   the loop schedules 0.5 s after each Docker event is done before the next.
+
+2. file written -> sandbox running, ``--creates`` times (default 5): write a
+   new Sandbox manifest the way editors save, to a dot-file (which the loop
+   ignores) then ``rename`` it into place; t0 is taken just before the rename.
+   Then inspect every 10 ms until its infra and both workloads run.
+
+Both print min / median / p90 / max, and a breakdown by the daemon's own
+timestamps (``FinishedAt``, ``StartedAt``) and, for files, the loop's
+``files changed`` log line: where the time goes.
+
+Afterwards exactly what it made is cleaned up: the loop is stopped with
+SIGTERM by its pid (it leaves its containers running, by design), then the
+containers and volumes labelled ``io.reconciler.managed-by=<instance>`` are
+removed. Nothing else is touched.
+
+This is a benchmark, not a test: it exits 0 whatever the verdict, and 1 only
+when it cannot measure (no daemon, missing images, the loop died, a timeout).
+
+Run it against a private daemon:
+
+    scripts/dockerd.sh start /tmp/benchdocker      # prints unix:///tmp/benchdocker/docker.sock
+    export DOCKER_HOST=unix:///tmp/benchdocker/docker.sock
+    scripts/test-image.sh
+    .venv/bin/python bench/loop.py [--kills 20] [--creates 5] [--sandboxes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import docker
+import docker.errors
+import yaml
+
+BUSYBOX = "local/busybox:test"
+PAUSE = "local/pause:test"
+WORKLOADS = ("w0", "w1")  # per sandbox
+MANAGED_BY = "io.reconciler.managed-by"
+NAMESPACE = "default"
+
+POLL_SECONDS = 0.01
+GAP_SECONDS = 0.6  # between measurements: past the loop's 0.5 s re-check after an event
+STOP_SECONDS = 15.0  # SIGTERM -> exit, before SIGKILL
+MIN_SANDBOXES = 5
+KILL_TARGET_SECONDS = 1.0
+NEVER_STARTED = "0001-01-01T00:00:00Z"
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+# -- the daemon ---------------------------------------------------------------------
+
+
+def connect() -> docker.APIClient:
+    """A low-level client for DOCKER_HOST, after checking the daemon and the images."""
+    host = os.environ.get("DOCKER_HOST")
+    if not host:
+        raise BenchError(
+            "DOCKER_HOST is not set; start a private daemon with "
+            "`scripts/dockerd.sh start /tmp/benchdocker` and export the socket it prints"
+        )
+    try:
+        api = docker.APIClient(base_url=host, version="auto", timeout=120)
+        api.ping()
+    except docker.errors.DockerException as exc:
+        raise BenchError(f"the Docker daemon at {host} does not answer: {exc}") from exc
+    for image in (BUSYBOX, PAUSE):
+        try:
+            api.inspect_image(image)
+        except docker.errors.ImageNotFound:
+            raise BenchError(
+                f"image {image} is missing on {host}; run scripts/test-image.sh"
+            ) from None
+    return api
+
+
+def state_of(api: docker.APIClient, name: str) -> dict[str, Any] | None:
+    """The container's ``State`` (from inspect), or None while it does not exist."""
+    try:
+        state: dict[str, Any] = api.inspect_container(name)["State"]
+    except docker.errors.NotFound:
+        return None
+    return state
+
+
+def epoch(stamp: str) -> float | None:
+    """Seconds since the epoch of a Docker RFC 3339 (nanosecond) UTC timestamp."""
+    if not stamp or stamp == NEVER_STARTED:
+        return None
+    whole, _, rest = stamp.rstrip("Z").partition(".")
+    fraction = float(f"0.{rest}") if rest else 0.0
+    return datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp() + fraction
+
+
+def cleanup(api: docker.APIClient, instance: str, workers: int = 4) -> tuple[int, int]:
+    """Remove the instance's containers (joiners first, then infras), then its volumes."""
+    label = f"{MANAGED_BY}={instance}"
+    rows = api.containers(all=True, filters={"label": label})
+    joiners = [r["Id"] for r in rows if _joins_another(r)]
+    others = [r["Id"] for r in rows if not _joins_another(r)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in (joiners, others):
+            list(pool.map(lambda cid: _remove_container(api, cid), batch))
+    volumes = api.volumes(filters={"label": label}).get("Volumes") or []
+    for volume in volumes:
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_volume(volume["Name"], force=True)
+    left = api.containers(all=True, filters={"label": label})
+    if left:
+        raise BenchError(f"{len(left)} container(s) labelled {label} survived removal")
+    return len(rows), len(volumes)
+
+
+def _joins_another(row: dict[str, Any]) -> bool:
+    mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
+    return mode.startswith("container:")
+
+
+def _remove_container(api: docker.APIClient, container_id: str) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        api.remove_container(container_id, force=True)
+
+
+# -- manifests ----------------------------------------------------------------------
+
+
+def sandbox_manifest(name: str) -> dict[str, Any]:
+    containers = [
+        {"name": worker, "image": BUSYBOX, "command": ["sleep", "3600"]} for worker in WORKLOADS
+    ]
+    return {
+        "apiVersion": "reconciler/v1",
+        "kind": "Sandbox",
+        "metadata": {"name": name},
+        "spec": {"share": ["network", "ipc"], "containers": containers},
+    }
+
+
+def infra_name(instance: str, sandbox: str) -> str:
+    return f"{instance}_{NAMESPACE}_{sandbox}_infra"
+
+
+def workload_names(instance: str, sandbox: str) -> list[str]:
+    return [f"{instance}_{NAMESPACE}_{sandbox}.{worker}" for worker in WORKLOADS]
+
+
+def write_atomically(directory: Path, sandbox: str) -> tuple[float, float]:
+    """Save ``<sandbox>.yaml`` as editors do: a dot-file, then a rename.
+
+    Returns t0 just before the rename, as (perf_counter, wall clock).
+    """
+    final = directory / f"{sandbox}.yaml"
+    hidden = directory / f".{sandbox}.yaml.tmp"
+    with hidden.open("w") as handle:
+        yaml.safe_dump(sandbox_manifest(sandbox), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    began, wall = time.perf_counter(), time.time()
+    hidden.rename(final)
+    return began, wall
+
+
+def short_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def reconciler_executable() -> Path:
+    """The CLI next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("reconciler")
+    if beside.exists():
+        return beside
+    found = shutil.which("reconciler")
+    return Path(found) if found else beside
+
+
+# -- the loop under test --------------------------------------------------------------
+
+
+@dataclass
+class LoopProcess:
+    """``reconciler run`` as a subprocess, its stderr in a log file."""
+
+    instance: str
+    manifests: Path
+    state_dir: Path
+    log_path: Path
+    executable: Path
+    proc: subprocess.Popen[bytes] | None = None
+    _log: TextIO | None = None
+
+    def start(self) -> None:
+        command = [
+            str(self.executable),
+            "--instance",
+            self.instance,
+            "--docker-host",
+            os.environ["DOCKER_HOST"],
+            "--infra-image",
+            PAUSE,
+            "run",
+            str(self.manifests),
+            "--state-dir",
+            str(self.state_dir),
+        ]
+        self._log = self.log_path.open("w")
+        # Its own session: a Ctrl-C here must not stop it before we clean up.
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise BenchError(
+                f"reconciler run exited {self.proc.returncode}; its log:\n{self.log_tail()}"
+            )
+
+    def stop(self) -> int | None:
+        """SIGTERM by pid, SIGKILL if it lingers; its exit code (None if never started)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                print(f"warning: reconciler run (pid {self.proc.pid}) ignored SIGTERM; killing it")
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def noticed(self, filename: str) -> float | None:
+        """Wall-clock time of the loop's ``files changed`` line naming ``filename``."""
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if "files changed:" not in line:
+                continue
+            names = line.split("files changed:", 1)[1].split(",")
+            if filename in (n.strip() for n in names):
+                stamp = " ".join(line.split()[:2])  # "%Y-%m-%d %H:%M:%S,mmm", local time
+                with contextlib.suppress(ValueError):
+                    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        return None
+
+
+def wait_running(
+    api: docker.APIClient, names: Sequence[str], loop: LoopProcess, timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Poll until every named container runs; their states."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        states = {name: state_of(api, name) for name in names}
+        if all(s is not None and s.get("Running") for s in states.values()):
+            return {name: s for name, s in states.items() if s is not None}
+        loop.check_alive()
+        if time.perf_counter() > deadline:
+            waiting = [n for n, s in states.items() if not (s and s.get("Running"))]
+            raise BenchError(
+                f"{len(waiting)} container(s) not running after {timeout:.0f} s "
+                f"(e.g. {waiting[0]}); the loop's log:\n{loop.log_tail()}"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+# -- measurements ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KillSample:
+    total: float  # t0 (before the kill) -> seen running again
+    exited: float | None  # t0 -> FinishedAt: the kill took effect
+    restarted: float | None  # FinishedAt -> new StartedAt: the loop reacted, Docker started it
+    seen: float | None  # new StartedAt -> our poll saw it
+
+
+def measure_kill(
+    api: docker.APIClient, name: str, loop: LoopProcess, timeout: float
+) -> KillSample:
+    before = state_of(api, name)
+    if before is None or not before.get("Running"):
+        raise BenchError(f"{name} is not running before its kill")
+    began, wall = time.perf_counter(), time.time()
+    api.kill(name)
+    deadline = began + timeout
+    while True:
+        state = state_of(api, name)
+        if state and state.get("Running") and state.get("StartedAt") != before["StartedAt"]:
+            total, seen_wall = time.perf_counter() - began, time.time()
+            break
+        loop.check_alive()
+        if time.perf_counter() > deadline:
+            raise BenchError(
+                f"{name} did not run again within {timeout:.0f} s of its kill; "
+                f"the loop's log:\n{loop.log_tail()}"
+            )
+        time.sleep(POLL_SECONDS)
+    finished, started = epoch(state.get("FinishedAt", "")), epoch(state.get("StartedAt", ""))
+    return KillSample(
+        total,
+        None if finished is None else finished - wall,
+        None if finished is None or started is None else started - finished,
+        None if started is None else seen_wall - started,
+    )
+
+
+@dataclass(frozen=True)
+class CreateSample:
+    total: float  # t0 (before the rename) -> infra and workloads seen running
+    noticed: float | None  # t0 -> the loop logged the file change
+    infra: float | None  # noticed -> the infra started
+    workloads: float | None  # infra started -> the last workload started
+    seen: float | None  # last start -> our poll saw all running
+
+
+def measure_create(
+    api: docker.APIClient, directory: Path, sandbox: str, loop: LoopProcess, timeout: float
+) -> CreateSample:
+    infra = infra_name(loop.instance, sandbox)
+    names = [infra, *workload_names(loop.instance, sandbox)]
+    began, wall = write_atomically(directory, sandbox)
+    states = wait_running(api, names, loop, timeout)
+    total, seen_wall = time.perf_counter() - began, time.time()
+    infra_started = epoch(states[infra].get("StartedAt", ""))
+    starts = [epoch(s.get("StartedAt", "")) for s in states.values()]
+    last = None if None in starts else max(s for s in starts if s is not None)
+    noticed = loop.noticed(f"{sandbox}.yaml")
+    return CreateSample(
+        total,
+        None if noticed is None else noticed - wall,
+        None if noticed is None or infra_started is None else infra_started - noticed,
+        None if last is None or infra_started is None else last - infra_started,
+        None if last is None else seen_wall - last,
+    )
+
+
+# -- printing -------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """Named series of seconds, in the order added."""
+
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, value: float | None) -> None:
+        values = self.series.setdefault(name, [])
+        if value is not None:
+            values.append(value)
+
+
+def p90(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [
+            row[0].ljust(widths[0]),
+            *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)),
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def figures_table(figures: Figures) -> str:
+    rows = [["", "n", "min", "median", "p90", "max"]]
+    for name, values in figures.series.items():
+        if not values:
+            rows.append([name, "0", "-", "-", "-", "-"])
+            continue
+        stats = (min(values), statistics.median(values), p90(values), max(values))
+        rows.append([name, str(len(values)), *(_ms(v) for v in stats)])
+    return table(rows)
+
+
+def kill_figures(samples: Sequence[KillSample]) -> Figures:
+    figures = Figures()
+    for s in samples:
+        figures.add("kill -> running again", s.total)
+        figures.add("  kill -> exited (FinishedAt)", s.exited)
+        figures.add("  exited -> started (StartedAt)", s.restarted)
+        figures.add("  started -> seen by the poll", s.seen)
+    return figures
+
+
+def create_figures(samples: Sequence[CreateSample]) -> Figures:
+    figures = Figures()
+    for s in samples:
+        figures.add("file written -> sandbox running", s.total)
+        figures.add("  rename -> loop logs the change", s.noticed)
+        figures.add("  logged -> infra started", s.infra)
+        figures.add("  infra -> last workload started", s.workloads)
+        figures.add("  last start -> seen by the poll", s.seen)
+    return figures
+
+
+def verdict(samples: Sequence[KillSample]) -> str:
+    median = statistics.median(s.total for s in samples)
+    ok = "OK" if median < KILL_TARGET_SECONDS else "MISS"
+    return (
+        f"kill -> running again: median {_ms(median)} "
+        f"(target < {_ms(KILL_TARGET_SECONDS)}): {ok}"
+    )
+
+
+def describe(api: docker.APIClient, args: argparse.Namespace, instance: str) -> str:
+    version = api.version()
+    total = args.sandboxes * (1 + len(WORKLOADS))
+    return (
+        f"instance {instance}: {args.sandboxes} sandboxes x (infra + {len(WORKLOADS)} "
+        f"workloads) = {total} containers; {args.kills} kills of distinct workloads, "
+        f"{args.creates} new sandbox files; polls every {_ms(POLL_SECONDS)}\n"
+        f"daemon {os.environ['DOCKER_HOST']}: Docker {version.get('Version')}, "
+        f"{os.cpu_count()} CPUs on this host"
+    )
+
+
+# -- main -----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Time `reconciler run`: kill -> running again, file written -> running."
+    )
+    parser.add_argument("--kills", type=_positive, default=20, help="kills (default 20)")
+    parser.add_argument(
+        "--creates", type=_positive, default=5, help="new sandbox files (default 5)"
+    )
+    parser.add_argument(
+        "--sandboxes",
+        type=_positive,
+        default=None,
+        help=f"sandboxes at the start (default: enough that no workload is killed twice, "
+        f"at least {MIN_SANDBOXES})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        default=60,
+        help="seconds one measurement may take before giving up (default 60)",
+    )
+    args = parser.parse_args(argv)
+    needed = math.ceil(args.kills / len(WORKLOADS))
+    if args.sandboxes is None:
+        args.sandboxes = max(MIN_SANDBOXES, needed)
+    elif args.sandboxes < needed:
+        parser.error(
+            f"--sandboxes {args.sandboxes} has {args.sandboxes * len(WORKLOADS)} workloads; "
+            f"{args.kills} kills of distinct workloads need at least {needed} sandboxes"
+        )
+    return args
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def run_bench(
+    api: docker.APIClient, args: argparse.Namespace, loop: LoopProcess
+) -> tuple[float, list[KillSample], list[CreateSample]]:
+    """Start the loop on the initial sandboxes, then kill, then create."""
+    sandboxes = [f"s{index}" for index in range(args.sandboxes)]
+    for sandbox in sandboxes:
+        write_atomically(loop.manifests, sandbox)
+    workloads = [name for s in sandboxes for name in workload_names(loop.instance, s)]
+    everything = [infra_name(loop.instance, s) for s in sandboxes] + workloads
+    began = time.perf_counter()
+    loop.start()
+    wait_running(api, everything, loop, args.timeout + len(everything))
+    startup = time.perf_counter() - began
+    print(f"loop started; all {len(everything)} containers running after {startup:.2f} s")
+
+    kills: list[KillSample] = []
+    for number, name in enumerate(random.sample(workloads, args.kills), 1):
+        time.sleep(GAP_SECONDS)
+        kills.append(measure_kill(api, name, loop, args.timeout))
+        print(f"  kill {number}/{args.kills} {name}: {_ms(kills[-1].total)}", flush=True)
+
+    creates: list[CreateSample] = []
+    for number in range(1, args.creates + 1):
+        time.sleep(GAP_SECONDS)
+        sandbox = f"new{number}"
+        creates.append(measure_create(api, loop.manifests, sandbox, loop, args.timeout))
+        print(f"  file {number}/{args.creates} {sandbox}.yaml: {_ms(creates[-1].total)}")
+    return startup, kills, creates
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        api = connect()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    instance = f"bench-{short_id()}"
+    print(describe(api, args, instance), flush=True)
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-loop-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "manifests").mkdir()
+        (workdir / "state").mkdir()
+        loop = LoopProcess(
+            instance,
+            workdir / "manifests",
+            workdir / "state",
+            workdir / "loop.log",
+            reconciler_executable(),
+        )
+        try:
+            _, kills, creates = run_bench(api, args, loop)
+        except (BenchError, docker.errors.DockerException) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            code = loop.stop()
+            removed, volumes = cleanup(api, instance)
+            print(
+                f"cleanup: reconciler run exited {code} after SIGTERM; removed {removed} "
+                f"container(s) and {volumes} volume(s) labelled {MANAGED_BY}={instance}"
+            )
+    print()
+    print(figures_table(kill_figures(kills)))
+    print()
+    print(figures_table(create_figures(creates)))
+    print()
+    print(verdict(kills))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
