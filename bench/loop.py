@@ -324,9 +324,7 @@ class KillSample:
     seen: float | None  # new StartedAt -> our poll saw it
 
 
-def measure_kill(
-    api: docker.APIClient, name: str, loop: LoopProcess, timeout: float
-) -> KillSample:
+def measure_kill(api: docker.APIClient, name: str, loop: LoopProcess, timeout: float) -> KillSample:
     before = state_of(api, name)
     if before is None or not before.get("Running"):
         raise BenchError(f"{name} is not running before its kill")
@@ -459,8 +457,7 @@ def verdict(samples: Sequence[KillSample]) -> str:
     median = statistics.median(s.total for s in samples)
     ok = "OK" if median < KILL_TARGET_SECONDS else "MISS"
     return (
-        f"kill -> running again: median {_ms(median)} "
-        f"(target < {_ms(KILL_TARGET_SECONDS)}): {ok}"
+        f"kill -> running again: median {_ms(median)} (target < {_ms(KILL_TARGET_SECONDS)}): {ok}"
     )
 
 
@@ -521,7 +518,7 @@ def _positive(text: str) -> int:
 
 def run_bench(
     api: docker.APIClient, args: argparse.Namespace, loop: LoopProcess
-) -> tuple[float, list[KillSample], list[CreateSample]]:
+) -> tuple[list[KillSample], list[CreateSample]]:
     """Start the loop on the initial sandboxes, then kill, then create."""
     sandboxes = [f"s{index}" for index in range(args.sandboxes)]
     for sandbox in sandboxes:
@@ -546,7 +543,23 @@ def run_bench(
         sandbox = f"new{number}"
         creates.append(measure_create(api, loop.manifests, sandbox, loop, args.timeout))
         print(f"  file {number}/{args.creates} {sandbox}.yaml: {_ms(creates[-1].total)}")
-    return startup, kills, creates
+    return kills, creates
+
+
+def stop_and_clean(api: docker.APIClient, loop: LoopProcess) -> bool:
+    """SIGTERM the loop, then remove what its instance made; whether that worked."""
+    code = loop.stop()
+    label = f"{MANAGED_BY}={loop.instance}"
+    try:
+        removed, volumes = cleanup(api, loop.instance)
+    except (BenchError, docker.errors.DockerException) as exc:
+        print(f"error: cleaning up {label}: {exc}", file=sys.stderr)
+        return False
+    print(
+        f"cleanup: reconciler run exited {code} after SIGTERM; removed {removed} "
+        f"container(s) and {volumes} volume(s) labelled {label}"
+    )
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -556,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # SIGTERM, like Ctrl-C, unwinds through the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     instance = f"bench-{short_id()}"
     print(describe(api, args, instance), flush=True)
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-loop-") as tmp:
@@ -569,18 +584,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir / "loop.log",
             reconciler_executable(),
         )
+        results = None
         try:
-            _, kills, creates = run_bench(api, args, loop)
+            results = run_bench(api, args, loop)
         except (BenchError, docker.errors.DockerException) as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
         finally:
-            code = loop.stop()
-            removed, volumes = cleanup(api, instance)
-            print(
-                f"cleanup: reconciler run exited {code} after SIGTERM; removed {removed} "
-                f"container(s) and {volumes} volume(s) labelled {MANAGED_BY}={instance}"
-            )
+            cleaned = stop_and_clean(api, loop)
+    if results is None or not cleaned:
+        return 1
+    kills, creates = results
     print()
     print(figures_table(kill_figures(kills)))
     print()
