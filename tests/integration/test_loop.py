@@ -226,11 +226,17 @@ def test_a_crashing_container_is_restarted_with_growing_delays(
     # Without backoff the gaps would stay at the length of one pass.
     assert gaps[1] >= 0.9 and gaps[2] >= 1.8 and gaps[2] > gaps[0], gaps
     assert "back-off 1s" in loop.log() and "back-off 2s" in loop.log()
-    get = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
-    (unit,) = json.loads(get.stdout)
-    if unit["containers"][0]["state"] == "exited":
-        assert unit["phase"] == "CrashLoopBackOff"
-    assert unit["containers"][0]["restarts"] >= 3
+    seen: list[dict[str, object]] = []
+
+    def in_backoff() -> bool:
+        # Between its death and the loop's next pass the status file lags; poll.
+        get = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
+        seen[:] = json.loads(get.stdout)
+        return seen[0]["phase"] == "CrashLoopBackOff"
+
+    h.wait_until(in_backoff, 20)
+    (container,) = seen[0]["containers"]  # type: ignore[misc]
+    assert container["restarts"] >= 3 and "next try in" in container["waiting"]
 
 
 def test_liveness_failures_restart_the_container(h: Harness, loop: LoopProcess) -> None:
@@ -249,6 +255,7 @@ def test_liveness_failures_restart_the_container(h: Harness, loop: LoopProcess) 
               livenessProbe:
                 exec: {command: [test, -f, /tmp/ok]}
                 periodSeconds: 1
+                timeoutSeconds: 10
                 failureThreshold: 2
               readinessProbe:
                 exec: {command: [test, -f, /tmp/ok]}
@@ -285,6 +292,7 @@ def test_a_startup_probe_holds_liveness_back_until_it_succeeds(
               livenessProbe:
                 exec: {command: [test, -f, /tmp/ok]}
                 periodSeconds: 1
+                timeoutSeconds: 10
                 failureThreshold: 1
         """,
     )
