@@ -4,6 +4,10 @@
 #   scripts/dockerd.sh start DIR   -> prints "unix://DIR/docker.sock" once the daemon answers
 #   scripts/dockerd.sh stop DIR    -> stops the daemon started in DIR, by its pid file
 #
+# DOCKERD_ARGS adds flags, e.g. "--bridge=none --iptables=false" for a second
+# daemon on a host that already runs one: two daemons on one docker0 hand out
+# the same addresses and break each other's published ports.
+#
 # The daemon gets its own socket, data root, exec root and pid file under DIR,
 # so it never touches a system daemon. runsc is registered when installed
 # (with --network=host: without it gVisor refuses to run in the root netns).
@@ -32,6 +36,7 @@ start() {
         --pidfile "$dir/dockerd.pid" \
         --config-file "$dir/daemon.json" \
         --storage-driver overlay2 \
+        ${DOCKERD_ARGS:-} \
         >"$dir/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 120); do
         if docker --host "unix://$dir/docker.sock" version >/dev/null 2>&1; then

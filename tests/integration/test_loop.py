@@ -335,8 +335,15 @@ def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path
     """A private daemon: this test stops and starts it while `run` is active."""
     scripts = Path(__file__).resolve().parents[2] / "scripts"
     home = Path(f"/tmp/rt-{h.instance}")
+    # No bridge and no iptables: a second daemon on the shared docker0 would
+    # hand out the main daemon's addresses and break the other tests' ports.
+    quiet = os.environ | {"DOCKERD_ARGS": "--bridge=none --iptables=false"}
     host = subprocess.run(
-        [scripts / "dockerd.sh", "start", str(home)], capture_output=True, text=True, check=True
+        [scripts / "dockerd.sh", "start", str(home)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=quiet,
     ).stdout.strip()
     env = {"DOCKER_HOST": host}
     try:
@@ -354,7 +361,10 @@ def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path
             time.sleep(3)
             assert loop.alive(), loop.log()
             subprocess.run(
-                [scripts / "dockerd.sh", "start", str(home)], check=True, capture_output=True
+                [scripts / "dockerd.sh", "start", str(home)],
+                check=True,
+                capture_output=True,
+                env=quiet,
             )
 
             def converged() -> bool:
