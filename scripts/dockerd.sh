@@ -4,9 +4,9 @@
 #   scripts/dockerd.sh start DIR   -> prints "unix://DIR/docker.sock" once the daemon answers
 #   scripts/dockerd.sh stop DIR    -> stops the daemon started in DIR, by its pid file
 #
-# DOCKERD_ARGS adds flags, e.g. "--bridge=none --iptables=false" for a second
-# daemon on a host that already runs one: two daemons on one docker0 hand out
-# the same addresses and break each other's published ports.
+# DOCKERD_ARGS adds flags, e.g. "--bridge=BR --iptables=false" with a bridge
+# of its own for a second daemon on a host that already runs one: two daemons
+# on one docker0 hand out the same addresses, and --bridge=none deletes docker0.
 #
 # The daemon gets its own socket, data root, exec root and pid file under DIR,
 # so it never touches a system daemon. runsc is registered when installed
