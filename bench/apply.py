@@ -38,15 +38,12 @@ Run it against a private daemon:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,13 +53,23 @@ from typing import Any, Protocol
 import docker
 import docker.errors
 import yaml
+from common import (
+    BUSYBOX,
+    MANAGED_BY,
+    PAUSE,
+    BenchError,
+    connect,
+    joins_another,
+    positive,
+    reconciler_executable,
+    remove_container,
+    short_id,
+    table,
+)
 
-BUSYBOX = "local/busybox:test"
-PAUSE = "local/pause:test"
 WORKLOADS = 2  # per sandbox
 BENCH_LABEL = "io.reconciler-bench.run"
 COMPOSE_LABEL = "com.docker.compose.project"
-MANAGED_BY = "io.reconciler.managed-by"
 COMPOSE = Path("/usr/bin/docker-compose")
 SETTLE_SECONDS = 1.0  # let the daemon finish tearing down before the next contender
 
@@ -74,34 +81,7 @@ NOOP_TARGET_SECONDS = 0.4
 Times = dict[str, float]  # phase -> seconds
 
 
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
 # -- the daemon ---------------------------------------------------------------------
-
-
-def connect() -> docker.APIClient:
-    """A low-level client for DOCKER_HOST, after checking the daemon and the images."""
-    host = os.environ.get("DOCKER_HOST")
-    if not host:
-        raise BenchError(
-            "DOCKER_HOST is not set; start a private daemon with "
-            "`scripts/dockerd.sh start /tmp/benchdocker` and export the socket it prints"
-        )
-    try:
-        api = docker.APIClient(base_url=host, version="auto", timeout=120)
-        api.ping()
-    except docker.errors.DockerException as exc:
-        raise BenchError(f"the Docker daemon at {host} does not answer: {exc}") from exc
-    for image in (BUSYBOX, PAUSE):
-        try:
-            api.inspect_image(image)
-        except docker.errors.ImageNotFound:
-            raise BenchError(
-                f"image {image} is missing on {host}; run scripts/test-image.sh"
-            ) from None
-    return api
 
 
 def containers(api: docker.APIClient, label: str) -> list[dict[str, Any]]:
@@ -113,24 +93,14 @@ def containers(api: docker.APIClient, label: str) -> list[dict[str, Any]]:
 def remove_labelled(api: docker.APIClient, label: str, workers: int = 4) -> None:
     """Force-remove exactly the containers carrying ``label``: joiners first, then infras."""
     rows = containers(api, label)
-    joiners = [r["Id"] for r in rows if _joins_another(r)]
-    others = [r["Id"] for r in rows if not _joins_another(r)]
+    joiners = [r["Id"] for r in rows if joins_another(r)]
+    others = [r["Id"] for r in rows if not joins_another(r)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in (joiners, others):
-            list(pool.map(lambda cid: _remove(api, cid), batch))
+            list(pool.map(lambda cid: remove_container(api, cid), batch))
     left = containers(api, label)
     if left:
         raise BenchError(f"{len(left)} container(s) labelled {label} survived removal")
-
-
-def _joins_another(row: dict[str, Any]) -> bool:
-    mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
-    return mode.startswith("container:")
-
-
-def _remove(api: docker.APIClient, container_id: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        api.remove_container(container_id, force=True)
 
 
 def expect_running(api: docker.APIClient, label: str, expected: int, who: str) -> set[str]:
@@ -163,10 +133,6 @@ def run_timed(cmd: Sequence[str], cwd: Path | None = None) -> float:
         output = (proc.stdout + proc.stderr).strip()
         raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode}:\n{output[-2000:]}")
     return elapsed
-
-
-def short_id() -> str:
-    return uuid.uuid4().hex[:10]
 
 
 # -- the contenders -----------------------------------------------------------------
@@ -367,15 +333,6 @@ def _sandbox(name: str) -> dict[str, Any]:
     }
 
 
-def reconciler_executable() -> Path:
-    """The CLI next to this interpreter (the venv's), else the one on PATH."""
-    beside = Path(sys.executable).with_name("reconciler")
-    if beside.exists():
-        return beside
-    found = shutil.which("reconciler")
-    return Path(found) if found else beside
-
-
 # -- running rounds -------------------------------------------------------------------
 
 
@@ -451,20 +408,6 @@ def _floor_ratio(results: Results, floor: str) -> float | None:
     return None if mine is None or not base else mine / base
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for number, row in enumerate(rows):
-        cells = [
-            row[0].ljust(widths[0]),
-            *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)),
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def summary_table(contenders: Sequence[Contender], results: Results, floor: str) -> str:
     header = ["", *(_column_name(c, floor) for c in contenders), "reconciler/floor, target"]
     rows = [header]
@@ -533,22 +476,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time `reconciler apply` against docker-compose and the docker SDK floor."
     )
-    parser.add_argument("--rounds", type=_positive, default=3, help="rounds (default 3)")
-    parser.add_argument("--sandboxes", type=_positive, default=20, help="sandboxes (default 20)")
+    parser.add_argument("--rounds", type=positive, default=3, help="rounds (default 3)")
+    parser.add_argument("--sandboxes", type=positive, default=20, help="sandboxes (default 20)")
     parser.add_argument(
         "--parallel",
-        type=_positive,
+        type=positive,
         default=4,
         help="workers of the SDK floor and reconciler apply --parallel (default 4)",
     )
     return parser.parse_args(argv)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

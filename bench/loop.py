@@ -54,14 +54,12 @@ import contextlib
 import math
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -72,11 +70,21 @@ from typing import Any, TextIO
 import docker
 import docker.errors
 import yaml
+from common import (
+    BUSYBOX,
+    MANAGED_BY,
+    PAUSE,
+    BenchError,
+    connect,
+    joins_another,
+    positive,
+    reconciler_executable,
+    remove_container,
+    short_id,
+    table,
+)
 
-BUSYBOX = "local/busybox:test"
-PAUSE = "local/pause:test"
 WORKLOADS = ("w0", "w1")  # per sandbox
-MANAGED_BY = "io.reconciler.managed-by"
 NAMESPACE = "default"
 
 POLL_SECONDS = 0.01
@@ -87,34 +95,7 @@ KILL_TARGET_SECONDS = 1.0
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 
 
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
 # -- the daemon ---------------------------------------------------------------------
-
-
-def connect() -> docker.APIClient:
-    """A low-level client for DOCKER_HOST, after checking the daemon and the images."""
-    host = os.environ.get("DOCKER_HOST")
-    if not host:
-        raise BenchError(
-            "DOCKER_HOST is not set; start a private daemon with "
-            "`scripts/dockerd.sh start /tmp/benchdocker` and export the socket it prints"
-        )
-    try:
-        api = docker.APIClient(base_url=host, version="auto", timeout=120)
-        api.ping()
-    except docker.errors.DockerException as exc:
-        raise BenchError(f"the Docker daemon at {host} does not answer: {exc}") from exc
-    for image in (BUSYBOX, PAUSE):
-        try:
-            api.inspect_image(image)
-        except docker.errors.ImageNotFound:
-            raise BenchError(
-                f"image {image} is missing on {host}; run scripts/test-image.sh"
-            ) from None
-    return api
 
 
 def state_of(api: docker.APIClient, name: str) -> dict[str, Any] | None:
@@ -139,11 +120,11 @@ def cleanup(api: docker.APIClient, instance: str, workers: int = 4) -> tuple[int
     """Remove the instance's containers (joiners first, then infras), then its volumes."""
     label = f"{MANAGED_BY}={instance}"
     rows = api.containers(all=True, filters={"label": label})
-    joiners = [r["Id"] for r in rows if _joins_another(r)]
-    others = [r["Id"] for r in rows if not _joins_another(r)]
+    joiners = [r["Id"] for r in rows if joins_another(r)]
+    others = [r["Id"] for r in rows if not joins_another(r)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in (joiners, others):
-            list(pool.map(lambda cid: _remove_container(api, cid), batch))
+            list(pool.map(lambda cid: remove_container(api, cid), batch))
     volumes = api.volumes(filters={"label": label}).get("Volumes") or []
     for volume in volumes:
         with contextlib.suppress(docker.errors.NotFound):
@@ -152,16 +133,6 @@ def cleanup(api: docker.APIClient, instance: str, workers: int = 4) -> tuple[int
     if left:
         raise BenchError(f"{len(left)} container(s) labelled {label} survived removal")
     return len(rows), len(volumes)
-
-
-def _joins_another(row: dict[str, Any]) -> bool:
-    mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
-    return mode.startswith("container:")
-
-
-def _remove_container(api: docker.APIClient, container_id: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        api.remove_container(container_id, force=True)
 
 
 # -- manifests ----------------------------------------------------------------------
@@ -201,19 +172,6 @@ def write_atomically(directory: Path, sandbox: str) -> tuple[float, float]:
     began, wall = time.perf_counter(), time.time()
     hidden.rename(final)
     return began, wall
-
-
-def short_id() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def reconciler_executable() -> Path:
-    """The CLI next to this interpreter (the venv's), else the one on PATH."""
-    beside = Path(sys.executable).with_name("reconciler")
-    if beside.exists():
-        return beside
-    found = shutil.which("reconciler")
-    return Path(found) if found else beside
 
 
 # -- the loop under test --------------------------------------------------------------
@@ -407,20 +365,6 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for number, row in enumerate(rows):
-        cells = [
-            row[0].ljust(widths[0]),
-            *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)),
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def figures_table(figures: Figures) -> str:
     rows = [["", "n", "min", "median", "p90", "max"]]
     for name, values in figures.series.items():
@@ -480,20 +424,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time `reconciler run`: kill -> running again, file written -> running."
     )
-    parser.add_argument("--kills", type=_positive, default=20, help="kills (default 20)")
-    parser.add_argument(
-        "--creates", type=_positive, default=5, help="new sandbox files (default 5)"
-    )
+    parser.add_argument("--kills", type=positive, default=20, help="kills (default 20)")
+    parser.add_argument("--creates", type=positive, default=5, help="new sandbox files (default 5)")
     parser.add_argument(
         "--sandboxes",
-        type=_positive,
+        type=positive,
         default=None,
         help=f"sandboxes at the start (default: enough that no workload is killed twice, "
         f"at least {MIN_SANDBOXES})",
     )
     parser.add_argument(
         "--timeout",
-        type=_positive,
+        type=positive,
         default=60,
         help="seconds one measurement may take before giving up (default 60)",
     )
@@ -507,13 +449,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             f"{args.kills} kills of distinct workloads need at least {needed} sandboxes"
         )
     return args
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run_bench(
