@@ -289,7 +289,7 @@ class Loop:
             unhealthy=unhealthy,
         )
         result = plan(desired, observed, config)
-        self._warn(result.warnings, desired, observed)
+        self._warn(result.warnings, desired)
         outcome = execute(result, self.driver, parallel=1)
         error = next((u.error for u in outcome.units if u.error), None)
         for unit_result in outcome.units:
@@ -406,7 +406,7 @@ class Loop:
         broken = set(self.files.errors())
         return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
 
-    def _warn(self, warnings: tuple[str, ...], desired: Desired, observed: Observation) -> None:
+    def _warn(self, warnings: tuple[str, ...], desired: Desired) -> None:
         for warning in warnings:
             if "--allow-empty" in warning:
                 if not self._warned_empty:
@@ -420,7 +420,6 @@ class Loop:
             log.warning(warning)
         if desired.units:
             self._warned_empty = False
-        del observed
 
     # -- probes ----------------------------------------------------------------
 

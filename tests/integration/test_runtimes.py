@@ -151,26 +151,32 @@ def test_a_runtime_the_daemon_lacks_is_refused_by_name(h: Harness) -> None:
     assert not h.containers()
 
 
-def test_standalone_mode_runs_one_container_bare_and_refuses_three(
-    h: Harness, free_port: int
-) -> None:
-    h.write(
-        "one.yaml",
-        f"""
+def one_container(port: int) -> str:
+    """A one-container Sandbox serving HTTP on ``port`` of the host."""
+    return f"""
         apiVersion: reconciler/v1
         kind: Sandbox
         metadata: {{name: one}}
         spec:
-          ports: [{{containerPort: 80, hostPort: {free_port}, hostIP: 127.0.0.1}}]
+          ports: [{{containerPort: 80, hostPort: {port}, hostIP: 127.0.0.1}}]
           terminationGracePeriodSeconds: 1
           containers:
             - {{name: web, image: {BUSYBOX}, command: [httpd, -f, -p, "80", -h, /www]}}
-        """,
+        """
+
+
+def test_standalone_mode_runs_one_container_bare_and_refuses_three(
+    h: Harness, free_port: int
+) -> None:
+    h.write("one.yaml", one_container(free_port))
+    three = sandbox("runc", "[network]").replace("name: s}", "name: three}")
+    three = three.replace(
+        "- {name: client", f"- {{name: third, image: {BUSYBOX}}}\n            - {{name: client"
     )
-    h.write("three.yaml", sandbox("runc", "[network]").replace("name: s}", "name: three}"))
+    h.write("three.yaml", three)
     done = h.cli("--mode", "standalone", "apply", "-f", str(h.root))
     assert done.returncode == 1
-    assert "exactly one container, this one has 2" in done.stderr + done.stdout
+    assert "exactly one container, this one has 3" in done.stderr + done.stdout
     (only,) = h.containers()
     assert only["Labels"][L.ROLE] == "workload" and only["Labels"][L.MODE] == "standalone"
     info = h.api.inspect_container(only["Id"])
@@ -179,19 +185,7 @@ def test_standalone_mode_runs_one_container_bare_and_refuses_three(
 
 
 def test_switching_mode_converges_in_order(h: Harness, free_port: int) -> None:
-    h.write(
-        "one.yaml",
-        f"""
-        apiVersion: reconciler/v1
-        kind: Sandbox
-        metadata: {{name: one}}
-        spec:
-          ports: [{{containerPort: 80, hostPort: {free_port}, hostIP: 127.0.0.1}}]
-          terminationGracePeriodSeconds: 1
-          containers:
-            - {{name: web, image: {BUSYBOX}, command: [httpd, -f, -p, "80", -h, /www]}}
-        """,
-    )
+    h.write("one.yaml", one_container(free_port))
     h.apply()
     sandboxed = h.member("one", "web")
     assert sandboxed["HostConfig"]["NetworkMode"].startswith("container:")
