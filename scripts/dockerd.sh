@@ -4,17 +4,41 @@
 #   scripts/dockerd.sh start DIR   -> prints "unix://DIR/docker.sock" once the daemon answers
 #   scripts/dockerd.sh stop DIR    -> stops the daemon started in DIR, by its pid file
 #
-# DOCKERD_ARGS adds flags, e.g. "--bridge=BR --iptables=false" with a bridge
-# of its own for a second daemon on a host that already runs one: two daemons
-# on one docker0 hand out the same addresses, and --bridge=none deletes docker0.
+# Every daemon gets a bridge of its own (rd<hash of DIR>, on a free
+# 172.29.N.0/24) and no iptables rules: two daemons on one docker0 hand out the
+# same addresses and reset each other's published ports, and two daemons
+# rewriting the same DOCKER chains undo each other. Published ports still work
+# through docker-proxy. DOCKERD_ARGS adds flags.
 #
-# The daemon gets its own socket, data root, exec root and pid file under DIR,
-# so it never touches a system daemon. runsc is registered when installed
+# The daemon gets its own socket, data root, exec root, bridge and pid file
+# under DIR, so it never touches a system daemon or another private one. runsc is registered when installed
 # (with --network=host: without it gVisor refuses to run in the root netns).
 set -euo pipefail
 
 cmd=${1:?usage: dockerd.sh start|stop DIR}
 dir=$(realpath -m "${2:?usage: dockerd.sh start|stop DIR}")
+
+hash=$(echo "$dir" | md5sum | cut -c1-8)
+bridge="rd$hash"
+
+# A bridge for this daemon, on the first 172.29.N.0/24 no interface uses.
+make_bridge() {
+    if ip link show "$bridge" >/dev/null 2>&1; then
+        return
+    fi
+    local used n
+    used=$(ip -4 -o addr show | awk '{print $4}')
+    for n in $(seq 1 254); do
+        if ! grep -q "^172\.29\.$n\." <<<"$used"; then
+            ip link add name "$bridge" type bridge
+            ip addr add "172.29.$n.1/24" dev "$bridge"
+            ip link set "$bridge" up
+            return
+        fi
+    done
+    echo "no free 172.29.N.0/24 for $bridge" >&2
+    exit 1
+}
 
 start() {
     mkdir -p "$dir"
@@ -24,11 +48,12 @@ start() {
     fi
     printf '{"runtimes": %s}\n' "$runtimes" >"$dir/daemon.json"
     # exec-root must be short: containerd's socket path lives under it.
-    local exec_root="/run/rd-$(echo "$dir" | md5sum | cut -c1-8)"
+    local exec_root="/run/rd-$hash"
     if [ -f "$dir/dockerd.pid" ] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null; then
         echo "unix://$dir/docker.sock"
         return
     fi
+    make_bridge
     setsid dockerd \
         --host "unix://$dir/docker.sock" \
         --data-root "$dir/data" \
@@ -36,6 +61,7 @@ start() {
         --pidfile "$dir/dockerd.pid" \
         --config-file "$dir/daemon.json" \
         --storage-driver overlay2 \
+        --bridge "$bridge" --iptables=false --ip-masq=false \
         ${DOCKERD_ARGS:-} \
         >"$dir/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 120); do
@@ -51,6 +77,11 @@ start() {
 }
 
 stop() {
+    stop_daemon
+    ip link del "$bridge" 2>/dev/null || true
+}
+
+stop_daemon() {
     local pidfile="$dir/dockerd.pid"
     [ -f "$pidfile" ] || return 0
     local pid
@@ -62,6 +93,7 @@ stop() {
     done
     echo "dockerd $pid did not stop in 30 s; sending SIGKILL" >&2
     kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
 }
 
 case "$cmd" in

@@ -13,8 +13,11 @@ need_packages() {
         return 1
     fi
     echo "installing ${missing[*]}" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    # Wait for another install to finish instead of failing on the dpkg lock.
+    local lock=(-o DPkg::Lock::Timeout=600)
+    apt-get "${lock[@]}" update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq --no-install-recommends \
+        "${missing[@]}" >&2
 }
 
 # A virtualenv at .venv with the package installed (editable) with EXTRAS.
@@ -35,5 +38,14 @@ docker_answers() {
         docker --host "$1" version >/dev/null 2>&1
     else
         docker version >/dev/null 2>&1
+    fi
+}
+
+# The daemon setup.sh started and left running, if it still answers.
+setup_daemon() {
+    local dir=.run/docker
+    if [ -f "$dir/dockerd.pid" ] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null \
+        && docker_answers "unix://$(realpath "$dir")/docker.sock"; then
+        echo "unix://$(realpath "$dir")/docker.sock"
     fi
 }

@@ -2,8 +2,9 @@
 # The second command of the README, and what CI runs: lint, type-check, check
 # the layering, then every test (unit and integration) against a real daemon.
 #
-# Uses the daemon at $DOCKER_HOST when it answers; otherwise starts a private
-# one for the run and stops it (by its pid file) on the way out.
+# Uses the daemon at $DOCKER_HOST when it answers, else the one setup.sh left
+# running; otherwise starts a private one for the run (on a bridge of its own)
+# and stops it, by its pid file, on the way out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,6 +23,11 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+if { [ -z "${DOCKER_HOST:-}" ] || ! docker_answers "$DOCKER_HOST"; } && [ -n "$(setup_daemon)" ]; then
+    DOCKER_HOST=$(setup_daemon)
+    export DOCKER_HOST
+    echo "using the Docker daemon setup.sh started at $DOCKER_HOST" >&2
+fi
 if [ -z "${DOCKER_HOST:-}" ] || ! docker_answers "$DOCKER_HOST"; then
     started=$(mktemp -d /tmp/reconciler-test-docker.XXXXXX)
     DOCKER_HOST=$(scripts/dockerd.sh start "$started")

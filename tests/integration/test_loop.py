@@ -335,28 +335,10 @@ def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path
     """A private daemon: this test stops and starts it while `run` is active."""
     scripts = Path(__file__).resolve().parents[2] / "scripts"
     home = Path(f"/tmp/rt-{h.instance}")
-    # A bridge of its own and no iptables: a second daemon on the shared docker0
-    # would hand out the main daemon's addresses, and one with --bridge=none
-    # deletes docker0 under the main daemon.
-    bridge = f"rt{h.instance[-10:]}"
-    for command in (
-        ["ip", "link", "add", "name", bridge, "type", "bridge"],
-        ["ip", "addr", "add", "172.29.213.1/24", "dev", bridge],
-        ["ip", "link", "set", bridge, "up"],
-    ):
-        subprocess.run(command, check=True)
-    quiet = os.environ | {"DOCKERD_ARGS": f"--bridge={bridge} --iptables=false --ip-masq=false"}
-    try:
-        host = subprocess.run(
-            [scripts / "dockerd.sh", "start", str(home)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=quiet,
-        ).stdout.strip()
-    except BaseException:
-        subprocess.run(["ip", "link", "del", bridge], check=False)
-        raise
+    # dockerd.sh gives the daemon a bridge of its own (and takes it away on stop).
+    host = subprocess.run(
+        [scripts / "dockerd.sh", "start", str(home)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     env = {"DOCKER_HOST": host}
     try:
         subprocess.run([scripts / "test-image.sh"], env=os.environ | env, check=True)
@@ -373,10 +355,7 @@ def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path
             time.sleep(3)
             assert loop.alive(), loop.log()
             subprocess.run(
-                [scripts / "dockerd.sh", "start", str(home)],
-                check=True,
-                capture_output=True,
-                env=quiet,
+                [scripts / "dockerd.sh", "start", str(home)], check=True, capture_output=True
             )
 
             def converged() -> bool:
@@ -396,4 +375,3 @@ def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path
     finally:
         subprocess.run([scripts / "dockerd.sh", "stop", str(home)], check=False)
         subprocess.run(["rm", "-rf", str(home)], check=False)
-        subprocess.run(["ip", "link", "del", bridge], check=False)
