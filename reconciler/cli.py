@@ -664,6 +664,22 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     sys.exit(1)
 
 
+@cli.command()
+@click.option(
+    "--kind",
+    type=click.Choice(["Sandbox", "Container", "Pod"]),
+    default=None,
+    help="One kind only (default: any manifest document).",
+)
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema of the manifests, for editors (yaml-language-server)."""
+    import json
+
+    from reconciler.schema import schema as build
+
+    click.echo(json.dumps(build(kind), indent=2))
+
+
 def _notes(desired: Desired) -> None:
     for key, note in desired.notes:
         click.echo(f"note: {key}: {note}", err=True)

@@ -20,6 +20,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -41,7 +42,11 @@ def _dns_label(value: str) -> str:
     return value
 
 
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": 63}),
+]
 NonEmpty = Annotated[str, Field(min_length=1)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
@@ -76,25 +81,34 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        # Attribute docstrings become descriptions in `reconciler schema`.
+        use_attribute_docstrings=True,
     )
 
 
 class Metadata(Model):
     name: DnsLabel
+    """Unique per kind and namespace; a DNS-1123 label."""
     namespace: DnsLabel = DEFAULT_NAMESPACE
+    """Identity is namespace/name."""
     labels: dict[str, str] = {}
+    """Free-form labels for people and tools."""
     annotations: dict[str, str] = {}
 
 
 class EnvVar(Model):
     name: Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
     value: str = ""
+    """The variable's value (the empty string when absent)."""
 
 
 class ContainerPort(Model):
     container_port: PortNumber
+    """The port inside the network namespace."""
     host_port: PortNumber | None = None
+    """Publish on this host port (on the infra for a sandbox)."""
     host_ip: str | None = Field(default=None, alias="hostIP")
+    """The host address to bind (default: all)."""
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
 
@@ -102,6 +116,7 @@ class ContainerPort(Model):
 class VolumeMount(Model):
     name: DnsLabel
     mount_path: Annotated[str, Field(pattern=r"^/")]
+    """Absolute path inside the container."""
     read_only: bool = False
 
 
@@ -123,7 +138,9 @@ Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 
 class Resources(Model):
     limits: Quantities = {}
+    """cpu (cores or millicores: 500m) -> NanoCpus; memory (128Mi) -> Memory."""
     requests: Quantities = {}
+    """cpu -> CpuShares; memory -> MemoryReservation."""
 
     def nano_cpus(self) -> int | None:
         return cpu_to_nano(self.limits["cpu"]) if "cpu" in self.limits else None
@@ -149,6 +166,7 @@ class SecurityContext(Model):
     privileged: bool = False
     read_only_root_filesystem: bool = False
     allow_privilege_escalation: bool | None = None
+    """false sets no-new-privileges."""
     capabilities: Capabilities = Capabilities()
 
 
@@ -170,8 +188,11 @@ class TCPSocketAction(Model):
 
 class Probe(Model):
     exec: ExecAction | None = None
+    """Run a command in the container (docker exec); exit 0 is success."""
     http_get: HTTPGetAction | None = None
+    """GET against the sandbox's address; 2xx/3xx is success."""
     tcp_socket: TCPSocketAction | None = None
+    """A TCP connect to the sandbox's address."""
     initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
     period_seconds: Annotated[int, Field(ge=1)] = 10
     timeout_seconds: Annotated[int, Field(ge=1)] = 1
@@ -188,6 +209,7 @@ class Probe(Model):
 
 class EmptyDirVolume(Model):
     medium: Literal["", "Memory"] = ""
+    """'' for a Docker volume the unit owns; Memory for a tmpfs."""
     size_limit: str | int | None = None
 
     @model_validator(mode="after")
@@ -210,7 +232,9 @@ class HostPathVolume(Model):
 class Volume(Model):
     name: DnsLabel
     empty_dir: EmptyDirVolume | None = None
+    """A volume the unit owns, removed with it."""
     host_path: HostPathVolume | None = None
+    """A directory or file of the host, bind-mounted."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
@@ -223,19 +247,26 @@ class ContainerFields(Model):
     """What a container is, shared by sandbox members and standalone containers."""
 
     image: NonEmpty
+    """The image to run (pulled per imagePullPolicy)."""
     image_pull_policy: PullPolicy = "IfNotPresent"
     command: list[str] = []
+    """Replaces the image's ENTRYPOINT."""
     args: list[str] = []
+    """Replaces the image's CMD."""
     working_dir: str | None = None
     env: list[EnvVar] = []
     ports: list[ContainerPort] = []
+    """Ports; in a sandbox a hostPort is published by the infra."""
     volume_mounts: list[VolumeMount] = []
     resources: Resources = Resources()
     security_context: SecurityContext | None = None
     tty: bool = False
     liveness_probe: Probe | None = None
+    """Restart the container after failureThreshold failures."""
     readiness_probe: Probe | None = None
+    """Sets READY in `reconciler get`."""
     startup_probe: Probe | None = None
+    """Holds liveness back until it succeeds once."""
 
     @field_validator("env")
     @classmethod
@@ -248,6 +279,7 @@ class Container(ContainerFields):
     """A member of a Pod (`containers[]` / `initContainers[]`)."""
 
     name: DnsLabel
+    """The container's name within its sandbox."""
 
 
 class SandboxContainer(Container):
@@ -255,15 +287,20 @@ class SandboxContainer(Container):
     the runtime profiles say the sharing stays real (see runtimes.py)."""
 
     runtime: NonEmpty | None = None
+    """Another runtime than the infra's, where the runtimes allow the mix."""
 
 
 class UnitSpec(Model):
     """Fields every kind has: how it runs and for how long it may stop."""
 
     runtime: NonEmpty | None = None  # None: the operator's default runtime
+    """OCI runtime (runc, runsc, kata, ...); default: the operator's defaultRuntime."""
     restart_policy: RestartPolicy = "Always"
+    """When the reconciler restarts an exited container (with crash-loop backoff)."""
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    """Seconds between SIGTERM and SIGKILL on stop."""
     volumes: list[Volume] = []
+    """Volumes the containers mount by name."""
 
     @field_validator("volumes")
     @classmethod
@@ -274,10 +311,15 @@ class UnitSpec(Model):
 
 class SandboxSpec(UnitSpec):
     mode: Mode | None = None  # None: the operator's mode; otherwise only where allowed
+    """container-in-sandbox or standalone; only where the operator's allowedModes permit."""
     share: list[Namespace] = [Namespace.NETWORK, Namespace.IPC]
+    """Namespaces the workloads join; network is required, pid optional."""
     ports: list[ContainerPort] = []
+    """Published on the infra: ports belong to the network namespace."""
     init_containers: list[SandboxContainer] = []
+    """Run in order, each to exit 0, before the workloads."""
     containers: Annotated[list[SandboxContainer], Field(min_length=1)]
+    """The workloads; the first is the default of `logs` and `exec`."""
 
     @field_validator("share")
     @classmethod
@@ -339,7 +381,9 @@ class PodSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
+    """true adds pid to the shared namespaces."""
     runtime_class_name: NonEmpty | None = None
+    """The runtime of the sandbox."""
     node_selector: Any = None
     affinity: Any = None
     tolerations: Any = None
