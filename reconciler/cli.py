@@ -30,6 +30,7 @@ from reconciler.ownership import ONE_SHOT, Owner, applied, watching
 if TYPE_CHECKING:
     from reconciler.actions import Action
     from reconciler.drivers.docker import DockerDriver
+    from reconciler.executor import Outcome, Result
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
 
@@ -240,30 +241,97 @@ def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
     return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
 
 
-def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
+def _run(
+    plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool, output: str = "text"
+) -> tuple[int, Result | None]:
+    """Execute ``plan`` (or only print it, with ``dry_run``): the exit code and the result.
+
+    With ``output="json"`` nothing is printed here: the caller prints one document.
+    On a terminal a progress line shows units done / total and the current action.
+    """
     color = _color()
     if dry_run:
-        text = render.plan_text(plan, color)
-        click.echo(text or "no changes")
-        return 0 if not plan.errors else 1
+        if output == "text":
+            text = render.plan_text(plan, color)
+            click.echo(text or "no changes")
+        return (0 if not plan.errors else 1), None
     from reconciler.executor import execute
+    from reconciler.progress import Progress
+
+    progress = None
+    if output == "text" and _color(sys.stdout) and _color(sys.stderr):
+        progress = Progress(sys.stderr, {u.key: len(u.actions) for u in plan.units})
+
+    def say(line: str) -> None:
+        if output != "text":
+            return
+        if progress is None:
+            click.echo(line)
+        else:
+            progress.print(line, sys.stdout)
 
     def begin(key: UnitKey, action: Action) -> None:
         text = render.waiting_text(action)
         if text is not None:
-            click.echo(f"{key}: {text}")
+            say(f"{key}: {text}")
+        if progress is not None:
+            progress.begin(key, action)
 
-    result = execute(
-        plan,
-        driver,
-        parallel,
-        on_outcome=lambda key, outcome: click.echo(render.outcome_text(key, outcome, color)),
-        on_begin=begin,
-    )
+    def done(key: UnitKey, outcome: Outcome) -> None:
+        say(render.outcome_text(key, outcome, color))
+        if progress is not None:
+            progress.finished(key, outcome)
+
+    try:
+        result = execute(plan, driver, parallel, on_outcome=done, on_begin=begin)
+    finally:
+        if progress is not None:
+            progress.close()
     summary = render.summary_text(result, color)
-    if summary:
+    if summary and output == "text":
         click.echo(summary)
-    return 0 if result.ok else 1
+    return (0 if result.ok else 1), result
+
+
+_output = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document with the plan and outcome (docs/output.md).",
+)
+
+
+def _print_report(
+    command: str,
+    options: Options,
+    plan: Plan,
+    result: Result | None,
+    loaded: LoadResult | None,
+    dry_run: bool = False,
+    not_found: Sequence[str] = (),
+) -> None:
+    import json
+
+    from reconciler.report import document
+
+    click.echo(
+        json.dumps(
+            document(
+                command,
+                options.instance,
+                plan,
+                result,
+                dry_run=dry_run,
+                errors=loaded.errors if loaded else (),
+                warnings=[str(w) for w in (loaded.warnings if loaded else ())]
+                + list(plan.warnings),
+                not_found=not_found,
+            ),
+            indent=2,
+        )
+    )
 
 
 @cli.command()
@@ -284,6 +352,7 @@ def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
     type=click.IntRange(1, 64),
     help="Units converged at once.",
 )
+@_output
 @click.pass_obj
 def apply(
     options: Options,
@@ -294,6 +363,7 @@ def apply(
     dry_run: bool,
     adopt: bool,
     parallel: int,
+    output: str,
 ) -> None:
     """Converge the Docker host to the manifests, once.
 
@@ -313,7 +383,10 @@ def apply(
         allow_empty=allow_empty,
         incomplete=not loaded.ok,
     )
-    code = _run(_plan(options, desired, observed, config), driver, parallel, dry_run)
+    planned = _plan(options, desired, observed, config)
+    code, result = _run(planned, driver, parallel, dry_run, output)
+    if output == "json":
+        _print_report("apply", options, planned, result, loaded, dry_run)
     sys.exit(code or (0 if loaded.ok else 1))
 
 
@@ -325,6 +398,7 @@ def apply(
     "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
 )
 @_adopt
+@_output
 @click.pass_obj
 def diff(
     options: Options,
@@ -333,6 +407,7 @@ def diff(
     prune: bool,
     allow_empty: bool,
     adopt: bool,
+    output: str,
 ) -> None:
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
@@ -349,9 +424,12 @@ def diff(
         incomplete=not loaded.ok,
     )
     result = _plan(options, desired, observed, config)
-    text = render.plan_text(result, _color())
-    if text:
-        click.echo(text)
+    if output == "json":
+        _print_report("diff", options, result, None, loaded)
+    else:
+        text = render.plan_text(result, _color())
+        if text:
+            click.echo(text)
     if not loaded.ok or result.errors:
         sys.exit(2)
     sys.exit(1 if result.has_changes else 0)
@@ -381,6 +459,7 @@ def _parse_names(names: Sequence[str], namespace: str) -> tuple[set[UnitKey], se
     "-n", "--namespace", default="default", show_default=True, help="Namespace of the NAMEs."
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@_output
 @click.pass_obj
 def delete(
     options: Options,
@@ -389,12 +468,14 @@ def delete(
     names: tuple[str, ...],
     namespace: str,
     dry_run: bool,
+    output: str,
 ) -> None:
     """Remove units named by manifests (-f) or by NAME / KIND/NAME."""
     if not paths and not names:
         raise click.UsageError("give -f PATH or at least one NAME")
     keys, bare = _parse_names(names, namespace)
     ok = True
+    loaded = None
     if paths:
         loaded = _load(paths, recursive)
         ok = loaded.ok
@@ -411,7 +492,10 @@ def delete(
     for message in missing:
         click.echo(f"error: {message}", err=True)
     config = _plan_config(options, delete=frozenset(keys & present))
-    code = _run(_plan(options, Desired(), observed, config), driver, 4, dry_run)
+    planned = _plan(options, Desired(), observed, config)
+    code, result = _run(planned, driver, 4, dry_run, output)
+    if output == "json":
+        _print_report("delete", options, planned, result, loaded, dry_run, missing)
     sys.exit(code or (1 if missing or not ok else 0))
 
 
