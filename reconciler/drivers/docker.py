@@ -148,6 +148,14 @@ def _copy_in(source: BinaryIO, sock: socket.socket) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    runtimes: tuple[str, ...]
+    default_runtime: str
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerEvent:
     unit: UnitKey | None
     action: str  # die, stop, kill, destroy, start, restart, create, ...
@@ -367,6 +375,21 @@ class DockerDriver:
             if network.get("IPAddress"):
                 return str(network["IPAddress"])
         return None
+
+    def engine(self) -> EngineInfo:
+        """The engine's version, API version, runtimes and default runtime (two calls).
+
+        Raises DaemonUnavailable when it does not answer.
+        """
+        with _engine("reading the engine version"):
+            version = self.api.version()
+            info = self.api.info()
+        return EngineInfo(
+            version=str(version.get("Version") or "unknown"),
+            api_version=str(version.get("ApiVersion") or "unknown"),
+            runtimes=tuple(sorted((info.get("Runtimes") or {}).keys())),
+            default_runtime=str(info.get("DefaultRuntime") or "runc"),
+        )
 
     @_retried
     def runtimes(self) -> frozenset[str]:
