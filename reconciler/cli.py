@@ -999,6 +999,48 @@ def version(options: Options, output: str) -> None:
 
 
 @cli.command()
+@_files
+@_recursive
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["kubernetes"]),
+    required=True,
+    help="What to write: Kubernetes manifests.",
+)
+@click.option(
+    "--workload",
+    type=click.Choice(["pod", "deployment"]),
+    default="pod",
+    show_default=True,
+    help="A Pod per unit, or a Deployment of one replica.",
+)
+def export(paths: tuple[str, ...], recursive: bool, target: str, workload: str) -> None:
+    """Write the manifests' units as Kubernetes manifests (YAML on stdout).
+
+    What has no equivalent in Kubernetes is reported on stderr, never dropped
+    silently. Exit 1 when a manifest is invalid (the valid ones are written).
+    """
+    import yaml
+
+    from reconciler.export import export as to_kubernetes
+
+    del target  # one target so far; the option says what the output is
+    loaded = _load(paths, recursive)
+    exported = to_kubernetes(
+        [m.manifest for m in loaded.manifests],
+        "deployment" if workload == "deployment" else "pod",
+    )
+    for loss in exported.losses:
+        click.echo(f"warning: {loss}", err=True)
+    for note in exported.notes:
+        click.echo(f"note: {note}", err=True)
+    if exported.documents:
+        click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False).rstrip())
+    sys.exit(0 if loaded.ok else 1)
+
+
+@cli.command()
 @click.option(
     "--kind",
     type=click.Choice(["Sandbox", "Container", "Pod"]),
