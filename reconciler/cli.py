@@ -1041,6 +1041,35 @@ def export(paths: tuple[str, ...], recursive: bool, target: str, workload: str) 
 
 
 @cli.command()
+@click.argument("compose_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def convert(compose_file: Path) -> None:
+    """Turn a docker-compose file into manifests (YAML on stdout).
+
+    Services joined with network_mode: service:X become members of X's
+    sandbox; the others become standalone Containers. What a manifest cannot
+    express is reported on stderr. Exit 1 when a service could not be converted.
+    """
+    import yaml
+
+    from reconciler.compose import convert as from_compose
+
+    try:
+        data = yaml.safe_load(compose_file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"{compose_file}: {exc}")
+    if not isinstance(data, dict):
+        _fail(f"{compose_file}: not a compose file (a mapping with services:)")
+    converted = from_compose(data, str(compose_file.resolve().parent))
+    for loss in converted.losses:
+        click.echo(f"warning: {compose_file}: {loss}", err=True)
+    for error in converted.errors:
+        click.echo(f"error: {compose_file}: {error}", err=True)
+    if converted.documents:
+        click.echo(yaml.safe_dump_all(converted.documents, sort_keys=False).rstrip())
+    sys.exit(1 if converted.errors else 0)
+
+
+@cli.command()
 @click.option(
     "--kind",
     type=click.Choice(["Sandbox", "Container", "Pod"]),
