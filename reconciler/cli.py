@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from reconciler.actions import Action
     from reconciler.drivers.docker import DockerDriver
     from reconciler.executor import Outcome, Result
+    from reconciler.metrics import LoopMetrics
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
 
@@ -630,6 +632,13 @@ def get(
 )
 @_adopt
 @_state_dir
+@click.option(
+    "--metrics-addr",
+    envvar="RECONCILER_METRICS_ADDR",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve Prometheus /metrics, /healthz and /readyz here (host default 127.0.0.1).",
+)
 @click.pass_obj
 def run(
     options: Options,
@@ -643,6 +652,7 @@ def run(
     log_format: str,
     adopt: bool,
     state_dir: str | None,
+    metrics_addr: str | None,
 ) -> None:
     """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
 
@@ -677,19 +687,68 @@ def run(
         allow_empty=allow_empty,
     )
     try:
-        with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
-            loop = Loop(settings, _driver(options))
+        with (
+            InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance),
+            _served(metrics_addr, resync) as metrics,
+        ):
+            loop = Loop(settings, _driver(options), metrics)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 # Set the event from another thread: a handler runs between two
                 # bytecodes of the main thread, which may hold the event's own lock.
                 signal.signal(
                     signum, lambda *_: threading.Thread(target=loop.stop.set, daemon=True).start()
                 )
-            loop.run()
+            with _systemd(metrics, loop.stop):
+                loop.run()
     except ReconcilerError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"state directory {settings.state_dir}: {exc}")
+
+
+@contextlib.contextmanager
+def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
+    """Metrics and health for a long-running command (run, and sync can reuse it):
+    served on ``addr`` when given, kept for systemd's notify protocol when under it."""
+    from reconciler.metrics import Health, LoopMetrics, MetricsServer, parse_addr
+    from reconciler.sdnotify import Notifier
+
+    if addr is None and not Notifier.wanted():
+        yield None
+        return
+    # Healthy while a pass ends or a resync ticks; a Docker call may take its
+    # full timeout (120 s) before it fails.
+    metrics = LoopMetrics(Health(stale_after=3 * resync + 120))
+    if addr is None:
+        yield metrics
+        return
+    try:
+        host, port = parse_addr(addr)
+        server = MetricsServer(metrics, host, port).start()
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--metrics-addr") from exc
+    logging.getLogger("reconciler").info(
+        "serving /metrics, /healthz, /readyz on http://%s:%d", host, server.port
+    )
+    try:
+        yield metrics
+    finally:
+        server.close()
+
+
+@contextlib.contextmanager
+def _systemd(metrics: LoopMetrics | None, stop: threading.Event) -> Iterator[None]:
+    """READY=1 / WATCHDOG=1 / STOPPING=1 to systemd, when started by it (Type=notify)."""
+    from reconciler.sdnotify import Notifier
+
+    if metrics is None or not Notifier.wanted():
+        yield
+        return
+    notifier = Notifier(metrics.health, stop).start()
+    try:
+        yield
+    finally:
+        notifier.close()
 
 
 class _JsonLogs(logging.Formatter):
