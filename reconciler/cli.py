@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -698,8 +697,7 @@ def run(
                 signal.signal(
                     signum, lambda *_: threading.Thread(target=loop.stop.set, daemon=True).start()
                 )
-            with _systemd(metrics, loop.stop):
-                loop.run()
+            loop.run()
     except ReconcilerError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -708,20 +706,14 @@ def run(
 
 @contextlib.contextmanager
 def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
-    """Metrics and health for a long-running command (run, and sync can reuse it):
-    served on ``addr`` when given, kept for systemd's notify protocol when under it."""
-    from reconciler.metrics import Health, LoopMetrics, MetricsServer, parse_addr
-    from reconciler.sdnotify import Notifier
+    """Metrics and health for a long-running command (run, and sync can reuse it),
+    served on ``addr`` when given; None otherwise."""
+    from reconciler.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
 
-    if addr is None and not Notifier.wanted():
+    if addr is None:
         yield None
         return
-    # Healthy while a pass ends or a resync ticks; a Docker call may take its
-    # full timeout (120 s) before it fails.
-    metrics = LoopMetrics(Health(stale_after=3 * resync + 120))
-    if addr is None:
-        yield metrics
-        return
+    metrics = LoopMetrics(Health(stale_after(resync)))
     try:
         host, port = parse_addr(addr)
         server = MetricsServer(metrics, host, port).start()
@@ -734,21 +726,6 @@ def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
         yield metrics
     finally:
         server.close()
-
-
-@contextlib.contextmanager
-def _systemd(metrics: LoopMetrics | None, stop: threading.Event) -> Iterator[None]:
-    """READY=1 / WATCHDOG=1 / STOPPING=1 to systemd, when started by it (Type=notify)."""
-    from reconciler.sdnotify import Notifier
-
-    if metrics is None or not Notifier.wanted():
-        yield
-        return
-    notifier = Notifier(metrics.health, stop).start()
-    try:
-        yield
-    finally:
-        notifier.close()
 
 
 class _JsonLogs(logging.Formatter):

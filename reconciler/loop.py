@@ -49,6 +49,7 @@ from reconciler.workqueue import WorkQueue
 
 if TYPE_CHECKING:
     from reconciler.metrics import LoopMetrics
+    from reconciler.sdnotify import Notifier
 
 log = logging.getLogger("reconciler")
 
@@ -139,6 +140,7 @@ class Loop:
             self.settings.build.instance,
             self.settings.daemon,
         )
+        notifier = self._notifier()
         self._rescan()  # queues every unit; none is worked on before queue.start()
         if self.metrics is not None:
             self.metrics.health.beat()
@@ -160,6 +162,21 @@ class Loop:
             events.close()
         self.queue.stop(timeout=5.0)
         self._write_status()
+        if notifier is not None:
+            notifier.close()
+
+    def _notifier(self) -> Notifier | None:
+        """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
+        for every command built on this loop."""
+        from reconciler.sdnotify import Notifier
+
+        if not Notifier.wanted():
+            return None
+        if self.metrics is None:
+            from reconciler.metrics import Health, LoopMetrics, stale_after
+
+            self.metrics = LoopMetrics(Health(stale_after(self.settings.resync)))
+        return Notifier(self.metrics.health, self.stop).start()
 
     def _rescan(self) -> None:
         change = self.files.scan(time.monotonic())

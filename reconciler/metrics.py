@@ -36,6 +36,12 @@ DEFAULT_ADDR = "127.0.0.1"
 _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+def stale_after(resync: float) -> float:
+    """How long without progress a loop is unhealthy: a resync ticks every ``resync``
+    seconds, and a Docker call may take its full timeout (120 s) before it fails."""
+    return 3 * resync + 120
+
+
 class Health:
     """Liveness (progress) and readiness (the first pass converged) of a loop."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -124,3 +125,26 @@ def test_a_bad_metrics_address_is_refused(h: Harness, tmp_path: Path) -> None:
     done = h.cli("run", str(h.root), "--state-dir", str(tmp_path), "--metrics-addr", "nope")
     assert done.returncode == 2
     assert "--metrics-addr" in done.stderr and "HOST:PORT" in done.stderr
+
+
+def test_under_systemd_the_loop_says_ready_pings_the_watchdog_and_says_stopping(
+    h: Harness, tmp_path: Path
+) -> None:
+    h.write("web.yaml", WEB)
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        server.settimeout(60)
+        env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"}
+        loop = LoopProcess(h, tmp_path / "state", env=env)
+        try:
+            messages = [server.recv(200).decode() for _ in range(3)]
+            while not any(m.startswith("READY=1") for m in messages):
+                messages.append(server.recv(200).decode())
+            assert "WATCHDOG=1" in messages
+            assert h.containers(**{"io.reconciler.container": "app"})  # ready after a pass
+        finally:
+            assert loop.stop() == 0
+        rest = []
+        while "STOPPING=1" not in rest:
+            rest.append(server.recv(200).decode())
