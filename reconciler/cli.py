@@ -27,6 +27,8 @@ from reconciler.models import Kind, Mode
 
 if TYPE_CHECKING:
     from reconciler.drivers.docker import DockerDriver
+    from reconciler.gitsource import GitSource
+    from reconciler.loop import LoopSettings
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
 
@@ -422,8 +424,11 @@ def get(
             for s in statuses
             if s.name in bare or UnitKey(Kind(s.kind), s.namespace, s.name) in keys
         ]
+    sync = (loop or {}).get("sync")
     if output == "table":
         click.echo(render.status_table(statuses) if statuses else "no units")
+        if isinstance(sync, dict):
+            click.echo(render.sync_text(sync))
         for s in statuses:
             if s.last_error:
                 click.echo(f"{s.kind.lower()}/{s.name}: last error: {s.last_error}", err=True)
@@ -520,6 +525,222 @@ def run(
         _fail(str(exc))
     except OSError as exc:
         _fail(f"state directory {settings.state_dir}: {exc}")
+
+
+@cli.command()
+@click.option(
+    "--repo", "url", required=True, metavar="URL", help="Repository to follow (any URL git takes)."
+)
+@click.option("--branch", default="main", show_default=True, help="Branch to follow.")
+@click.option(
+    "--path",
+    "repo_path",
+    default=".",
+    show_default=True,
+    metavar="DIR",
+    help="Directory of the repository holding the manifests (read recursively).",
+)
+@click.option(
+    "--interval",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between fetches.",
+)
+@click.option("--once", is_flag=True, help="Fetch, converge once and exit (exit status as apply).")
+@click.option(
+    "--allow-empty", is_flag=True, help="Let a commit that defines nothing remove every unit."
+)
+@click.option("--listen", default=None, metavar="HOST:PORT", help="Serve the webhook here.")
+@click.option(
+    "--webhook-secret-file",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the webhook's HMAC secret (required with --listen).",
+)
+@click.option("--verify-commits", is_flag=True, help="Apply only commits signed by an allowed key.")
+@click.option(
+    "--allowed-signers",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ssh allowed-signers file for --verify-commits (gpg.ssh.allowedSignersFile).",
+)
+@click.option(
+    "--gnupg-home",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="GnuPG home whose keyring --verify-commits trusts.",
+)
+@click.option(
+    "--resync",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between full passes over every unit.",
+)
+@click.option(
+    "--backoff-initial",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Crash-loop backoff: the wait before the second restart.",
+)
+@click.option(
+    "--backoff-max",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Crash-loop backoff: the cap of the doubling.",
+)
+@click.option(
+    "--parallel",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Units converged at once.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@_state_dir
+@click.pass_obj
+def sync(
+    options: Options,
+    url: str,
+    branch: str,
+    repo_path: str,
+    interval: float,
+    once: bool,
+    allow_empty: bool,
+    listen: str | None,
+    webhook_secret_file: Path | None,
+    verify_commits: bool,
+    allowed_signers: Path | None,
+    gnupg_home: Path | None,
+    resync: float,
+    backoff_initial: float,
+    backoff_max: float,
+    parallel: int,
+    log_format: str,
+    state_dir: str | None,
+) -> None:
+    """Follow BRANCH of a git repository: keep the host as its manifests under --path say.
+
+    One whole commit at a time: a commit with any broken file, a missing
+    path or (with --verify-commits) no allowed signature changes nothing.
+    SIGTERM or SIGINT stops it and leaves the containers running.
+    """
+    import hashlib
+    import signal
+
+    from reconciler.backoff import BackoffPolicy
+    from reconciler.gitmirror import Mirror, check_branch, clean_path
+    from reconciler.gitsource import GitSettings, GitSource
+    from reconciler.loop import Loop, LoopSettings
+    from reconciler.redact import redact_url
+    from reconciler.statefile import InstanceLock, default_state_dir, state_name
+    from reconciler.webhook import Webhook, parse_listen
+
+    _logging(log_format)
+    try:
+        branch = check_branch(branch)
+        repo_path = clean_path(repo_path)
+        address = parse_listen(listen) if listen else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if address is not None and webhook_secret_file is None:
+        raise click.UsageError("--listen needs --webhook-secret-file")
+    if verify_commits and allowed_signers is None and gnupg_home is None:
+        raise click.UsageError("--verify-commits needs --allowed-signers or --gnupg-home")
+    if backoff_initial > backoff_max:
+        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
+    secret = b""
+    if webhook_secret_file is not None:
+        try:
+            secret = webhook_secret_file.read_bytes().strip()
+        except OSError as exc:
+            _fail(f"webhook secret: {exc}")
+        if not secret:
+            _fail(f"webhook secret: {webhook_secret_file} is empty")
+    daemon = _daemon(options)
+    states = Path(state_dir) if state_dir else default_state_dir()
+    digest = hashlib.sha256(f"{redact_url(url)}#{branch}".encode()).hexdigest()[:16]
+    mirror = Mirror(url, branch, states / "git" / digest)
+    source = GitSource(
+        GitSettings(
+            url=url,
+            branch=branch,
+            path=repo_path,
+            interval=interval,
+            allow_empty=allow_empty,
+            verify_commits=verify_commits,
+            allowed_signers=allowed_signers.resolve() if allowed_signers else None,
+            gnupg_home=gnupg_home.resolve() if gnupg_home else None,
+        ),
+        mirror,
+    )
+    settings = LoopSettings(
+        directory=mirror.current,
+        build=options.build,
+        state_dir=states,
+        state_name=state_name(options.instance, daemon),
+        daemon=daemon,
+        resync=resync,
+        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
+        parallel=parallel,
+        allow_empty=allow_empty,
+    )
+    try:
+        with InstanceLock(states, settings.state_name, daemon, options.instance):
+            if once:
+                sys.exit(_sync_once(options, source, settings, parallel))
+            loop = Loop(settings, _driver(options), source)
+            hook = None
+            if address is not None:
+                hook = Webhook(*address, secret, source.trigger)
+                hook.start()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: loop.stop.set())
+            try:
+                loop.run()
+            finally:
+                if hook is not None:
+                    hook.stop()
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"state directory {states}: {exc}")
+
+
+def _sync_once(options: Options, source: GitSource, settings: LoopSettings, parallel: int) -> int:
+    """Fetch, converge once; 0 converged, 1 the commit or a unit failed."""
+    from datetime import UTC, datetime
+
+    from reconciler.statefile import write_status
+
+    source.poll()
+    revision = source.revision
+    code = 1 if source.last_error else 0
+    if revision is not None:
+        desired = source.desired(options.build)
+        driver = _driver(options)
+        observed = _observe(driver, desired)
+        config = _plan_config(
+            options, prune=True, allow_empty=settings.allow_empty, incomplete=False
+        )
+        code = _run(_plan(options, desired, observed, config), driver, parallel, False) or code
+    status = {
+        "instance": options.instance,
+        "daemon": settings.daemon,
+        **source.status(),
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "units": {},
+    }
+    try:
+        write_status(settings.state_dir, settings.state_name, status)
+    except OSError as exc:
+        click.echo(f"warning: writing status: {exc}", err=True)
+    return code
 
 
 class _JsonLogs(logging.Formatter):
