@@ -649,6 +649,7 @@ def run(
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_adopt
 @_state_dir
 @click.pass_obj
 def sync(
@@ -669,12 +670,15 @@ def sync(
     backoff_max: float,
     parallel: int,
     log_format: str,
+    adopt: bool,
     state_dir: str | None,
 ) -> None:
     """Follow BRANCH of a git repository: keep the host as its manifests under --path say.
 
     One whole commit at a time: a commit with any broken file, a missing
     path or (with --verify-commits) no allowed signature changes nothing.
+    The branch and path own the units they define: they prune only those,
+    and a unit another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops it and leaves the containers running.
     """
     import hashlib
@@ -682,7 +686,7 @@ def sync(
 
     from reconciler.backoff import BackoffPolicy
     from reconciler.gitmirror import Mirror, check_branch, clean_path
-    from reconciler.gitsource import GitSettings, GitSource
+    from reconciler.gitsource import GitSettings, GitSource, owner_for_git
     from reconciler.loop import Loop, LoopSettings
     from reconciler.redact import redact_url
     from reconciler.statefile import InstanceLock, default_state_dir, state_name
@@ -728,7 +732,8 @@ def sync(
     )
     settings = LoopSettings(
         directory=mirror.current,
-        build=options.build,
+        build=replace(options.build, owner=owner_for_git(url, branch, repo_path)),
+        adopt=adopt,
         state_dir=states,
         state_name=state_name(options.instance, daemon),
         daemon=daemon,
@@ -769,11 +774,16 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     revision = source.revision
     code = 1 if source.last_error else 0
     if revision is not None:
-        desired = source.desired(options.build)
+        desired = source.desired(settings.build)
         driver = _driver(options)
         observed = _observe(driver, desired)
         config = _plan_config(
-            options, prune=True, allow_empty=settings.allow_empty, incomplete=False
+            options,
+            owner=settings.build.owner,
+            adopt=settings.adopt,
+            prune=True,
+            allow_empty=settings.allow_empty,
+            incomplete=False,
         )
         code = _run(_plan(options, desired, observed, config), driver, parallel, False) or code
     status = {

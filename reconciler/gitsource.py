@@ -28,6 +28,7 @@ from reconciler.desired import BuildConfig, Desired, UnitKey, build_units
 from reconciler.errors import Location, Problem, ReconcilerError
 from reconciler.gitmirror import GitError, Mirror
 from reconciler.manifests import LoadedManifest, load_paths
+from reconciler.ownership import Owner
 from reconciler.redact import redact_url
 from reconciler.sources import Change
 
@@ -36,9 +37,9 @@ log = logging.getLogger("reconciler")
 MAX_FETCH_BACKOFF = 300.0  # seconds between fetches while they keep failing
 
 
-def owner_for_git(url: str, branch: str, path: str) -> str:
-    """The owner label of units synced from ``path`` on ``branch`` of ``url`` (no credentials)."""
-    return f"git:{redact_url(url)}#{branch}:{path}"
+def owner_for_git(url: str, branch: str, path: str) -> Owner:
+    """The owner of units synced from ``path`` on ``branch`` of ``url`` (no credentials)."""
+    return Owner(f"git:{redact_url(url)}#{branch}:{path}")
 
 
 class RevisionError(ReconcilerError):

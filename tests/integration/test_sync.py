@@ -340,3 +340,25 @@ def test_the_webhook_triggers_a_fetch_only_when_signed(
         h.wait_until(lambda: running(h, "db"), 60)
     finally:
         syncing.stop()
+
+
+def test_removing_a_file_prunes_its_sandbox_and_never_another_sources(
+    h: Harness, repo: Repo, syncing: SyncProcess
+) -> None:
+    h.write("manual.yaml", sandbox("manual"))
+    h.apply()
+    manual = app_id(h, "manual")
+    repo.write("deploy/web.yaml", sandbox("web"))
+    repo.write("deploy/db.yaml", sandbox("db"))
+    repo.commit()
+    repo.push()
+    h.wait_until(lambda: running(h, "web") and running(h, "db"), 60)
+    owner = f"git:{repo.url}#main:deploy"
+    assert h.member("web", "app")["Config"]["Labels"][L.OWNER] == owner
+    repo.remove("deploy/db.yaml")
+    repo.commit()
+    repo.push()
+    h.wait_until(lambda: not h.containers(**{L.SANDBOX: "db"}), 60)
+    time.sleep(6)  # past a resync: apply's unit is another source's, never pruned
+    assert app_id(h, "manual") == manual and running(h, "manual")
+    assert running(h, "web")

@@ -205,9 +205,9 @@ def test_trigger_wakes_the_watch_at_once(repo: Repo, tmp_path: Path) -> None:
 
 def test_owner_and_status_never_hold_credentials(tmp_path: Path) -> None:
     url = "https://bob:hunter2@git.example.com/org/fleet.git"
-    assert owner_for_git(url, "main", "hosts/a") == (
-        "git:https://git.example.com/org/fleet.git#main:hosts/a"
-    )
+    assert owner_for_git(url, "main", "hosts/a").labels() == {
+        "io.reconciler.owner": "git:https://git.example.com/org/fleet.git#main:hosts/a"
+    }
     src = GitSource(GitSettings(url=url), Mirror(url, "main", tmp_path / "cache", timeout=20))
     assert "hunter2" not in str(src.status())
     assert "hunter2" not in src.describe()
