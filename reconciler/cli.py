@@ -441,6 +441,8 @@ def get(
 
     While `reconciler run` works on this instance, its view is merged in:
     restarts it made, CrashLoopBackOff and the next try, readiness, last error.
+    After `reconciler sync`: the repository, branch, path, the last applied and
+    attempted revisions and the last error (an item of kind Sync in -o json).
     """
     from reconciler.statefile import default_state_dir, read_status, state_name
     from reconciler.status import merge_loop_status, unit_statuses
@@ -466,7 +468,9 @@ def get(
             for s in statuses
             if s.name in bare or UnitKey(Kind(s.kind), s.namespace, s.name) in keys
         ]
-    sync = (loop or {}).get("sync")
+    # What `sync` follows and where it is: under the table, and as a last item
+    # of kind Sync in -o json|yaml (as kubectl lists items of several kinds).
+    sync = (loop or {}).get("sync") if not names else None
     if output == "table":
         click.echo(render.status_table(statuses) if statuses else "no units")
         if isinstance(sync, dict):
@@ -475,7 +479,10 @@ def get(
             if s.last_error:
                 click.echo(f"{s.kind.lower()}/{s.name}: last error: {s.last_error}", err=True)
     else:
-        click.echo(render.dump([s.to_dict() for s in statuses], output).rstrip())
+        items: list[dict[str, object]] = [s.to_dict() for s in statuses]
+        if isinstance(sync, dict):
+            items.append({"kind": "Sync", "name": sync.get("owner", "")} | sync)
+        click.echo(render.dump(items, output).rstrip())
 
 
 @cli.command()

@@ -163,6 +163,7 @@ class GitSource:
             applied = self._revision.commit if self._revision else None
             return {
                 "sync": {
+                    "owner": owner_for_git(s.url, s.branch, s.path).source,
                     "repository": redact_url(s.url),
                     "branch": s.branch,
                     "path": s.path,

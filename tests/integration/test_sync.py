@@ -242,10 +242,14 @@ def test_once_converges_and_exits_with_apply_status(h: Harness, repo: Repo, tmp_
     assert f"commit {bad}" in done.stderr and "deploy/web.yaml:2:1: invalid YAML" in done.stderr
     assert running(h, "web")
     got = json.loads(h.cli("get", "--state-dir", state, "-o", "json").stdout)
-    assert got  # the unit is still there
-    status = json.loads(next(Path(state).glob("*.status.json")).read_text())["sync"]
+    (unit,) = (item for item in got if item["kind"] == "Sandbox")
+    assert unit["name"] == "web" and unit["owner"] == f"git:{repo.url}#main:deploy"
+    (status,) = (item for item in got if item["kind"] == "Sync")
+    assert status["name"] == unit["owner"]
+    assert status["repository"] == repo.url and status["branch"] == "main"
     assert status["lastAppliedRevision"] == good
     assert status["lastAttemptedRevision"] == bad
+    assert f"commit {bad}" in status["lastError"]
 
 
 def test_credentials_never_appear_in_output_logs_status_or_labels(
