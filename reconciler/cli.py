@@ -396,13 +396,17 @@ def delete(
     driver = _driver(options)
     observed = _observe(driver, Desired())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
-    keys |= {k for k in present if k.name in bare and k.namespace == namespace}
-    for key in sorted(keys - present):
-        click.echo(f"{key} not found", err=True)
-    config = _plan_config(options, delete=frozenset(keys))
+    named = {k for k in present if k.name in bare and k.namespace == namespace}
+    keys |= named
+    missing = [f"{key} not found" for key in sorted(keys - present)] + [
+        f"{name}: no sandbox or container of that name in namespace {namespace}"
+        for name in sorted(bare - {k.name for k in named})
+    ]
+    for message in missing:
+        click.echo(f"error: {message}", err=True)
+    config = _plan_config(options, delete=frozenset(keys & present))
     code = _run(_plan(options, Desired(), observed, config), driver, 4, dry_run)
-    matched = keys & present or not (names or paths)
-    sys.exit(code or (0 if ok and matched else 1))
+    sys.exit(code or (1 if missing or not ok else 0))
 
 
 def _daemon(options: Options) -> str:

@@ -82,6 +82,15 @@ class UnitResult:
     def changed(self) -> bool:
         return any(o.ok for o in self.outcomes)
 
+    @property
+    def removed(self) -> bool:
+        """The whole unit is gone: its last action, removing its volumes, was done."""
+        return (
+            bool(self.outcomes)
+            and isinstance(self.outcomes[-1].action, RemoveVolumes)
+            and (self.ok)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Result:

@@ -169,7 +169,12 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
             )
         else:
             doomed.extend(prunable)
-    units.extend(_removal(key, groups[key], "no longer defined") for key in sorted(doomed))
+    units.extend(
+        _removal(
+            key, groups[key], "deleted" if key in config.delete else f"{key} is no longer defined"
+        )
+        for key in sorted(doomed)
+    )
     return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
 
 
@@ -179,8 +184,8 @@ def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) ->
     actions: list[Action] = []
     for c in sorted(containers, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
         grace = INFRA_GRACE if c.role == L.ROLE_INFRA else c.grace_period
-        actions.append(Remove(Ref.of(c), grace, f"{key} is {why}"))
-    actions.append(RemoveVolumes(key, f"{key} is {why}"))
+        actions.append(Remove(Ref.of(c), grace, why))
+    actions.append(RemoveVolumes(key, why))
     return UnitPlan(key, tuple(actions))
 
 

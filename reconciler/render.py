@@ -101,10 +101,13 @@ def summary_text(result: Result, color: bool) -> str:
                 f" ({unit.skipped} action(s) not run)" if unit.skipped else ""
             )
         else:
-            word, extra = ("configured" if unit.changed else "unchanged"), ""
+            word = "deleted" if unit.removed else "configured" if unit.changed else "unchanged"
+            extra = ""
         if color:
             word = click.style(
-                word, fg={"failed": "red", "configured": "green"}.get(word), bold=True
+                word,
+                fg={"failed": "red", "configured": "green", "deleted": "yellow"}.get(word),
+                bold=True,
             )
         lines.append(f"{unit.key} {word}{extra}")
     return "\n".join(lines)
