@@ -246,7 +246,7 @@ class GitSource:
             try:
                 self.mirror.verify(commit, s.allowed_signers, s.gnupg_home)
             except GitError as exc:
-                raise RevisionError(commit, str(exc).removeprefix(f"commit {commit} ")) from None
+                raise RevisionError(commit, str(exc).removeprefix(f"commit {commit} is ")) from None
         kind = self.mirror.kind_of(commit, s.path)
         if kind is None:
             raise RevisionError(commit, f"path {s.path} does not exist")

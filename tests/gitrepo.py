@@ -54,9 +54,11 @@ class Repo:
     def remove(self, name: str) -> None:
         git(self.work, "rm", "--quiet", "-r", name)
 
-    def commit(self, message: str = "change", *options: str) -> str:
+    def commit(self, message: str = "change", sign: list[str] | None = None) -> str:
+        """Commit everything; ``sign`` are the options of ``ssh_signer`` to sign with."""
         git(self.work, "add", "--all")
-        git(self.work, "commit", "--quiet", "--allow-empty", "-m", message, *options)
+        signing = [*sign, "commit", "-S"] if sign else ["commit"]
+        git(self.work, *signing, "--quiet", "--allow-empty", "-m", message)
         return git(self.work, "rev-parse", "HEAD")
 
     def push(self, force: bool = False) -> None:
@@ -71,3 +73,16 @@ class Repo:
 
     def reset(self, commit: str) -> None:
         git(self.work, "reset", "--quiet", "--hard", commit)
+
+
+def ssh_signer(directory: Path) -> tuple[Path, list[str]]:
+    """A new ssh signing key: its allowed-signers file, and the git options that sign with it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / "signer"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "signer", "-f", str(key)],
+        check=True,
+    )
+    allowed = directory / "allowed_signers"
+    allowed.write_text(f"{_ENV['GIT_COMMITTER_EMAIL']} {key.with_suffix('.pub').read_text()}")
+    return allowed, ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from reconciler.gitmirror import GitError, Mirror, check_branch, clean_path
 
-from ..gitrepo import Repo, git
+from ..gitrepo import Repo, ssh_signer
 
 
 @pytest.fixture
@@ -105,25 +104,11 @@ def test_kind_of_tells_a_directory_from_a_file_and_absence(repo: Repo, tmp_path:
     assert m.kind_of(commit, ".") == "tree"
 
 
-def _ssh_signing(tmp_path: Path) -> tuple[Path, Path, list[str]]:
-    key = tmp_path / "signer"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "signer", "-f", str(key)],
-        check=True,
-    )
-    allowed = tmp_path / "allowed_signers"
-    allowed.write_text(f"test@example.invalid {key.with_suffix('.pub').read_text()}")
-    options = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"]
-    return key, allowed, options
-
-
 def test_verify_accepts_an_allowed_signature_and_refuses_the_rest(
     repo: Repo, tmp_path: Path
 ) -> None:
-    _key, allowed, options = _ssh_signing(tmp_path)
-    git(repo.work, "add", "--all")
-    git(repo.work, *options, "commit", "--quiet", "--allow-empty", "-S", "-m", "signed")
-    signed = git(repo.work, "rev-parse", "HEAD")
+    allowed, signing = ssh_signer(tmp_path / "trusted")
+    signed = repo.commit("signed", sign=signing)
     unsigned = repo.commit("unsigned")
     repo.push()
     m = mirror(repo, tmp_path)
@@ -131,8 +116,7 @@ def test_verify_accepts_an_allowed_signature_and_refuses_the_rest(
     m.verify(signed, allowed, None)
     with pytest.raises(GitError, match=f"commit {unsigned} is not signed.*no signature"):
         m.verify(unsigned, allowed, None)
-    (tmp_path / "stranger").mkdir()
-    _key, stranger, _ = _ssh_signing(tmp_path / "stranger")
+    stranger, _ = ssh_signer(tmp_path / "stranger")
     with pytest.raises(GitError, match=f"commit {signed} is not signed"):
         m.verify(signed, stranger, None)
 

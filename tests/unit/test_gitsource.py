@@ -12,7 +12,7 @@ from reconciler.desired import BuildConfig
 from reconciler.gitmirror import Mirror
 from reconciler.gitsource import GitSettings, GitSource, owner_for_git, read_revision
 
-from ..gitrepo import Repo
+from ..gitrepo import Repo, ssh_signer
 
 BUILD = BuildConfig("test")
 
@@ -220,3 +220,27 @@ def test_read_revision_reads_subdirectories_and_reports_relative_paths(tmp_path:
     revision = read_revision(tree, "deploy", "c" * 40)
     assert {k.name for k in revision.keys} == {"web"}
     assert revision.manifests[0].source == "team/web.yaml"
+
+
+def test_with_verify_commits_an_unsigned_commit_is_treated_as_broken(
+    repo: Repo, tmp_path: Path
+) -> None:
+    allowed, signing = ssh_signer(tmp_path / "trusted")
+    repo.write("deploy/web.yaml", sandbox("web"))
+    signed = repo.commit("signed", sign=signing)
+    repo.push()
+    src = source(repo, tmp_path, verify_commits=True, allowed_signers=allowed)
+    assert src.poll() is not None
+    repo.write("deploy/db.yaml", sandbox("db"))
+    unsigned = repo.commit("unsigned")
+    repo.push()
+    assert src.poll() is None
+    assert names(src) == {"web"}
+    assert src.status()["sync"]["lastAppliedRevision"] == signed
+    error = src.last_error or ""
+    assert f"commit {unsigned}: not signed by an allowed key: no signature" in error
+    _stranger, other = ssh_signer(tmp_path / "stranger")
+    foreign = repo.commit("signed by a stranger", sign=other)
+    repo.push()
+    assert src.poll() is None
+    assert f"commit {foreign}: not signed by an allowed key" in (src.last_error or "")
