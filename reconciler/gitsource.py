@@ -129,7 +129,8 @@ class GitSource:
         self.last_applied_at: str | None = None
         self.last_attempted: str | None = None
         self.last_attempted_at: str | None = None
-        self.last_error: str | None = None
+        self._fetch_error: str | None = None
+        self._revision_error: str | None = None
         self.last_fetch_at: str | None = None
 
     # -- the Source interface ----------------------------------------------------
@@ -203,42 +204,58 @@ class GitSource:
         with self._lock:
             return self._revision
 
+    @property
+    def last_error(self) -> str | None:
+        """A failing fetch, else the last commit's failure; None when all is well."""
+        return self._fetch_error or self._revision_error
+
     def poll(self) -> Change | None:
-        """Fetch; read and take a new commit. What changed, or None (nothing new, or failed)."""
+        """Fetch; read and take a new commit. What changed, or None (nothing new, or failed).
+
+        The first poll also starts from the commit an earlier run applied, so
+        its units are named even when the branch has not moved or is broken.
+        """
+        resumed: frozenset[UnitKey] = frozenset()
         if not self._started:
             self._started = True
-            self._resume()
+            resumed = self._resume()
+        change = self._fetch_and_take()
+        if resumed and change is None:
+            return Change(resumed)
+        return Change(change.units | resumed) if change is not None else None
+
+    def _fetch_and_take(self) -> Change | None:
         try:
             commit = self.mirror.fetch()
         except GitError as exc:
             self._fetch_failures += 1
-            self._error(
+            self._fetch_error = (
                 f"{exc} (keeping the last applied revision; next try in {self._delay():.0f} s)"
             )
+            log.error("%s", self._fetch_error)
             return None
-        self._fetch_failures = 0
+        self._fetch_failures, self._fetch_error = 0, None
         self.last_fetch_at = _now()
         with self._lock:
             applied = self._revision.commit if self._revision else None
         if commit in (applied, self._failed):
-            if commit == applied and self.last_attempted == commit:
-                self.last_error = None  # a fetch error before is over
             return None
         return self._take(commit)
 
-    def _resume(self) -> None:
-        """Start from the commit the last run applied, if it is still good."""
+    def _resume(self) -> frozenset[UnitKey]:
+        """Start from the commit the last run applied, if it is still good; its units."""
         commit = self.mirror.current_commit()
         if commit is None:
-            return
+            return frozenset()
         try:
             revision = self._read(commit)
         except (GitError, RevisionError) as exc:
             log.warning("not resuming from %s: %s", commit, exc)
-            return
+            return frozenset()
         with self._lock:
             self._revision = revision
         log.info("resuming from revision %s, applied by an earlier run", commit)
+        return revision.keys
 
     def _read(self, commit: str) -> Revision:
         s = self.settings
@@ -264,7 +281,7 @@ class GitSource:
             self._error(str(exc) + " (keeping the last applied revision)")
             return None
         except GitError as exc:  # could not export: worth another try at the next poll
-            self._error(f"commit {commit}: {exc}")
+            self._error(f"commit {commit}: {exc} (keeping the last applied revision)")
             return None
         for warning in revision.warnings:
             log.warning("commit %s: %s", commit, warning)
@@ -276,7 +293,7 @@ class GitSource:
             before = self._revision
             self._revision = revision
         self._failed = None
-        self.last_applied_at, self.last_error = _now(), None
+        self.last_applied_at, self._revision_error = _now(), None
         log.info(
             "revision %s of %s: %d unit(s)",
             commit,
@@ -287,7 +304,7 @@ class GitSource:
 
     def _error(self, message: str) -> None:
         log.error("%s", message)
-        self.last_error = message
+        self._revision_error = message
 
 
 __all__ = [

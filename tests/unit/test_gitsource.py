@@ -141,6 +141,10 @@ def test_a_failed_fetch_keeps_the_revision_and_backs_off(repo: Repo, tmp_path: P
     assert src.complete()
     assert "fetching main" in (src.last_error or "")
     assert src._delay() > src.settings.interval
+    repo.bare.with_name("moved.git").rename(repo.bare)
+    assert src.poll() is None  # nothing new, and the error is over
+    assert src.last_error is None
+    assert src._delay() == src.settings.interval
 
 
 def test_a_force_push_back_to_an_older_commit_is_applied(repo: Repo, tmp_path: Path) -> None:
@@ -172,7 +176,8 @@ def test_a_restarted_source_resumes_from_the_last_applied_commit(
     repo.commit()
     repo.push()
     again = source(repo, tmp_path)  # same cache: a sync started again
-    assert again.poll() is None
+    change = again.poll()
+    assert change is not None and {k.name for k in change.units} == {"web"}  # looked at again
     assert again.complete()
     assert names(again) == {"web"}
     assert again.status()["sync"]["lastAppliedRevision"] == good
