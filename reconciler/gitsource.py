@@ -177,12 +177,14 @@ class GitSource:
                 }
             }
 
-    def watch(self, stop: threading.Event, changed: Callable[[Change], None]) -> None:
-        """Poll every ``interval`` (sooner on ``trigger()``), longer while fetches fail."""
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        """Poll every ``interval`` (sooner on ``trigger()``), longer while fetches fail.
+
+        Every poll reports, if only its status (``changed(None)``), so `get` in
+        another process sees a failed commit or fetch at once.
+        """
         while not stop.is_set():
-            change = self.poll()
-            if change is not None:
-                changed(change)
+            changed(self.poll())
             self._wake.wait(self._delay())
             self._wake.clear()
 

@@ -187,8 +187,11 @@ class Loop:
     def _watch(self) -> None:
         self.source.watch(self.stop, self._changed)
 
-    def _changed(self, change: Change) -> None:
+    def _changed(self, change: Change | None) -> None:
         """The source read something new: take it, and look at the units it names."""
+        if change is None:  # only the source's own status is new (a fetch, a failed commit)
+            self._write_status()
+            return
         self._refresh_desired()
         for key in change.units:
             self.queue.add(key)

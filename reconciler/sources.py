@@ -66,8 +66,11 @@ class Source(Protocol):
         """Read everything again (at start and on every resync)."""
         ...
 
-    def watch(self, stop: threading.Event, changed: Callable[[Change], None]) -> None:
-        """The trigger thread: until ``stop``, call ``changed`` after each reload."""
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        """The trigger thread: until ``stop``, call ``changed`` after each reload.
+
+        ``changed(None)``: nothing to reconcile, but ``status()`` has news.
+        """
         ...
 
     def desired(self, config: BuildConfig) -> Desired:
@@ -223,7 +226,7 @@ class DirectorySource:
     def status(self) -> dict[str, Any]:
         return {"directory": str(self.files.root)}
 
-    def watch(self, stop: threading.Event, changed: Callable[[Change], None]) -> None:
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
         import watchfiles
 
         directory = self.files.root
@@ -249,7 +252,7 @@ class DirectorySource:
     def _changed(
         self,
         stop: threading.Event,
-        changed: Callable[[Change], None],
+        changed: Callable[[Change | None], None],
         change: Change,
         paths: set[Path],
     ) -> None:

@@ -191,9 +191,13 @@ def test_trigger_wakes_the_watch_at_once(repo: Repo, tmp_path: Path) -> None:
     stop = threading.Event()
     seen: list[object] = []
     got = threading.Event()
-    thread = threading.Thread(
-        target=src.watch, args=(stop, lambda c: (seen.append(c), got.set())), daemon=True
-    )
+
+    def changed(change: object) -> None:
+        if change is not None:
+            seen.append(change)
+            got.set()
+
+    thread = threading.Thread(target=src.watch, args=(stop, changed), daemon=True)
     thread.start()
     assert got.wait(30)
     got.clear()
