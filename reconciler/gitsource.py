@@ -184,9 +184,9 @@ class GitSource:
         another process sees a failed commit or fetch at once.
         """
         while not stop.is_set():
+            self._wake.clear()  # before the fetch: a trigger during it means fetch again
             changed(self.poll())
             self._wake.wait(self._delay())
-            self._wake.clear()
 
     # -- polling -----------------------------------------------------------------
 
