@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -417,8 +417,8 @@ _state_dir = click.option(
     "--state-dir",
     default=None,
     metavar="DIR",
-    help="Where `run` keeps its lock and status (default: $XDG_RUNTIME_DIR/reconciler "
-    "or /run/reconciler).",
+    help="Where `run` and `sync` keep their lock and status, and `sync` its git mirror "
+    "(default: $XDG_RUNTIME_DIR/reconciler or /run/reconciler).",
 )
 
 
@@ -489,42 +489,52 @@ def get(
         click.echo(render.dump(items, output).rstrip())
 
 
+def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The control loop's options, shared by `run` and `sync`."""
+    options = (
+        click.option(
+            "--resync",
+            default=30.0,
+            show_default=True,
+            type=click.FloatRange(min=0.1),
+            help="Seconds between full passes over every unit.",
+        ),
+        click.option(
+            "--backoff-initial",
+            default=10.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Crash-loop backoff: the wait before the second restart.",
+        ),
+        click.option(
+            "--backoff-max",
+            default=300.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Crash-loop backoff: the cap of the doubling.",
+        ),
+        click.option(
+            "--parallel",
+            default=4,
+            show_default=True,
+            type=click.IntRange(1, 64),
+            help="Units converged at once.",
+        ),
+        click.option(
+            "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @_recursive
-@click.option(
-    "--resync",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds between full passes over every unit.",
-)
-@click.option(
-    "--backoff-initial",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Crash-loop backoff: the wait before the second restart.",
-)
-@click.option(
-    "--backoff-max",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Crash-loop backoff: the cap of the doubling.",
-)
+@_loop_options
 @click.option(
     "--allow-empty", is_flag=True, help="Remove every container when the directory defines nothing."
-)
-@click.option(
-    "--parallel",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Units converged at once.",
-)
-@click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @_adopt
 @_state_dir
@@ -629,37 +639,7 @@ def run(
     type=click.Path(file_okay=False, path_type=Path),
     help="GnuPG home whose keyring --verify-commits trusts.",
 )
-@click.option(
-    "--resync",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds between full passes over every unit.",
-)
-@click.option(
-    "--backoff-initial",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Crash-loop backoff: the wait before the second restart.",
-)
-@click.option(
-    "--backoff-max",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Crash-loop backoff: the cap of the doubling.",
-)
-@click.option(
-    "--parallel",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Units converged at once.",
-)
-@click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@_loop_options
 @_adopt
 @_state_dir
 @click.pass_obj
@@ -684,7 +664,7 @@ def sync(
     adopt: bool,
     state_dir: str | None,
 ) -> None:
-    """Follow BRANCH of a git repository: keep the host as its manifests under --path say.
+    """Follow a branch of a git repository: keep the host as its manifests under --path say.
 
     One whole commit at a time: a commit with any broken file, a missing
     path or (with --verify-commits) no allowed signature changes nothing.
