@@ -679,7 +679,6 @@ def sync(
     from reconciler.gitmirror import Mirror, check_branch, clean_path
     from reconciler.gitsource import GitSettings, GitSource, owner_for_git
     from reconciler.loop import Loop, LoopSettings
-    from reconciler.redact import redact_url
     from reconciler.statefile import InstanceLock, default_state_dir, state_name
     from reconciler.webhook import Webhook, parse_listen
 
@@ -706,8 +705,11 @@ def sync(
             _fail(f"webhook secret: {webhook_secret_file} is empty")
     daemon = _daemon(options)
     states = Path(state_dir) if state_dir else default_state_dir()
-    digest = hashlib.sha256(f"{redact_url(url)}#{branch}".encode()).hexdigest()[:16]
-    mirror = Mirror(url, branch, states / "git" / digest)
+    # A mirror per instance, daemon and source: two syncs never swap or clean
+    # each other's trees (whose 'current' is the last commit good for its path).
+    owner = owner_for_git(url, branch, repo_path)
+    key = f"{state_name(options.instance, daemon)}\0{owner.source}"
+    mirror = Mirror(url, branch, states / "git" / hashlib.sha256(key.encode()).hexdigest()[:16])
     source = GitSource(
         GitSettings(
             url=url,
@@ -723,7 +725,7 @@ def sync(
     )
     settings = LoopSettings(
         directory=mirror.current,
-        build=replace(options.build, owner=owner_for_git(url, branch, repo_path)),
+        build=replace(options.build, owner=owner),
         adopt=adopt,
         state_dir=states,
         state_name=state_name(options.instance, daemon),
