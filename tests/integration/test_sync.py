@@ -242,10 +242,10 @@ def test_once_converges_and_exits_with_apply_status(h: Harness, repo: Repo, tmp_
     assert f"commit {bad}" in done.stderr and "deploy/web.yaml:2:1: invalid YAML" in done.stderr
     assert running(h, "web")
     got = json.loads(h.cli("get", "--state-dir", state, "-o", "json").stdout)
-    (unit,) = (item for item in got if item["kind"] == "Sandbox")
+    (unit,) = got["units"]
     assert unit["name"] == "web" and unit["owner"] == f"git:{repo.url}#main:deploy"
-    (status,) = (item for item in got if item["kind"] == "Sync")
-    assert status["name"] == unit["owner"]
+    status = got["sync"]
+    assert status["owner"] == unit["owner"]
     assert status["repository"] == repo.url and status["branch"] == "main"
     assert status["lastAppliedRevision"] == good
     assert status["lastAttemptedRevision"] == bad
