@@ -19,7 +19,7 @@ import pytest
 
 from reconciler import labels as L
 
-from ..gitrepo import Repo
+from ..gitrepo import Repo, ssh_signer
 from .conftest import PAUSE, Harness
 
 SANDBOX = """
@@ -374,3 +374,23 @@ def _prunes_only_its_own(h: Harness, repo: Repo) -> None:
     time.sleep(5)  # past two resyncs: apply's unit is another source's, never pruned
     assert app_id(h, "manual") == manual and running(h, "manual")
     assert running(h, "web")
+
+
+def test_verify_commits_applies_only_signed_commits(h: Harness, repo: Repo, tmp_path: Path) -> None:
+    allowed, signing = ssh_signer(tmp_path / "keys")
+    repo.write("deploy/web.yaml", sandbox("web"))
+    repo.commit("signed", sign=signing)
+    repo.push()
+    state = str(tmp_path / "state")
+    once = ("sync", "--repo", repo.url, "--path", "deploy", "--once", "--state-dir", state)
+    verified = (*once, "--verify-commits", "--allowed-signers", str(allowed))
+    done = h.cli(*verified)
+    assert done.returncode == 0, done.stderr
+    kept = app_id(h, "web")
+    repo.write("deploy/web.yaml", sandbox("web", flavour="b"))
+    unsigned = repo.commit("unsigned")
+    repo.push()
+    done = h.cli(*verified)
+    assert done.returncode == 1
+    assert f"commit {unsigned}: not signed by an allowed key" in done.stderr
+    assert app_id(h, "web") == kept and flavour(h, "web") == "a"
