@@ -433,7 +433,11 @@ class Loop:
         self._write_status()
 
     def _source_broken(self, observed: Observation) -> bool:
-        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone)."""
+        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone).
+
+        Nor is anything while the source has read nothing good yet (a sync
+        whose first fetch failed): what it wants is unknown, not empty.
+        """
         if not self.source.complete():
             return True
         broken = set(self.source.errors())
