@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import Location, Problem
 from reconciler.models import (
+    UNSUPPORTED_FIELDS,
     ContainerManifest,
     Kind,
     Manifest,
@@ -250,7 +251,33 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
             result.errors.extend(_problems(exc, parsed, unknown))
             return
     assert isinstance(manifest, SandboxManifest | ContainerManifest)
+    for at, name in _ignored_fields(manifest, data):
+        result.warnings.append(
+            Problem(
+                positions.get(at, start),
+                _dotted(at),
+                f"ignored: reconciler does not collect termination messages ({name})",
+            )
+        )
     result.manifests.append(LoadedManifest(manifest, start, source))
+
+
+_TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")
+
+
+def _ignored_fields(manifest: Manifest, data: dict[str, Any]) -> list[tuple[Path_, str]]:
+    """Container fields Kubernetes fills in that have no effect here: warned, not refused."""
+    spec = data.get("spec") or {}
+    found: list[tuple[Path_, str]] = []
+    if isinstance(manifest, ContainerManifest):
+        return [(("spec", f), f) for f in _TERMINATION_MESSAGE if f in spec]
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(group) or []):
+            if isinstance(container, dict):
+                found += [
+                    (("spec", group, index, f), f) for f in _TERMINATION_MESSAGE if f in container
+                ]
+    return found
 
 
 class _Builder:
@@ -358,7 +385,9 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
 def _message(error: Any, unknown: str) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return unknown
+        name = error["loc"][-1] if error["loc"] else ""
+        reason = UNSUPPORTED_FIELDS.get(str(name))
+        return f"{unknown}: {reason}" if reason else unknown
     if kind == "missing":
         return "required field is missing"
     message = str(error["msg"])

@@ -143,13 +143,107 @@ class Capabilities(Model):
     drop: list[str] = []
 
 
+class SeccompProfile(Model):
+    type: Literal["RuntimeDefault", "Unconfined", "Localhost"]
+    localhost_profile: str | None = None
+
+    @model_validator(mode="after")
+    def _docker_can(self) -> SeccompProfile:
+        if self.type == "Localhost":
+            raise ValueError(
+                "seccompProfile type Localhost is not supported: Docker takes a profile's JSON "
+                "from its client, and a path on a kubelet's node means nothing here "
+                "(use RuntimeDefault or Unconfined)"
+            )
+        if self.localhost_profile is not None:
+            raise ValueError("localhostProfile goes only with type Localhost")
+        return self
+
+
+# What Docker lets a container set: the sysctls of the namespaces it owns.
+_NAMESPACED_SYSCTL = re.compile(
+    r"net\.[a-z0-9_./-]+|fs\.mqueue\.[a-z0-9_]+|kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|"
+    r"shmmni|shm_rmid_forced)"
+)
+_IPC_SYSCTL = re.compile(r"fs\.mqueue\..*|kernel\..*")
+
+
+class Sysctl(Model):
+    name: str
+    value: str
+
+    @field_validator("name")
+    @classmethod
+    def _namespaced(cls, name: str) -> str:
+        if not _NAMESPACED_SYSCTL.fullmatch(name):
+            raise ValueError(
+                f"sysctl {name!r} is not namespaced: setting it would change the host's kernel "
+                "(Docker accepts net.*, fs.mqueue.* and the IPC kernel.msg*/sem/shm* sysctls)"
+            )
+        return name
+
+    @property
+    def ipc(self) -> bool:
+        """An IPC-namespace sysctl (else a network one)."""
+        return bool(_IPC_SYSCTL.fullmatch(self.name))
+
+
+UserId = Annotated[int, Field(ge=0)]
+
+
 class SecurityContext(Model):
-    run_as_user: Annotated[int, Field(ge=0)] | None = None
-    run_as_group: Annotated[int, Field(ge=0)] | None = None
+    """A container's securityContext; its user, group, runAsNonRoot and seccompProfile
+    override the pod-level ones (PodSecurityContext)."""
+
+    run_as_user: UserId | None = None
+    run_as_group: UserId | None = None
+    run_as_non_root: bool | None = None
     privileged: bool = False
     read_only_root_filesystem: bool = False
     allow_privilege_escalation: bool | None = None
     capabilities: Capabilities = Capabilities()
+    seccomp_profile: SeccompProfile | None = None
+
+
+class PodSecurityContext(Model):
+    """A pod-level securityContext: defaults for every member, plus what only a pod has."""
+
+    run_as_user: UserId | None = None
+    run_as_group: UserId | None = None
+    run_as_non_root: bool | None = None
+    fs_group: UserId | None = None  # owns the emptyDir volumes; a supplemental group of all
+    supplemental_groups: list[UserId] = []
+    seccomp_profile: SeccompProfile | None = None
+    sysctls: list[Sysctl] = []
+
+    @field_validator("sysctls")
+    @classmethod
+    def _unique_sysctls(cls, sysctls: list[Sysctl]) -> list[Sysctl]:
+        _unique([s.name for s in sysctls], "sysctl")
+        return sysctls
+
+
+def effective_security(
+    pod: PodSecurityContext | None, container: SecurityContext | None
+) -> SecurityContext:
+    """Kubernetes' merge: the container's values win; the pod's fill what it leaves unset."""
+    own = container or SecurityContext()
+    if pod is None:
+        return own
+    inherited = {
+        name: getattr(pod, name)
+        for name in ("run_as_user", "run_as_group", "run_as_non_root", "seccomp_profile")
+        if getattr(own, name) is None and getattr(pod, name) is not None
+    }
+    return own.model_copy(update=inherited) if inherited else own
+
+
+def _check_non_root(name: str, security: SecurityContext) -> None:
+    if security.run_as_non_root and security.run_as_user == 0:
+        raise ValueError(
+            f"container {name!r} has runAsNonRoot but runAsUser 0 (root): it would be refused "
+            "at every start"
+        )
 
 
 class ExecAction(Model):
@@ -184,6 +278,33 @@ class Probe(Model):
         if len(handlers) != 1:
             raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")
         return self
+
+
+class LifecycleHandler(Model):
+    """A lifecycle hook: exec only (run through Docker exec by reconciler)."""
+
+    exec: ExecAction
+
+
+class Lifecycle(Model):
+    post_start: LifecycleHandler | None = None  # right after the container starts
+    pre_stop: LifecycleHandler | None = None  # before it is stopped, within the grace period
+
+
+class HostAlias(Model):
+    ip: NonEmpty
+    hostnames: Annotated[list[NonEmpty], Field(min_length=1)]
+
+
+class DNSOption(Model):
+    name: NonEmpty
+    value: str | None = None
+
+
+class PodDNSConfig(Model):
+    nameservers: list[NonEmpty] = []
+    searches: list[NonEmpty] = []
+    options: list[DNSOption] = []
 
 
 class EmptyDirVolume(Model):
@@ -233,9 +354,15 @@ class ContainerFields(Model):
     resources: Resources = Resources()
     security_context: SecurityContext | None = None
     tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    lifecycle: Lifecycle | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
     startup_probe: Probe | None = None
+    # Kubernetes fills these in; reconciler collects no termination message (warned).
+    termination_message_path: str | None = None
+    termination_message_policy: Literal["File", "FallbackToLogsOnError"] | None = None
 
     @field_validator("env")
     @classmethod
@@ -248,6 +375,8 @@ class Container(ContainerFields):
     """A member of a Pod (`containers[]` / `initContainers[]`)."""
 
     name: DnsLabel
+    # Only on initContainers: Always makes it a native sidecar (Kubernetes 1.28+).
+    restart_policy: Literal["Always"] | None = None
 
 
 class SandboxContainer(Container):
@@ -264,6 +393,10 @@ class UnitSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     volumes: list[Volume] = []
+    hostname: DnsLabel | None = None  # default: metadata.name
+    subdomain: DnsLabel | None = None  # the FQDN is hostname.subdomain.namespace.svc.cluster.local
+    host_aliases: list[HostAlias] = []
+    dns_config: PodDNSConfig | None = None
 
     @field_validator("volumes")
     @classmethod
@@ -278,6 +411,7 @@ class SandboxSpec(UnitSpec):
     ports: list[ContainerPort] = []
     init_containers: list[SandboxContainer] = []
     containers: Annotated[list[SandboxContainer], Field(min_length=1)]
+    security_context: PodSecurityContext | None = None
 
     @field_validator("share")
     @classmethod
@@ -291,7 +425,9 @@ class SandboxSpec(UnitSpec):
 
     @model_validator(mode="after")
     def _members(self) -> SandboxSpec:
-        _check_members(self.init_containers, self.containers, self.volumes, self.ports)
+        _check_members(
+            self.init_containers, self.containers, self.volumes, self.ports, self.security_context
+        )
         return self
 
 
@@ -302,6 +438,7 @@ class ContainerSpec(ContainerFields, UnitSpec):
     def _mounts(self) -> ContainerSpec:
         _check_mounts([self], self.volumes)
         _unique_host_ports(self.ports)
+        _check_non_root("container", effective_security(None, self.security_context))
         return self
 
 
@@ -327,7 +464,59 @@ SCHEDULER_ONLY_FIELDS = (
     "schedulingGates",
     "serviceAccountName",
     "dnsPolicy",
+    "nodeName",
+    "schedulerName",
+    "priority",
+    "priorityClassName",
+    "preemptionPolicy",
+    "topologySpreadConstraints",
 )
+
+# Pod and Container fields outside the subset, with why: a field named here is
+# an error that says so (manifests.py), never silently dropped.
+_HOST_NAMESPACES = (
+    "host namespaces are not supported: a sandbox's members share the infra's namespaces, "
+    "never the host's"
+)
+_API_SERVER = "needs a Kubernetes API server, which reconciler does not have"
+UNSUPPORTED_FIELDS: dict[str, str] = {
+    "hostNetwork": _HOST_NAMESPACES,
+    "hostPID": _HOST_NAMESPACES,
+    "hostIPC": _HOST_NAMESPACES,
+    "hostUsers": "user namespaces are set per Docker daemon (userns-remap), not per container",
+    "setHostnameAsFQDN": "not supported: the hostname stays short, `hostname -f` gives the FQDN",
+    "activeDeadlineSeconds": "not supported: reconciler keeps a unit as its manifest says",
+    "ephemeralContainers": "ephemeral containers are added through the API (kubectl debug)",
+    "imagePullSecrets": "pull credentials are the Docker daemon's (docker login), not a Secret's",
+    "serviceAccount": _API_SERVER,
+    "automountServiceAccountToken": _API_SERVER,
+    "enableServiceLinks": _API_SERVER + " (no Services to link)",
+    "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
+    "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
+    "os": "the Docker host's operating system decides",
+    "envFrom": _API_SERVER + " (ConfigMaps and Secrets): list the variables in env",
+    "valueFrom": _API_SERVER + " (ConfigMaps, Secrets, the downward API): give the value inline",
+    "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
+    "container",
+    "volumeDevices": "raw block devices come from PersistentVolumeClaims, " + _API_SERVER,
+    "seLinuxOptions": "SELinux labels are not supported (no SELinux on these Docker hosts)",
+    "seLinuxChangePolicy": "SELinux labels are not supported (no SELinux on these Docker hosts)",
+    "windowsOptions": "Windows containers are not supported",
+    "appArmorProfile": "AppArmor profiles are not supported (Docker applies its default)",
+    "procMount": "not supported: Docker always masks /proc",
+    "fsGroupChangePolicy": "not supported: an emptyDir is owned by fsGroup from its creation",
+    "supplementalGroupsPolicy": "not supported: the image's groups are always merged (Merge)",
+    "configMap": _API_SERVER,
+    "secret": _API_SERVER,
+    "persistentVolumeClaim": _API_SERVER,
+    "projected": _API_SERVER,
+    "downwardAPI": _API_SERVER,
+    "ephemeral": _API_SERVER + " (volume claim templates)",
+    "grpc": "gRPC probes are not supported: use exec, httpGet or tcpSocket",
+    "httpGet": "only exec lifecycle hooks are supported",
+    "tcpSocket": "only exec lifecycle hooks are supported",
+    "sleep": "only exec lifecycle hooks are supported",
+}
 
 
 class PodSpec(Model):
@@ -340,16 +529,29 @@ class PodSpec(Model):
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
     runtime_class_name: NonEmpty | None = None
+    security_context: PodSecurityContext | None = None
+    hostname: DnsLabel | None = None
+    subdomain: DnsLabel | None = None
+    host_aliases: list[HostAlias] = []
+    dns_config: PodDNSConfig | None = None
     node_selector: Any = None
     affinity: Any = None
     tolerations: Any = None
     scheduling_gates: Any = None
     service_account_name: Any = None
     dns_policy: Any = None
+    node_name: Any = None
+    scheduler_name: Any = None
+    priority: Any = None
+    priority_class_name: Any = None
+    preemption_policy: Any = None
+    topology_spread_constraints: Any = None
 
     @model_validator(mode="after")
     def _members(self) -> PodSpec:
-        _check_members(self.init_containers, self.containers, self.volumes, [])
+        _check_members(
+            self.init_containers, self.containers, self.volumes, [], self.security_context
+        )
         return self
 
 
@@ -380,6 +582,11 @@ class PodManifest(Model):
                 restart_policy=spec.restart_policy,
                 termination_grace_period_seconds=spec.termination_grace_period_seconds,
                 volumes=spec.volumes,
+                security_context=spec.security_context,
+                hostname=spec.hostname,
+                subdomain=spec.subdomain,
+                host_aliases=spec.host_aliases,
+                dns_config=spec.dns_config,
                 init_containers=[
                     SandboxContainer.model_validate(c.model_dump()) for c in spec.init_containers
                 ],
@@ -410,10 +617,25 @@ def _check_members(
     containers: Sequence[Container],
     volumes: list[Volume],
     ports: list[ContainerPort],
+    security: PodSecurityContext | None = None,
 ) -> None:
     """The rules of a sandbox's members, for Sandbox and Pod alike."""
     members = [*init, *containers]
     _unique([c.name for c in members], "container name")
+    for c in containers:
+        if c.restart_policy is not None:
+            raise ValueError(
+                f"container {c.name!r}: restartPolicy belongs to initContainers only "
+                "(Always makes a native sidecar); the pod's restartPolicy governs containers"
+            )
+    for c in members:
+        _check_non_root(c.name, effective_security(security, c.security_context))
+    for c in init:
+        if c.restart_policy is None and c.lifecycle is not None:
+            raise ValueError(
+                f"init container {c.name!r}: lifecycle hooks are for containers and native "
+                "sidecars (restartPolicy: Always), not for init containers that run to completion"
+            )
     _check_mounts(members, volumes)
     _unique_host_ports([*ports, *(p for c in members for p in c.ports)])
 

@@ -121,10 +121,10 @@ def test_image_must_not_be_empty() -> None:
 def test_unknown_fields_are_forbidden_at_every_level() -> None:
     with pytest.raises(ValidationError) as info:
         SandboxSpec.model_validate(
-            {"containers": [{"name": "a", "image": "x", "lifecycle": {}}], "hostNetwork": True}
+            {"containers": [{"name": "a", "image": "x", "resizePolicy": []}], "hostNetwork": True}
         )
     locs = {loc for loc, _ in errors_of(info)}
-    assert locs == {("containers", 0, "lifecycle"), ("hostNetwork",)}
+    assert locs == {("containers", 0, "resizePolicy"), ("hostNetwork",)}
 
 
 def test_models_are_immutable() -> None:
