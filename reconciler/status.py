@@ -73,7 +73,7 @@ def unit_statuses(
         key = c.unit_key
         if c.instance == instance and key is not None:
             groups[key].append(c)
-    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_WORKLOAD: 2}
+    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_SIDECAR: 1, L.ROLE_WORKLOAD: 2}
     result = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), c.created))
