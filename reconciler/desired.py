@@ -121,6 +121,7 @@ class MemberSpec(Spec):
     memory: int | None = None
     cpu_shares: int | None = None
     memory_reservation: int | None = None
+    storage_size: int | None = None  # limits.ephemeral-storage, where the storage driver can
     user: str = ""
     privileged: bool = False
     read_only_root: bool = False
@@ -254,6 +255,23 @@ def non_root_problem(name: str, user: str, image_user: str) -> str | None:
     if int(uid) == 0:
         return f"container {name} has runAsNonRoot and {source} is root (uid 0)"
     return None
+
+
+# Storage drivers whose StorageOpt size limits a container's writable layer
+# (Docker 20.10); overlay2 only on xfs, and only when it is mounted with pquota,
+# which `docker info` does not show: the daemon refuses then, by name.
+_SIZED_STORAGE = {"overlay2": "xfs", "btrfs": "", "zfs": ""}
+
+
+def storage_problem(name: str, driver: str, backing: str) -> str | None:
+    """Why ``limits.ephemeral-storage`` cannot be enforced by this daemon, or None."""
+    if driver in _SIZED_STORAGE and _SIZED_STORAGE[driver] in ("", backing):
+        return None
+    return (
+        f"container {name} sets limits.ephemeral-storage, which this Docker daemon cannot "
+        f"enforce: its storage driver is {driver or 'unknown'} on {backing or 'unknown'}, and "
+        "a size limit needs overlay2 on xfs mounted with pquota (or btrfs, zfs)"
+    )
 
 
 def docker_name(instance: str, key: UnitKey, container: str | None) -> str:
@@ -603,6 +621,7 @@ def _member_spec(
         memory=resources.memory(),
         cpu_shares=resources.cpu_shares(),
         memory_reservation=resources.memory_reservation(),
+        storage_size=resources.storage_size(),
         user=user,
         privileged=bool(security and security.privileged),
         read_only_root=bool(security and security.read_only_root_filesystem),

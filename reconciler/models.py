@@ -105,14 +105,19 @@ class VolumeMount(Model):
     read_only: bool = False
 
 
+EPHEMERAL_STORAGE = "ephemeral-storage"
+
+
 def _check_quantities(value: dict[str, str | int | float]) -> dict[str, str | int | float]:
     for key, amount in value.items():
         if key == "cpu":
             cpu_to_nano(amount)
-        elif key == "memory":
+        elif key in ("memory", EPHEMERAL_STORAGE):
             memory_to_bytes(amount)
         else:
-            raise ValueError(f"unsupported resource {key!r} (supported: cpu, memory)")
+            raise ValueError(
+                f"unsupported resource {key!r} (supported: cpu, memory, ephemeral-storage)"
+            )
     return value
 
 
@@ -124,6 +129,21 @@ Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 class Resources(Model):
     limits: Quantities = {}
     requests: Quantities = {}
+
+    @field_validator("requests")
+    @classmethod
+    def _no_storage_request(cls, requests: dict[str, Quantity]) -> dict[str, Quantity]:
+        if EPHEMERAL_STORAGE in requests:
+            raise ValueError(
+                "an ephemeral-storage request only steers a cluster scheduler; "
+                "set limits.ephemeral-storage for a size limit"
+            )
+        return requests
+
+    def storage_size(self) -> int | None:
+        """limits.ephemeral-storage: the container's writable layer size (StorageOpt size)."""
+        limit = self.limits.get(EPHEMERAL_STORAGE)
+        return memory_to_bytes(limit) if limit is not None else None
 
     def nano_cpus(self) -> int | None:
         return cpu_to_nano(self.limits["cpu"]) if "cpu" in self.limits else None

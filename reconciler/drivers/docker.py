@@ -35,6 +35,7 @@ from reconciler.desired import (
     DesiredVolume,
     UnitKey,
     non_root_problem,
+    storage_problem,
 )
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.errors import (
@@ -60,6 +61,7 @@ _PERMANENT_500 = (
     "no such file or directory",
     "invalid mount",
     "bind source path does not exist",
+    "storage-opt",
 )
 
 P = ParamSpec("P")
@@ -185,6 +187,7 @@ class DockerDriver:
         self.api = docker.APIClient(version=API_VERSION, timeout=timeout, **kwargs)
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pulled: set[str] = set()
+        self._storage_info: tuple[str, str] | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -365,6 +368,10 @@ class DockerDriver:
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
         """Create and start a workload joined to ``infra_id``. Raises as ``create_infra``,
         and InvalidSpec when runAsNonRoot cannot hold (checked before anything is created)."""
+        if member.spec.storage_size is not None:
+            problem = storage_problem(member.name, *self._storage())
+            if problem is not None:
+                raise InvalidSpec(problem)
         if member.run_as_non_root:
             image_user = "" if member.spec.user else self._image_user(member)
             problem = non_root_problem(member.name, member.spec.user, image_user)
@@ -374,6 +381,18 @@ class DockerDriver:
         container_id = self._create(body, member.docker_name, member.pull_policy)
         self.start(container_id)
         return container_id
+
+    def _storage(self) -> tuple[str, str]:
+        """The daemon's storage driver and its backing file system (read once)."""
+        if self._storage_info is None:
+            with _engine("reading daemon info"):
+                info = self.api.info()
+            status = dict(info.get("DriverStatus") or [])
+            self._storage_info = (
+                str(info.get("Driver") or ""),
+                str(status.get("Backing Filesystem") or ""),
+            )
+        return self._storage_info
 
     def _image_user(self, member: DesiredMember) -> str:
         """The image's Config.User (pulled first, as creating it would)."""

@@ -163,6 +163,8 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         security_opt.append(f"seccomp={spec.seccomp}")
     if security_opt:
         host["SecurityOpt"] = security_opt
+    if spec.storage_size is not None:
+        host["StorageOpt"] = {"size": str(spec.storage_size)}
     if spec.group_add:
         host["GroupAdd"] = [str(g) for g in spec.group_add]
     if spec.sysctls:

@@ -19,6 +19,7 @@ from reconciler.desired import (
     MemberSpec,
     build_units,
     non_root_problem,
+    storage_problem,
 )
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.hashing import spec_hash
@@ -417,3 +418,33 @@ def test_termination_message_fields_are_read() -> None:
         (8, 82, "spec.containers[0].terminationMessagePolicy"),
     ]
     assert "does not collect termination messages" in loaded.warnings[0].message
+
+
+# --- resources.limits.ephemeral-storage ----------------------------------------------
+
+
+def test_ephemeral_storage_limit_is_a_storage_opt() -> None:
+    unit = unit_of(pod("[{name: a, image: x, resources: {limits: {ephemeral-storage: 2Gi}}}]"))
+    assert unit.workloads[0].spec.storage_size == 2 * 2**30
+    body = member_body(unit.workloads[0], INFRA_ID)
+    assert body["HostConfig"]["StorageOpt"] == {"size": str(2 * 2**30)}
+
+
+@pytest.mark.parametrize(
+    ("driver", "backing", "fine"),
+    [
+        ("overlay2", "xfs", True),
+        ("overlay2", "extfs", False),
+        ("btrfs", "btrfs", True),
+        ("zfs", "zfs", True),
+        ("vfs", "extfs", False),
+        ("", "", False),
+    ],
+)
+def test_ephemeral_storage_needs_a_storage_driver_that_can_limit(
+    driver: str, backing: str, fine: bool
+) -> None:
+    problem = storage_problem("a", driver, backing)
+    assert (problem is None) is fine
+    if problem is not None:
+        assert f"its storage driver is {driver or 'unknown'}" in problem and "pquota" in problem
