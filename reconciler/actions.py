@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from reconciler import labels as L
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.observed import ContainerId, ObservedContainer
+from reconciler.ownership import Owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +150,18 @@ class RemoveVolumes:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordOwner:
+    """Record ``owner`` as the unit's owner (a claim): its containers' labels say otherwise."""
+
+    unit: UnitKey
+    owner: Owner
+    reason: str
+
+
 Action = (
-    EnsureVolume
+    RecordOwner
+    | EnsureVolume
     | CreateInfra
     | CreateMember
     | RunInit
