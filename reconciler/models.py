@@ -258,11 +258,12 @@ def effective_security(
     return own.model_copy(update=inherited) if inherited else own
 
 
-def _check_non_root(name: str, security: SecurityContext) -> None:
+def _check_non_root(name: str | None, security: SecurityContext) -> None:
+    """A root runAsUser with runAsNonRoot is known wrong before any image is read."""
     if security.run_as_non_root and security.run_as_user == 0:
+        who = "the container" if name is None else f"container {name!r}"
         raise ValueError(
-            f"container {name!r} has runAsNonRoot but runAsUser 0 (root): it would be refused "
-            "at every start"
+            f"{who} has runAsNonRoot but runAsUser 0 (root): it would be refused at every start"
         )
 
 
@@ -458,7 +459,7 @@ class ContainerSpec(ContainerFields, UnitSpec):
     def _mounts(self) -> ContainerSpec:
         _check_mounts([self], self.volumes)
         _unique_host_ports(self.ports)
-        _check_non_root("container", effective_security(None, self.security_context))
+        _check_non_root(None, effective_security(None, self.security_context))
         return self
 
 

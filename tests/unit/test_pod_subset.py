@@ -196,6 +196,15 @@ def test_run_as_non_root_with_root_user_is_refused_at_load() -> None:
     )
     assert len(problems) == 1
     assert "container 'a' has runAsNonRoot but runAsUser 0" in problems[0]
+    (problem,) = errors(
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: c}
+        spec: {image: x, securityContext: {runAsNonRoot: true, runAsUser: 0}}
+        """
+    )
+    assert "spec: the container has runAsNonRoot but runAsUser 0 (root)" in problem
 
 
 @pytest.mark.parametrize(
