@@ -251,12 +251,12 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
             result.errors.extend(_problems(exc, parsed, unknown))
             return
     assert isinstance(manifest, SandboxManifest | ContainerManifest)
-    for at, name in _ignored_fields(manifest, data):
+    for at in _ignored_fields(manifest, data):
         result.warnings.append(
             Problem(
                 positions.get(at, start),
                 _dotted(at),
-                f"ignored: reconciler does not collect termination messages ({name})",
+                "ignored: reconciler does not collect termination messages",
             )
         )
     result.manifests.append(LoadedManifest(manifest, start, source))
@@ -265,18 +265,16 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
 _TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")
 
 
-def _ignored_fields(manifest: Manifest, data: dict[str, Any]) -> list[tuple[Path_, str]]:
+def _ignored_fields(manifest: Manifest, data: dict[str, Any]) -> list[Path_]:
     """Container fields Kubernetes fills in that have no effect here: warned, not refused."""
     spec = data.get("spec") or {}
-    found: list[tuple[Path_, str]] = []
     if isinstance(manifest, ContainerManifest):
-        return [(("spec", f), f) for f in _TERMINATION_MESSAGE if f in spec]
+        return [("spec", f) for f in _TERMINATION_MESSAGE if f in spec]
+    found: list[Path_] = []
     for group in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(group) or []):
             if isinstance(container, dict):
-                found += [
-                    (("spec", group, index, f), f) for f in _TERMINATION_MESSAGE if f in container
-                ]
+                found += [("spec", group, index, f) for f in _TERMINATION_MESSAGE if f in container]
     return found
 
 
