@@ -7,6 +7,8 @@ do not support is an error that names it, never silently dropped.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -86,9 +88,38 @@ class Metadata(Model):
     annotations: dict[str, str] = {}
 
 
+_ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+
 class EnvVar(Model):
-    name: Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    name: Annotated[str, Field(pattern=_ENV_NAME)]
     value: str = ""
+
+
+class ValuesRef(Model):
+    name: NonEmpty
+    optional: bool = False
+
+
+class EnvFromSource(Model):
+    """Every key of a ConfigMap or Secret defined in the same file, as variables."""
+
+    prefix: str = ""
+    config_map_ref: ValuesRef | None = None
+    secret_ref: ValuesRef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFromSource:
+        if (self.config_map_ref is None) == (self.secret_ref is None):
+            raise ValueError("an envFrom entry needs exactly one of configMapRef, secretRef")
+        return self
+
+    @property
+    def ref(self) -> tuple[str, ValuesRef]:
+        if self.config_map_ref is not None:
+            return "ConfigMap", self.config_map_ref
+        assert self.secret_ref is not None
+        return "Secret", self.secret_ref
 
 
 class ContainerPort(Model):
@@ -370,6 +401,9 @@ class ContainerFields(Model):
     args: list[str] = []
     working_dir: str | None = None
     env: list[EnvVar] = []
+    # Resolved when the file is read (manifests.py): the values of a ConfigMap or
+    # Secret in the same file become `env` entries before `env`, which wins.
+    env_from: list[EnvFromSource] = []
     ports: list[ContainerPort] = []
     volume_mounts: list[VolumeMount] = []
     resources: Resources = Resources()
@@ -515,7 +549,6 @@ UNSUPPORTED_FIELDS: dict[str, str] = {
     "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
     "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
     "os": "the Docker host's operating system decides",
-    "envFrom": _API_SERVER + " (ConfigMaps and Secrets): list the variables in env",
     "valueFrom": _API_SERVER + " (ConfigMaps, Secrets, the downward API): give the value inline",
     "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
     "container",
@@ -619,6 +652,108 @@ class PodManifest(Model):
 
 
 Manifest = SandboxManifest | ContainerManifest
+
+
+# ConfigMaps and Secrets are not units: they hold values that envFrom of a Pod,
+# Sandbox or Container in the same file reads (there is no API server to ask).
+class ValuesMetadata(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)]
+    namespace: DnsLabel = DEFAULT_NAMESPACE
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class ConfigMapManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["ConfigMap"]
+    metadata: ValuesMetadata
+    data: dict[str, str] = {}
+    immutable: bool | None = None
+
+    def values(self) -> dict[str, str]:
+        return dict(self.data)
+
+
+class SecretManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["Secret"]
+    metadata: ValuesMetadata
+    type: str = "Opaque"
+    data: dict[str, str] = {}  # base64, as in Kubernetes
+    string_data: dict[str, str] = {}
+    immutable: bool | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, data: dict[str, str]) -> dict[str, str]:
+        for key, value in data.items():
+            try:
+                base64.b64decode(value, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"data.{key} is not base64 of UTF-8 text ({exc})") from None
+        return data
+
+    def values(self) -> dict[str, str]:
+        decoded = {k: base64.b64decode(v).decode() for k, v in self.data.items()}
+        return decoded | self.string_data  # stringData wins, as in Kubernetes
+
+
+ValuesManifest = ConfigMapManifest | SecretManifest
+ValuesKey = tuple[str, str, str]  # kind, namespace, name
+
+Path = tuple[str | int, ...]
+
+
+def resolve_env_from(
+    manifest: Manifest, values: dict[ValuesKey, dict[str, str]]
+) -> tuple[Manifest, list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """``manifest`` with every envFrom turned into env entries; (path, why) errors and warnings.
+
+    Kubernetes' order: envFrom sources in order (a later one wins a clash),
+    keys sorted, then `env`, which wins over all of them. A key that is no
+    valid variable name is skipped with a warning, as kubelet does.
+    """
+    errors: list[tuple[Path, str]] = []
+    warnings: list[tuple[Path, str]] = []
+    namespace = manifest.metadata.namespace
+
+    def resolved(container: Any, at: Path) -> Any:
+        if not container.env_from:
+            return container
+        merged: dict[str, str] = {}
+        for index, source in enumerate(container.env_from):
+            kind, ref = source.ref
+            where = (*at, "envFrom", index, "configMapRef" if kind == "ConfigMap" else "secretRef")
+            found = values.get((kind, namespace, ref.name))
+            if found is None:
+                if not ref.optional:
+                    errors.append(
+                        (
+                            (*where, "name"),
+                            f"{kind} {namespace}/{ref.name} is not defined in this file "
+                            "(with no API server, a ConfigMap or Secret is read from the "
+                            "file that uses it)",
+                        )
+                    )
+                continue
+            for key in sorted(found):
+                name = source.prefix + key
+                if not re.fullmatch(_ENV_NAME, name):
+                    warnings.append((where, f"skipped {name!r}: not a valid variable name"))
+                    continue
+                merged[name] = found[key]
+        own = {e.name for e in container.env}
+        env = [EnvVar(name=n, value=v) for n, v in merged.items() if n not in own]
+        return container.model_copy(update={"env": [*env, *container.env], "env_from": []})
+
+    spec = manifest.spec
+    if isinstance(spec, ContainerSpec):
+        return manifest.model_copy(update={"spec": resolved(spec, ("spec",))}), errors, warnings
+    update = {
+        group: [resolved(c, ("spec", field, i)) for i, c in enumerate(getattr(spec, group))]
+        for group, field in (("init_containers", "initContainers"), ("containers", "containers"))
+    }
+    return manifest.model_copy(update={"spec": spec.model_copy(update=update)}), errors, warnings
 
 
 def _snake(camel: str) -> str:

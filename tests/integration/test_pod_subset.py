@@ -296,3 +296,42 @@ def test_ephemeral_storage_is_refused_with_the_reason_on_this_storage(h: Harness
     assert "container app sets limits.ephemeral-storage, which this Docker daemon cannot" in out
     assert f"its storage driver is {info['Driver']} on {backing}" in out
     assert h.containers(**{L.ROLE: L.ROLE_WORKLOAD}) == []
+
+
+def test_env_from_a_config_map_and_secret_in_the_same_file(h: Harness) -> None:
+    h.write(
+        "env.yaml",
+        """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: settings}
+        data: {MODE: prod}
+        ---
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: creds}
+        stringData: {PASSWORD: s3cr3t}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: envy}
+        spec:
+          terminationGracePeriodSeconds: 1
+          containers:
+            - name: app
+              image: local/busybox:test
+              command: [sleep, "3600"]
+              envFrom:
+                - configMapRef: {name: settings}
+                - {prefix: DB_, secretRef: {name: creds}}
+        """,
+    )
+    h.apply()
+    app = h.member("envy", "app")
+    assert run(h, app["Id"], 'echo "$MODE $DB_PASSWORD"') == "prod s3cr3t"
+    # A changed value recreates the container: the values are part of its spec.
+    (h.root / "env.yaml").write_text((h.root / "env.yaml").read_text().replace("prod", "dev"))
+    h.apply()
+    again = h.member("envy", "app")
+    assert again["Id"] != app["Id"]
+    assert run(h, again["Id"], "echo $MODE") == "dev"

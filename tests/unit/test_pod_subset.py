@@ -398,7 +398,6 @@ def test_pod_fields_outside_the_subset_are_refused_with_the_reason(
 @pytest.mark.parametrize(
     ("container", "field", "reason"),
     [
-        ("envFrom: [{configMapRef: {name: c}}]", "envFrom", "ConfigMaps and Secrets"),
         ("env: [{name: A, valueFrom: {fieldRef: {fieldPath: x}}}]", "valueFrom", "inline"),
         ("securityContext: {seLinuxOptions: {}}", "seLinuxOptions", "SELinux"),
         ("livenessProbe: {grpc: {port: 1}}", "grpc", "gRPC probes"),
@@ -457,3 +456,78 @@ def test_ephemeral_storage_needs_a_storage_driver_that_can_limit(
     assert (problem is None) is fine
     if problem is not None:
         assert f"its storage driver is {driver or 'unknown'}" in problem and "pquota" in problem
+
+
+# --- envFrom: ConfigMaps and Secrets given in the same file ----------------------------
+
+VALUES = """
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: app.config}
+    data: {MODE: prod, LEVEL: info, "bad-name!": x}
+    ---
+    apiVersion: v1
+    kind: Secret
+    metadata: {name: creds}
+    data: {PASSWORD: czNjcjN0}
+    stringData: {USER: admin}
+    ---
+    """
+
+
+def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
+    text = dedent(VALUES) + dedent(
+        pod(
+            """
+            - name: app
+              image: x
+              envFrom:
+                - configMapRef: {name: app.config}
+                - {prefix: DB_, secretRef: {name: creds}}
+                - configMapRef: {name: absent, optional: true}
+              env: [{name: LEVEL, value: debug}]"""
+        )
+    )
+    loaded = load_text(dedent(text), "pod.yaml")
+    assert loaded.ok, [str(p) for p in loaded.errors]
+    (manifest,) = [m.manifest for m in loaded.manifests]
+    (app,) = manifest.spec.containers  # type: ignore[union-attr]
+    assert [(e.name, e.value) for e in app.env] == [
+        ("MODE", "prod"),
+        ("DB_PASSWORD", "s3cr3t"),
+        ("DB_USER", "admin"),
+        ("LEVEL", "debug"),  # env wins over envFrom
+    ]
+    assert app.env_from == []
+    (warning,) = loaded.warnings
+    assert "skipped 'bad-name!': not a valid variable name" in warning.message
+    assert warning.field == "spec.containers[0].envFrom[0].configMapRef"
+    desired = build_units([(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i"))
+    env = desired.units[0].workloads[0].spec.env
+    assert env == ("MODE=prod", "DB_PASSWORD=s3cr3t", "DB_USER=admin", "LEVEL=debug")
+
+
+def test_env_from_a_missing_config_map_refuses_that_unit_only() -> None:
+    text = pod("[{name: app, image: x, envFrom: [{configMapRef: {name: elsewhere}}]}]")
+    loaded = load_text(
+        dedent(text)
+        + "---\n"
+        + dedent(pod("[{name: b, image: x}]")).replace("name: p}", "name: q}"),
+        "pod.yaml",
+    )
+    assert [m.manifest.metadata.name for m in loaded.manifests] == ["q"]
+    (problem,) = loaded.errors
+    assert at(problem)[2] == "spec.containers[0].envFrom[0].configMapRef.name"
+    assert "ConfigMap default/elsewhere is not defined in this file" in problem.message
+
+
+def test_a_secret_with_data_that_is_not_base64_is_an_error() -> None:
+    (problem,) = errors(
+        """
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: s}
+        data: {A: "not base64!"}
+        """
+    )
+    assert "data.A is not base64" in problem
