@@ -27,6 +27,7 @@ from reconciler.models import Kind, Mode
 from reconciler.ownership import ONE_SHOT, Owner, applied, watching
 
 if TYPE_CHECKING:
+    from reconciler.actions import Action
     from reconciler.drivers.docker import DockerDriver
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
@@ -246,11 +247,17 @@ def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
         return 0 if not plan.errors else 1
     from reconciler.executor import execute
 
+    def begin(key: UnitKey, action: Action) -> None:
+        text = render.waiting_text(action)
+        if text is not None:
+            click.echo(f"{key}: {text}")
+
     result = execute(
         plan,
         driver,
         parallel,
         on_outcome=lambda key, outcome: click.echo(render.outcome_text(key, outcome, color)),
+        on_begin=begin,
     )
     summary = render.summary_text(result, color)
     if summary:
@@ -461,6 +468,7 @@ def get(
         statuses = merge_loop_status(statuses, loop)
     if namespace:
         statuses = [s for s in statuses if s.namespace == namespace]
+    missing: list[str] = []
     if names:
         keys, bare = _parse_names(names, namespace or "default")
         statuses = [
@@ -468,13 +476,34 @@ def get(
             for s in statuses
             if s.name in bare or UnitKey(Kind(s.kind), s.namespace, s.name) in keys
         ]
+        found = {UnitKey(Kind(s.kind), s.namespace, s.name) for s in statuses}
+        missing = [str(k) for k in sorted(keys - found)]
+        missing += sorted(bare - {s.name for s in statuses})
+    file_errors: dict[str, list[str]] = dict((loop or {}).get("fileErrors") or {})
     if output == "table":
-        click.echo(render.status_table(statuses) if statuses else "no units")
+        if statuses or not names:
+            click.echo(render.status_table(statuses) if statuses else "no units")
         for s in statuses:
             if s.last_error:
                 click.echo(f"{s.kind.lower()}/{s.name}: last error: {s.last_error}", err=True)
+        for path, problems in sorted(file_errors.items()):
+            for problem in problems:
+                click.echo(
+                    f"error: {problem} (the loop keeps what {path} defined before)", err=True
+                )
     else:
-        click.echo(render.dump([s.to_dict() for s in statuses], output).rstrip())
+        data = {
+            "apiVersion": "reconciler/v1",
+            "kind": "Status",
+            "instance": options.instance,
+            "units": [s.to_dict() for s in statuses],
+            "fileErrors": file_errors,
+        }
+        click.echo(render.dump(data, output).rstrip())
+    for name in missing:
+        click.echo(f"error: {name} not found", err=True)
+    if missing:
+        sys.exit(1)
 
 
 @cli.command()
@@ -537,6 +566,7 @@ def run(
     SIGTERM or SIGINT stops the loop and leaves the containers running.
     """
     import signal
+    import threading
 
     from reconciler.backoff import BackoffPolicy
     from reconciler.loop import Loop, LoopSettings
@@ -565,7 +595,11 @@ def run(
         with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
             loop = Loop(settings, _driver(options))
             for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: loop.stop.set())
+                # Set the event from another thread: a handler runs between two
+                # bytecodes of the main thread, which may hold the event's own lock.
+                signal.signal(
+                    signum, lambda *_: threading.Thread(target=loop.stop.set, daemon=True).start()
+                )
             loop.run()
     except ReconcilerError as exc:
         _fail(str(exc))

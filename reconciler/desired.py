@@ -324,8 +324,45 @@ def build_units(
                 )
             )
             continue
+        clash = next((c for u in units if (c := port_clash(unit, u)) is not None), None)
+        if clash is not None:
+            refused.append((key, clash))
+            continue
         units.append(unit)
     return Desired(tuple(units), tuple(refused), tuple(notes))
+
+
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def published(unit: DesiredUnit) -> tuple[PortSpec, ...]:
+    """The host ports a unit publishes: on its infra, or on its one bare container."""
+    ports = unit.infra.spec.ports if unit.infra is not None else unit.members[0].spec.ports
+    return tuple(p for p in ports if p.host_port)
+
+
+def ports_overlap(a: PortSpec, b_ip: str, b_port: int, b_protocol: str) -> bool:
+    """Whether two host bindings take the same socket (any address takes them all)."""
+    if a.host_port != b_port or a.protocol != b_protocol:
+        return False
+    return a.host_ip == b_ip or a.host_ip in _ANY_ADDRESS or b_ip in _ANY_ADDRESS
+
+
+def port_clash(unit: DesiredUnit, other: DesiredUnit) -> str | None:
+    """Why ``unit`` cannot publish its ports beside ``other`` (defined before it), or None."""
+    for mine in published(unit):
+        for theirs in published(other):
+            assert theirs.host_port is not None
+            if ports_overlap(mine, theirs.host_ip, theirs.host_port, theirs.protocol):
+                return (
+                    f"host port {_binding(mine)} ({unit.source}) is also published by "
+                    f"{other.key} ({other.source}); one host port takes one unit"
+                )
+    return None
+
+
+def _binding(port: PortSpec) -> str:
+    return f"{port.host_ip or '0.0.0.0'}:{port.host_port}/{port.protocol}"
 
 
 def _mode(manifest: SandboxManifest, config: BuildConfig) -> tuple[Mode, str | None]:
@@ -432,7 +469,7 @@ def _sandbox(
     else:
         member_ports, hostname = ports, spec.hostname or key.name
 
-    def member(container: SandboxContainer, name: str, role: Role) -> DesiredMember:
+    def member(container: SandboxContainer, name: str, role: Role, position: int) -> DesiredMember:
         member_runtime = container.runtime or runtime
         member_spec = _member_spec(
             container,
@@ -462,7 +499,13 @@ def _sandbox(
                 effective_security(security, container.security_context).run_as_non_root
             ),
             labels=base
-            | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest, L.RUNTIME: member_runtime}
+            | {
+                L.ROLE: role,
+                L.CONTAINER: name,
+                L.SPEC_HASH: digest,
+                L.RUNTIME: member_runtime,
+                L.POSITION: str(position),
+            }
             | _hook_labels(member_spec),
         )
 
@@ -474,10 +517,13 @@ def _sandbox(
         mode=mode,
         infra=infra,
         init=tuple(
-            member(c, c.name, "sidecar" if c.restart_policy == "Always" else "init")
-            for c in spec.init_containers
+            member(c, c.name, "sidecar" if c.restart_policy == "Always" else "init", i)
+            for i, c in enumerate(spec.init_containers)
         ),
-        workloads=tuple(member(c, c.name, "workload") for c in spec.containers),
+        workloads=tuple(
+            member(c, c.name, "workload", len(spec.init_containers) + i)
+            for i, c in enumerate(spec.containers)
+        ),
         volumes=_volumes(spec.volumes, config, key, source, mode, fs_group, helper),
         restart_policy=spec.restart_policy,
         grace_period=spec.termination_grace_period_seconds,

@@ -110,6 +110,7 @@ class Result:
 
 
 OnOutcome = Callable[[UnitKey, Outcome], None]
+OnBegin = Callable[[UnitKey, Action], None]
 
 
 def execute(
@@ -117,6 +118,7 @@ def execute(
     driver: Driver,
     parallel: int = DEFAULT_PARALLEL,
     on_outcome: OnOutcome | None = None,
+    on_begin: OnBegin | None = None,
 ) -> Result:
     """Run every unit of ``plan``; return a result per unit, in plan order."""
     busy = [u for u in plan.units if u.actions]
@@ -124,18 +126,23 @@ def execute(
         done = dict(
             zip(
                 (u.key for u in busy),
-                pool.map(lambda u: _run_unit(u, driver, on_outcome), busy),
+                pool.map(lambda u: _run_unit(u, driver, on_outcome, on_begin), busy),
                 strict=True,
             )
         )
     return Result(tuple(done.get(u.key) or UnitResult(u.key, error=u.error) for u in plan.units))
 
 
-def _run_unit(unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None) -> UnitResult:
+def _run_unit(
+    unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None, on_begin: OnBegin | None
+) -> UnitResult:
     infra_id: str | None = unit.infra_id
     outcomes: list[Outcome] = []
     steps = unit.steps
     for index, step in enumerate(steps):
+        if on_begin is not None:  # e.g. to say a grace period is being waited out
+            for action in step:
+                on_begin(unit.key, action)
         if len(step) == 1:
             results = [_timed(step[0], driver, infra_id)]
         else:

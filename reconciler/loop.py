@@ -37,7 +37,7 @@ from reconciler.actions import Restart, Start, Stop
 from reconciler.backoff import BackoffPolicy, RestartState
 from reconciler.desired import BuildConfig, Desired, DesiredUnit, UnitKey
 from reconciler.drivers.docker import DockerDriver
-from reconciler.errors import DriverError, ReconcilerError
+from reconciler.errors import DriverError, Problem, ReconcilerError
 from reconciler.executor import Result, execute
 from reconciler.models import Probe
 from reconciler.observed import ContainerId, Observation, State
@@ -112,6 +112,8 @@ class Loop:
         self._restarts: dict[BackoffKey, RestartState] = {}
         self._restart_counts: dict[tuple[UnitKey, str], int] = {}
         self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
+        self._not_before: dict[UnitKey, float] = {}  # a failed unit's next try (monotonic)
+        self._said: set[str] = set()  # file errors and refusals already logged
         self._unhealthy: dict[ContainerId, str] = {}
         self._probed: dict[ContainerId, _Probed] = {}
         self._probe_states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
@@ -141,7 +143,8 @@ class Loop:
         ]
         for thread in threads:
             thread.start()
-        self.stop.wait()
+        while not self.stop.wait(1.0):  # wake now and then: signal handlers run in this thread
+            pass
         log.info("stopping; containers are left running")
         events = self._events
         if events is not None:
@@ -151,6 +154,7 @@ class Loop:
 
     def _rescan(self) -> None:
         change = self.files.scan(time.monotonic())
+        _say(change.warnings)
         self._refresh_desired()
         for key in self._all_keys() | change.units:
             self.queue.add(key)
@@ -161,11 +165,16 @@ class Loop:
         desired = self.files.desired(self.settings.build)
         with self._lock:
             self.desired = desired
-        for path, problems in self.files.errors().items():
-            for problem in problems:
-                log.error("%s (keeping what %s defined before)", problem, path)
-        for key, reason in desired.refused:
-            log.error("%s: refused: %s", key, reason)
+        # Say each problem once, while it lasts: a resync re-reads, it does not re-report.
+        said = {
+            f"{problem} (keeping what {path} defined before)"
+            for path, problems in self.files.errors().items()
+            for problem in problems
+        } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
+        with self._lock:
+            new, self._said = said - self._said, said
+        for line in sorted(new):
+            log.error("%s", line)
 
     def _all_keys(self) -> set[UnitKey]:
         with self._lock:
@@ -195,11 +204,16 @@ class Loop:
                 ):
                     paths = {Path(p) for _, p in changes}
                     change = self.files.reload(paths, time.monotonic())
+                    _say(change.warnings)
                     self._refresh_desired()
                     log.info(
                         "files changed: %s",
                         ", ".join(sorted(p.name for p in paths)),
                     )
+                    with self._lock:  # an edit deserves a try now, whatever failed before
+                        for key in change.units:
+                            self._not_before.pop(key, None)
+                            self._retry.pop(key, None)
                     for key in change.units:
                         self.queue.add(key)
                     if change.recheck_in is not None:
@@ -210,6 +224,7 @@ class Loop:
 
     def _recheck(self, paths: set[Path]) -> None:
         change = self.files.reload(paths, time.monotonic())
+        _say(change.warnings)
         self._refresh_desired()
         for key in change.units:
             self.queue.add(key)
@@ -260,6 +275,11 @@ class Loop:
         if self.stop.is_set():
             return
         with self._lock:
+            wait = self._not_before.get(key, 0.0) - time.monotonic()
+        if wait > 0:  # backing off after a failure: events (its own, too) wait for the timer
+            self.queue.add(key, delay=wait)
+            return
+        with self._lock:
             desired = self.desired
         unit = desired.unit(key)
         names = [m.docker_name for m in unit.members] if unit else []
@@ -268,9 +288,10 @@ class Loop:
         try:
             observed = self.driver.observe(names, unit.runtimes if unit else (), unit=key)
         except DriverError as exc:
-            self._failed(key, f"observing: {exc}")
+            self._failed(key, f"observing: {exc}", unit)
             return
-        if unit is None and observed.owner(key, observed.containers) != self.settings.build.owner:
+        mine = observed.owner(key, observed.containers) == self.settings.build.owner
+        if key not in desired.keys and not mine:
             with self._lock:  # another source's unit: not ours to plan, nor to report
                 self._status.pop(key, None)
             return
@@ -300,22 +321,23 @@ class Loop:
         # A refusal (another source owns the unit, a name clash, ...) stays until
         # something changes: files, events and resyncs bring the unit back here.
         refusal = next((u.error for u in result.units if u.error and not u.actions), None)
-        outcome = execute(result, self.driver, parallel=1)
+        outcome = execute(result, self.driver, parallel=1, on_begin=_begin)
         error = next((u.error for u in outcome.units if u.error), None)
         for unit_result in outcome.units:
             for done in unit_result.outcomes:
                 if done.ok:
                     log.info("%s: %s: %s", key, _what(done.action), done.action.reason)
-                else:
-                    log.error("%s: %s failed: %s", key, _what(done.action), done.error)
+                elif done.error == error:  # said once, with the retry, by _failed
+                    error = f"{_what(done.action)} failed: {done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
         if refusal is not None:
             self._refused(key, unit, refusal)
         elif error is not None:
-            self._failed(key, error)
+            self._failed(key, error, unit)
         else:
             with self._lock:
                 self._retry.pop(key, None)
+                self._not_before.pop(key, None)
             self._record(key, unit, error=None)
 
     def _held(self, key: UnitKey, observed: Observation, now: float) -> dict[ContainerId, str]:
@@ -399,17 +421,25 @@ class Loop:
             known = self._status.get(key)
             repeated = known is not None and known.last_error == reason
             self._retry.pop(key, None)
+            self._not_before.pop(key, None)
         if not repeated:
             log.error("%s: %s", key, reason)
+        with self._lock:
+            status = self._status.setdefault(key, _UnitStatus())
+            if status.phase in ("Absent", "Pending", "Failed"):
+                status.phase = "Refused"  # nothing of it runs, and nothing will until it changes
         self._record(key, unit, reason)
 
-    def _failed(self, key: UnitKey, error: str) -> None:
-        """Record the error and try again later, backing off while it lasts."""
+    def _failed(self, key: UnitKey, error: str, unit: DesiredUnit | None) -> None:
+        """Record the error, show the unit Failed, and try again later: 1 s, doubling up to
+        the crash-loop cap (--backoff-max) while it lasts; one log line per attempt."""
         with self._lock:
-            delay = min(self._retry.get(key, 0.5) * 2, 30.0)
+            delay = min(self._retry.get(key, 0.5) * 2, max(self.settings.backoff.maximum, 1.0))
             self._retry[key] = delay
+            self._not_before[key] = time.monotonic() + delay
+            self._status.setdefault(key, _UnitStatus()).phase = "Failed"
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
-        self._record(key, None, error)
+        self._record(key, unit, error)
         self.queue.add(key, delay=delay)
 
     def _record(self, key: UnitKey, unit: DesiredUnit | None, error: str | None) -> None:
@@ -546,6 +576,7 @@ class Loop:
                     "containers": s.containers,
                     "lastError": s.last_error,
                     "source": s.source,
+                    "owner": str(self.settings.build.owner),
                     "updated": s.updated,
                 }
                 for key, s in sorted(self._status.items())
@@ -564,6 +595,19 @@ class Loop:
             write_status(self.settings.state_dir, self.settings.state_name, data)
         except OSError as exc:
             log.warning("writing status: %s", exc)
+
+
+def _begin(key: UnitKey, action: Any) -> None:
+    from reconciler.render import waiting_text
+
+    text = waiting_text(action)
+    if text is not None:
+        log.info("%s: %s", key, text)
+
+
+def _say(warnings: tuple[Problem, ...]) -> None:
+    for problem in warnings:
+        log.warning("%s", problem)
 
 
 def _what(action: Any) -> str:

@@ -33,7 +33,14 @@ from reconciler.actions import (
     WaitInit,
     steps,
 )
-from reconciler.desired import Desired, DesiredMember, DesiredUnit, UnitKey
+from reconciler.desired import (
+    Desired,
+    DesiredMember,
+    DesiredUnit,
+    UnitKey,
+    ports_overlap,
+    published,
+)
 from reconciler.hashing import hash_matches
 from reconciler.models import RestartPolicy
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
@@ -130,6 +137,10 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
                 )
             )
             continue
+        taken = _port_taken(unit, groups)
+        if taken is not None:  # refused before anything is created: the daemon would refuse it
+            units.append(UnitPlan(unit.key, error=taken))
+            continue
         planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names, config)
         planned = planner.plan()
         if unit.key in groups and owner != config.owner and not planned.error:
@@ -177,6 +188,28 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         for key in sorted(doomed)
     )
     return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
+
+
+def _port_taken(
+    unit: DesiredUnit, groups: Mapping[UnitKey, Sequence[ObservedContainer]]
+) -> str | None:
+    """Why ``unit`` cannot publish its ports: another unit of this instance holds one."""
+    wanted = published(unit)
+    if not wanted:
+        return None
+    for key, containers in groups.items():
+        if key == unit.key:
+            continue
+        for c in containers:
+            for ip, port, protocol in c.ports:
+                for mine in wanted:
+                    if ports_overlap(mine, ip, port, protocol):
+                        return (
+                            f"host port {mine.host_ip or '0.0.0.0'}:{mine.host_port}/"
+                            f"{mine.protocol} is already published by {key} "
+                            f"({c.name}); it is not created until that port is free"
+                        )
+    return None
 
 
 def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) -> UnitPlan:

@@ -62,6 +62,18 @@ def describe(action: Action) -> tuple[str, str, str]:
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
 
 
+def waiting_text(action: Action) -> str | None:
+    """What a person waits for while ``action`` runs, said as it begins: a grace period."""
+    match action:
+        case Stop(ref=r, grace_period=grace) | Remove(ref=r, grace_period=grace) if grace > 0:
+            return f"stopping {r.label} (grace {grace} s)"
+        case Restart(ref=r, grace_period=grace) if grace > 0:
+            return f"restarting {r.label} (grace {grace} s)"
+        case Recreate(old=old, grace_period=grace) if grace > 0:
+            return f"stopping {old.label} to recreate it (grace {grace} s)"
+    return None
+
+
 def _line(symbol: str, text: str, why: str, color: bool) -> str:
     head = f"{symbol} {text}"
     if color:
@@ -137,6 +149,8 @@ def status_table(statuses: Sequence[UnitStatus]) -> str:
     rows: list[tuple[str, ...]] = [header]
     for s in statuses:
         name = s.name if s.namespace == "default" else f"{s.namespace}/{s.name}"
+        if not s.containers:  # refused, failed, or not made yet: the reason goes below
+            rows.append((s.kind, name, s.mode or "-", s.phase, *("-",) * 6, s.owner or "(none)"))
         for i, c in enumerate(s.containers):
             unit = (s.kind, name, s.mode, s.phase) if i == 0 else ("",) * 4
             owner = (s.owner or "(none)") if i == 0 else ""

@@ -43,6 +43,7 @@ class Change:
 
     units: frozenset[UnitKey]
     recheck_in: float | None = None
+    warnings: tuple[Problem, ...] = ()  # of the files read anew (said once per change)
 
 
 class ManifestDirectory:
@@ -78,15 +79,18 @@ class ManifestDirectory:
     def reload(self, paths: Iterable[Path], now: float) -> Change:
         units: set[UnitKey] = set()
         recheck: float | None = None
+        warnings: list[Problem] = []
         with self._lock:
             for path in paths:
-                changed, wait = self._reload_one(path, now)
+                changed, wait = self._reload_one(path, now, warnings)
                 units |= changed
                 if wait is not None:
                     recheck = wait if recheck is None else min(recheck, wait)
-        return Change(frozenset(units), recheck)
+        return Change(frozenset(units), recheck, tuple(warnings))
 
-    def _reload_one(self, path: Path, now: float) -> tuple[set[UnitKey], float | None]:
+    def _reload_one(
+        self, path: Path, now: float, warnings: list[Problem]
+    ) -> tuple[set[UnitKey], float | None]:
         state = self._files.get(path)
         before = {_key(m) for m in state.good} if state else set()
         if not is_manifest_file(path):  # deleted (or never ours): its units go
@@ -105,6 +109,8 @@ class ManifestDirectory:
             state.errors = []
             return set(), None
         loaded = load_file(path, self.root)
+        if digest != state.candidate_digest:  # not a second read to confirm a settling file
+            warnings.extend(loaded.warnings)
         if loaded.errors:
             state.errors = loaded.errors  # last known good stays
             return before, None

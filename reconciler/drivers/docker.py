@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -274,6 +274,11 @@ class DockerDriver:
             state=state,
             created=float(row.get("Created") or 0),
             exit_code=exit_code,
+            ports=tuple(
+                (p.get("IP") or "", int(p["PublicPort"]), p.get("Type") or "tcp")
+                for p in row.get("Ports") or ()
+                if p.get("PublicPort")
+            ),
         )
 
     def _with_start_times(self, containers: list[ObservedContainer]) -> list[ObservedContainer]:
@@ -291,14 +296,7 @@ class DockerDriver:
             started = dict(
                 zip((c.id for c in needed), pool.map(self._started_at, needed), strict=True)
             )
-        return [
-            ObservedContainer(
-                c.id, c.name, c.labels, c.state, c.created, c.exit_code, started[c.id]
-            )
-            if c.id in started
-            else c
-            for c in containers
-        ]
+        return [replace(c, started_at=started[c.id]) if c.id in started else c for c in containers]
 
     def _started_at(self, container: ObservedContainer) -> float | None:
         try:
@@ -376,7 +374,7 @@ class DockerDriver:
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
         """Create and start the infra. Raises ImageUnavailable, NameConflict, DriverError."""
         container_id = self._create(infra_body(infra), infra.docker_name, "IfNotPresent")
-        self.start(container_id)
+        self._start_new(container_id)
         return container_id
 
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
@@ -393,7 +391,7 @@ class DockerDriver:
                 raise InvalidSpec(problem)
         body = member_body(member, infra_id)
         container_id = self._create(body, member.docker_name, member.pull_policy)
-        self.start(container_id)
+        self._start_new(container_id)
         return container_id
 
     def _storage(self) -> tuple[str, str]:
@@ -420,6 +418,16 @@ class DockerDriver:
         with _engine(f"inspecting image {image}"):
             info = self.api.inspect_image(image)
         return str((info.get("Config") or {}).get("User") or "")
+
+    def _start_new(self, container_id: ContainerId) -> None:
+        """Start what was just created; if the daemon refuses (a port taken, a bad mount),
+        remove it again, so a failed attempt leaves nothing half-made behind."""
+        try:
+            self.start(container_id)
+        except PermanentDriverError:
+            with contextlib.suppress(DriverError):
+                self.remove(container_id, 0)
+            raise
 
     def _create(self, body: dict[str, Any], name: str, pull_policy: str) -> ContainerId:
         image = body["Image"]
