@@ -461,7 +461,7 @@ class Loop:
     # -- probes ----------------------------------------------------------------
 
     def _watch_probes(self, key: UnitKey, unit: DesiredUnit | None, observed: Observation) -> None:
-        """Watch the unit's running workloads that have probes; forget the others."""
+        """Watch the unit's running workloads and sidecars that have probes; forget the others."""
         running = {c.container: c for c in observed.containers if c.state is State.RUNNING}
         infra = next((c for c in observed.containers if c.role == L.ROLE_INFRA), None)
         live_ids = {c.id for c in running.values()}
@@ -469,7 +469,7 @@ class Loop:
             for cid in [cid for cid, p in self._probed.items() if p.unit == key]:
                 if cid not in live_ids:
                     self._forget_probes(cid)
-        for member in unit.workloads if unit is not None else ():
+        for member in unit.running if unit is not None else ():
             c = running.get(member.name)
             if c is None or c.id in self._probed:
                 continue
