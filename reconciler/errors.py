@@ -4,6 +4,7 @@
     ├── ManifestError            a document failed to read or validate (file, line, field)
     ├── InitContainerFailed      an init container exited non-zero
     ├── UnitNotFound             logs / exec name no such unit or container
+    ├── HookFailed               a postStart hook failed (the container is stopped)
     └── DriverError              the container engine refused or failed
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
@@ -98,3 +99,7 @@ class InitContainerFailed(ReconcilerError):
 
 class UnitNotFound(ReconcilerError):
     """`logs` or `exec` named no such unit or container; the message says what exists."""
+
+
+class HookFailed(ReconcilerError):
+    """A postStart hook failed or timed out: the container is stopped, as kubelet kills it."""

@@ -13,16 +13,28 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from reconciler.models import ContainerManifest, PodManifest, SandboxManifest
+from reconciler.models import (
+    ConfigMapManifest,
+    ContainerManifest,
+    PodManifest,
+    SandboxManifest,
+    SecretManifest,
+)
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 KINDS: dict[str, type[BaseModel]] = {
     "Sandbox": SandboxManifest,
     "Container": ContainerManifest,
     "Pod": PodManifest,
+    # Not units: the values envFrom reads from the same file.
+    "ConfigMap": ConfigMapManifest,
+    "Secret": SecretManifest,
 }
 
-_Any = Annotated[SandboxManifest | ContainerManifest | PodManifest, Field(discriminator="kind")]
+_Any = Annotated[
+    SandboxManifest | ContainerManifest | PodManifest | ConfigMapManifest | SecretManifest,
+    Field(discriminator="kind"),
+]
 
 
 def schema(kind: str | None = None) -> dict[str, Any]:
@@ -32,7 +44,11 @@ def schema(kind: str | None = None) -> dict[str, Any]:
     """
     adapter: TypeAdapter[Any] = TypeAdapter(KINDS[kind] if kind else _Any)
     generated = adapter.json_schema(by_alias=True, mode="validation")
-    title = f"reconciler {kind}" if kind else "reconciler manifest (Sandbox, Container or Pod)"
+    title = (
+        f"reconciler {kind}"
+        if kind
+        else "reconciler manifest (Sandbox, Container, Pod, ConfigMap or Secret)"
+    )
     return {
         "$schema": DIALECT,
         "title": title,
