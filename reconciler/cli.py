@@ -635,6 +635,13 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
         ),
+        click.option(
+            "--metrics-addr",
+            envvar="RECONCILER_METRICS_ADDR",
+            default=None,
+            metavar="HOST:PORT",
+            help="Serve Prometheus /metrics, /healthz and /readyz here (host default 127.0.0.1).",
+        ),
     )
     for option in reversed(options):
         command = option(command)
@@ -650,13 +657,6 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
 )
 @_adopt
 @_state_dir
-@click.option(
-    "--metrics-addr",
-    envvar="RECONCILER_METRICS_ADDR",
-    default=None,
-    metavar="HOST:PORT",
-    help="Serve Prometheus /metrics, /healthz and /readyz here (host default 127.0.0.1).",
-)
 @click.pass_obj
 def run(
     options: Options,
@@ -813,6 +813,7 @@ def sync(
     backoff_max: float,
     parallel: int,
     log_format: str,
+    metrics_addr: str | None,
     adopt: bool,
     state_dir: str | None,
 ) -> None:
@@ -891,18 +892,19 @@ def sync(
         with InstanceLock(states, settings.state_name, daemon, options.instance):
             if once:
                 sys.exit(_sync_once(options, source, settings, parallel))
-            loop = Loop(settings, _driver(options), source)
-            hook = None
-            if address is not None:
-                hook = Webhook(*address, secret, source.trigger)
-                hook.start()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: loop.stop.set())
-            try:
-                loop.run()
-            finally:
-                if hook is not None:
-                    hook.stop()
+            with _served(metrics_addr, resync) as metrics:
+                loop = Loop(settings, _driver(options), source, metrics=metrics)
+                hook = None
+                if address is not None:
+                    hook = Webhook(*address, secret, source.trigger)
+                    hook.start()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, lambda *_: loop.stop.set())
+                try:
+                    loop.run()
+                finally:
+                    if hook is not None:
+                        hook.stop()
     except ReconcilerError as exc:
         _fail(str(exc))
     except OSError as exc:

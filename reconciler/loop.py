@@ -627,10 +627,13 @@ class Loop:
                     1 for p in phases.values() if p in ("Failed", "CrashLoopBackOff", "Refused")
                 ),
             )
+        source_status = self.source.status()
+        if self.metrics is not None:
+            self.metrics.source_status(source_status)
         data = {
             "instance": self.settings.build.instance,
             "daemon": self.settings.daemon,
-            **self.source.status(),
+            **source_status,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "fileErrors": {
                 path: [str(p) for p in problems] for path, problems in self.source.errors().items()

@@ -24,7 +24,7 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 
 DEFAULT_ADDR = "127.0.0.1"
 _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+def _epoch(text: Any) -> float | None:
+    """An ISO 8601 time as unix seconds; None when absent or unreadable."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text)).timestamp() if text else None
+    except ValueError:
+        return None
 
 
 def stale_after(resync: float) -> float:
@@ -132,8 +142,48 @@ class LoopMetrics:
         )  # fmt: skip
         self.ready = Gauge("reconciler_ready", "1 once the first pass has converged.", registry=r)
         self.ready.set_function(lambda: 1.0 if health.ready() else 0.0)
+        # sync only (set by source_status; absent under `run`):
+        self.sync_info = Info(
+            "reconciler_sync", "The branch sync follows and the revision applied.", registry=r
+        )
+        self.sync_success = Gauge(
+            "reconciler_sync_last_success_timestamp_seconds",
+            "When sync last applied a commit (unix time).",
+            registry=r,
+        )
+        self.sync_fetch = Gauge(
+            "reconciler_sync_last_fetch_timestamp_seconds",
+            "When sync last fetched the branch (unix time).",
+            registry=r,
+        )
+        self.sync_failing = Gauge(
+            "reconciler_sync_failing", "1 while the last fetch or commit failed.", registry=r
+        )
         for state in ("desired", "converged", "failed"):
             self.units.labels(state).set(0)
+
+    def source_status(self, status: dict[str, Any]) -> None:
+        """What `sync` reports of its branch (gitsource.py's ``status()["sync"]``):
+        the revision applied, when it last succeeded, fetched, and whether it fails now."""
+        sync = status.get("sync")
+        if not isinstance(sync, dict):
+            return  # a watched directory: nothing to say
+        self.sync_info.info(
+            {
+                "repository": str(sync.get("repository") or ""),
+                "branch": str(sync.get("branch") or ""),
+                "path": str(sync.get("path") or ""),
+                "revision": str(sync.get("lastAppliedRevision") or ""),
+            }
+        )
+        for gauge, key in (
+            (self.sync_success, "lastAppliedAt"),
+            (self.sync_fetch, "lastFetchAt"),
+        ):
+            stamp = _epoch(sync.get(key))
+            if stamp is not None:
+                gauge.set(stamp)
+        self.sync_failing.set(1 if sync.get("lastError") else 0)
 
     def pass_done(self, seconds: float, outcome: Result) -> None:
         self.pass_seconds.observe(seconds)

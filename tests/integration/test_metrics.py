@@ -8,8 +8,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..gitrepo import Repo
 from .conftest import Harness
 from .test_loop import LoopProcess
+from .test_sync import SyncProcess
 
 WEB = """
     apiVersion: reconciler/v1
@@ -148,3 +150,30 @@ def test_under_systemd_the_loop_says_ready_pings_the_watchdog_and_says_stopping(
         rest = []
         while "STOPPING=1" not in rest:
             rest.append(server.recv(200).decode())
+
+
+def test_sync_serves_the_revision_it_applied_and_when(
+    h: Harness, tmp_path: Path, free_port: int
+) -> None:
+    repo = Repo(tmp_path / "remote")
+    repo.write("deploy/web.yaml", WEB)
+    commit = repo.commit("web")
+    repo.push()
+    base = f"http://127.0.0.1:{free_port}"
+    sync = SyncProcess(
+        h, tmp_path / "state", repo.url, "--interval", "1", "--metrics-addr", f":{free_port}"
+    )
+    try:
+        text: list[str] = [""]
+
+        def applied() -> bool:
+            text[0] = _get(f"{base}/metrics")[1]
+            return _value(text[0], "reconciler_sync_info", revision=commit) == 1
+
+        h.wait_until(applied, 60)
+        assert _value(text[0], "reconciler_sync_info", branch="main", path="deploy") == 1
+        assert _value(text[0], "reconciler_sync_last_success_timestamp_seconds") > 1.7e9
+        assert _value(text[0], "reconciler_sync_failing") == 0
+        h.wait_until(lambda: _get(f"{base}/readyz")[0] == 200, 60)
+    finally:
+        assert sync.stop() == 0
