@@ -21,6 +21,15 @@ from reconciler.models import (
 )
 
 Workload = Literal["pod", "deployment"]
+# Unit-level fields that a PodSpec has under the same name and meaning.
+POD_FIELDS = ("hostname", "subdomain", "hostAliases", "dnsConfig")
+# SandboxSpec fields mapped here one by one; any other is reported, never dropped.
+_SANDBOX_MAPPED = frozenset(
+    {
+        "runtime", "mode", "share", "ports", "restartPolicy", "terminationGracePeriodSeconds",
+        "volumes", "initContainers", "containers", "securityContext", *POD_FIELDS,
+    }
+)  # fmt: skip
 NAME_LABEL = "app.kubernetes.io/name"
 DEFAULT_RUNTIME = "runc"  # what a node runs without a runtimeClassName
 
@@ -116,11 +125,18 @@ def _common(spec: Any) -> dict[str, Any]:
     }
     if spec.volumes:
         pod["volumes"] = _volumes(spec)
+    dumped = _dump(spec)
+    pod |= {k: dumped[k] for k in POD_FIELDS if k in dumped}
     return pod
 
 
 def _sandbox(spec: SandboxSpec, unit: str, losses: list[Loss]) -> tuple[dict[str, Any], str | None]:
     pod = _common(spec)
+    dumped = _dump(spec)
+    if "securityContext" in dumped:
+        pod["securityContext"] = dumped["securityContext"]
+    for key in sorted(set(dumped) - _SANDBOX_MAPPED):
+        losses.append(Loss(unit, f"spec.{key}", "export knows no Kubernetes field for it"))
     containers = [
         _container(c, unit, f"spec.containers[{i}]", losses) for i, c in enumerate(spec.containers)
     ]
@@ -161,8 +177,8 @@ def _standalone(
     spec: ContainerSpec = manifest.spec
     pod = _common(spec)
     container = _container(spec, unit, "spec", losses, standalone=True)
-    for key in ("restartPolicy", "terminationGracePeriodSeconds", "volumes"):
-        container.pop(key, None)
+    for key in ("restartPolicy", "terminationGracePeriodSeconds", "volumes", *POD_FIELDS):
+        container.pop(key, None)  # the pod's (see _common)
     pod["containers"] = [{"name": manifest.metadata.name, **container}]
     return pod, spec.runtime
 

@@ -32,12 +32,16 @@ RICH = """
       ports: [{containerPort: 80, hostPort: 8080, hostIP: 127.0.0.1}]
       restartPolicy: OnFailure
       terminationGracePeriodSeconds: 7
+      hostname: www
+      hostAliases: [{ip: 10.0.0.5, hostnames: [db.local]}]
+      securityContext: {fsGroup: 2000, runAsNonRoot: true, runAsUser: 1000}
       volumes:
         - {name: data, emptyDir: {}}
         - {name: scratch, emptyDir: {medium: Memory, sizeLimit: 64Mi}}
         - {name: host, hostPath: {path: /srv/web, type: DirectoryOrCreate}}
       initContainers:
         - {name: setup, image: busybox, command: [sh, -c, "true"]}
+        - {name: proxy, image: busybox, restartPolicy: Always}
       containers:
         - name: app
           image: nginx:1.25
@@ -75,6 +79,8 @@ RICH = """
       ports: [{containerPort: 6379, hostPort: 6379, hostIP: 127.0.0.1}]
       volumes: [{name: data, emptyDir: {}}]
       volumeMounts: [{name: data, mountPath: /data}]
+      subdomain: cache
+      dnsConfig: {nameservers: [10.0.0.53]}
 """
 
 
@@ -125,6 +131,12 @@ def test_runtime_ports_volumes_and_probes_are_mapped() -> None:
     }
     assert spec["volumes"][2]["hostPath"] == {"path": "/srv/web", "type": "DirectoryOrCreate"}
     assert spec["initContainers"][0]["name"] == "setup"
+    assert (spec["hostname"], spec["hostAliases"][0]["hostnames"]) == ("www", ["db.local"])
+    assert spec["securityContext"] == {"runAsUser": 1000, "runAsNonRoot": True, "fsGroup": 2000}
+    assert (cache["spec"]["subdomain"], cache["spec"]["dnsConfig"]) == (
+        "cache",
+        {"nameservers": ["10.0.0.53"]},
+    )
     (only,) = cache["spec"]["containers"]
     assert only["name"] == "cache" and cache["spec"]["runtimeClassName"] == "kata"
     assert only["imagePullPolicy"] == "IfNotPresent"  # said, since Kubernetes' default differs
