@@ -1117,8 +1117,10 @@ def logs(
         )
     except ReconcilerError as exc:
         _fail(str(exc))
-    # SIGTERM ends a follow as Ctrl-C does: the stream is closed, nothing is left behind.
-    signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+    # SIGTERM and SIGINT end a follow alike: the stream is closed, nothing is left
+    # behind. Set both: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.default_int_handler)
     out = sys.stdout.buffer
     printed = False
     try:
