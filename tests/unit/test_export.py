@@ -188,3 +188,28 @@ def test_the_command_writes_yaml_and_reports_on_stderr(tmp_path: Path) -> None:
     _valid(documents)
     assert "warning: sandbox/web: spec.mode:" in result.stderr
     assert "note: runtimeClassName kata" in result.stderr
+
+
+def test_values_read_from_a_secret_are_said_to_be_written_as_plain_env(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        dedent(
+            """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: creds}
+            stringData: {TOKEN: s3cret}
+            ---
+            apiVersion: reconciler/v1
+            kind: Container
+            metadata: {name: app}
+            spec:
+              image: busybox
+              envFrom: [{secretRef: {name: creds}}]
+            """
+        )
+    )
+    result = CliRunner().invoke(cli, ["export", "--to", "kubernetes", "-f", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (pod,) = yaml.safe_load_all(result.stdout)
+    assert pod["spec"]["containers"][0]["env"] == [{"name": "TOKEN", "value": "s3cret"}]
+    assert "Secret creds: what envFrom read from it is written as plain env" in result.stderr
