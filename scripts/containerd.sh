@@ -37,10 +37,11 @@ hash=$(echo "$dir" | md5sum | cut -c1-8)
 bridge="rc$hash"
 sock="$dir/containerd.sock"
 
-# ctr waits 10 s for a socket that does not exist: check it first, and bound the wait.
+# ctr waits 10 s for a socket that does not exist: check it first, and bound the
+# wait (a task wedged in its shim can hold `ctr tasks delete` for ever).
 ctr_() {
     [ -S "$sock" ] || return 1
-    ctr --address "$sock" --connect-timeout 2s "$@"
+    timeout 20 ctr --address "$sock" --connect-timeout 2s "$@"
 }
 
 # A bridge for this daemon's pods, on the first 172.30.N.0/24 no interface uses.
@@ -198,9 +199,11 @@ stop() {
         stop_pid "$(cat "$pidfile")"
     fi
     # Shims of this daemon that are still there (containerd was killed before
-    # it could reap them): they name our socket in their argv.
+    # it could reap them): they name our socket in their argv; so do the
+    # runsc adapter's mirror processes (by their --root under DIR).
     local pid
-    for pid in $(pgrep -f -- "-address $sock( |$)" || true); do
+    for pid in $(pgrep -f -- "-address $sock( |$)" || true) \
+        $(pgrep -f -- "runsc-cri-adapter --root $dir/" || true); do
         stop_pid "$pid"
     done
     # Mounts left under DIR (rootfs, shm, netns): deepest first.
