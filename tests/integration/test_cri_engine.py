@@ -254,6 +254,22 @@ def test_a_containers_exit_is_seen_with_its_code(cri: CriClient, pods: Pods, han
 
 
 @pytest.mark.parametrize("handler", ["runc", "runsc"])
+def test_the_pause_is_pid_1_so_stopping_one_container_spares_the_others(
+    cri: CriClient, pods: Pods, handler: str
+) -> None:
+    """Under runsc only thanks to the adapter's part 5 (scripts/runsc-cri-adapter)."""
+    if handler == "runsc":
+        needs_runsc(cri)
+    pod = pods.run(handler, {"a": ["sleep", "3601"], "b": ["sleep", "3602"]})
+    first = sh(cri, pod.containers["b"], "ps").splitlines()[1].split()
+    assert first[0] == "1"
+    assert "/pause" in first
+    cri.stop_container(pod.containers["a"], 1)
+    assert cri.container_status(pod.containers["b"]).status.state == pb.CONTAINER_RUNNING
+    assert "sleep 3602" in sh(cri, pod.containers["b"], "ps")
+
+
+@pytest.mark.parametrize("handler", ["runc", "runsc"])
 def test_stop_and_remove_leave_nothing(cri: CriClient, pods: Pods, handler: str) -> None:
     if handler == "runsc":
         needs_runsc(cri)
