@@ -1,11 +1,11 @@
-"""The control loop behind `reconciler run DIR`. Does I/O: files, Docker, threads, clock.
+"""The control loop behind `reconciler run DIR` and `reconciler sync`. Does I/O: Docker, threads.
 
 Level-triggered: every trigger only says *which unit to look at*; the work
 queue coalesces triggers per unit, and a pass observes that unit, plans it
 (the planner decides everything) and executes the plan. Triggers:
 
-- file changes (watchfiles, debounced; only manifest files) → the units those
-  files define or defined;
+- the source's changes (``sources.Source``: a watched directory's files, a git
+  branch's new commit) → the units they define or defined;
 - Docker events of this instance's containers (a member's death, any stop or
   removal, an infra's start or restart) → that unit, at once;
 - a periodic resync → every unit, desired or observed;
@@ -14,7 +14,8 @@ queue coalesces triggers per unit, and a pass observes that unit, plans it
 Restarts are ours, with kubelet's crash-loop backoff (backoff.py), handed to
 the planner as ``held`` containers; liveness failures reach it as
 ``unhealthy``. Nothing is lost: a file that fails to load keeps its last
-known good units; a unit whose source file is broken is never pruned; an
+known good units; a unit whose source file is broken is never pruned, nor
+is anything while the source has read nothing good yet; an
 empty desired set prunes nothing without ``allow_empty``. On SIGTERM the loop
 stops within seconds and leaves every container running, as kubelet does.
 """
@@ -42,7 +43,7 @@ from reconciler.executor import Result, execute
 from reconciler.models import Probe
 from reconciler.observed import ContainerId, Observation, State
 from reconciler.planner import PlanConfig, plan
-from reconciler.sources import ManifestDirectory
+from reconciler.sources import Change, DirectorySource, Source
 from reconciler.statefile import write_status
 from reconciler.status import phase
 from reconciler.workqueue import WorkQueue
@@ -58,7 +59,7 @@ _EVENT_RECHECK = 0.5  # seconds
 
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
-    directory: Path
+    directory: Path  # what `run` watches; unused when the Loop is given another source
     build: BuildConfig
     state_dir: Path
     state_name: str  # the instance's files in state_dir (see statefile.state_name)
@@ -101,10 +102,15 @@ BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
 
 
 class Loop:
-    def __init__(self, settings: LoopSettings, driver: DockerDriver) -> None:
+    def __init__(
+        self, settings: LoopSettings, driver: DockerDriver, source: Source | None = None
+    ) -> None:
+        """``source`` is where desired state comes from; by default ``settings.directory``."""
         self.settings = settings
         self.driver = driver
-        self.files = ManifestDirectory(settings.directory, settings.recursive, settings.settle)
+        self.source: Source = source or DirectorySource(
+            settings.directory, settings.recursive, settings.settle, settings.debounce_ms
+        )
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
@@ -129,7 +135,7 @@ class Loop:
         """Run until ``stop`` is set; containers are left as they are."""
         log.info(
             "watching %s for instance %r on %s",
-            self.settings.directory,
+            self.source.describe(),
             self.settings.build.instance,
             self.settings.daemon,
         )
@@ -153,7 +159,7 @@ class Loop:
         self._write_status()
 
     def _rescan(self) -> None:
-        change = self.files.scan(time.monotonic())
+        change = self.source.scan(time.monotonic())
         _say(change.warnings)
         self._refresh_desired()
         for key in self._all_keys() | change.units:
@@ -162,13 +168,13 @@ class Loop:
             self._later(change.recheck_in, self._rescan)
 
     def _refresh_desired(self) -> None:
-        desired = self.files.desired(self.settings.build)
+        desired = self.source.desired(self.settings.build)
         with self._lock:
             self.desired = desired
         # Say each problem once, while it lasts: a resync re-reads, it does not re-report.
         said = {
             f"{problem} (keeping what {path} defined before)"
-            for path, problems in self.files.errors().items()
+            for path, problems in self.source.errors().items()
             for problem in problems
         } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
         with self._lock:
@@ -188,48 +194,21 @@ class Loop:
     # -- triggers ------------------------------------------------------------
 
     def _watch(self) -> None:
-        import watchfiles
+        self.source.watch(self.stop, self._changed)
 
-        directory = self.settings.directory
-        while not self.stop.is_set():
-            try:
-                for changes in watchfiles.watch(
-                    directory,
-                    stop_event=self.stop,
-                    recursive=self.settings.recursive,
-                    debounce=1600,
-                    step=self.settings.debounce_ms,
-                    watch_filter=lambda _change, path: self.files.wants(Path(path)),
-                    raise_interrupt=False,
-                ):
-                    paths = {Path(p) for _, p in changes}
-                    change = self.files.reload(paths, time.monotonic())
-                    _say(change.warnings)
-                    self._refresh_desired()
-                    log.info(
-                        "files changed: %s",
-                        ", ".join(sorted(p.name for p in paths)),
-                    )
-                    with self._lock:  # an edit deserves a try now, whatever failed before
-                        for key in change.units:
-                            self._not_before.pop(key, None)
-                            self._retry.pop(key, None)
-                    for key in change.units:
-                        self.queue.add(key)
-                    if change.recheck_in is not None:
-                        self._later(change.recheck_in, functools.partial(self._recheck, paths))
-            except (OSError, RuntimeError) as exc:  # the directory vanished, or came back
-                log.warning("watching %s: %s; retrying", directory, exc)
-                self.stop.wait(1.0)
-
-    def _recheck(self, paths: set[Path]) -> None:
-        change = self.files.reload(paths, time.monotonic())
+    def _changed(self, change: Change | None) -> None:
+        """The source read something new: take it, and look at the units it names."""
+        if change is None:  # only the source's own status is new (a fetch, a failed commit)
+            self._write_status()
+            return
         _say(change.warnings)
         self._refresh_desired()
+        with self._lock:  # an edit or a new commit deserves a try now, whatever failed before
+            for key in change.units:
+                self._not_before.pop(key, None)
+                self._retry.pop(key, None)
         for key in change.units:
             self.queue.add(key)
-        if change.recheck_in is not None:
-            self._later(change.recheck_in, lambda: self._recheck(paths))
 
     def _follow_events(self) -> None:
         delay, connected_before = 0.5, False
@@ -454,8 +433,14 @@ class Loop:
         self._write_status()
 
     def _source_broken(self, observed: Observation) -> bool:
-        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone)."""
-        broken = set(self.files.errors())
+        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone).
+
+        Nor is anything while the source has read nothing good yet (a sync
+        whose first fetch failed): what it wants is unknown, not empty.
+        """
+        if not self.source.complete():
+            return True
+        broken = set(self.source.errors())
         return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
 
     def _warn(self, warnings: tuple[str, ...], desired: Desired) -> None:
@@ -476,7 +461,7 @@ class Loop:
     # -- probes ----------------------------------------------------------------
 
     def _watch_probes(self, key: UnitKey, unit: DesiredUnit | None, observed: Observation) -> None:
-        """Watch the unit's running workloads that have probes; forget the others."""
+        """Watch the unit's running workloads and sidecars that have probes; forget the others."""
         running = {c.container: c for c in observed.containers if c.state is State.RUNNING}
         infra = next((c for c in observed.containers if c.role == L.ROLE_INFRA), None)
         live_ids = {c.id for c in running.values()}
@@ -484,7 +469,7 @@ class Loop:
             for cid in [cid for cid, p in self._probed.items() if p.unit == key]:
                 if cid not in live_ids:
                     self._forget_probes(cid)
-        for member in unit.workloads if unit is not None else ():
+        for member in unit.running if unit is not None else ():
             c = running.get(member.name)
             if c is None or c.id in self._probed:
                 continue
@@ -584,10 +569,10 @@ class Loop:
         data = {
             "instance": self.settings.build.instance,
             "daemon": self.settings.daemon,
-            "directory": str(self.settings.directory),
+            **self.source.status(),
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "fileErrors": {
-                path: [str(p) for p in problems] for path, problems in self.files.errors().items()
+                path: [str(p) for p in problems] for path, problems in self.source.errors().items()
             },
             "units": units,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -163,6 +163,24 @@ def status_table(statuses: Sequence[UnitStatus]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
+
+
+def sync_text(sync: Mapping[str, Any]) -> str:
+    """What `reconciler sync` follows and where it is, for `get`'s table."""
+
+    def when(key: str) -> str:
+        return f" ({sync[key]})" if sync.get(key) else ""
+
+    lines = [
+        f"sync: {sync.get('repository')} branch {sync.get('branch')} path {sync.get('path')}",
+        f"  lastAppliedRevision:   {sync.get('lastAppliedRevision') or '-'}"
+        + when("lastAppliedAt"),
+        f"  lastAttemptedRevision: {sync.get('lastAttemptedRevision') or '-'}"
+        + when("lastAttemptedAt"),
+    ]
+    if sync.get("lastError"):
+        lines.append(f"  lastError: {sync['lastError']}")
+    return "\n".join(lines)
 
 
 def dump(data: Any, fmt: str) -> str:

@@ -76,7 +76,7 @@ def unit_statuses(
             groups[key].append(c)
     for key, _claim in observed.claims:
         groups.setdefault(key, [])
-    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_WORKLOAD: 2}
+    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_SIDECAR: 1, L.ROLE_WORKLOAD: 2}
     result = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), _position(c), c.created))
