@@ -3,6 +3,7 @@
     ReconcilerError
     ├── ManifestError            a document failed to read or validate (file, line, field)
     ├── InitContainerFailed      an init container exited non-zero
+    ├── UnitNotFound             logs / exec name no such unit or container
     ├── HookFailed               a postStart hook failed (the container is stopped)
     └── DriverError              the container engine refused or failed
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
@@ -94,6 +95,10 @@ class InvalidSpec(PermanentDriverError):
 
 class InitContainerFailed(ReconcilerError):
     """An init container exited non-zero: the unit's workloads are not started."""
+
+
+class UnitNotFound(ReconcilerError):
+    """`logs` or `exec` named no such unit or container; the message says what exists."""
 
 
 class HookFailed(ReconcilerError):

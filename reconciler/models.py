@@ -22,6 +22,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -43,7 +44,11 @@ def _dns_label(value: str) -> str:
     return value
 
 
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": 63}),
+]
 NonEmpty = Annotated[str, Field(min_length=1)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
@@ -78,13 +83,18 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        # Attribute docstrings become descriptions in `reconciler schema`.
+        use_attribute_docstrings=True,
     )
 
 
 class Metadata(Model):
     name: DnsLabel
+    """Unique per kind and namespace; a DNS-1123 label."""
     namespace: DnsLabel = DEFAULT_NAMESPACE
+    """Identity is namespace/name."""
     labels: dict[str, str] = {}
+    """Free-form labels for people and tools."""
     annotations: dict[str, str] = {}
 
 
@@ -94,6 +104,7 @@ _ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 class EnvVar(Model):
     name: Annotated[str, Field(pattern=_ENV_NAME)]
     value: str = ""
+    """The variable's value (the empty string when absent)."""
 
 
 class ValuesRef(Model):
@@ -124,8 +135,11 @@ class EnvFromSource(Model):
 
 class ContainerPort(Model):
     container_port: PortNumber
+    """The port inside the network namespace."""
     host_port: PortNumber | None = None
+    """Publish on this host port (on the infra for a sandbox)."""
     host_ip: str | None = Field(default=None, alias="hostIP")
+    """The host address to bind (default: all)."""
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
 
@@ -133,6 +147,7 @@ class ContainerPort(Model):
 class VolumeMount(Model):
     name: DnsLabel
     mount_path: Annotated[str, Field(pattern=r"^/")]
+    """Absolute path inside the container."""
     read_only: bool = False
 
 
@@ -159,7 +174,9 @@ Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 
 class Resources(Model):
     limits: Quantities = {}
+    """cpu (cores or millicores: 500m) -> NanoCpus; memory (128Mi) -> Memory."""
     requests: Quantities = {}
+    """cpu -> CpuShares; memory -> MemoryReservation."""
 
     @field_validator("requests")
     @classmethod
@@ -252,6 +269,7 @@ class SecurityContext(Model):
     privileged: bool = False
     read_only_root_filesystem: bool = False
     allow_privilege_escalation: bool | None = None
+    """false sets no-new-privileges."""
     capabilities: Capabilities = Capabilities()
     seccomp_profile: SeccompProfile | None = None
 
@@ -316,8 +334,11 @@ class TCPSocketAction(Model):
 
 class Probe(Model):
     exec: ExecAction | None = None
+    """Run a command in the container (docker exec); exit 0 is success."""
     http_get: HTTPGetAction | None = None
+    """GET against the sandbox's address; 2xx/3xx is success."""
     tcp_socket: TCPSocketAction | None = None
+    """A TCP connect to the sandbox's address."""
     initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
     period_seconds: Annotated[int, Field(ge=1)] = 10
     timeout_seconds: Annotated[int, Field(ge=1)] = 1
@@ -361,6 +382,7 @@ class PodDNSConfig(Model):
 
 class EmptyDirVolume(Model):
     medium: Literal["", "Memory"] = ""
+    """'' for a Docker volume the unit owns; Memory for a tmpfs."""
     size_limit: str | int | None = None
 
     @model_validator(mode="after")
@@ -383,7 +405,9 @@ class HostPathVolume(Model):
 class Volume(Model):
     name: DnsLabel
     empty_dir: EmptyDirVolume | None = None
+    """A volume the unit owns, removed with it."""
     host_path: HostPathVolume | None = None
+    """A directory or file of the host, bind-mounted."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
@@ -396,15 +420,19 @@ class ContainerFields(Model):
     """What a container is, shared by sandbox members and standalone containers."""
 
     image: NonEmpty
+    """The image to run (pulled per imagePullPolicy)."""
     image_pull_policy: PullPolicy = "IfNotPresent"
     command: list[str] = []
+    """Replaces the image's ENTRYPOINT."""
     args: list[str] = []
+    """Replaces the image's CMD."""
     working_dir: str | None = None
     env: list[EnvVar] = []
     # Resolved when the file is read (manifests.py): the values of a ConfigMap or
     # Secret in the same file become `env` entries before `env`, which wins.
     env_from: list[EnvFromSource] = []
     ports: list[ContainerPort] = []
+    """Ports; in a sandbox a hostPort is published by the infra."""
     volume_mounts: list[VolumeMount] = []
     resources: Resources = Resources()
     security_context: SecurityContext | None = None
@@ -413,8 +441,11 @@ class ContainerFields(Model):
     stdin_once: bool = False
     lifecycle: Lifecycle | None = None
     liveness_probe: Probe | None = None
+    """Restart the container after failureThreshold failures."""
     readiness_probe: Probe | None = None
+    """Sets READY in `reconciler get`."""
     startup_probe: Probe | None = None
+    """Holds liveness back until it succeeds once."""
     # Kubernetes fills these in; reconciler collects no termination message (warned).
     termination_message_path: str | None = None
     termination_message_policy: Literal["File", "FallbackToLogsOnError"] | None = None
@@ -430,6 +461,7 @@ class Container(ContainerFields):
     """A member of a Pod (`containers[]` / `initContainers[]`)."""
 
     name: DnsLabel
+    """The container's name within its sandbox."""
     # Only on initContainers: Always makes it a native sidecar (Kubernetes 1.28+).
     restart_policy: Literal["Always"] | None = None
 
@@ -439,15 +471,20 @@ class SandboxContainer(Container):
     the runtime profiles say the sharing stays real (see runtimes.py)."""
 
     runtime: NonEmpty | None = None
+    """Another runtime than the infra's, where the runtimes allow the mix."""
 
 
 class UnitSpec(Model):
     """Fields every kind has: how it runs and for how long it may stop."""
 
     runtime: NonEmpty | None = None  # None: the operator's default runtime
+    """OCI runtime (runc, runsc, kata, ...); default: the operator's defaultRuntime."""
     restart_policy: RestartPolicy = "Always"
+    """When the reconciler restarts an exited container (with crash-loop backoff)."""
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    """Seconds between SIGTERM and SIGKILL on stop."""
     volumes: list[Volume] = []
+    """Volumes the containers mount by name."""
     hostname: DnsLabel | None = None  # default: metadata.name
     subdomain: DnsLabel | None = None  # the FQDN is hostname.subdomain.namespace.svc.cluster.local
     host_aliases: list[HostAlias] = []
@@ -462,10 +499,15 @@ class UnitSpec(Model):
 
 class SandboxSpec(UnitSpec):
     mode: Mode | None = None  # None: the operator's mode; otherwise only where allowed
+    """container-in-sandbox or standalone; only where the operator's allowedModes permit."""
     share: list[Namespace] = [Namespace.NETWORK, Namespace.IPC]
+    """Namespaces the workloads join; network is required, pid optional."""
     ports: list[ContainerPort] = []
+    """Published on the infra: ports belong to the network namespace."""
     init_containers: list[SandboxContainer] = []
+    """Run in order, each to exit 0, before the workloads."""
     containers: Annotated[list[SandboxContainer], Field(min_length=1)]
+    """The workloads; the first is the default of `logs` and `exec`."""
     security_context: PodSecurityContext | None = None
 
     @field_validator("share")
@@ -582,7 +624,9 @@ class PodSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
+    """true adds pid to the shared namespaces."""
     runtime_class_name: NonEmpty | None = None
+    """The runtime of the sandbox."""
     security_context: PodSecurityContext | None = None
     hostname: DnsLabel | None = None
     subdomain: DnsLabel | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import socket
 import tarfile
 import threading
 import time
@@ -20,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import docker
 import docker.errors
 import docker.utils
+import docker.utils.socket
 import requests.exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -139,6 +141,43 @@ def _timestamp(text: str | None) -> float | None:
     seconds, fraction, zone = match.groups()
     stamp = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone))
     return stamp.timestamp() + (float(fraction) if fraction else 0.0)
+
+
+class LogStream:
+    """Lines of a container's output as Docker sends them; ``close()`` ends a follow."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise _mapped(exc, "reading logs") from exc
+        except (AttributeError, ValueError, OSError):  # closed under us: the end of the stream
+            return
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+def _copy_in(source: BinaryIO, sock: socket.socket) -> None:
+    """Copy ``source`` into an exec's stdin until it ends, then half-close the socket
+    so the command reads end of file (``cat`` returns)."""
+    read = getattr(source, "read1", source.read)
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := read(65536):
+            sock.sendall(chunk)
+        sock.shutdown(socket.SHUT_WR)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    runtimes: tuple[str, ...]
+    default_runtime: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,11 +402,108 @@ class DockerDriver:
                 return str(network["IPAddress"])
         return None
 
+    def engine(self) -> EngineInfo:
+        """The engine's version, API version, runtimes and default runtime (two calls).
+
+        Raises DaemonUnavailable when it does not answer.
+        """
+        with _engine("reading the engine version"):
+            version = self.api.version()
+            info = self.api.info()
+        return EngineInfo(
+            version=str(version.get("Version") or "unknown"),
+            api_version=str(version.get("ApiVersion") or "unknown"),
+            runtimes=tuple(sorted((info.get("Runtimes") or {}).keys())),
+            default_runtime=str(info.get("DefaultRuntime") or "runc"),
+        )
+
     @_retried
     def runtimes(self) -> frozenset[str]:
         """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
         with _engine("reading daemon info"):
             return frozenset((self.api.info().get("Runtimes") or {}).keys())
+
+    # -- what people ask of a container: logs, exec (reconciler logs / exec) -------
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
+    ) -> LogStream:
+        """The container's output (stdout and stderr merged, in order), as Docker keeps it.
+
+        Docker keeps one log per container across restarts in place, so ``until``
+        the current run's start gives what earlier runs wrote. With ``follow`` the
+        stream ends when the container stops, or when ``close()`` is called.
+        Raises DriverError (container gone, daemon down).
+        """
+        with _engine(f"reading the logs of {container_id[:12]}"):
+            stream = self.api.logs(
+                container_id,
+                stream=True,
+                follow=follow,
+                tail="all" if tail is None else tail,
+                since=since,
+                until=until,
+                timestamps=timestamps,
+            )
+        return LogStream(stream)
+
+    def run_times(self, container_id: str) -> tuple[float | None, float | None]:
+        """(StartedAt, FinishedAt) of the container's latest run; None where it has none.
+
+        Raises DriverError when the container is gone.
+        """
+        with _engine(f"inspecting {container_id[:12]}"):
+            state = self.api.inspect_container(container_id).get("State") or {}
+        return _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
+
+    def exec_attached(
+        self,
+        container_id: str,
+        command: list[str],
+        out: BinaryIO,
+        err: BinaryIO,
+        stdin: BinaryIO | None = None,
+        tty: bool = False,
+        size: tuple[int, int] | None = None,
+    ) -> int:
+        """Run ``command`` in the container with its output copied to ``out`` / ``err``
+        (and ``stdin`` copied in, then closed, when given): its exit code, as
+        ``docker exec`` gives it (126 cannot run, 127 not found).
+
+        ``size`` is the terminal's (rows, columns) under ``tty``.
+        Raises DriverError when the container is gone or not running.
+        """
+        with _engine(f"exec in {container_id[:12]}"):
+            run = self.api.exec_create(
+                container_id, command, stdin=stdin is not None, tty=tty, stdout=True, stderr=True
+            )
+            sock = self.api.exec_start(run["Id"], tty=tty, socket=True)
+            if tty and size is not None:
+                with contextlib.suppress(docker.errors.APIError):
+                    self.api.exec_resize(run["Id"], height=size[0], width=size[1])
+        raw = getattr(sock, "_sock", sock)
+        if stdin is not None:
+            threading.Thread(target=_copy_in, args=(stdin, raw), daemon=True).start()
+        try:
+            for stream, data in docker.utils.socket.frames_iter(raw, tty):
+                target = err if stream == docker.utils.socket.STDERR else out
+                target.write(data)
+                target.flush()
+        except (OSError, docker.errors.DockerException) as exc:
+            raise DriverError(f"exec in {container_id[:12]}: {exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+        with _engine(f"exec in {container_id[:12]}"):
+            code = self.api.exec_inspect(run["Id"]).get("ExitCode")
+        return int(code) if code is not None else 1
 
     # -- acting ------------------------------------------------------------------
 
