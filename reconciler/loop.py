@@ -39,6 +39,7 @@ from reconciler.desired import BuildConfig, Desired, DesiredUnit, UnitKey
 from reconciler.drivers.docker import DockerDriver
 from reconciler.errors import DriverError, ReconcilerError
 from reconciler.executor import Result, execute
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.models import Probe
 from reconciler.observed import ContainerId, Observation, State
 from reconciler.planner import PlanConfig, plan
@@ -69,6 +70,7 @@ class LoopSettings:
     parallel: int = 4
     allow_empty: bool = False
     settle: float = 2.0  # how long a unit vanishing from a file still there is kept
+    limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
     debounce_ms: int = 300
     probe_tick: float = 0.5
 
@@ -103,7 +105,9 @@ class Loop:
     def __init__(self, settings: LoopSettings, driver: DockerDriver) -> None:
         self.settings = settings
         self.driver = driver
-        self.files = ManifestDirectory(settings.directory, settings.recursive, settings.settle)
+        self.files = ManifestDirectory(
+            settings.directory, settings.recursive, settings.settle, settings.limits
+        )
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()

@@ -7,6 +7,7 @@ do not support is an error that names it, never silently dropped.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -41,8 +42,91 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # Docker and the kernel read NUL as the end of a string: what follows would vanish.
+    if "\x00" in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    """A path Docker can take in a mount: absolute, no '..', no ':' (bind syntax splits on it)."""
+    _no_nul(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if ":" in value or "," in value:
+        raise ValueError(
+            f"{value!r}: ':' and ',' are not allowed (Docker's mount syntax splits on them)"
+        )
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r}: '..' is not allowed (write the path it means)")
+    return value
+
+
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"label key {key!r}: the prefix must be a DNS subdomain")
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"label key {key!r}: the name must be at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending alphanumeric"
+        )
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    """Kubernetes label syntax: keys and values that no label store can misread."""
+    for key, text in value.items():
+        _label_key(key)
+        if text and not _LABEL_NAME.fullmatch(text):
+            raise ValueError(
+                f"label {key}: value {text!r} must be at most 63 letters, digits, '-', '_' or "
+                "'.', starting and ending alphanumeric"
+            )
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        _label_key(key)
+        _no_nul(text)
+    return value
+
+
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
+_RUNTIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _image(value: str) -> str:
+    if len(value) > 512 or not _IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference")
+    return value
+
+
+def _runtime(value: str) -> str:
+    if len(value) > 64 or not _RUNTIME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a runtime name (letters, digits, '_', '.', '-')")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_no_nul)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+ImageRef = Annotated[str, AfterValidator(_image)]
+RuntimeName = Annotated[str, AfterValidator(_runtime)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -82,26 +166,26 @@ class Model(BaseModel):
 class Metadata(Model):
     name: DnsLabel
     namespace: DnsLabel = DEFAULT_NAMESPACE
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Annotated[dict[str, str], AfterValidator(_labels)] = {}
+    annotations: Annotated[dict[str, str], AfterValidator(_annotations)] = {}
 
 
 class EnvVar(Model):
     name: Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
-    value: str = ""
+    value: Text = ""
 
 
 class ContainerPort(Model):
     container_port: PortNumber
     host_port: PortNumber | None = None
-    host_ip: str | None = Field(default=None, alias="hostIP")
+    host_ip: Annotated[str, AfterValidator(_ip)] | None = Field(default=None, alias="hostIP")
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
 
 
 class VolumeMount(Model):
     name: DnsLabel
-    mount_path: Annotated[str, Field(pattern=r"^/")]
+    mount_path: AbsolutePath
     read_only: bool = False
 
 
@@ -153,7 +237,7 @@ class SecurityContext(Model):
 
 
 class ExecAction(Model):
-    command: Annotated[list[str], Field(min_length=1)]
+    command: Annotated[list[Text], Field(min_length=1)]
 
 
 class HTTPGetAction(Model):
@@ -202,7 +286,7 @@ class EmptyDirVolume(Model):
 
 
 class HostPathVolume(Model):
-    path: Annotated[str, Field(pattern=r"^/")]
+    path: AbsolutePath
     # "" and DirectoryOrCreate create a missing directory; the others must exist.
     type: Literal["", "DirectoryOrCreate", "Directory", "File", "Socket"] = ""
 
@@ -222,11 +306,11 @@ class Volume(Model):
 class ContainerFields(Model):
     """What a container is, shared by sandbox members and standalone containers."""
 
-    image: NonEmpty
+    image: ImageRef
     image_pull_policy: PullPolicy = "IfNotPresent"
-    command: list[str] = []
-    args: list[str] = []
-    working_dir: str | None = None
+    command: list[Text] = []
+    args: list[Text] = []
+    working_dir: AbsolutePath | None = None
     env: list[EnvVar] = []
     ports: list[ContainerPort] = []
     volume_mounts: list[VolumeMount] = []
@@ -254,13 +338,13 @@ class SandboxContainer(Container):
     """A member of a Sandbox: may run under another runtime than its infra, where
     the runtime profiles say the sharing stays real (see runtimes.py)."""
 
-    runtime: NonEmpty | None = None
+    runtime: RuntimeName | None = None
 
 
 class UnitSpec(Model):
     """Fields every kind has: how it runs and for how long it may stop."""
 
-    runtime: NonEmpty | None = None  # None: the operator's default runtime
+    runtime: RuntimeName | None = None  # None: the operator's default runtime
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     volumes: list[Volume] = []
@@ -339,7 +423,7 @@ class PodSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
-    runtime_class_name: NonEmpty | None = None
+    runtime_class_name: RuntimeName | None = None
     node_selector: Any = None
     affinity: Any = None
     tolerations: Any = None

@@ -18,8 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.desired import BuildConfig, Desired, UnitKey, build_units
-from reconciler.errors import Problem
-from reconciler.manifests import LoadedManifest, discover, is_manifest_file, load_file
+from reconciler.errors import ManifestError, Problem
+from reconciler.manifests import (
+    DEFAULT_LIMITS,
+    InputLimits,
+    LoadedManifest,
+    discover,
+    is_manifest_file,
+    load_bytes,
+    read_manifest,
+    source_of,
+)
 
 
 def _key(loaded: LoadedManifest) -> UnitKey:
@@ -48,8 +57,15 @@ class Change:
 class ManifestDirectory:
     """The manifests under one directory, reloaded file by file."""
 
-    def __init__(self, root: Path, recursive: bool, settle: float = 2.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        recursive: bool,
+        settle: float = 2.0,
+        limits: InputLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.root = root
+        self.limits = limits
         self.recursive = recursive
         self.settle = settle
         self._files: dict[Path, _File] = {}
@@ -92,16 +108,21 @@ class ManifestDirectory:
         if not is_manifest_file(path):  # deleted (or never ours): its units go
             self._files.pop(path, None)
             return before, None
+        state = state or _File()
         try:
-            text = path.read_bytes()
+            # Never blocks: a FIFO or device is refused from stat alone (manifests.py).
+            text = read_manifest(path, self.root, self.limits)
+        except ManifestError as exc:
+            self._files[path] = state
+            state.errors = exc.problems  # last known good stays
+            return before, None
         except OSError:
             return set(), None  # vanished between the event and the read: the next event says
         digest = hashlib.sha256(text).hexdigest()
-        state = state or _File()
         self._files[path] = state
         if digest == state.digest and state.candidate is None:
             return set(), None
-        loaded = load_file(path, self.root)
+        loaded = load_bytes(text, str(path), source_of(path, self.root), self.limits)
         if loaded.errors:
             state.errors = loaded.errors  # last known good stays
             return before, None
