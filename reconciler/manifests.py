@@ -60,7 +60,7 @@ class InputLimits:
     max_bytes: int = 1 << 20  # per file
     max_documents: int = 1000  # per file
     max_depth: int = 64  # nesting of one document, aliases expanded
-    max_nodes: int = 50_000  # nodes of one document, aliases expanded
+    max_nodes: int = 50_000  # nodes of one file (all its documents), aliases expanded
     # Follow a symlink found in a scanned directory that resolves outside it.
     allow_external_symlinks: bool = False
 
@@ -282,8 +282,9 @@ def load_text(
         message = f"refused: {len(documents)} documents, over the limit of {limits.max_documents}"
         result.errors.append(Problem(Location(path), "", message))
         return result
+    budget = [limits.max_nodes]  # what is left for this file's documents
     for first_line, chunk in documents:
-        _load_document(chunk, path, first_line, source or path, result, limits)
+        _load_document(chunk, path, first_line, source or path, result, limits, budget)
     return result
 
 
@@ -315,15 +316,21 @@ class Parsed:
 
 
 def parse_document(
-    chunk: str, path: str, offset: int = 0, limits: InputLimits = DEFAULT_LIMITS
+    chunk: str,
+    path: str,
+    offset: int = 0,
+    limits: InputLimits = DEFAULT_LIMITS,
+    budget: list[int] | None = None,
 ) -> tuple[Parsed | None, list[Problem]]:
     """Parse one YAML document; (None, []) when it is empty.
 
     Its events are measured first (``_measure``): nothing is composed or
-    built from a document over the limits.
+    built from a document over the limits. ``budget`` holds the nodes the
+    rest of its file may still have; the document's nodes are taken from it.
     """
+    budget = budget if budget is not None else [limits.max_nodes]
     try:
-        _measure(chunk, limits)
+        budget[0] -= _measure(chunk, limits, budget[0])
         node = yaml.compose(chunk, Loader=_Loader)
     except _Refused as exc:
         line = exc.mark.line + offset + 1 if exc.mark else offset + 1
@@ -345,14 +352,15 @@ def parse_document(
     return Parsed(data, builder.location(node), positions), builder.problems
 
 
-def _measure(chunk: str, limits: InputLimits) -> None:
-    """Refuse a document whose tree, aliases expanded, is too deep or too large.
+def _measure(chunk: str, limits: InputLimits, budget: int) -> int:
+    """The nodes of a document, aliases expanded; refuse it when too deep or too large.
 
     One pass over the parser's events, before any node is composed: each
     anchor remembers the size and height of its node, and an alias adds them
     where it stands, so a "billion laughs" document is refused after reading
     its few hundred bytes, not after expanding them. An alias to a node that
-    is not finished yet (a recursive document) is refused too.
+    is not finished yet (a recursive document) is refused too. ``budget``
+    is the most nodes it may have.
     Raises _Refused, or yaml.YAMLError for what the parser rejects.
     """
     anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height)
@@ -369,11 +377,11 @@ def _measure(chunk: str, limits: InputLimits) -> None:
             frame = stack[-1]
             frame[1] += nodes
             frame[2] = max(frame[2], height)
-            if frame[1] > limits.max_nodes:
+            if frame[1] > budget:
                 raise _Refused(_too_many(limits), mark)
         else:
             total += nodes
-            if total > limits.max_nodes:
+            if total > budget:
                 raise _Refused(_too_many(limits), mark)
 
     for event in yaml.parse(chunk, Loader=_Loader):
@@ -401,11 +409,12 @@ def _measure(chunk: str, limits: InputLimits) -> None:
                 open_.discard(str(anchor))
                 anchors[str(anchor)] = (nodes, height + 1)
             add(nodes, height + 1, mark)
+    return total
 
 
 def _too_many(limits: InputLimits) -> str:
     return (
-        f"more than {limits.max_nodes} nodes once aliases are expanded "
+        f"more than {limits.max_nodes} YAML nodes in this file once aliases are expanded "
         "(aliases that expand out of proportion are refused)"
     )
 
@@ -424,9 +433,15 @@ def validate(
 
 
 def _load_document(
-    chunk: str, path: str, offset: int, source: str, result: LoadResult, limits: InputLimits
+    chunk: str,
+    path: str,
+    offset: int,
+    source: str,
+    result: LoadResult,
+    limits: InputLimits,
+    budget: list[int],
 ) -> None:
-    parsed, problems = parse_document(chunk, path, offset, limits)
+    parsed, problems = parse_document(chunk, path, offset, limits, budget)
     if problems or parsed is None:
         result.errors.extend(problems)
         return
@@ -439,7 +454,7 @@ def _load_document(
     model = _KINDS.get((str(data.get("apiVersion")), str(data.get("kind"))))
     if model is None:
         known_kinds = {kind for _, kind in _KINDS}
-        field_name = "apiVersion" if data.get("kind") in known_kinds else "kind"
+        field_name = "apiVersion" if str(data.get("kind")) in known_kinds else "kind"
         result.errors.append(
             Problem(
                 positions.get((field_name,), start),

@@ -261,3 +261,13 @@ def test_a_nul_anywhere_is_refused() -> None:
     doc = container_doc("c") + 'x-note: "a\\0b"\n'
     problem = only_error(load_text(doc, "m.yaml"))
     assert "NUL" in problem.message and problem.field == "x-note"
+
+
+def test_the_node_limit_covers_the_whole_file() -> None:
+    """Many documents each just under the limit would add up to minutes of work."""
+    small = 'a: &a ["x","x","x","x","x","x","x","x","x","x"]\nb: [*a,*a,*a,*a,*a]\n'
+    limits = InputLimits(max_nodes=200)
+    alone = load_text(small, "m.yaml", limits=limits).errors
+    assert not any("refused" in p.message for p in alone)  # one document is within the limit
+    errors = load_text("---\n".join([small] * 5), "m.yaml", limits=limits).errors
+    assert any("more than 200 YAML nodes in this file" in p.message for p in errors)
