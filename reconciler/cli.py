@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -27,6 +27,7 @@ from reconciler.models import Kind, Mode
 
 if TYPE_CHECKING:
     from reconciler.drivers.docker import DockerDriver
+    from reconciler.executor import Outcome
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
 
@@ -224,20 +225,47 @@ def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
     return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
 
 
-def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
+# How often a unit that another process changed meanwhile is observed and planned again.
+OBSERVE_AGAIN_ROUNDS = 5
+
+
+def _run(
+    plan: Plan,
+    driver: DockerDriver,
+    parallel: int,
+    dry_run: bool,
+    replan: Callable[[frozenset[UnitKey]], Plan] | None = None,
+) -> int:
+    """Execute ``plan``; units another process changed meanwhile go round again via ``replan``."""
     color = _color()
     if dry_run:
         text = render.plan_text(plan, color)
         click.echo(text or "no changes")
         return 0 if not plan.errors else 1
-    from reconciler.executor import execute
+    from reconciler.executor import Result, UnitResult, execute
 
-    result = execute(
-        plan,
-        driver,
-        parallel,
-        on_outcome=lambda key, outcome: click.echo(render.outcome_text(key, outcome, color)),
-    )
+    def echo(key: UnitKey, outcome: Outcome) -> None:
+        click.echo(render.outcome_text(key, outcome, color))
+
+    result = execute(plan, driver, parallel, on_outcome=echo)
+    for _ in range(OBSERVE_AGAIN_ROUNDS if replan is not None else 0):
+        again = frozenset(u.key for u in result.units if u.observe_again)
+        if not again or replan is None:
+            break
+        more = {u.key: u for u in execute(replan(again), driver, parallel, echo).units}
+        result = Result(
+            tuple(
+                UnitResult(
+                    u.key,
+                    (*u.outcomes, *more[u.key].outcomes),
+                    more[u.key].error,
+                    more[u.key].skipped,
+                )
+                if u.key in more
+                else u
+                for u in result.units
+            )
+        )
     summary = render.summary_text(result, color)
     if summary:
         click.echo(summary)
@@ -277,7 +305,11 @@ def apply(
     driver = _driver(options)
     observed = _observe(driver, desired)
     config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
-    code = _run(_plan(options, desired, observed, config), driver, parallel, dry_run)
+
+    def replan(keys: frozenset[UnitKey]) -> Plan:
+        return _plan(options, desired, _observe(driver, desired), replace(config, only=keys))
+
+    code = _run(_plan(options, desired, observed, config), driver, parallel, dry_run, replan)
     sys.exit(code or (0 if loaded.ok else 1))
 
 
@@ -352,6 +384,7 @@ def delete(
     driver = _driver(options)
     observed = _observe(driver, Desired())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
+    present |= observed.volume_units
     keys |= {k for k in present if k.name in bare and k.namespace == namespace}
     for key in sorted(keys - present):
         click.echo(f"{key} not found", err=True)

@@ -4,6 +4,7 @@
     ├── ManifestError            a document failed to read or validate (file, line, field)
     ├── InitContainerFailed      an init container exited non-zero
     └── DriverError              the container engine refused or failed
+        ├── ObserveAgain             the engine changed under the plan (a concurrent apply)
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
         └── PermanentDriverError     retrying the same call gives the same answer
@@ -65,6 +66,11 @@ class ManifestError(ReconcilerError):
 
 class DriverError(ReconcilerError):
     """The container engine refused or failed an operation."""
+
+
+class ObserveAgain(DriverError):
+    """What the plan was made from has changed (another process created or removed
+    this container meanwhile): not a failure; observe and plan again."""
 
 
 class TransientDriverError(DriverError):

@@ -32,7 +32,7 @@ from reconciler.actions import (
     WaitInit,
 )
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
-from reconciler.errors import InitContainerFailed, ReconcilerError
+from reconciler.errors import InitContainerFailed, ObserveAgain, ReconcilerError
 from reconciler.observed import ContainerId
 from reconciler.planner import Plan, UnitPlan
 
@@ -58,6 +58,8 @@ class Outcome:
     action: Action
     seconds: float
     error: str | None = None
+    # The engine changed under the plan (errors.ObserveAgain): plan this unit again.
+    observe_again: bool = False
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,11 @@ class UnitResult:
     @property
     def changed(self) -> bool:
         return any(o.ok for o in self.outcomes)
+
+    @property
+    def observe_again(self) -> bool:
+        """It ended because another process changed it meanwhile: observe and plan again."""
+        return not self.ok and any(o.observe_again for o in self.outcomes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +149,8 @@ def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcom
     began = time.monotonic()
     try:
         infra_id = _apply(action, driver, infra_id)
+    except ObserveAgain as exc:
+        return Outcome(action, time.monotonic() - began, str(exc), observe_again=True), infra_id
     except ReconcilerError as exc:
         return Outcome(action, time.monotonic() - began, str(exc) or type(exc).__name__), infra_id
     return Outcome(action, time.monotonic() - began), infra_id

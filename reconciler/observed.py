@@ -95,3 +95,6 @@ class Observation:
     foreign_names: frozenset[str] = field(default_factory=frozenset)
     # The OCI runtimes the daemon offers; None when not read (only runc asked for).
     runtimes: frozenset[str] | None = None
+    # Units that own a volume of this instance (a crash can leave one behind its
+    # containers); read by a full observe only.
+    volume_units: frozenset[UnitKey] = field(default_factory=frozenset)

@@ -121,8 +121,12 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         if config.only is None or key in config.only
     )
 
+    # A unit may be only a volume now: a crash between removing its containers
+    # and its volumes leaves one behind, and it is pruned like any other leftover.
     leftovers = sorted(
-        k for k in groups if k not in desired.keys and (config.only is None or k in config.only)
+        k
+        for k in set(groups) | observed.volume_units
+        if k not in desired.keys and (config.only is None or k in config.only)
     )
     doomed = [k for k in leftovers if k in config.delete]
     prunable = [k for k in leftovers if k not in config.delete]
@@ -139,7 +143,7 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
             )
         else:
             doomed.extend(prunable)
-    units.extend(_removal(key, groups[key], "no longer defined") for key in sorted(doomed))
+    units.extend(_removal(key, groups.get(key, []), "no longer defined") for key in sorted(doomed))
     return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
 
 

@@ -33,9 +33,11 @@ from reconciler.errors import (
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
+    ObserveAgain,
     PermanentDriverError,
     TransientDriverError,
 )
+from reconciler.models import Kind
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.runtimes import DOCKER
 
@@ -89,6 +91,14 @@ def _engine(what: str) -> Iterator[None]:
         yield
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise _mapped(exc, what) from exc
+
+
+@contextmanager
+def _gone_means_observe_again() -> Iterator[None]:
+    try:
+        yield
+    except _Gone as exc:
+        raise ObserveAgain(f"{exc} (removed meanwhile by another process)") from exc
 
 
 def _retried(func: Callable[P, T]) -> Callable[P, T]:
@@ -217,7 +227,22 @@ class DockerDriver:
                 if name in missing
             )
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
-        return Observation(tuple(containers), foreign, offered)
+        volume_units = self._volume_units() if unit is None else frozenset()
+        return Observation(tuple(containers), foreign, offered, volume_units)
+
+    def _volume_units(self) -> frozenset[UnitKey]:
+        """The units that own a volume of this instance (one list call)."""
+        with _engine("listing volumes"):
+            found = self.api.volumes(filters={"label": [f"{L.MANAGED_BY}={self.instance}"]})
+        keys = set()
+        for volume in found.get("Volumes") or []:
+            labels = volume.get("Labels") or {}
+            try:
+                kind = Kind(labels[L.KIND])
+                keys.add(UnitKey(kind, labels[L.NAMESPACE], labels[L.SANDBOX]))
+            except (KeyError, ValueError):
+                continue  # not one of ours in full: left alone
+        return frozenset(keys)
 
     @staticmethod
     def _row(row: dict[str, Any]) -> ObservedContainer:
@@ -362,8 +387,32 @@ class DockerDriver:
 
     @_retried
     def _create_once(self, body: dict[str, Any], name: str) -> ContainerId:
-        with _engine(f"creating {name}"):
-            return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+        """Create; a name taken by this instance, or a joined infra gone, means observe again.
+
+        Names are deterministic, so two processes converging the same unit at
+        once collide here (409): the second learns the first was faster.
+        """
+        try:
+            with _engine(f"creating {name}"):
+                return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+        except NameConflict:
+            if self._managed_name(name):
+                raise ObserveAgain(
+                    f"creating {name}: this instance already has a container of that name "
+                    "(made meanwhile by another process)"
+                ) from None
+            raise
+        except _Gone as exc:  # the infra it joins was removed meanwhile
+            raise ObserveAgain(f"creating {name}: {exc}") from exc
+
+    def _managed_name(self, name: str) -> bool:
+        try:
+            with _engine(f"inspecting {name}"):
+                info = self.api.inspect_container(name)
+        except _Gone:
+            return True  # taken a moment ago, gone now: observing again sorts it out
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        return labels.get(L.MANAGED_BY) == self.instance
 
     def _pull(self, image: str, once: bool) -> None:
         with self._lock:
@@ -401,14 +450,20 @@ class DockerDriver:
 
     @_retried
     def start(self, container_id: str) -> None:
-        """Start a container (a running one stays as it is). Raises DriverError."""
-        with _engine(f"starting {container_id[:12]}"):
+        """Start a container (a running one stays as it is).
+
+        Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
+        """
+        with _gone_means_observe_again(), _engine(f"starting {container_id[:12]}"):
             self.api.start(container_id)
 
     @_retried
     def restart(self, container_id: str, grace_period: int) -> None:
-        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id."""
-        with _engine(f"restarting {container_id[:12]}"):
+        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id.
+
+        Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
+        """
+        with _gone_means_observe_again(), _engine(f"restarting {container_id[:12]}"):
             self.api.restart(container_id, timeout=grace_period)
 
     @_retried
@@ -422,8 +477,8 @@ class DockerDriver:
 
     @_retried
     def wait(self, container_id: str) -> int:
-        """Block until the container exits; return its exit code."""
-        with _engine(f"waiting for {container_id[:12]}"):
+        """Block until the container exits; return its exit code. ObserveAgain when gone."""
+        with _gone_means_observe_again(), _engine(f"waiting for {container_id[:12]}"):
             result = self.api.wait(container_id, timeout=None)
         return int(result.get("StatusCode", -1))
 
