@@ -19,11 +19,12 @@ import click
 
 from reconciler import render
 from reconciler.config import DEFAULT_PATH as DEFAULT_CONFIG
-from reconciler.config import load_config
+from reconciler.config import OperatorConfig, load_config
 from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKey, build_units
 from reconciler.errors import ManifestError, ReconcilerError
-from reconciler.manifests import LoadResult, load_paths
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits, LoadResult, load_paths
 from reconciler.models import Kind, Mode
+from reconciler.policy import BASELINE, Level, Policy
 
 if TYPE_CHECKING:
     from reconciler.drivers.docker import DockerDriver
@@ -41,6 +42,8 @@ class Options:
     default_runtime: str
     allowed_runtimes: frozenset[str] | None
     allowed_modes: frozenset[Mode] | None
+    policy: Policy = BASELINE
+    limits: InputLimits = DEFAULT_LIMITS
 
     @property
     def build(self) -> BuildConfig:
@@ -51,6 +54,7 @@ class Options:
             self.default_runtime,
             self.allowed_runtimes,
             self.allowed_modes,
+            policy=self.policy,
         )
 
 
@@ -126,6 +130,15 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Image of the infra container that holds the namespaces.",
 )
+@click.option(
+    "--policy",
+    "policy_level",
+    envvar="RECONCILER_POLICY",
+    default=None,
+    type=click.Choice([level.value for level in Level]),
+    help="Security policy level (default: the config's policy.level, else baseline); "
+    "privileged switches the policy off.",
+)
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def cli(
@@ -138,9 +151,16 @@ def cli(
     allowed_runtimes: str | None,
     allowed_modes: str | None,
     infra_image: str,
+    policy_level: str | None,
 ) -> None:
     """Keep sandboxed containers on a Docker host exactly as YAML manifests describe them."""
     del config_path  # read before parsing, in main(): its values are click's defaults
+    # main() hands the operator config over as ctx.obj; its policy and input
+    # limits are structures, not flags.
+    operator = ctx.obj if isinstance(ctx.obj, OperatorConfig) else OperatorConfig()
+    policy = operator.policy.to_policy()
+    if policy_level is not None:
+        policy = replace(policy, level=Level(policy_level))
     modes = _csv(allowed_modes)
     try:
         allowed = None if modes is None else frozenset(Mode(m) for m in modes)
@@ -154,6 +174,8 @@ def cli(
         default_runtime,
         _csv(allowed_runtimes),
         allowed,
+        policy,
+        operator.input.to_limits(),
     )
 
 
@@ -181,7 +203,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     if not paths:
         raise click.UsageError("give at least one -f PATH")
-    loaded = load_paths(paths, recursive)
+    options = click.get_current_context().find_object(Options)
+    limits = options.limits if options is not None else DEFAULT_LIMITS
+    loaded = load_paths(paths, recursive, limits)
     color = _color(sys.stderr)
     if loaded.warnings:
         click.echo(render.problems_text(loaded.warnings, "warning", color), err=True)
@@ -542,6 +566,7 @@ def run(
         backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
         parallel=parallel,
         allow_empty=allow_empty,
+        limits=options.limits,
     )
     try:
         with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
@@ -612,6 +637,20 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     sys.exit(1)
 
 
+@cli.command("policy")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+)
+@click.pass_obj
+def policy_command(options: Options, output: str) -> None:
+    """Print the effective security policy: level, allowances and the rules in force."""
+    click.echo(render.dump(options.policy.describe(), output).rstrip())
+
+
 def _notes(desired: Desired) -> None:
     for key, note in desired.notes:
         click.echo(f"note: {key}: {note}", err=True)
@@ -633,10 +672,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     path, asked = _config_path(args)
     default_map: dict[str, object] = {}
+    config = OperatorConfig()
     if path is not None and (asked or path.exists()):
         try:
-            default_map = load_config(path).default_map()
+            config = load_config(path)
         except ManifestError as exc:
             click.echo(render.problems_text(exc.problems, "error", _color(sys.stderr)), err=True)
             sys.exit(1)
-    cli.main(args, prog_name="reconciler", default_map=default_map)
+        default_map = config.default_map()
+    cli.main(args, prog_name="reconciler", default_map=default_map, obj=config)

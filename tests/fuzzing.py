@@ -5,7 +5,8 @@ scripts/fuzz.py (10,000 cases, with figures). Three kinds of input:
 mutations of real manifests as text (the examples and a corpus of every
 field the models know), mutations of their parsed trees dumped back to
 YAML, and random documents. The property: loading and building desired
-units either succeeds or reports problems (the documented ``ManifestError``
+units (under the baseline policy), and checking the restricted policy,
+either succeeds or reports problems (the documented ``ManifestError``
 path: ``LoadResult.errors``); nothing raises, nothing hangs.
 """
 
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 
 from reconciler.desired import BuildConfig, build_units
 from reconciler.manifests import LoadResult, load_bytes
+from reconciler.policy import RESTRICTED
+from reconciler.policy import check as check_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -248,4 +251,7 @@ def check(text: str | bytes) -> LoadResult:
     desired = build_units([(m.manifest, m.source) for m in result.manifests], BuildConfig("fuzz"))
     for _key, reason in desired.refused:
         assert reason
+    for loaded in result.manifests:
+        for violation in check_policy(loaded.manifest, RESTRICTED):
+            assert violation.field and violation.rule
     return result
