@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -249,8 +250,10 @@ def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
     return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
 
 
-# How often a unit that another process changed meanwhile is observed and planned again.
-OBSERVE_AGAIN_ROUNDS = 5
+# How often a unit that another process changed meanwhile is observed and planned
+# again: a process converging the same sandbox can beat us to each of its members
+# in turn, so a round waits a little longer each time (0.2 s, 0.4 s, ...).
+OBSERVE_AGAIN_ROUNDS = 10
 
 
 def _run(
@@ -272,10 +275,11 @@ def _run(
         click.echo(render.outcome_text(key, outcome, color))
 
     result = execute(plan, driver, parallel, on_outcome=echo)
-    for _ in range(OBSERVE_AGAIN_ROUNDS if replan is not None else 0):
+    for round_ in range(OBSERVE_AGAIN_ROUNDS if replan is not None else 0):
         again = frozenset(u.key for u in result.units if u.observe_again)
         if not again or replan is None:
             break
+        time.sleep(0.2 * (round_ + 1))
         more = {u.key: u for u in execute(replan(again), driver, parallel, echo).units}
         result = Result(
             tuple(

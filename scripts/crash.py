@@ -3,7 +3,10 @@
 
     DOCKER_HOST=... .venv/bin/python scripts/crash.py [--sandboxes 20] [--kills 50] [--seed 1]
 
-For `apply`, then for `run`: --kills times, change the manifests a little,
+For `apply`, then for `run`: converge once (timing a whole apply, which
+bounds when kills fall), then --kills times: change the manifests a little
+(a new spec for a third of the members, a new infra spec for a sixth of the
+sandboxes, now and then a sandbox removed or brought back),
 start the command, kill it with SIGKILL at a random moment, and survey what
 it left. Then one more pass (an unkilled `apply`; for `run`, the loop until
 the state is exact) and check: exactly the desired containers, no sandbox
@@ -58,6 +61,7 @@ def main() -> int:
             )
             try:
                 command = crash.apply_args() if what == "apply" else crash.run_args()
+                crash.calibrate()
                 for _ in range(args.kills):
                     crash.kill_once(command)
                 if what == "apply":

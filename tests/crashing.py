@@ -52,13 +52,15 @@ class Figures:
         return not (self.final_duplicates or self.final_orphans or self.final_wrong)
 
 
-def sandbox(name: str, generation: int, volume: bool) -> str:
+def sandbox(name: str, generation: int, volume: bool, share: str = "[network, ipc]") -> str:
     vol = "  volumes: [{name: data, emptyDir: {}}]\n" if volume else ""
     mount = ", volumeMounts: [{name: data, mountPath: /data}]" if volume else ""
     return (
         "apiVersion: reconciler/v1\nkind: Sandbox\n"
         f"metadata: {{name: {name}}}\n"
-        "spec:\n  terminationGracePeriodSeconds: 1\n" + vol + "  initContainers:\n"
+        f"spec:\n  terminationGracePeriodSeconds: 1\n  share: {share}\n"
+        + vol
+        + "  initContainers:\n"
         f"    - {{name: setup, image: {BUSYBOX}, command: ['true']}}\n"
         "  containers:\n"
         f"    - {{name: app, image: {BUSYBOX}, command: [sleep, '3600'],"
@@ -78,9 +80,10 @@ class CrashRun:
         self.instance = instance
         self.rng = random.Random(seed)
         self.generation = dict.fromkeys((f"s{i:02d}" for i in range(sandboxes)), 0)
+        self.shared_pid: set[str] = set()  # a change of the infra's spec: all is recreated
         self.removed: set[str] = set()
         self.figures = Figures()
-        self.full_apply = 3.0  # seconds a whole apply takes; learned as runs finish
+        self.full_apply = 3.0  # seconds a whole apply takes (calibrate, and as runs finish)
         (root / "manifests").mkdir(parents=True, exist_ok=True)
         self._write()
 
@@ -94,13 +97,16 @@ class CrashRun:
             if name in self.removed:
                 path.unlink(missing_ok=True)
             else:
-                path.write_text(sandbox(name, gen, volume=i % 3 == 0))
+                share = "[network, ipc, pid]" if name in self.shared_pid else "[network, ipc]"
+                path.write_text(sandbox(name, gen, volume=i % 3 == 0, share=share))
 
     def change(self) -> None:
         """A new generation for some sandboxes; now and then one leaves or comes back."""
         names = sorted(self.generation)
         for name in self.rng.sample(names, max(1, len(names) // 3)):
             self.generation[name] += 1
+        for name in self.rng.sample(names, max(1, len(names) // 6)):
+            self.shared_pid ^= {name}
         if self.rng.random() < 0.3:
             if self.removed and self.rng.random() < 0.5:
                 self.removed.discard(self.rng.choice(sorted(self.removed)))
@@ -125,6 +131,12 @@ class CrashRun:
     def run_args(self) -> list[str]:
         state = self.root / "state"
         return ["run", str(self.manifests), "--state-dir", str(state), "--resync", "1"]
+
+    def calibrate(self) -> None:
+        """Converge once, unkilled: how long a whole apply takes bounds the kill times."""
+        done = self.final_apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        self.full_apply = max(1.0, self.figures.final_seconds)
 
     def kill_once(self, args: list[str]) -> None:
         """Start the command, SIGKILL it at a random moment, survey what it left."""

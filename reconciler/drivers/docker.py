@@ -484,7 +484,11 @@ class DockerDriver:
 
     @_retried
     def remove(self, container_id: str, grace_period: int) -> None:
-        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success."""
+        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success.
+
+        Another process removing it at the same time (Docker answers 409
+        "removal ... is already in progress") is success too, once it is gone.
+        """
         try:
             with _engine(f"stopping {container_id[:12]}"):
                 self.api.stop(container_id, timeout=grace_period)
@@ -492,6 +496,14 @@ class DockerDriver:
                 self.api.remove_container(container_id, force=True)
         except _Gone:
             return
+        except PermanentDriverError as exc:
+            if "already in progress" not in str(exc):
+                raise
+            try:
+                with _engine(f"waiting for {container_id[:12]} to be removed"):
+                    self.api.wait(container_id, timeout=None, condition="removed")
+            except _Gone:
+                return
 
     @_retried
     def ensure_volume(self, volume: DesiredVolume) -> None:
