@@ -25,6 +25,7 @@ from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKe
 from reconciler.errors import ManifestError, ReconcilerError
 from reconciler.manifests import DEFAULT_LIMITS, InputLimits, LoadResult, load_paths
 from reconciler.models import Kind, Mode
+from reconciler.ownership import ONE_SHOT, Owner, applied, watching
 from reconciler.policy import BASELINE, Level, Policy
 
 if TYPE_CHECKING:
@@ -215,8 +216,21 @@ def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     return loaded
 
 
-def _desired(options: Options, loaded: LoadResult) -> Desired:
-    return build_units([(m.manifest, m.source) for m in loaded.manifests], options.build)
+def _desired(options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT) -> Desired:
+    build = replace(options.build, owner=owner)
+    return build_units([(m.manifest, m.source) for m in loaded.manifests], build)
+
+
+def _applied(paths: Sequence[str]) -> Owner:
+    """apply's owner: the absolute paths it read (``-`` is stdin)."""
+    return applied(p if p == "-" else str(Path(p).resolve()) for p in paths)
+
+
+_adopt = click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over units another source (a watched directory, a git branch, apply) owns.",
+)
 
 
 def _driver(options: Options) -> DockerDriver:
@@ -310,6 +324,7 @@ def _run(
     "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@_adopt
 @click.option(
     "--parallel",
     default=4,
@@ -325,14 +340,27 @@ def apply(
     prune: bool,
     allow_empty: bool,
     dry_run: bool,
+    adopt: bool,
     parallel: int,
 ) -> None:
-    """Converge the Docker host to the manifests, once."""
+    """Converge the Docker host to the manifests, once.
+
+    Units apply makes belong to apply; --prune removes only the units last
+    applied from the same set of paths, never those of `run` or `sync`.
+    """
     loaded = _load(paths, recursive)
-    desired = _desired(options, loaded)
+    owner = _applied(paths)
+    desired = _desired(options, loaded, owner)
     driver = _driver(options)
     observed = _observe(driver, desired)
-    config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
+    config = _plan_config(
+        options,
+        owner=owner,
+        adopt=adopt,
+        prune=prune,
+        allow_empty=allow_empty,
+        incomplete=not loaded.ok,
+    )
 
     def replan(keys: frozenset[UnitKey]) -> Plan:
         return _plan(options, desired, _observe(driver, desired), replace(config, only=keys))
@@ -348,16 +376,30 @@ def apply(
 @click.option(
     "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
 )
+@_adopt
 @click.pass_obj
 def diff(
-    options: Options, paths: tuple[str, ...], recursive: bool, prune: bool, allow_empty: bool
+    options: Options,
+    paths: tuple[str, ...],
+    recursive: bool,
+    prune: bool,
+    allow_empty: bool,
+    adopt: bool,
 ) -> None:
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
-    desired = _desired(options, loaded)
+    owner = _applied(paths)
+    desired = _desired(options, loaded, owner)
     _notes(desired)
     observed = _observe(_driver(options), desired)
-    config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
+    config = _plan_config(
+        options,
+        owner=owner,
+        adopt=adopt,
+        prune=prune,
+        allow_empty=allow_empty,
+        incomplete=not loaded.ok,
+    )
     result = _plan(options, desired, observed, config)
     text = render.plan_text(result, _color())
     if text:
@@ -412,14 +454,18 @@ def delete(
     driver = _driver(options)
     observed = _observe(driver, Desired())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
-    present |= observed.volume_units
-    keys |= {k for k in present if k.name in bare and k.namespace == namespace}
-    for key in sorted(keys - present):
-        click.echo(f"{key} not found", err=True)
-    config = _plan_config(options, delete=frozenset(keys))
+    present |= observed.volume_units  # a unit that a crash left as only a volume
+    named = {k for k in present if k.name in bare and k.namespace == namespace}
+    keys |= named
+    missing = [f"{key} not found" for key in sorted(keys - present)] + [
+        f"{name}: no sandbox or container of that name in namespace {namespace}"
+        for name in sorted(bare - {k.name for k in named})
+    ]
+    for message in missing:
+        click.echo(f"error: {message}", err=True)
+    config = _plan_config(options, delete=frozenset(keys & present))
     code = _run(_plan(options, Desired(), observed, config), driver, 4, dry_run)
-    matched = keys & present or not (names or paths)
-    sys.exit(code or (0 if ok and matched else 1))
+    sys.exit(code or (1 if missing or not ok else 0))
 
 
 def _daemon(options: Options) -> str:
@@ -529,6 +575,7 @@ def get(
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_adopt
 @_state_dir
 @click.pass_obj
 def run(
@@ -541,10 +588,13 @@ def run(
     allow_empty: bool,
     parallel: int,
     log_format: str,
+    adopt: bool,
     state_dir: str | None,
 ) -> None:
     """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
 
+    The directory owns the units it defines: it prunes only those, and a unit
+    another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops the loop and leaves the containers running.
     """
     import signal
@@ -561,7 +611,8 @@ def run(
     daemon = _daemon(options)
     settings = LoopSettings(
         directory=directory.resolve(),
-        build=options.build,
+        build=replace(options.build, owner=watching(str(directory.resolve()))),
+        adopt=adopt,
         state_dir=Path(state_dir) if state_dir else default_state_dir(),
         state_name=state_name(options.instance, daemon),
         daemon=daemon,

@@ -31,6 +31,7 @@ from reconciler.models import (
     SandboxManifest,
     Volume,
 )
+from reconciler.ownership import ONE_SHOT, Owner
 from reconciler.policy import BASELINE, Policy
 from reconciler.policy import check as policy_check
 from reconciler.policy import refusal as policy_refusal
@@ -189,6 +190,7 @@ class BuildConfig:
     allowed_runtimes: frozenset[str] | None = None  # None: any the daemon offers
     allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
     driver: DriverCapabilities = DOCKER
+    owner: Owner = ONE_SHOT  # the source whose manifests these are (written on every container)
     policy: Policy = BASELINE  # the security policy (policy.py): on unless switched off
 
 
@@ -311,7 +313,7 @@ def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> 
         L.SANDBOX: key.name,
         L.SOURCE: source,
         L.MODE: mode.value,
-    }
+    } | config.owner.labels()
 
 
 def _sandbox(

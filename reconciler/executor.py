@@ -22,6 +22,7 @@ from reconciler.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    RecordOwner,
     Recreate,
     Remove,
     RemoveVolumes,
@@ -34,6 +35,7 @@ from reconciler.actions import (
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.errors import InitContainerFailed, ObserveAgain, ReconcilerError
 from reconciler.observed import ContainerId
+from reconciler.ownership import Owner
 from reconciler.planner import Plan, UnitPlan
 
 DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
@@ -51,6 +53,7 @@ class Driver(Protocol):
     def remove(self, container_id: str, grace_period: int) -> None: ...
     def ensure_volume(self, volume: DesiredVolume) -> None: ...
     def remove_volumes(self, unit: UnitKey) -> None: ...
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,15 @@ class UnitResult:
     def observe_again(self) -> bool:
         """It ended because another process changed it meanwhile: observe and plan again."""
         return not self.ok and any(o.observe_again for o in self.outcomes)
+
+    @property
+    def removed(self) -> bool:
+        """The whole unit is gone: its last action, removing its volumes, was done."""
+        return (
+            bool(self.outcomes)
+            and isinstance(self.outcomes[-1].action, RemoveVolumes)
+            and (self.ok)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +171,8 @@ def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcom
 def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
     """Perform one action; return the unit's current infra id afterwards."""
     match action:
+        case RecordOwner(unit=key, owner=owner):
+            driver.record_owner(key, owner)
         case EnsureVolume(volume=volume):
             driver.ensure_volume(volume)
         case CreateInfra(infra=infra):

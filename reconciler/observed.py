@@ -6,7 +6,7 @@ The driver fills these from one list call (plus start times, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
@@ -14,6 +14,7 @@ from typing import NewType
 from reconciler import labels as L
 from reconciler.desired import UnitKey
 from reconciler.models import Kind
+from reconciler.ownership import Claim, Owner, owner_of
 
 ContainerId = NewType("ContainerId", str)
 
@@ -95,6 +96,20 @@ class Observation:
     foreign_names: frozenset[str] = field(default_factory=frozenset)
     # The OCI runtimes the daemon offers; None when not read (only runc asked for).
     runtimes: frozenset[str] | None = None
-    # Units that own a volume of this instance (a crash can leave one behind its
-    # containers); read by a full observe only.
-    volume_units: frozenset[UnitKey] = field(default_factory=frozenset)
+    # Owners recorded apart from containers (see ownership.py), by unit.
+    claims: tuple[tuple[UnitKey, Claim], ...] = ()
+    # The labels of this instance's data volumes (emptyDir), by unit: a crash
+    # between removing a unit's containers and its volumes leaves only these.
+    volumes: tuple[tuple[UnitKey, Mapping[str, str]], ...] = ()
+
+    @property
+    def volume_units(self) -> frozenset[UnitKey]:
+        return frozenset(key for key, _ in self.volumes)
+
+    def owner(self, key: UnitKey, members: Iterable[ObservedContainer]) -> Owner | None:
+        """The owner of the unit ``key`` whose containers are ``members`` (ownership.owner_of):
+        its newest claim, else the infra's owner label, else the oldest container's, else
+        its volumes' (a unit that is only a volume left behind)."""
+        ordered = sorted(members, key=lambda c: (c.role != L.ROLE_INFRA, c.created, c.id))
+        labels = [*(c.labels for c in ordered), *(v for k, v in self.volumes if k == key)]
+        return owner_of(labels, (c for k, c in self.claims if k == key))

@@ -121,6 +121,9 @@ class ManifestDirectory:
         digest = hashlib.sha256(text).hexdigest()
         self._files[path] = state
         if digest == state.digest and state.candidate is None:
+            # Unchanged since it last loaded well (maybe restored after a bad
+            # edit): what it defines stands, and any error since is gone.
+            state.errors = []
             return set(), None
         loaded = load_bytes(text, str(path), source_of(path, self.root), self.limits)
         if loaded.errors:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +39,7 @@ from reconciler.errors import (
 )
 from reconciler.models import Kind
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.ownership import Claim, Owner, claim_name
 from reconciler.runtimes import DOCKER
 
 API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
@@ -199,13 +200,7 @@ class DockerDriver:
 
         Raises DaemonUnavailable / TransientDriverError.
         """
-        wanted = [f"{L.MANAGED_BY}={self.instance}"]
-        if unit is not None:
-            wanted += [
-                f"{L.KIND}={unit.kind.value}",
-                f"{L.NAMESPACE}={unit.namespace}",
-                f"{L.SANDBOX}={unit.name}",
-            ]
+        wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing containers"):
             rows = self.api.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
@@ -227,22 +222,33 @@ class DockerDriver:
                 if name in missing
             )
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
-        volume_units = self._volume_units() if unit is None else frozenset()
-        return Observation(tuple(containers), foreign, offered, volume_units)
+        claims, volumes = self._volumes(unit)
+        return Observation(tuple(containers), foreign, offered, claims, volumes)
 
-    def _volume_units(self) -> frozenset[UnitKey]:
-        """The units that own a volume of this instance (one list call)."""
+    def _volumes(
+        self, unit: UnitKey | None
+    ) -> tuple[tuple[tuple[UnitKey, Claim], ...], tuple[tuple[UnitKey, Mapping[str, str]], ...]]:
+        """One volume list call: owners recorded apart from containers (ownership.py),
+        and the data volumes of each unit (a crash can leave one behind its unit)."""
+        wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing volumes"):
-            found = self.api.volumes(filters={"label": [f"{L.MANAGED_BY}={self.instance}"]})
-        keys = set()
-        for volume in found.get("Volumes") or []:
+            found = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
+        claims = []
+        volumes: list[tuple[UnitKey, Mapping[str, str]]] = []
+        for volume in found:
             labels = volume.get("Labels") or {}
             try:
-                kind = Kind(labels[L.KIND])
-                keys.add(UnitKey(kind, labels[L.NAMESPACE], labels[L.SANDBOX]))
+                key = UnitKey(Kind(labels[L.KIND]), labels[L.NAMESPACE], labels[L.SANDBOX])
             except (KeyError, ValueError):
                 continue  # not one of ours in full: left alone
-        return frozenset(keys)
+            if labels.get(L.CLAIM) == "true":
+                owner = Owner.from_labels(labels)
+                if owner is not None:
+                    created = _timestamp(volume.get("CreatedAt")) or 0.0
+                    claims.append((key, Claim(volume["Name"], owner, created)))
+            elif L.VOLUME in labels:
+                volumes.append((key, labels))
+        return tuple(claims), tuple(volumes)
 
     @staticmethod
     def _row(row: dict[str, Any]) -> ObservedContainer:
@@ -512,16 +518,32 @@ class DockerDriver:
             self.api.create_volume(volume.docker_name, labels=dict(volume.labels))
 
     @_retried
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None:
+        """Claim ``unit`` for ``owner`` (a labelled volume), then drop its older claims."""
+        name = claim_name(self.instance, unit.kind.value, unit.namespace, unit.name, owner)
+        labels = {
+            L.MANAGED_BY: self.instance,
+            L.KIND: unit.kind.value,
+            L.NAMESPACE: unit.namespace,
+            L.SANDBOX: unit.name,
+            L.CLAIM: "true",
+        } | owner.labels()
+        with _engine(f"recording the owner of {unit}"):
+            self.api.create_volume(name, labels=labels)
+        filters = {
+            "label": [f"{L.MANAGED_BY}={self.instance}", f"{L.CLAIM}=true", *_unit_labels(unit)]
+        }
+        with _engine("listing claims"):
+            volumes = self.api.volumes(filters=filters).get("Volumes") or []
+        for volume in volumes:
+            if volume["Name"] != name:
+                with contextlib.suppress(_Gone), _engine(f"removing claim {volume['Name']}"):
+                    self.api.remove_volume(volume["Name"])
+
+    @_retried
     def remove_volumes(self, unit: UnitKey) -> None:
         """Remove the volumes this instance made for ``unit``. Already gone is success."""
-        filters = {
-            "label": [
-                f"{L.MANAGED_BY}={self.instance}",
-                f"{L.KIND}={unit.kind.value}",
-                f"{L.NAMESPACE}={unit.namespace}",
-                f"{L.SANDBOX}={unit.name}",
-            ]
-        }
+        filters = {"label": [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]}
         with _engine("listing volumes"):
             volumes = self.api.volumes(filters=filters).get("Volumes") or []
         for volume in volumes:
@@ -530,3 +552,14 @@ class DockerDriver:
                     self.api.remove_volume(volume["Name"])
             except _Gone:
                 continue
+
+
+def _unit_labels(unit: UnitKey | None) -> list[str]:
+    """Label filters that narrow a list call to one unit's objects."""
+    if unit is None:
+        return []
+    return [
+        f"{L.KIND}={unit.kind.value}",
+        f"{L.NAMESPACE}={unit.namespace}",
+        f"{L.SANDBOX}={unit.name}",
+    ]

@@ -15,6 +15,7 @@ from reconciler.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    RecordOwner,
     Recreate,
     Remove,
     RemoveVolumes,
@@ -24,8 +25,9 @@ from reconciler.actions import (
     Stop,
     WaitInit,
 )
-from reconciler.desired import DesiredInfra, DesiredMember
+from reconciler.desired import DesiredInfra, DesiredMember, UnitKey
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.ownership import Claim
 from reconciler.planner import Plan
 
 
@@ -34,13 +36,16 @@ class Engine:
         observation = observation or Observation()
         self.containers = {c.id: c for c in observation.containers}
         self.foreign = observation.foreign_names
+        self.claims: dict[UnitKey, Claim] = dict(observation.claims)
         latest = max((c.started_at or c.created for c in self.containers.values()), default=1000.0)
         self.clock = itertools.count(start=int(latest) + 1)
         taken = [int(c, 16) for c in self.containers if all(ch in "0123456789abcdef" for ch in c)]
         self.ids = itertools.count(start=max(taken, default=0) + 1)
 
     def observe(self) -> Observation:
-        return Observation(tuple(self.containers.values()), self.foreign)
+        return Observation(
+            tuple(self.containers.values()), self.foreign, claims=tuple(self.claims.items())
+        )
 
     def _new_id(self) -> ContainerId:
         return ContainerId(f"{next(self.ids):064x}")
@@ -78,8 +83,13 @@ class Engine:
             infra_id = unit.infra_id
             for action in unit.actions:
                 match action:
-                    case EnsureVolume() | RemoveVolumes():
+                    case EnsureVolume():
                         pass
+                    case RemoveVolumes(unit=key):
+                        self.claims.pop(key, None)
+                    case RecordOwner(unit=key, owner=owner):
+                        now = float(next(self.clock))
+                        self.claims[key] = Claim(f"claim-{key.name}-{now}", owner, now)
                     case CreateInfra(infra=infra):
                         infra_id = self.create_infra(infra)
                     case CreateMember(member=m):

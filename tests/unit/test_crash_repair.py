@@ -18,6 +18,7 @@ from reconciler.actions import CreateInfra, CreateMember, Recreate, RunInit
 from reconciler.desired import Desired, UnitKey
 from reconciler.models import Kind
 from reconciler.observed import Observation, State
+from reconciler.ownership import ONE_SHOT, Owner, watching
 from reconciler.planner import Plan, UnitPlan, plan
 
 from .planning import INSTANCE, config, desired
@@ -82,13 +83,19 @@ def test_any_run_of_crashes_is_repaired_by_one_full_pass(
     assert not plan(want, engine.observe(), prune).has_changes
 
 
-def test_a_volume_left_without_its_unit_is_pruned() -> None:
+def volume_of(key: UnitKey, owner: Owner = ONE_SHOT) -> tuple[UnitKey, dict[str, str]]:
+    return key, {L.MANAGED_BY: INSTANCE, L.VOLUME: "data", **owner.labels()}
+
+
+def test_a_volume_left_without_its_unit_is_pruned_by_its_owner() -> None:
     key = UnitKey(Kind.SANDBOX, "default", "gone")
-    observed = Observation(volume_units=frozenset({key}))
+    observed = Observation(volumes=(volume_of(key),))
     pruned = plan(Desired(), observed, config(prune=True, allow_empty=True))
     assert [type(a).__name__ for a in pruned.actions] == ["RemoveVolumes"]
     assert pruned.units[0].key == key
     assert not plan(Desired(), observed, config()).has_changes  # without --prune: kept
+    theirs = Observation(volumes=(volume_of(key, watching("/elsewhere")),))
+    assert not plan(Desired(), theirs, config(prune=True, allow_empty=True)).has_changes
 
 
 def test_a_desired_unit_keeps_its_volume() -> None:
@@ -104,5 +111,5 @@ def test_a_desired_unit_keeps_its_volume() -> None:
         """
     )
     key = want.units[0].key
-    kept = plan(want, Observation(volume_units=frozenset({key})), config(prune=True))
+    kept = plan(want, Observation(volumes=(volume_of(key),)), config(prune=True))
     assert "RemoveVolumes" not in [type(a).__name__ for a in kept.actions]
