@@ -61,7 +61,7 @@ def main() -> int:
             )
             try:
                 command = crash.apply_args() if what == "apply" else crash.run_args()
-                crash.calibrate()
+                crash.calibrate(run=what == "run")
                 for _ in range(args.kills):
                     crash.kill_once(command)
                 if what == "apply":

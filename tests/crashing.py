@@ -132,10 +132,16 @@ class CrashRun:
         state = self.root / "state"
         return ["run", str(self.manifests), "--state-dir", str(state), "--resync", "1"]
 
-    def calibrate(self) -> None:
-        """Converge once, unkilled: how long a whole apply takes bounds the kill times."""
-        done = self.final_apply()
-        assert done.returncode == 0, done.stdout + done.stderr
+    def calibrate(self, run: bool = False) -> None:
+        """Converge once, unkilled, with the command to be killed (a unit belongs to the
+        source that made it: `run` leaves `apply`'s units alone): how long that takes
+        bounds the kill times."""
+        if run:
+            self.final_run()
+            assert not self.problems(), self.problems()
+        else:
+            done = self.final_apply()
+            assert done.returncode == 0, done.stdout + done.stderr
         self.full_apply = max(1.0, self.figures.final_seconds)
 
     def kill_once(self, args: list[str]) -> None:

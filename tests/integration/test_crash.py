@@ -16,6 +16,7 @@ import docker
 
 from reconciler import labels as L
 from reconciler.drivers.docker_spec import member_body
+from reconciler.ownership import applied
 from tests.crashing import PAUSE, CrashRun
 
 from .conftest import Harness
@@ -41,7 +42,7 @@ def test_run_killed_at_random_points_is_repaired_by_the_next_run(
     h: Harness, tmp_path: Path
 ) -> None:
     crash = crash_run(h, tmp_path, sandboxes=3, seed=11)
-    crash.calibrate()
+    crash.calibrate(run=True)
     for _ in range(3):
         crash.kill_once(crash.run_args())
     crash.final_run(within=90)
@@ -70,12 +71,14 @@ def test_a_member_never_started_and_members_of_a_gone_infra_are_repaired(
 
 def test_a_volume_left_without_its_unit_is_pruned(h: Harness, tmp_path: Path) -> None:
     crash = crash_run(h, tmp_path, sandboxes=1)
+    # As `apply --prune` of these manifests made it: a source prunes only its own.
     labels = {
         L.MANAGED_BY: h.instance,
         L.KIND: "Sandbox",
         L.NAMESPACE: "default",
         L.SANDBOX: "gone",
         L.VOLUME: "data",
+        **applied([str(crash.manifests.resolve())]).labels(),
     }
     h.api.create_volume(f"{h.instance}_default_gone.data", labels=labels)
     assert "volume" in " ".join(crash.problems())
