@@ -256,6 +256,7 @@ class Loop:
                 continue
             with self._lock:
                 self._known = {k for c in observed.containers if (k := c.unit_key) is not None}
+                self._known |= observed.volume_units  # a crash can leave only a volume
             self._rescan()
 
     # -- one pass over one unit ------------------------------------------------
