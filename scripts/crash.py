@@ -3,16 +3,17 @@
 
     DOCKER_HOST=... .venv/bin/python scripts/crash.py [--sandboxes 20] [--kills 50] [--seed 1]
 
-For `apply`, then for `run`: converge once (timing a whole apply, which
-bounds when kills fall), then --kills times: change the manifests a little
-(a new spec for a third of the members, a new infra spec for a sixth of the
-sandboxes, now and then a sandbox removed or brought back),
-start the command, kill it with SIGKILL at a random moment, and survey what
-it left. Then one more pass (an unkilled `apply`; for `run`, the loop until
-the state is exact) and check: exactly the desired containers, no sandbox
-with two infras or two copies of a member, no orphaned container or volume.
-Prints the figures; exit 1 unless both end exact. Needs a private daemon
-(scripts/dockerd.sh) with the test images (scripts/test-image.sh).
+For `apply`, then for `run`: converge once (timing a whole pass, which
+bounds when kills fall), then until --kills kills have landed mid-work:
+change the manifests a little (a new spec for a third of the members, a new
+infra spec for a sixth of the sandboxes, now and then a sandbox removed or
+brought back), start the command, SIGKILL it at a random moment within how
+long a pass takes, and survey what it left (a run that finishes first does
+not count). Then one more pass (an unkilled `apply`; for `run`, the loop
+until the state is exact) and check: exactly the desired containers, no
+sandbox with two infras or two copies of a member, no orphaned container or
+volume. Prints the figures; exit 1 unless both end exact. Needs a private
+daemon (scripts/dockerd.sh) with the test images (scripts/test-image.sh).
 """
 
 from __future__ import annotations
@@ -62,8 +63,7 @@ def main() -> int:
             try:
                 command = crash.apply_args() if what == "apply" else crash.run_args()
                 crash.calibrate(run=what == "run")
-                for _ in range(args.kills):
-                    crash.kill_once(command)
+                crash.kill_until(command, args.kills)
                 if what == "apply":
                     done = crash.final_apply()
                     if done.returncode != 0:

@@ -144,20 +144,35 @@ class CrashRun:
             assert done.returncode == 0, done.stdout + done.stderr
         self.full_apply = max(1.0, self.figures.final_seconds)
 
-    def kill_once(self, args: list[str]) -> None:
-        """Start the command, SIGKILL it at a random moment, survey what it left."""
+    def kill_once(self, args: list[str]) -> bool:
+        """Start the command, SIGKILL it at a random moment, survey what it left.
+
+        Whether the kill landed while it still worked; one that finished first
+        teaches how long a pass takes, so later kills fall within it.
+        """
         self.change()
         began = time.monotonic()
         proc = self._spawn(*args)
-        time.sleep(self.rng.uniform(0.3, self.full_apply))
-        if proc.poll() is None:
+        at = began + self.rng.uniform(0.3, self.full_apply)
+        while proc.poll() is None and time.monotonic() < at:
+            time.sleep(0.02)
+        landed = proc.poll() is None
+        if landed:
             proc.send_signal(signal.SIGKILL)
             self.figures.kills += 1
         else:
             self.figures.finished_first += 1
-            self.full_apply = max(self.full_apply, time.monotonic() - began)
+            self.full_apply = max(1.0, time.monotonic() - began)
         proc.wait()
         self.figures.left.update(self.survey())
+        return landed
+
+    def kill_until(self, args: list[str], kills: int) -> None:
+        """Kill the command ``kills`` times mid-work (at most three tries a kill)."""
+        for _ in range(3 * kills):
+            if self.figures.kills >= kills:
+                return
+            self.kill_once(args)
 
     def final_apply(self) -> subprocess.CompletedProcess[str]:
         began = time.monotonic()
