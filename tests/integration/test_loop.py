@@ -231,7 +231,7 @@ def test_a_crashing_container_is_restarted_with_growing_delays(
     def in_backoff() -> bool:
         # Between its death and the loop's next pass the status file lags; poll.
         get = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
-        seen[:] = json.loads(get.stdout)
+        seen[:] = json.loads(get.stdout)["units"]
         return seen[0]["phase"] == "CrashLoopBackOff"
 
     h.wait_until(in_backoff, 20)

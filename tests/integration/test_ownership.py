@@ -20,7 +20,7 @@ def ids(h: Harness, name: str) -> dict[str, str]:
 def owners(h: Harness) -> dict[str, str]:
     done = h.cli("get", "-o", "json")
     assert done.returncode == 0, done.stderr
-    return {u["name"]: u["owner"] for u in json.loads(done.stdout)}
+    return {u["name"]: u["owner"] for u in json.loads(done.stdout)["units"]}
 
 
 def steady(h: Harness, name: str, before: dict[str, str], seconds: float) -> None:

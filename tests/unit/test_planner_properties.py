@@ -47,8 +47,17 @@ spec: {{image: {draw(st.sampled_from(IMAGES))}, restartPolicy: {policy}}}
         containers = "\n".join(
             f"    - {{name: {m}, image: {draw(st.sampled_from(IMAGES))}}}" for m in members
         )
-        init = (
-            "  initContainers: [{name: setup, image: busybox:1}]\n" if draw(st.booleans()) else ""
+        init = draw(
+            st.sampled_from(
+                [
+                    "",
+                    "  initContainers: [{name: setup, image: busybox:1}]\n",
+                    # a native sidecar between two init containers
+                    "  initContainers: [{name: setup, image: busybox:1}, {name: log, image: "
+                    f"{draw(st.sampled_from(IMAGES))}, restartPolicy: Always}}, "
+                    "{name: check, image: busybox:1}]\n",
+                ]
+            )
         )
         share = draw(st.sampled_from(["[network]", "[network, ipc]", "[network, ipc, pid]"]))
         port = draw(st.sampled_from(["[]", "[{containerPort: 80, hostPort: 8080}]"]))

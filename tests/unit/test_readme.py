@@ -1,0 +1,30 @@
+"""The README's manifest example is valid as printed: users copy it first."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reconciler.desired import BuildConfig, build_units
+from reconciler.manifests import load_text
+from reconciler.policy import Policy
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_manifest_example_loads_and_is_not_refused() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    example = next(b for b in blocks if "kind: Sandbox" in b and "kind: Container" in b)
+    loaded = load_text(example, "README.md")
+    assert loaded.ok, [str(p) for p in loaded.errors]
+    manifests = [(m.manifest, m.source) for m in loaded.manifests]
+    # The example shows every field, some beyond the default policy (as its comments say).
+    baseline = build_units(manifests, BuildConfig("readme", infra_image="pause:test"))
+    ((_, refusal),) = baseline.refused
+    assert "rule hostPath" in refusal and "rule capabilities" in refusal
+    allowing = Policy(allowed_host_paths=("/srv",), allowed_capabilities=frozenset({"NET_ADMIN"}))
+    desired = build_units(
+        manifests, BuildConfig("readme", infra_image="pause:test", policy=allowing)
+    )
+    assert not desired.refused
+    assert {u.key.name for u in desired.units} == {"web", "cache"}
