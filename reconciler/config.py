@@ -54,6 +54,12 @@ class PolicyConfig(Model):
         default=None, alias="hostIPs"
     )
 
+    allowed_unsafe_sysctls: list[Annotated[str, Field(pattern=r"^[a-z0-9_.]+\*?$")]] = Field(
+        default_factory=list
+    )
+
+    allow_unconfined_seccomp: bool = False
+
     @field_validator("host_ports")
     @classmethod
     def _ranges(cls, value: list[int | str] | None) -> list[int | str] | None:
@@ -73,6 +79,8 @@ class PolicyConfig(Model):
             if self.host_ports is None
             else tuple(sorted(_port_range(p) for p in self.host_ports)),
             host_ips=None if self.host_ips is None else frozenset(self.host_ips),
+            allowed_unsafe_sysctls=tuple(self.allowed_unsafe_sysctls),
+            allow_unconfined_seccomp=self.allow_unconfined_seccomp,
         )
 
 

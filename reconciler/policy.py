@@ -21,8 +21,11 @@ from reconciler.models import (
     ContainerFields,
     ContainerManifest,
     ContainerPort,
+    PodSecurityContext,
     SandboxManifest,
+    SecurityContext,
     Volume,
+    effective_security,
 )
 
 
@@ -52,6 +55,22 @@ BASELINE_CAPABILITIES = frozenset(
 )
 # ... and restricted: after dropping ALL, only this may come back.
 RESTRICTED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+# Pod Security Standards, baseline: the sysctls that are safe (isolated per pod,
+# no effect on other pods or the host). The models only accept namespaced ones.
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -76,6 +95,9 @@ class Policy:
     allowed_capabilities: frozenset[str] = frozenset()  # beyond the level's own set
     host_ports: tuple[PortRange, ...] | None = None  # None: any port
     host_ips: frozenset[str] | None = None  # None: any address (unset hostIP is 0.0.0.0)
+    # Namespaced sysctls beyond the safe set; "net.core.*" allows a prefix.
+    allowed_unsafe_sysctls: tuple[str, ...] = ()
+    allow_unconfined_seccomp: bool = False
 
     def describe(self) -> dict[str, object]:
         """What `reconciler policy` prints."""
@@ -87,6 +109,8 @@ class Policy:
             "capabilitiesWithoutAsking": sorted(self._capabilities()),
             "hostPorts": "any" if self.host_ports is None else [str(r) for r in self.host_ports],
             "hostIPs": "any" if self.host_ips is None else sorted(self.host_ips),
+            "allowedUnsafeSysctls": list(self.allowed_unsafe_sysctls),
+            "allowUnconfinedSeccomp": self.allow_unconfined_seccomp,
             "rules": [
                 {"rule": r.name, "field": r.field, "what": r.what}
                 for r in RULES
@@ -118,6 +142,19 @@ class Violation:
 class _Container:
     at: str  # the field path of the container: spec, spec.containers[1], ...
     fields: ContainerFields
+    security: SecurityContext  # effective: the pod's securityContext fills what it leaves
+
+    def field(self, name: str, pod: PodSecurityContext | None) -> str:
+        """Where ``name`` of the effective securityContext was set (container, else pod)."""
+        own = self.fields.security_context
+        if (own is None or getattr(own, name) is None) and pod and getattr(pod, name) is not None:
+            return f"spec.securityContext.{_camel(name)}"
+        return f"{self.at}.securityContext.{_camel(name)}"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +164,7 @@ class _Unit:
     containers: tuple[_Container, ...]
     volumes: tuple[tuple[str, Volume], ...]
     ports: tuple[tuple[str, ContainerPort], ...]
+    pod: PodSecurityContext | None = None  # a sandbox's pod-level securityContext
 
 
 Found = Iterator[tuple[str, str]]  # (field, message)
@@ -136,7 +174,7 @@ def _privileged(unit: _Unit, policy: Policy) -> Found:
     if policy.allow_privileged:
         return
     for c in unit.containers:
-        if c.fields.security_context and c.fields.security_context.privileged:
+        if c.security.privileged:
             yield (
                 f"{c.at}.securityContext.privileged",
                 "a privileged container has every capability and the host's devices "
@@ -151,8 +189,7 @@ def _capability(name: str) -> str:
 def _capabilities(unit: _Unit, policy: Policy) -> Found:
     allowed = policy._capabilities()
     for c in unit.containers:
-        sc = c.fields.security_context
-        for i, cap in enumerate(sc.capabilities.add if sc else []):
+        for i, cap in enumerate(c.security.capabilities.add):
             if _capability(cap) not in allowed:
                 yield (
                     f"{c.at}.securityContext.capabilities.add[{i}]",
@@ -207,27 +244,63 @@ def _host_ports(unit: _Unit, policy: Policy) -> Found:
             )
 
 
+def _seccomp_unconfined(unit: _Unit, policy: Policy) -> Found:
+    if policy.allow_unconfined_seccomp:
+        return
+    for c in unit.containers:
+        profile = c.security.seccomp_profile
+        if profile is not None and profile.type == "Unconfined":
+            yield (
+                c.field("seccomp_profile", unit.pod) + ".type",
+                "an unconfined container may make every system call (use RuntimeDefault; "
+                "allow: policy.allowUnconfinedSeccomp)",
+            )
+
+
+def _unsafe_sysctls(unit: _Unit, policy: Policy) -> Found:
+    for i, sysctl in enumerate(unit.pod.sysctls if unit.pod else []):
+        if sysctl.name in SAFE_SYSCTLS or any(
+            sysctl.name == allowed
+            or (allowed.endswith("*") and sysctl.name.startswith(allowed[:-1]))
+            for allowed in policy.allowed_unsafe_sysctls
+        ):
+            continue
+        yield (
+            f"spec.securityContext.sysctls[{i}].name",
+            f"sysctl {sysctl.name} is not in the safe set (allow: policy.allowedUnsafeSysctls)",
+        )
+
+
+def _seccomp_set(unit: _Unit, policy: Policy) -> Found:
+    for c in unit.containers:
+        if c.security.seccomp_profile is None:
+            yield (
+                f"{c.at}.securityContext.seccompProfile",
+                "must name a seccomp profile (type: RuntimeDefault), here or for the pod",
+            )
+
+
 def _non_root(unit: _Unit, policy: Policy) -> Found:
     for c in unit.containers:
-        sc = c.fields.security_context
-        if sc is None or sc.run_as_user is None or sc.run_as_user == 0:
+        sc = c.security
+        if sc.run_as_user == 0:
+            yield (c.field("run_as_user", unit.pod), "must not run as uid 0 (root)")
+        elif sc.run_as_user is None and not sc.run_as_non_root:
             yield (
-                f"{c.at}.securityContext.runAsUser",
-                "must run as a non-root user: set runAsUser to a uid other than 0",
+                f"{c.at}.securityContext.runAsNonRoot",
+                "must run as a non-root user: set runAsNonRoot: true or a runAsUser other than 0",
             )
 
 
 def _drop_all(unit: _Unit, policy: Policy) -> Found:
     for c in unit.containers:
-        sc = c.fields.security_context
-        if sc is None or "ALL" not in {_capability(d) for d in sc.capabilities.drop}:
+        if "ALL" not in {_capability(d) for d in c.security.capabilities.drop}:
             yield (f"{c.at}.securityContext.capabilities.drop", "must drop ALL capabilities")
 
 
 def _no_escalation(unit: _Unit, policy: Policy) -> Found:
     for c in unit.containers:
-        sc = c.fields.security_context
-        if sc is None or sc.allow_privilege_escalation is not False:
+        if c.security.allow_privilege_escalation is not False:
             yield (
                 f"{c.at}.securityContext.allowPrivilegeEscalation",
                 "must be false (no privilege escalation)",
@@ -274,11 +347,32 @@ RULES: tuple[Rule, ...] = (
         always=True,
     ),
     Rule(
+        "seccomp",
+        "securityContext.seccompProfile.type",
+        "no Unconfined seccomp profile",
+        _SECURE,
+        _seccomp_unconfined,
+    ),
+    Rule(
+        "sysctls",
+        "spec.securityContext.sysctls[].name",
+        "only the safe sysctls (and policy.allowedUnsafeSysctls)",
+        _SECURE,
+        _unsafe_sysctls,
+    ),
+    Rule(
         "runAsNonRoot",
-        "securityContext.runAsUser",
-        "run as a uid other than 0",
+        "securityContext.runAsNonRoot, securityContext.runAsUser",
+        "runAsNonRoot: true or a uid other than 0; never uid 0",
         _RESTRICTED,
         _non_root,
+    ),
+    Rule(
+        "seccompProfile",
+        "securityContext.seccompProfile",
+        "name a seccomp profile (RuntimeDefault)",
+        _RESTRICTED,
+        _seccomp_set,
     ),
     Rule(
         "dropAll",
@@ -294,9 +388,9 @@ RULES: tuple[Rule, ...] = (
         _RESTRICTED,
         _no_escalation,
     ),
-    # seccomp: Docker applies its default profile to every container this tool
-    # creates, and no manifest field can turn it off yet: restricted's "a
-    # seccomp profile" always holds. See docs/safety.md for the rules to come.
+    # Host namespaces (hostNetwork/PID/IPC), procMount, AppArmor profiles and
+    # devices (volumeDevices) never load (models.UNSUPPORTED_FIELDS): refused
+    # at every level before a policy is asked.
 )
 
 
@@ -305,17 +399,18 @@ def _unit(manifest: SandboxManifest | ContainerManifest) -> _Unit:
     if isinstance(manifest, ContainerManifest):
         assert isinstance(spec, ContainerFields)
         return _Unit(
-            (_Container("spec", spec),),
+            (_Container("spec", spec, effective_security(None, spec.security_context)),),
             tuple((f"spec.volumes[{i}]", v) for i, v in enumerate(spec.volumes)),
             tuple((f"spec.ports[{i}]", p) for i, p in enumerate(spec.ports)),
         )
     sandbox = manifest.spec
+    pod = sandbox.security_context
     containers = [
-        *(
-            _Container(f"spec.initContainers[{i}]", c)
-            for i, c in enumerate(sandbox.init_containers)
-        ),
-        *(_Container(f"spec.containers[{i}]", c) for i, c in enumerate(sandbox.containers)),
+        _Container(at, c, effective_security(pod, c.security_context))
+        for at, c in [
+            *((f"spec.initContainers[{i}]", c) for i, c in enumerate(sandbox.init_containers)),
+            *((f"spec.containers[{i}]", c) for i, c in enumerate(sandbox.containers)),
+        ]
     ]
     ports = [(f"spec.ports[{i}]", p) for i, p in enumerate(sandbox.ports)]
     ports += [(f"{c.at}.ports[{i}]", p) for c in containers for i, p in enumerate(c.fields.ports)]
@@ -323,6 +418,7 @@ def _unit(manifest: SandboxManifest | ContainerManifest) -> _Unit:
         tuple(containers),
         tuple((f"spec.volumes[{i}]", v) for i, v in enumerate(sandbox.volumes)),
         tuple(ports),
+        pod,
     )
 
 

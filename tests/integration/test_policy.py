@@ -72,7 +72,7 @@ def test_an_allowed_host_path_prefix_is_mounted(h: Harness, tmp_path: Path) -> N
 def test_restricted_runs_a_hardened_container_and_refuses_a_plain_one(h: Harness) -> None:
     hardened = (
         "      securityContext: {runAsUser: 1000, allowPrivilegeEscalation: false,"
-        " capabilities: {drop: [ALL]}}"
+        " capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}"
     )
     h.write("hard.yaml", container("hard", hardened))
     h.write("good.yaml", GOOD)
@@ -83,6 +83,30 @@ def test_restricted_runs_a_hardened_container_and_refuses_a_plain_one(h: Harness
     assert info["State"]["Running"] and info["Config"]["User"] == "1000"
     assert info["HostConfig"]["CapDrop"] == ["ALL"]
     assert not h.containers(**{L.SANDBOX: "good"})
+
+
+def test_an_unconfined_seccomp_profile_and_an_unsafe_sysctl_are_refused(h: Harness) -> None:
+    h.write("good.yaml", GOOD)
+    h.write(
+        "pod.yaml",
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: pod}
+        spec:
+          terminationGracePeriodSeconds: 1
+          securityContext:
+            seccompProfile: {type: Unconfined}
+            sysctls: [{name: net.core.somaxconn, value: "1024"}]
+          containers: [{name: c, image: local/busybox:test, command: [sleep, "3600"]}]
+        """,
+    )
+    done = h.apply(expect=1)
+    out = done.stdout + done.stderr
+    assert "spec.securityContext.seccompProfile.type" in out and "rule seccomp)" in out
+    assert "spec.securityContext.sysctls[0].name" in out and "rule sysctls" in out
+    assert not h.containers(**{L.SANDBOX: "pod"})
+    assert h.member("good", "good")["State"]["Running"]
 
 
 def test_a_billion_laughs_file_is_refused_and_the_rest_converges(h: Harness) -> None:

@@ -26,7 +26,7 @@ from reconciler.policy import (
 
 HARDENED = (
     "securityContext: {runAsUser: 1000, allowPrivilegeEscalation: false, "
-    "capabilities: {drop: [ALL]}}"
+    "capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}"
 )
 
 
@@ -118,7 +118,8 @@ def test_restricted_wants_non_root_drop_all_and_no_escalation() -> None:
     assert sorted(rules(container(), RESTRICTED)) == [
         "dropAll spec.securityContext.capabilities.drop",
         "noPrivilegeEscalation spec.securityContext.allowPrivilegeEscalation",
-        "runAsNonRoot spec.securityContext.runAsUser",
+        "runAsNonRoot spec.securityContext.runAsNonRoot",
+        "seccompProfile spec.securityContext.seccompProfile",
     ]
     assert rules(container(security=HARDENED.split(": ", 1)[1]), RESTRICTED) == []
 
@@ -142,6 +143,68 @@ def test_restricted_includes_baseline() -> None:
     assert rules(container(security=security), RESTRICTED) == [
         "privileged spec.securityContext.privileged"
     ]
+
+
+def test_run_as_non_root_without_a_uid_passes_restricted() -> None:
+    hardened = HARDENED.split(": ", 1)[1].replace("runAsUser: 1000", "runAsNonRoot: true")
+    assert rules(container(security=hardened), RESTRICTED) == []
+
+
+# --- pod-level securityContext: seccomp, sysctls, what members inherit -------------
+
+
+def pod_sandbox(pod: str, member: str = "") -> SandboxManifest | ContainerManifest:
+    return sandbox(member, f"  securityContext: {pod}\n")
+
+
+def test_unconfined_seccomp_is_refused_where_it_is_set() -> None:
+    m = container(security="{seccompProfile: {type: Unconfined}}")
+    assert rules(m) == ["seccomp spec.securityContext.seccompProfile.type"]
+    pod = pod_sandbox("{seccompProfile: {type: Unconfined}}")
+    assert rules(pod) == ["seccomp spec.securityContext.seccompProfile.type"] * 2
+    own = pod_sandbox(
+        "{seccompProfile: {type: RuntimeDefault}}",
+        ", securityContext: {seccompProfile: {type: Unconfined}}",
+    )
+    assert rules(own) == ["seccomp spec.containers[1].securityContext.seccompProfile.type"]
+    assert rules(m, PRIVILEGED) == []
+    assert rules(m, replace(BASELINE, allow_unconfined_seccomp=True)) == []
+
+
+def test_only_safe_sysctls_unless_allowed() -> None:
+    m = pod_sandbox(
+        "{sysctls: [{name: net.ipv4.tcp_syncookies, value: '1'},"
+        " {name: net.core.somaxconn, value: '1024'}, {name: kernel.msgmax, value: '65536'}]}"
+    )
+    assert rules(m) == [
+        "sysctls spec.securityContext.sysctls[1].name",
+        "sysctls spec.securityContext.sysctls[2].name",
+    ]
+    allowed = replace(BASELINE, allowed_unsafe_sysctls=("net.core.*", "kernel.msgmax"))
+    assert rules(m, allowed) == []
+
+
+def test_members_inherit_the_pods_restricted_settings() -> None:
+    pod = "{runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}"
+    member = ", securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}"
+    m = pod_sandbox(pod, member)
+    # Only the first member ("ok") lacks what a container must set itself.
+    assert sorted(rules(m, RESTRICTED)) == [
+        "dropAll spec.containers[0].securityContext.capabilities.drop",
+        "noPrivilegeEscalation spec.containers[0].securityContext.allowPrivilegeEscalation",
+    ]
+    root = pod_sandbox(pod.replace("runAsNonRoot: true, runAsUser: 1000", "runAsUser: 0"), member)
+    assert "runAsNonRoot spec.securityContext.runAsUser" in rules(root, RESTRICTED)
+
+
+def test_host_namespaces_and_proc_mount_never_load() -> None:
+    for text in (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {hostNetwork: true, containers: [{name: c, image: x}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {containers: [{name: c, image: x, securityContext: {procMount: Unmasked}}]}\n",
+    ):
+        assert not load_text(text, "m.yaml").ok
 
 
 # --- refusal in build_units --------------------------------------------------------
@@ -176,6 +239,7 @@ def test_the_config_file_sets_the_policy(tmp_path: Path) -> None:
         "policy:\n  level: restricted\n  allowPrivileged: true\n"
         "  allowedHostPaths: [/srv]\n  allowedCapabilities: [cap_net_admin]\n"
         "  hostPorts: [8080, '9000-9100']\n  hostIPs: [127.0.0.1]\n"
+        "  allowedUnsafeSysctls: [net.core.*]\n  allowUnconfinedSeccomp: true\n"
         "input: {maxFileBytes: 100, allowExternalSymlinks: true}\n"
     )
     config = load_config(path)
@@ -187,6 +251,8 @@ def test_the_config_file_sets_the_policy(tmp_path: Path) -> None:
         frozenset({"NET_ADMIN"}),
         (PortRange(8080, 8080), PortRange(9000, 9100)),
         frozenset({"127.0.0.1"}),
+        ("net.core.*",),
+        True,
     )
     limits = config.input.to_limits()
     assert limits.max_bytes == 100 and limits.allow_external_symlinks

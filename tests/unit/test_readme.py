@@ -21,8 +21,14 @@ def test_the_readme_manifest_example_loads_and_is_not_refused() -> None:
     # The example shows every field, some beyond the default policy (as its comments say).
     baseline = build_units(manifests, BuildConfig("readme", infra_image="pause:test"))
     ((_, refusal),) = baseline.refused
-    assert "rule hostPath" in refusal and "rule capabilities" in refusal
-    allowing = Policy(allowed_host_paths=("/srv",), allowed_capabilities=frozenset({"NET_ADMIN"}))
+    for rule in ("hostPath", "capabilities", "sysctls", "seccomp"):
+        assert f"rule {rule})" in refusal
+    allowing = Policy(
+        allowed_host_paths=("/srv",),
+        allowed_capabilities=frozenset({"NET_ADMIN"}),
+        allowed_unsafe_sysctls=("net.core.somaxconn",),
+        allow_unconfined_seccomp=True,
+    )
     desired = build_units(
         manifests, BuildConfig("readme", infra_image="pause:test", policy=allowing)
     )
