@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -516,7 +517,7 @@ def get(
     After `reconciler sync`: the repository, branch, path, the last applied and
     attempted revisions and the last error (``sync`` in -o json).
     """
-    from reconciler.statefile import default_state_dir, read_status, state_name
+    from reconciler.statefile import default_state_dir, read_statuses
     from reconciler.status import merge_loop_status, unit_statuses
 
     driver = _driver(options)
@@ -525,11 +526,11 @@ def get(
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
-        loop = read_status(directory, state_name(options.instance, _daemon(options)))
+        loops = read_statuses(directory, options.instance, _daemon(options))
     except (OSError, ValueError) as exc:
-        click.echo(f"warning: the loop's status is unreadable: {exc}", err=True)
-        loop = None
-    if loop:
+        click.echo(f"warning: the loops' status is unreadable: {exc}", err=True)
+        loops = []
+    for loop in loops:  # one per source: each reports only its own units
         statuses = merge_loop_status(statuses, loop)
     if namespace:
         statuses = [s for s in statuses if s.namespace == namespace]
@@ -544,13 +545,15 @@ def get(
         found = {UnitKey(Kind(s.kind), s.namespace, s.name) for s in statuses}
         missing = [str(k) for k in sorted(keys - found)]
         missing += sorted(bare - {s.name for s in statuses})
-    file_errors: dict[str, list[str]] = dict((loop or {}).get("fileErrors") or {})
-    # What `sync` follows and where it is (None unless a sync wrote the status).
-    sync = (loop or {}).get("sync")
+    file_errors: dict[str, list[str]] = {}
+    for loop in loops:
+        file_errors |= loop.get("fileErrors") or {}
+    # What each `sync` follows and where it is.
+    syncs = [sync for loop in loops if isinstance(sync := loop.get("sync"), dict)]
     if output == "table":
         if statuses or not names:
             click.echo(render.status_table(statuses) if statuses else "no units")
-        if isinstance(sync, dict) and not names:
+        for sync in syncs if not names else ():
             click.echo(render.sync_text(sync))
         for s in statuses:
             if s.last_error:
@@ -567,7 +570,7 @@ def get(
             "instance": options.instance,
             "units": [s.to_dict() for s in statuses],
             "fileErrors": file_errors,
-            "sync": sync if isinstance(sync, dict) else None,
+            "syncs": syncs,
         }
         click.echo(render.dump(data, output).rstrip())
     for name in missing:
@@ -645,9 +648,6 @@ def run(
     another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops the loop and leaves the containers running.
     """
-    import signal
-    import threading
-
     from reconciler.backoff import BackoffPolicy
     from reconciler.loop import Loop, LoopSettings
     from reconciler.statefile import InstanceLock, default_state_dir, state_name
@@ -658,12 +658,13 @@ def run(
     if backoff_initial > backoff_max:
         raise click.BadParameter("--backoff-initial exceeds --backoff-max")
     daemon = _daemon(options)
+    owner = watching(str(directory.resolve()))
     settings = LoopSettings(
         directory=directory.resolve(),
-        build=replace(options.build, owner=watching(str(directory.resolve()))),
+        build=replace(options.build, owner=owner),
         adopt=adopt,
         state_dir=Path(state_dir) if state_dir else default_state_dir(),
-        state_name=state_name(options.instance, daemon),
+        state_name=state_name(options.instance, daemon, owner.source),
         daemon=daemon,
         recursive=recursive,
         resync=resync,
@@ -675,12 +676,7 @@ def run(
     try:
         with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
             loop = Loop(settings, _driver(options))
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                # Set the event from another thread: a handler runs between two
-                # bytecodes of the main thread, which may hold the event's own lock.
-                signal.signal(
-                    signum, lambda *_: threading.Thread(target=loop.stop.set, daemon=True).start()
-                )
+            _stop_on_signals(loop.stop)
             loop.run()
     except ReconcilerError as exc:
         _fail(str(exc))
@@ -766,7 +762,6 @@ def sync(
     SIGTERM or SIGINT stops it and leaves the containers running.
     """
     import hashlib
-    import signal
 
     from reconciler.backoff import BackoffPolicy
     from reconciler.gitmirror import Mirror, check_branch, clean_path
@@ -821,7 +816,7 @@ def sync(
         build=replace(options.build, owner=owner),
         adopt=adopt,
         state_dir=states,
-        state_name=state_name(options.instance, daemon),
+        state_name=state_name(options.instance, daemon, owner.source),
         daemon=daemon,
         resync=resync,
         backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
@@ -837,8 +832,7 @@ def sync(
             if address is not None:
                 hook = Webhook(*address, secret, source.trigger)
                 hook.start()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: loop.stop.set())
+            _stop_on_signals(loop.stop)
             try:
                 loop.run()
             finally:
@@ -884,6 +878,15 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     except OSError as exc:
         click.echo(f"warning: writing status: {exc}", err=True)
     return code
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (from another thread: a handler runs between two
+    bytecodes of the main thread, which may be holding the event's own lock)."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
 
 
 class _JsonLogs(logging.Formatter):

@@ -180,7 +180,7 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
             )
         elif not desired.units and not desired.refused and not config.allow_empty:
             warnings.append(
-                f"refusing to prune all {len(prunable)} unit(s) of instance "
+                f"refusing to prune all {len(prunable)} unit(s) {config.owner} owns in instance "
                 f"{config.instance!r}: nothing is desired (pass --allow-empty to mean it)"
             )
         else:

@@ -244,7 +244,7 @@ def test_once_converges_and_exits_with_apply_status(h: Harness, repo: Repo, tmp_
     got = json.loads(h.cli("get", "--state-dir", state, "-o", "json").stdout)
     (unit,) = got["units"]
     assert unit["name"] == "web" and unit["owner"] == f"git:{repo.url}#main:deploy"
-    status = got["sync"]
+    (status,) = got["syncs"]
     assert status["owner"] == unit["owner"]
     assert status["repository"] == repo.url and status["branch"] == "main"
     assert status["lastAppliedRevision"] == good
