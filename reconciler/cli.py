@@ -808,6 +808,7 @@ def sync(
             verify_commits=verify_commits,
             allowed_signers=allowed_signers.resolve() if allowed_signers else None,
             gnupg_home=gnupg_home.resolve() if gnupg_home else None,
+            limits=options.limits,
         ),
         mirror,
     )

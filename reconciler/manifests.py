@@ -207,7 +207,7 @@ def read_manifest(
     if not stat.S_ISREG(info.st_mode):
         raise refuse(f"refused: not a regular file ({_file_kind(info.st_mode)}); it is not opened")
     if info.st_size > limits.max_bytes:
-        raise refuse(f"refused: {info.st_size} bytes, over the limit of {limits.max_bytes}")
+        raise refuse(f"refused: {info.st_size} bytes, over the limit of {limits.max_bytes} bytes")
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(file, flags)
