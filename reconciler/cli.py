@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,12 +22,13 @@ import click
 
 from reconciler import render
 from reconciler.config import DEFAULT_PATH as DEFAULT_CONFIG
-from reconciler.config import load_config
+from reconciler.config import OperatorConfig, load_config
 from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKey, build_units
 from reconciler.errors import ManifestError, ReconcilerError
-from reconciler.manifests import LoadResult, load_paths
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits, LoadResult, load_paths
 from reconciler.models import Kind, Mode
 from reconciler.ownership import ONE_SHOT, Owner, applied, watching
+from reconciler.policy import BASELINE, Level, Policy
 
 if TYPE_CHECKING:
     from reconciler.actions import Action
@@ -48,6 +50,8 @@ class Options:
     default_runtime: str
     allowed_runtimes: frozenset[str] | None
     allowed_modes: frozenset[Mode] | None
+    policy: Policy = BASELINE
+    limits: InputLimits = DEFAULT_LIMITS
 
     @property
     def build(self) -> BuildConfig:
@@ -58,6 +62,7 @@ class Options:
             self.default_runtime,
             self.allowed_runtimes,
             self.allowed_modes,
+            policy=self.policy,
         )
 
 
@@ -133,6 +138,15 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Image of the infra container that holds the namespaces.",
 )
+@click.option(
+    "--policy",
+    "policy_level",
+    envvar="RECONCILER_POLICY",
+    default=None,
+    type=click.Choice([level.value for level in Level]),
+    help="Security policy level (default: the config's policy.level, else baseline); "
+    "privileged switches the policy off.",
+)
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def cli(
@@ -145,9 +159,16 @@ def cli(
     allowed_runtimes: str | None,
     allowed_modes: str | None,
     infra_image: str,
+    policy_level: str | None,
 ) -> None:
     """Keep sandboxed containers on a Docker host exactly as YAML manifests describe them."""
     del config_path  # read before parsing, in main(): its values are click's defaults
+    # main() hands the operator config over as ctx.obj; its policy and input
+    # limits are structures, not flags.
+    operator = ctx.obj if isinstance(ctx.obj, OperatorConfig) else OperatorConfig()
+    policy = operator.policy.to_policy()
+    if policy_level is not None:
+        policy = replace(policy, level=Level(policy_level))
     modes = _csv(allowed_modes)
     try:
         allowed = None if modes is None else frozenset(Mode(m) for m in modes)
@@ -161,6 +182,8 @@ def cli(
         default_runtime,
         _csv(allowed_runtimes),
         allowed,
+        policy,
+        operator.input.to_limits(),
     )
 
 
@@ -188,7 +211,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     if not paths:
         raise click.UsageError("give at least one -f PATH")
-    loaded = load_paths(paths, recursive)
+    options = click.get_current_context().find_object(Options)
+    limits = options.limits if options is not None else DEFAULT_LIMITS
+    loaded = load_paths(paths, recursive, limits)
     color = _color(sys.stderr)
     if loaded.warnings:
         click.echo(render.problems_text(loaded.warnings, "warning", color), err=True)
@@ -245,11 +270,24 @@ def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
     return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
 
 
+# How often a unit that another process changed meanwhile is observed and planned
+# again: a process converging the same sandbox can beat us to each of its members
+# in turn, so a round waits a little longer each time (0.2 s, 0.4 s, ...).
+OBSERVE_AGAIN_ROUNDS = 10
+
+
 def _run(
-    plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool, output: str = "text"
+    plan: Plan,
+    driver: DockerDriver,
+    parallel: int,
+    dry_run: bool,
+    output: str = "text",
+    replan: Callable[[frozenset[UnitKey]], Plan] | None = None,
 ) -> tuple[int, Result | None]:
     """Execute ``plan`` (or only print it, with ``dry_run``): the exit code and the result.
 
+    Units another process changed meanwhile (a name conflict with our own
+    instance, a container gone) go round again through ``replan``.
     With ``output="json"`` nothing is printed here: the caller prints one document.
     On a terminal a progress line shows units done / total and the current action.
     """
@@ -288,6 +326,13 @@ def _run(
 
     try:
         result = execute(plan, driver, parallel, on_outcome=done, on_begin=begin)
+        for round_ in range(OBSERVE_AGAIN_ROUNDS if replan is not None else 0):
+            again = frozenset(u.key for u in result.units if u.observe_again)
+            if not again or replan is None:
+                break
+            time.sleep(0.2 * (round_ + 1))
+            more = execute(replan(again), driver, parallel, on_outcome=done, on_begin=begin)
+            result = result.followed_by(more)
     finally:
         if progress is not None:
             progress.close()
@@ -388,7 +433,11 @@ def apply(
         incomplete=not loaded.ok,
     )
     planned = _plan(options, desired, observed, config)
-    code, result = _run(planned, driver, parallel, dry_run, output)
+
+    def replan(keys: frozenset[UnitKey]) -> Plan:
+        return _plan(options, desired, _observe(driver, desired), replace(config, only=keys))
+
+    code, result = _run(planned, driver, parallel, dry_run, output, replan)
     if output == "json":
         _print_report("apply", options, planned, result, loaded, dry_run)
     sys.exit(code or (0 if loaded.ok else 1))
@@ -487,6 +536,7 @@ def delete(
     driver = _driver(options)
     observed = _observe(driver, Desired())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
+    present |= observed.volume_units  # a unit that a crash left as only a volume
     named = {k for k in present if k.name in bare and k.namespace == namespace}
     keys |= named
     missing = [f"{key} not found" for key in sorted(keys - present)] + [
@@ -704,6 +754,7 @@ def run(
         backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
         parallel=parallel,
         allow_empty=allow_empty,
+        limits=options.limits,
     )
     try:
         with (
@@ -868,6 +919,7 @@ def sync(
             verify_commits=verify_commits,
             allowed_signers=allowed_signers.resolve() if allowed_signers else None,
             gnupg_home=gnupg_home.resolve() if gnupg_home else None,
+            limits=options.limits,
         ),
         mirror,
     )
@@ -1367,6 +1419,20 @@ def schema(kind: str | None) -> None:
     click.echo(json.dumps(build(kind), indent=2))
 
 
+@cli.command("policy")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+)
+@click.pass_obj
+def policy_command(options: Options, output: str) -> None:
+    """Print the effective security policy: level, allowances and the rules in force."""
+    click.echo(render.dump(options.policy.describe(), output).rstrip())
+
+
 def _notes(desired: Desired) -> None:
     for key, note in desired.notes:
         click.echo(f"note: {key}: {note}", err=True)
@@ -1388,10 +1454,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     path, asked = _config_path(args)
     default_map: dict[str, object] = {}
+    config = OperatorConfig()
     if path is not None and (asked or path.exists()):
         try:
-            default_map = load_config(path).default_map()
+            config = load_config(path)
         except ManifestError as exc:
             click.echo(render.problems_text(exc.problems, "error", _color(sys.stderr)), err=True)
             sys.exit(1)
-    cli.main(args, prog_name="reconciler", default_map=default_map)
+        default_map = config.default_map()
+    cli.main(args, prog_name="reconciler", default_map=default_map, obj=config)

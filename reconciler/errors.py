@@ -6,6 +6,7 @@
     ├── UnitNotFound             logs / exec name no such unit or container
     ├── HookFailed               a postStart hook failed (the container is stopped)
     └── DriverError              the container engine refused or failed
+        ├── ObserveAgain             the engine changed under the plan (a concurrent apply)
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
         └── PermanentDriverError     retrying the same call gives the same answer
@@ -67,6 +68,11 @@ class ManifestError(ReconcilerError):
 
 class DriverError(ReconcilerError):
     """The container engine refused or failed an operation."""
+
+
+class ObserveAgain(DriverError):
+    """What the plan was made from has changed (another process created or removed
+    this container meanwhile): not a failure; observe and plan again."""
 
 
 class TransientDriverError(DriverError):

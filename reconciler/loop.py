@@ -40,6 +40,7 @@ from reconciler.desired import BuildConfig, Desired, DesiredUnit, UnitKey
 from reconciler.drivers.docker import DockerDriver
 from reconciler.errors import DriverError, Problem, ReconcilerError
 from reconciler.executor import Result, execute
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.models import Probe
 from reconciler.observed import ContainerId, Observation, State
 from reconciler.planner import PlanConfig, plan
@@ -75,6 +76,7 @@ class LoopSettings:
     allow_empty: bool = False
     adopt: bool = False  # take over units another source owns
     settle: float = 2.0  # how long a unit vanishing from a file still there is kept
+    limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
     debounce_ms: int = 300
     probe_tick: float = 0.5
 
@@ -119,7 +121,11 @@ class Loop:
         self.driver = driver
         self.metrics = metrics
         self.source: Source = source or DirectorySource(
-            settings.directory, settings.recursive, settings.settle, settings.debounce_ms
+            settings.directory,
+            settings.recursive,
+            settings.settle,
+            settings.debounce_ms,
+            settings.limits,
         )
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
@@ -280,6 +286,7 @@ class Loop:
                 continue
             with self._lock:
                 self._known = {k for c in observed.containers if (k := c.unit_key) is not None}
+                self._known |= observed.volume_units  # a crash can leave only a volume
             self._rescan()
 
     # -- one pass over one unit ------------------------------------------------

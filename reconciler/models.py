@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -44,12 +45,95 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # Docker and the kernel read NUL as the end of a string: what follows would vanish.
+    if "\x00" in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    """A path Docker can take in a mount: absolute, no '..', no ':' (bind syntax splits on it)."""
+    _no_nul(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if ":" in value or "," in value:
+        raise ValueError(
+            f"{value!r}: ':' and ',' are not allowed (Docker's mount syntax splits on them)"
+        )
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r}: '..' is not allowed (write the path it means)")
+    return value
+
+
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"label key {key!r}: the prefix must be a DNS subdomain")
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"label key {key!r}: the name must be at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending alphanumeric"
+        )
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    """Kubernetes label syntax: keys and values that no label store can misread."""
+    for key, text in value.items():
+        _label_key(key)
+        if text and not _LABEL_NAME.fullmatch(text):
+            raise ValueError(
+                f"label {key}: value {text!r} must be at most 63 letters, digits, '-', '_' or "
+                "'.', starting and ending alphanumeric"
+            )
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        _label_key(key)
+        _no_nul(text)
+    return value
+
+
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
+_RUNTIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _image(value: str) -> str:
+    if len(value) > 512 or not _IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference")
+    return value
+
+
+def _runtime(value: str) -> str:
+    if len(value) > 64 or not _RUNTIME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a runtime name (letters, digits, '_', '.', '-')")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
 DnsLabel = Annotated[
     str,
     AfterValidator(_dns_label),
     WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": 63}),
 ]
-NonEmpty = Annotated[str, Field(min_length=1)]
+NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_no_nul)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+ImageRef = Annotated[str, AfterValidator(_image)]
+RuntimeName = Annotated[str, AfterValidator(_runtime)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -93,9 +177,9 @@ class Metadata(Model):
     """Unique per kind and namespace; a DNS-1123 label."""
     namespace: DnsLabel = DEFAULT_NAMESPACE
     """Identity is namespace/name."""
-    labels: dict[str, str] = {}
+    labels: Annotated[dict[str, str], AfterValidator(_labels)] = {}
     """Free-form labels for people and tools."""
-    annotations: dict[str, str] = {}
+    annotations: Annotated[dict[str, str], AfterValidator(_annotations)] = {}
 
 
 _ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
@@ -103,7 +187,7 @@ _ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 class EnvVar(Model):
     name: Annotated[str, Field(pattern=_ENV_NAME)]
-    value: str = ""
+    value: Text = ""
     """The variable's value (the empty string when absent)."""
 
 
@@ -138,7 +222,7 @@ class ContainerPort(Model):
     """The port inside the network namespace."""
     host_port: PortNumber | None = None
     """Publish on this host port (on the infra for a sandbox)."""
-    host_ip: str | None = Field(default=None, alias="hostIP")
+    host_ip: Annotated[str, AfterValidator(_ip)] | None = Field(default=None, alias="hostIP")
     """The host address to bind (default: all)."""
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
@@ -146,7 +230,7 @@ class ContainerPort(Model):
 
 class VolumeMount(Model):
     name: DnsLabel
-    mount_path: Annotated[str, Field(pattern=r"^/")]
+    mount_path: AbsolutePath
     """Absolute path inside the container."""
     read_only: bool = False
 
@@ -317,7 +401,7 @@ def _check_non_root(name: str | None, security: SecurityContext) -> None:
 
 
 class ExecAction(Model):
-    command: Annotated[list[str], Field(min_length=1)]
+    command: Annotated[list[Text], Field(min_length=1)]
 
 
 class HTTPGetAction(Model):
@@ -397,7 +481,7 @@ class EmptyDirVolume(Model):
 
 
 class HostPathVolume(Model):
-    path: Annotated[str, Field(pattern=r"^/")]
+    path: AbsolutePath
     # "" and DirectoryOrCreate create a missing directory; the others must exist.
     type: Literal["", "DirectoryOrCreate", "Directory", "File", "Socket"] = ""
 
@@ -419,14 +503,14 @@ class Volume(Model):
 class ContainerFields(Model):
     """What a container is, shared by sandbox members and standalone containers."""
 
-    image: NonEmpty
+    image: ImageRef
     """The image to run (pulled per imagePullPolicy)."""
     image_pull_policy: PullPolicy = "IfNotPresent"
-    command: list[str] = []
+    command: list[Text] = []
     """Replaces the image's ENTRYPOINT."""
-    args: list[str] = []
+    args: list[Text] = []
     """Replaces the image's CMD."""
-    working_dir: str | None = None
+    working_dir: AbsolutePath | None = None
     env: list[EnvVar] = []
     # Resolved when the file is read (manifests.py): the values of a ConfigMap or
     # Secret in the same file become `env` entries before `env`, which wins.
@@ -470,14 +554,14 @@ class SandboxContainer(Container):
     """A member of a Sandbox: may run under another runtime than its infra, where
     the runtime profiles say the sharing stays real (see runtimes.py)."""
 
-    runtime: NonEmpty | None = None
+    runtime: RuntimeName | None = None
     """Another runtime than the infra's, where the runtimes allow the mix."""
 
 
 class UnitSpec(Model):
     """Fields every kind has: how it runs and for how long it may stop."""
 
-    runtime: NonEmpty | None = None  # None: the operator's default runtime
+    runtime: RuntimeName | None = None  # None: the operator's default runtime
     """OCI runtime (runc, runsc, kata, ...); default: the operator's defaultRuntime."""
     restart_policy: RestartPolicy = "Always"
     """When the reconciler restarts an exited container (with crash-loop backoff)."""
@@ -625,7 +709,7 @@ class PodSpec(Model):
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
     """true adds pid to the shared namespaces."""
-    runtime_class_name: NonEmpty | None = None
+    runtime_class_name: RuntimeName | None = None
     """The runtime of the sandbox."""
     security_context: PodSecurityContext | None = None
     hostname: DnsLabel | None = None

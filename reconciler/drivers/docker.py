@@ -16,7 +16,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -46,6 +46,7 @@ from reconciler.errors import (
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
+    ObserveAgain,
     PermanentDriverError,
     TransientDriverError,
 )
@@ -105,6 +106,14 @@ def _engine(what: str) -> Iterator[None]:
         yield
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise _mapped(exc, what) from exc
+
+
+@contextmanager
+def _gone_means_observe_again() -> Iterator[None]:
+    try:
+        yield
+    except _Gone as exc:
+        raise ObserveAgain(f"{exc} (removed meanwhile by another process)") from exc
 
 
 def _retried(func: Callable[P, T]) -> Callable[P, T]:
@@ -278,25 +287,33 @@ class DockerDriver:
                 if name in missing
             )
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
-        return Observation(tuple(containers), foreign, offered, self._claims(unit))
+        claims, volumes = self._volumes(unit)
+        return Observation(tuple(containers), foreign, offered, claims, volumes)
 
-    def _claims(self, unit: UnitKey | None) -> tuple[tuple[UnitKey, Claim], ...]:
-        """Owners recorded apart from containers (ownership.py): one volume list call."""
-        wanted = [f"{L.MANAGED_BY}={self.instance}", f"{L.CLAIM}=true", *_unit_labels(unit)]
-        with _engine("listing claims"):
-            volumes = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
+    def _volumes(
+        self, unit: UnitKey | None
+    ) -> tuple[tuple[tuple[UnitKey, Claim], ...], tuple[tuple[UnitKey, Mapping[str, str]], ...]]:
+        """One volume list call: owners recorded apart from containers (ownership.py),
+        and the data volumes of each unit (a crash can leave one behind its unit)."""
+        wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
+        with _engine("listing volumes"):
+            found = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
         claims = []
-        for volume in volumes:
-            found = volume.get("Labels") or {}
-            owner = Owner.from_labels(found)
+        volumes: list[tuple[UnitKey, Mapping[str, str]]] = []
+        for volume in found:
+            labels = volume.get("Labels") or {}
             try:
-                key = UnitKey(Kind(found[L.KIND]), found[L.NAMESPACE], found[L.SANDBOX])
+                key = UnitKey(Kind(labels[L.KIND]), labels[L.NAMESPACE], labels[L.SANDBOX])
             except (KeyError, ValueError):
-                continue
-            if owner is not None:
-                created = _timestamp(volume.get("CreatedAt")) or 0.0
-                claims.append((key, Claim(volume["Name"], owner, created)))
-        return tuple(claims)
+                continue  # not one of ours in full: left alone
+            if labels.get(L.CLAIM) == "true":
+                owner = Owner.from_labels(labels)
+                if owner is not None:
+                    created = _timestamp(volume.get("CreatedAt")) or 0.0
+                    claims.append((key, Claim(volume["Name"], owner, created)))
+            elif L.VOLUME in labels:
+                volumes.append((key, labels))
+        return tuple(claims), tuple(volumes)
 
     @staticmethod
     def _row(row: dict[str, Any]) -> ObservedContainer:
@@ -581,8 +598,32 @@ class DockerDriver:
 
     @_retried
     def _create_once(self, body: dict[str, Any], name: str) -> ContainerId:
-        with _engine(f"creating {name}"):
-            return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+        """Create; a name taken by this instance, or a joined infra gone, means observe again.
+
+        Names are deterministic, so two processes converging the same unit at
+        once collide here (409): the second learns the first was faster.
+        """
+        try:
+            with _engine(f"creating {name}"):
+                return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+        except NameConflict:
+            if self._managed_name(name):
+                raise ObserveAgain(
+                    f"creating {name}: this instance already has a container of that name "
+                    "(made meanwhile by another process)"
+                ) from None
+            raise
+        except _Gone as exc:  # the infra it joins was removed meanwhile
+            raise ObserveAgain(f"creating {name}: {exc}") from exc
+
+    def _managed_name(self, name: str) -> bool:
+        try:
+            with _engine(f"inspecting {name}"):
+                info = self.api.inspect_container(name)
+        except _Gone:
+            return True  # taken a moment ago, gone now: observing again sorts it out
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        return labels.get(L.MANAGED_BY) == self.instance
 
     def _pull(self, image: str, once: bool) -> None:
         with self._lock:
@@ -620,14 +661,20 @@ class DockerDriver:
 
     @_retried
     def start(self, container_id: str) -> None:
-        """Start a container (a running one stays as it is). Raises DriverError."""
-        with _engine(f"starting {container_id[:12]}"):
+        """Start a container (a running one stays as it is).
+
+        Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
+        """
+        with _gone_means_observe_again(), _engine(f"starting {container_id[:12]}"):
             self.api.start(container_id)
 
     @_retried
     def restart(self, container_id: str, grace_period: int) -> None:
-        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id."""
-        with _engine(f"restarting {container_id[:12]}"):
+        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id.
+
+        Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
+        """
+        with _gone_means_observe_again(), _engine(f"restarting {container_id[:12]}"):
             self.api.restart(container_id, timeout=grace_period)
 
     @_retried
@@ -641,14 +688,18 @@ class DockerDriver:
 
     @_retried
     def wait(self, container_id: str) -> int:
-        """Block until the container exits; return its exit code."""
-        with _engine(f"waiting for {container_id[:12]}"):
+        """Block until the container exits; return its exit code. ObserveAgain when gone."""
+        with _gone_means_observe_again(), _engine(f"waiting for {container_id[:12]}"):
             result = self.api.wait(container_id, timeout=None)
         return int(result.get("StatusCode", -1))
 
     @_retried
     def remove(self, container_id: str, grace_period: int) -> None:
-        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success."""
+        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success.
+
+        Another process removing it at the same time (Docker answers 409
+        "removal ... is already in progress") is success too, once it is gone.
+        """
         try:
             with _engine(f"stopping {container_id[:12]}"):
                 self.api.stop(container_id, timeout=grace_period)
@@ -656,6 +707,14 @@ class DockerDriver:
                 self.api.remove_container(container_id, force=True)
         except _Gone:
             return
+        except PermanentDriverError as exc:
+            if "already in progress" not in str(exc):
+                raise
+            try:
+                with _engine(f"waiting for {container_id[:12]} to be removed"):
+                    self.api.wait(container_id, timeout=None, condition="removed")
+            except _Gone:
+                return
 
     @_retried
     def ensure_volume(self, volume: DesiredVolume) -> None:
