@@ -12,9 +12,7 @@ from reconciler.models import Mode
 from reconciler.observed import Observation, ObservedContainer, State
 from reconciler.planner import Plan, PlanConfig, plan
 
-from .simulator import Engine
-
-INSTANCE = "test"
+from .simulator import INSTANCE, Engine
 
 
 def desired(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> Desired:
@@ -63,7 +61,8 @@ def config(**kwargs: object) -> PlanConfig:
 
 def converge(want: Desired, engine: Engine | None = None) -> Engine:
     engine = engine or Engine()
-    engine.apply(plan(want, engine.observe(), config()))
+    result = engine.apply(plan(want, engine.observe(), config()))
+    assert result.ok, [u.error for u in result.failed]
     return engine
 
 
