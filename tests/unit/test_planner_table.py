@@ -1,0 +1,230 @@
+"""The rows of DESIGN.md's decision table that test_planner.py leaves out, one test each.
+
+Each test builds a converged sandbox in the simulator, puts it in the row's
+state, and checks the plan's actions; where it matters, it applies the plan
+through the executor and checks that the simulated engine converged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from reconciler import labels as L
+from reconciler.actions import CreateInfra, Recreate, Remove, Start
+from reconciler.observed import ContainerId, State
+from reconciler.planner import plan
+
+from .planning import by_container, config, converge, desired, kinds, labels_of, sandbox
+from .simulator import Engine, divergence
+
+
+def _copy(engine: Engine, name: str, **changes: object) -> ContainerId:
+    """A second copy of a container (as a crash between create and record leaves)."""
+    copy = engine.duplicate(by_container(engine, name).id)
+    engine.containers[copy] = replace(engine.containers[copy], **changes)  # type: ignore[arg-type]
+    return copy
+
+
+def test_a_running_infra_is_preferred_over_a_newer_exited_duplicate() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    running = by_container(engine, "infra")
+    newer = _copy(engine, "infra", state=State.EXITED, exit_code=137, created=running.created + 50)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Remove"]
+    assert isinstance(p.actions[0], Remove) and p.actions[0].ref.id == newer
+    assert "duplicate" in p.actions[0].reason
+    assert p.units[0].infra_id == running.id
+
+
+def test_of_duplicate_infras_only_one_whose_hash_matches_is_kept() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    current = by_container(engine, "infra")
+    stale = _copy(
+        engine,
+        "infra",
+        labels={**current.labels, L.SPEC_HASH: "1:old"},
+        created=current.created + 50,
+    )
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Remove"]
+    assert p.actions[0].ref.id == stale and "spec changed" in p.actions[0].reason  # type: ignore[union-attr]
+    assert p.units[0].infra_id == current.id
+
+
+@pytest.mark.parametrize("state", [State.DEAD, State.REMOVING])
+def test_a_dead_or_removing_infra_is_replaced_with_every_member(state: State) -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    old = by_container(engine, "infra")
+    engine.set_state(old.id, state)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Remove", "Remove", "Remove", "CreateInfra", "CreateMember", "CreateMember"]
+    assert [labels_of(a) for a in p.actions[:3]] == ["app", "sidecar", "infra"]
+    assert f"the infra is {state}" in p.actions[2].reason
+    assert isinstance(p.actions[3], CreateInfra) and p.units[0].infra_id is None
+    assert engine.apply(p).ok
+    assert divergence(want, engine) == []
+
+
+def test_a_created_infra_is_started_and_its_members_rejoin() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    engine.set_state(by_container(engine, "infra").id, State.CREATED)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Start", "Restart", "Restart"]
+    assert isinstance(p.actions[0], Start) and p.actions[0].is_infra
+    assert engine.apply(p).ok
+    assert divergence(want, engine) == []
+
+
+def test_a_paused_infra_counts_as_running() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    engine.set_state(by_container(engine, "infra").id, State.PAUSED)
+    assert plan(want, engine.observe(), config()).actions == []
+
+
+def test_an_infra_whose_hash_version_is_unknown_is_kept_with_a_warning() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    infra = by_container(engine, "infra")
+    engine.containers[infra.id] = replace(
+        infra, labels={**infra.labels, L.SPEC_HASH: "9:from-a-newer-reconciler"}
+    )
+    p = plan(want, engine.observe(), config())
+    assert p.actions == []
+    assert p.units[0].infra_id == infra.id
+    assert any("infra" in w and "unknown version" in w for w in p.warnings)
+
+
+@pytest.mark.parametrize("state", [State.DEAD, State.REMOVING])
+def test_a_dead_or_removing_member_is_recreated(state: State) -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    app = by_container(engine, "app")
+    engine.set_state(app.id, state)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Recreate"]
+    assert isinstance(p.actions[0], Recreate) and p.actions[0].old.id == app.id
+    assert f"it is {state}" in p.actions[0].reason
+    assert engine.apply(p).ok
+    assert divergence(want, engine) == []
+
+
+def test_a_member_joined_to_the_current_infra_is_kept_over_a_newer_copy() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    app = by_container(engine, "app")
+    other = _copy(
+        engine, "app", labels={**app.labels, L.INFRA_ID: "e" * 64}, created=app.created + 50
+    )
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Remove"] and p.actions[0].ref.id == other  # type: ignore[union-attr]
+
+
+def test_init_containers_run_again_when_the_infra_restarts() -> None:
+    want = desired(sandbox(init=True))
+    engine = converge(want)
+    setup = by_container(engine, "setup")
+    engine.kill(by_container(engine, "infra").id)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Start", "Recreate", "Restart", "Restart"]
+    assert isinstance(p.actions[1], Recreate) and p.actions[1].old.id == setup.id
+    assert "init containers run again" in p.actions[1].reason
+    assert engine.apply(p).ok
+    assert divergence(want, engine) == []
+
+
+def test_a_created_but_never_started_init_container_is_run_again() -> None:
+    want = desired(sandbox(init=True))
+    engine = converge(want)
+    engine.set_state(by_container(engine, "setup").id, State.CREATED)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Recreate"] and "never started" in p.actions[0].reason
+
+
+def test_a_runtime_the_daemon_does_not_offer_refuses_the_unit_before_anything_is_created() -> None:
+    want = desired(
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: vm}
+        spec: {image: busybox:1, runtime: kata}
+        """
+    )
+    for offered in (frozenset({"runc"}), frozenset({"runc", "runsc"})):
+        p = plan(want, Engine(runtimes=offered).observe(), config())
+        assert p.actions == []
+        (unit,) = p.units
+        assert unit.error and "runtime 'kata' is not offered" in unit.error
+        assert "Kata Containers is not installed" in unit.error
+    offered_p = plan(want, Engine(runtimes=frozenset({"runc", "kata"})).observe(), config())
+    assert offered_p.units[0].error is None and kinds(offered_p) == ["CreateMember"]
+    unread = plan(want, Engine(runtimes=None).observe(), config())
+    assert kinds(unread) == ["CreateMember"], "runtimes not read: only runc was asked for"
+
+
+def test_a_refused_runtime_leaves_the_running_unit_as_it_is() -> None:
+    runc = desired(sandbox())
+    engine = converge(runc)
+    engine.runtimes = frozenset({"runc"})
+    runsc = desired(
+        sandbox(share="[network]").replace(
+            "restartPolicy: Always", "restartPolicy: Always\n          runtime: runsc"
+        )
+    )
+    p = plan(runsc, engine.observe(), config(prune=True))
+    assert p.actions == [] and p.units[0].error and "'runsc'" in p.units[0].error
+
+
+def test_the_simulator_refuses_what_docker_refuses() -> None:
+    """The engine the planner is tested against is no kinder than Docker."""
+    want = desired(sandbox(share="[network, ipc, pid]"))
+    engine = converge(want)
+    infra, app = by_container(engine, "infra"), by_container(engine, "app")
+    # Killing a PID-sharing infra kills its members.
+    engine.kill(infra.id)
+    assert by_container(engine, "app").state is State.EXITED
+    # A member cannot start while the infra it joined is not running.
+    with pytest.raises(Exception, match="non running container"):
+        engine.start(app.id)
+    # Nor can it be created once that infra is gone.
+    engine.remove(infra.id, 0)
+    member = want.units[0].workloads[0]
+    engine.remove(app.id, 0)
+    with pytest.raises(Exception, match="no such container"):
+        engine.create_member(member, infra.id)
+    # Names are unique, whoever holds them.
+    infra_spec = want.units[0].infra
+    assert infra_spec is not None
+    engine.unmanaged.add(infra_spec.docker_name)
+    with pytest.raises(Exception, match="already in use"):
+        engine.create_infra(infra_spec)
+    assert infra_spec.docker_name in engine.observe().foreign_names
+    # A dead container cannot be started.
+    sidecar = by_container(engine, "sidecar")
+    engine.set_state(sidecar.id, State.DEAD)
+    with pytest.raises(Exception, match="marked for removal"):
+        engine.start(sidecar.id)
+    # A runtime the daemon lacks cannot be used.
+    engine.unmanaged.clear()
+    engine.runtimes = frozenset({"runsc"})
+    with pytest.raises(Exception, match="unknown or invalid runtime"):
+        engine.create_infra(infra_spec)
+
+
+def test_exited_member_with_a_stopped_infra_waits_for_the_infra_in_the_same_plan() -> None:
+    want = desired(sandbox(restart="OnFailure"))
+    engine = converge(want)
+    engine.kill(by_container(engine, "infra").id)
+    engine.kill(by_container(engine, "app").id, 1)
+    engine.kill(by_container(engine, "sidecar").id, 0)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Start", "Start"], "the infra first; sidecar exited 0 under OnFailure"
+    assert engine.apply(p).ok
+    assert divergence(want, engine) == []
+    assert by_container(engine, "sidecar").state is State.EXITED
