@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
 from reconciler import labels as L
-from reconciler.actions import Restart
+from reconciler.actions import CreateMember, Restart
 from reconciler.desired import Desired, UnitKey
 from reconciler.executor import Result
 from reconciler.models import Mode
@@ -260,7 +260,14 @@ def check_convergence(s: Scenario, prune: bool, planner: Planner = plan) -> None
     assert errors == want_errors, [(str(u.key), u.error) for u in final.errors]
     waiting = {ref.id for u in final.units for ref, _ in u.waiting}
     assert waiting <= set(s.held), "only what the loop holds back may wait"
-    problems = divergence(s.want, engine, skip=errors, held=s.held, prune=prune, had=s.had)
+    # Rule 1: a unit whose failed init container is held back creates nothing after it.
+    blocked = {u.key for u in final.units for ref, _ in u.waiting if ref.role == L.ROLE_INIT}
+    for u in final.units:
+        if u.key in blocked:
+            assert not any(isinstance(a, CreateMember) for a in u.actions), u.actions
+    problems = divergence(
+        s.want, engine, skip=errors | blocked, held=s.held, prune=prune, had=s.had
+    )
     assert problems == [], problems
     again_plan = planner(s.want, engine.observe(), cfg)
     assert again_plan.actions == [], [(type(a).__name__, a.reason) for a in again_plan.actions]

@@ -147,6 +147,20 @@ def test_a_created_but_never_started_init_container_is_run_again() -> None:
     assert kinds(p) == ["Recreate"] and "never started" in p.actions[0].reason
 
 
+def test_a_failed_init_container_held_in_backoff_keeps_the_workloads_waiting() -> None:
+    """Rule 1: workloads are created only after every init container succeeded."""
+    want = desired(sandbox(init=True))
+    engine = Engine()
+    engine.faults.init_exit["test_default_web.setup"] = 1
+    first = engine.apply(plan(want, engine.observe(), config()))
+    assert not first.ok and "init container setup exited with code 1" in str(first.failed[0].error)
+    assert first.failed[0].skipped == 2, "the workloads are not created"
+    setup = by_container(engine, "setup")
+    p = plan(want, engine.observe(), config(held={setup.id: "back-off 10s"}))
+    assert p.actions == []
+    assert [(ref.id, why) for ref, why in p.units[0].waiting] == [(setup.id, "back-off 10s")]
+
+
 def test_a_runtime_the_daemon_does_not_offer_refuses_the_unit_before_anything_is_created() -> None:
     want = desired(
         """
