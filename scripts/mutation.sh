@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Mutation testing, run by hand (not in CI): mutmut mutates a module and runs
+# the unit tests that cover it; a mutant that no test kills is a hole in the
+# tests, or an equivalent program. docs/testing.md keeps the last score.
+#
+#   scripts/mutation.sh [planner|admission]     (default: planner)
+#
+# mutmut 2 mutates files in place, so it works on a copy of the working tree
+# in a temporary directory; the checkout is never touched. CPU-heavy (about
+# 20-40 minutes on two cores): it runs under nice -n 19.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+target=${1:-planner}
+case $target in
+    planner)
+        paths=reconciler/planner.py
+        tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_planner_properties.py"
+        ;;
+    admission)
+        paths=reconciler/runtimes.py,reconciler/desired.py
+        tests="tests/unit/test_runtimes.py tests/unit/test_desired.py tests/unit/test_planner_table.py"
+        ;;
+    *)
+        echo "usage: $0 [planner|admission]" >&2
+        exit 2
+        ;;
+esac
+
+make_venv test
+venv=$PWD/.venv
+"$venv/bin/python" -c 'import mutmut' 2>/dev/null || "$venv/bin/pip" install -q 'mutmut>=2.5,<3'
+
+work=$(mktemp -d /tmp/reconciler-mutation.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp -r reconciler tests pyproject.toml "$work"/
+cd "$work"
+export PYTHONPATH=$work
+"$venv/bin/python" -c "import reconciler, sys; sys.exit(not reconciler.__file__.startswith('$work'))" \
+    || { echo "the copy's reconciler is not the one imported" >&2; exit 1; }
+
+# Only the planner's own tests run against each mutant (-x: the first failure
+# kills it); the tests that break the planner on purpose are left out.
+runner="$venv/bin/python -m pytest -x -q -p no:cacheprovider -p no:randomly $tests -k 'not broken_planner'"
+status=0
+nice -n 19 "$venv/bin/mutmut" run --paths-to-mutate "$paths" --runner "$runner" \
+    --tests-dir tests --no-progress || status=$?
+"$venv/bin/mutmut" results || true
+for id in $("$venv/bin/mutmut" result-ids survived 2>/dev/null); do
+    "$venv/bin/mutmut" show "$id"
+done
+# mutmut's exit code is a bit field (2: some survived); only 1 is a real error.
+[ $((status & 1)) -eq 0 ]
