@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Mutation testing, run by hand (not in CI): mutmut mutates a module and runs
-# the unit tests that cover it; a mutant that no test kills is a hole in the
-# tests, or an equivalent program. docs/testing.md keeps the last score.
+# the unit tests that cover it; a mutant no test kills is a hole in the tests
+# or an equivalent program. docs/testing.md keeps the last score.
 #
 #   scripts/mutation.sh [planner|admission]     (default: planner)
 #
 # mutmut 2 mutates files in place, so it works on a copy of the working tree
-# in a temporary directory; the checkout is never touched. CPU-heavy (about
-# 20-40 minutes on two cores): it runs under nice -n 19.
+# in .mutation/TARGET (git-ignored), never on the checkout. The copy keeps
+# mutmut's cache: a second run retests only the mutants that survived or
+# whose line changed. CPU-heavy (the first run of the planner takes the
+# better part of an hour on two shared cores): it runs under nice -n 19.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -32,17 +34,18 @@ make_venv test
 venv=$PWD/.venv
 "$venv/bin/python" -c 'import mutmut' 2>/dev/null || "$venv/bin/pip" install -q 'mutmut>=2.5,<3'
 
-work=$(mktemp -d /tmp/reconciler-mutation.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+work=$PWD/.mutation/$target
+mkdir -p "$work"
+rm -rf "$work/reconciler" "$work/tests"
 cp -r reconciler tests pyproject.toml "$work"/
 cd "$work"
-export PYTHONPATH=$work
+export PYTHONPATH=$work HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 "$venv/bin/python" -c "import reconciler, sys; sys.exit(not reconciler.__file__.startswith('$work'))" \
     || { echo "the copy's reconciler is not the one imported" >&2; exit 1; }
 
-# Only the planner's own tests run against each mutant (-x: the first failure
+# Only the module's own tests run against each mutant (-x: the first failure
 # kills it); the tests that break the planner on purpose are left out.
-runner="$venv/bin/python -m pytest -x -q -p no:cacheprovider -p no:randomly $tests -k 'not broken_planner'"
+runner="$venv/bin/python -m pytest -x -q -p no:cacheprovider $tests -k 'not broken_planner'"
 status=0
 nice -n 19 "$venv/bin/mutmut" run --paths-to-mutate "$paths" --runner "$runner" \
     --tests-dir tests --no-progress || status=$?
@@ -50,5 +53,5 @@ nice -n 19 "$venv/bin/mutmut" run --paths-to-mutate "$paths" --runner "$runner" 
 for id in $("$venv/bin/mutmut" result-ids survived 2>/dev/null); do
     "$venv/bin/mutmut" show "$id"
 done
-# mutmut's exit code is a bit field (2: some survived); only 1 is a real error.
+# mutmut's exit code is a bit field (2: some survived); only 1 is an error.
 [ $((status & 1)) -eq 0 ]
