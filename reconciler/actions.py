@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.observed import ContainerId, ObservedContainer
+from reconciler.ownership import Owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +124,18 @@ class RemoveVolumes:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordOwner:
+    """Record ``owner`` as the unit's owner (a claim): its containers' labels say otherwise."""
+
+    unit: UnitKey
+    owner: Owner
+    reason: str
+
+
 Action = (
-    EnsureVolume
+    RecordOwner
+    | EnsureVolume
     | CreateInfra
     | CreateMember
     | RunInit

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -24,6 +24,7 @@ from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKe
 from reconciler.errors import ManifestError, ReconcilerError
 from reconciler.manifests import LoadResult, load_paths
 from reconciler.models import Kind, Mode
+from reconciler.ownership import ONE_SHOT, Owner, applied, watching
 
 if TYPE_CHECKING:
     from reconciler.drivers.docker import DockerDriver
@@ -189,8 +190,21 @@ def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     return loaded
 
 
-def _desired(options: Options, loaded: LoadResult) -> Desired:
-    return build_units([(m.manifest, m.source) for m in loaded.manifests], options.build)
+def _desired(options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT) -> Desired:
+    build = replace(options.build, owner=owner)
+    return build_units([(m.manifest, m.source) for m in loaded.manifests], build)
+
+
+def _applied(paths: Sequence[str]) -> Owner:
+    """apply's owner: the absolute paths it read (``-`` is stdin)."""
+    return applied(p if p == "-" else str(Path(p).resolve()) for p in paths)
+
+
+_adopt = click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over units another source (a watched directory, a git branch, apply) owns.",
+)
 
 
 def _driver(options: Options) -> DockerDriver:
@@ -254,6 +268,7 @@ def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
     "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@_adopt
 @click.option(
     "--parallel",
     default=4,
@@ -269,14 +284,27 @@ def apply(
     prune: bool,
     allow_empty: bool,
     dry_run: bool,
+    adopt: bool,
     parallel: int,
 ) -> None:
-    """Converge the Docker host to the manifests, once."""
+    """Converge the Docker host to the manifests, once.
+
+    Units apply makes belong to apply; --prune removes only the units last
+    applied from the same set of paths, never those of `run` or `sync`.
+    """
     loaded = _load(paths, recursive)
-    desired = _desired(options, loaded)
+    owner = _applied(paths)
+    desired = _desired(options, loaded, owner)
     driver = _driver(options)
     observed = _observe(driver, desired)
-    config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
+    config = _plan_config(
+        options,
+        owner=owner,
+        adopt=adopt,
+        prune=prune,
+        allow_empty=allow_empty,
+        incomplete=not loaded.ok,
+    )
     code = _run(_plan(options, desired, observed, config), driver, parallel, dry_run)
     sys.exit(code or (0 if loaded.ok else 1))
 
@@ -288,16 +316,30 @@ def apply(
 @click.option(
     "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
 )
+@_adopt
 @click.pass_obj
 def diff(
-    options: Options, paths: tuple[str, ...], recursive: bool, prune: bool, allow_empty: bool
+    options: Options,
+    paths: tuple[str, ...],
+    recursive: bool,
+    prune: bool,
+    allow_empty: bool,
+    adopt: bool,
 ) -> None:
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
-    desired = _desired(options, loaded)
+    owner = _applied(paths)
+    desired = _desired(options, loaded, owner)
     _notes(desired)
     observed = _observe(_driver(options), desired)
-    config = _plan_config(options, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok)
+    config = _plan_config(
+        options,
+        owner=owner,
+        adopt=adopt,
+        prune=prune,
+        allow_empty=allow_empty,
+        incomplete=not loaded.ok,
+    )
     result = _plan(options, desired, observed, config)
     text = render.plan_text(result, _color())
     if text:
@@ -352,13 +394,17 @@ def delete(
     driver = _driver(options)
     observed = _observe(driver, Desired())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
-    keys |= {k for k in present if k.name in bare and k.namespace == namespace}
-    for key in sorted(keys - present):
-        click.echo(f"{key} not found", err=True)
-    config = _plan_config(options, delete=frozenset(keys))
+    named = {k for k in present if k.name in bare and k.namespace == namespace}
+    keys |= named
+    missing = [f"{key} not found" for key in sorted(keys - present)] + [
+        f"{name}: no sandbox or container of that name in namespace {namespace}"
+        for name in sorted(bare - {k.name for k in named})
+    ]
+    for message in missing:
+        click.echo(f"error: {message}", err=True)
+    config = _plan_config(options, delete=frozenset(keys & present))
     code = _run(_plan(options, Desired(), observed, config), driver, 4, dry_run)
-    matched = keys & present or not (names or paths)
-    sys.exit(code or (0 if ok and matched else 1))
+    sys.exit(code or (1 if missing or not ok else 0))
 
 
 def _daemon(options: Options) -> str:
@@ -468,6 +514,7 @@ def get(
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_adopt
 @_state_dir
 @click.pass_obj
 def run(
@@ -480,10 +527,13 @@ def run(
     allow_empty: bool,
     parallel: int,
     log_format: str,
+    adopt: bool,
     state_dir: str | None,
 ) -> None:
     """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
 
+    The directory owns the units it defines: it prunes only those, and a unit
+    another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops the loop and leaves the containers running.
     """
     import signal
@@ -500,7 +550,8 @@ def run(
     daemon = _daemon(options)
     settings = LoopSettings(
         directory=directory.resolve(),
-        build=options.build,
+        build=replace(options.build, owner=watching(str(directory.resolve()))),
+        adopt=adopt,
         state_dir=Path(state_dir) if state_dir else default_state_dir(),
         state_name=state_name(options.instance, daemon),
         daemon=daemon,

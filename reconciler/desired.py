@@ -31,6 +31,7 @@ from reconciler.models import (
     SandboxManifest,
     Volume,
 )
+from reconciler.ownership import ONE_SHOT, Owner
 from reconciler.quantity import memory_to_bytes
 from reconciler.runtimes import DOCKER, DriverCapabilities, sharing_notes, sharing_problems
 
@@ -186,6 +187,7 @@ class BuildConfig:
     allowed_runtimes: frozenset[str] | None = None  # None: any the daemon offers
     allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
     driver: DriverCapabilities = DOCKER
+    owner: Owner = ONE_SHOT  # the source whose manifests these are (written on every container)
 
 
 def docker_name(instance: str, key: UnitKey, container: str | None) -> str:
@@ -291,7 +293,7 @@ def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> 
         L.SANDBOX: key.name,
         L.SOURCE: source,
         L.MODE: mode.value,
-    }
+    } | config.owner.labels()
 
 
 def _sandbox(

@@ -22,6 +22,7 @@ from reconciler.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    RecordOwner,
     Recreate,
     Remove,
     RemoveVolumes,
@@ -34,6 +35,7 @@ from reconciler.actions import (
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.errors import InitContainerFailed, ReconcilerError
 from reconciler.observed import ContainerId
+from reconciler.ownership import Owner
 from reconciler.planner import Plan, UnitPlan
 
 DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
@@ -51,6 +53,7 @@ class Driver(Protocol):
     def remove(self, container_id: str, grace_period: int) -> None: ...
     def ensure_volume(self, volume: DesiredVolume) -> None: ...
     def remove_volumes(self, unit: UnitKey) -> None: ...
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,15 @@ class UnitResult:
     @property
     def changed(self) -> bool:
         return any(o.ok for o in self.outcomes)
+
+    @property
+    def removed(self) -> bool:
+        """The whole unit is gone: its last action, removing its volumes, was done."""
+        return (
+            bool(self.outcomes)
+            and isinstance(self.outcomes[-1].action, RemoveVolumes)
+            and (self.ok)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +162,8 @@ def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcom
 def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
     """Perform one action; return the unit's current infra id afterwards."""
     match action:
+        case RecordOwner(unit=key, owner=owner):
+            driver.record_owner(key, owner)
         case EnsureVolume(volume=volume):
             driver.ensure_volume(volume)
         case CreateInfra(infra=infra):

@@ -16,6 +16,9 @@ GRACE = PREFIX + "grace-period"  # seconds between SIGTERM and SIGKILL when stop
 RUNTIME = PREFIX + "runtime"  # the OCI runtime asked for
 MODE = PREFIX + "mode"  # container-in-sandbox | standalone
 VOLUME = PREFIX + "volume"  # on volumes: the volume's name in the manifest
+OWNER = PREFIX + "owner"  # the source that made it: apply, dir:<path>, git:<url>#<branch>:<path>
+APPLY_SET = PREFIX + "apply-set"  # an apply's paths, comma-separated (what apply --prune prunes)
+CLAIM = PREFIX + "claim"  # on a claim volume: a unit's owner recorded apart from its containers
 
 ROLE_INFRA = "infra"
 ROLE_INIT = "init"

@@ -68,6 +68,7 @@ class LoopSettings:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     parallel: int = 4
     allow_empty: bool = False
+    adopt: bool = False  # take over units another source owns
     settle: float = 2.0  # how long a unit vanishing from a file still there is kept
     debounce_ms: int = 300
     probe_tick: float = 0.5
@@ -269,6 +270,10 @@ class Loop:
         except DriverError as exc:
             self._failed(key, f"observing: {exc}")
             return
+        if unit is None and observed.owner(key, observed.containers) != self.settings.build.owner:
+            with self._lock:  # another source's unit: not ours to plan, nor to report
+                self._status.pop(key, None)
+            return
         now = time.monotonic()
         held = self._held(key, observed, now)
         with self._lock:
@@ -281,6 +286,8 @@ class Loop:
                 self._known.discard(key)
         config = PlanConfig(
             instance=self.settings.build.instance,
+            owner=self.settings.build.owner,
+            adopt=self.settings.adopt,
             prune=True,
             allow_empty=self.settings.allow_empty,
             incomplete=self._source_broken(observed),
@@ -290,6 +297,9 @@ class Loop:
         )
         result = plan(desired, observed, config)
         self._warn(result.warnings, desired)
+        # A refusal (another source owns the unit, a name clash, ...) stays until
+        # something changes: files, events and resyncs bring the unit back here.
+        refusal = next((u.error for u in result.units if u.error and not u.actions), None)
         outcome = execute(result, self.driver, parallel=1)
         error = next((u.error for u in outcome.units if u.error), None)
         for unit_result in outcome.units:
@@ -299,7 +309,9 @@ class Loop:
                 else:
                     log.error("%s: %s failed: %s", key, _what(done.action), done.error)
         self._after(key, unit, outcome, held, unhealthy, observed)
-        if error is not None:
+        if refusal is not None:
+            self._refused(key, unit, refusal)
+        elif error is not None:
             self._failed(key, error)
         else:
             with self._lock:
@@ -380,6 +392,16 @@ class Loop:
                 }
                 for c in members
             }
+
+    def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
+        """Record why the unit is left as it is; say it once, not at every pass."""
+        with self._lock:
+            known = self._status.get(key)
+            repeated = known is not None and known.last_error == reason
+            self._retry.pop(key, None)
+        if not repeated:
+            log.error("%s: %s", key, reason)
+        self._record(key, unit, reason)
 
     def _failed(self, key: UnitKey, error: str) -> None:
         """Record the error and try again later, backing off while it lasts."""

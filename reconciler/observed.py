@@ -6,7 +6,7 @@ The driver fills these from one list call (plus start times, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
@@ -14,6 +14,7 @@ from typing import NewType
 from reconciler import labels as L
 from reconciler.desired import UnitKey
 from reconciler.models import Kind
+from reconciler.ownership import Claim, Owner, owner_of
 
 ContainerId = NewType("ContainerId", str)
 
@@ -95,3 +96,11 @@ class Observation:
     foreign_names: frozenset[str] = field(default_factory=frozenset)
     # The OCI runtimes the daemon offers; None when not read (only runc asked for).
     runtimes: frozenset[str] | None = None
+    # Owners recorded apart from containers (see ownership.py), by unit.
+    claims: tuple[tuple[UnitKey, Claim], ...] = ()
+
+    def owner(self, key: UnitKey, members: Iterable[ObservedContainer]) -> Owner | None:
+        """The owner of the unit ``key`` whose containers are ``members`` (ownership.owner_of):
+        its newest claim, else the infra's owner label, else the oldest container's."""
+        ordered = sorted(members, key=lambda c: (c.role != L.ROLE_INFRA, c.created, c.id))
+        return owner_of((c.labels for c in ordered), (c for k, c in self.claims if k == key))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from reconciler import labels as L
@@ -21,6 +21,7 @@ from reconciler.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    RecordOwner,
     Recreate,
     Ref,
     Remove,
@@ -35,6 +36,7 @@ from reconciler.actions import (
 from reconciler.desired import Desired, DesiredMember, DesiredUnit, UnitKey
 from reconciler.hashing import hash_matches
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.ownership import ONE_SHOT, Owner, conflict
 from reconciler.runtimes import unavailable
 
 # The infra runs nothing worth a grace period: it is killed once its members are gone.
@@ -44,7 +46,9 @@ INFRA_GRACE = 0
 @dataclass(frozen=True, slots=True)
 class PlanConfig:
     instance: str
-    prune: bool = False  # remove this instance's units that `desired` does not name
+    owner: Owner = ONE_SHOT  # the source planning: it prunes only its own units
+    adopt: bool = False  # take over desired units another source owns (--adopt)
+    prune: bool = False  # remove this source's units that `desired` does not name
     allow_empty: bool = False  # let a prune remove everything when nothing is desired
     incomplete: bool = False  # some manifests failed to load: never prune
     delete: frozenset[UnitKey] = frozenset()  # remove these units (`reconciler delete`)
@@ -101,8 +105,11 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
             )
             continue
         groups[key].append(container)
+    for key, _claim in observed.claims:
+        groups.setdefault(key, [])  # a unit whose containers are gone may still be claimed
     for members in groups.values():
         members.sort(key=lambda c: (c.created, c.id))  # observed order never matters
+    owners = {key: observed.owner(key, members) for key, members in groups.items()}
 
     units: list[UnitPlan] = []
     for unit in desired.units:
@@ -112,8 +119,29 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         if missing:  # refused before anything is created: never half a sandbox
             units.append(UnitPlan(unit.key, error="; ".join(missing)))
             continue
+        owner = owners.get(unit.key)
+        if conflict(owner, config.owner) and not config.adopt:
+            units.append(
+                UnitPlan(
+                    unit.key,
+                    error=f"{unit.key} is owned by {owner}; it is left as it is "
+                    "(until its owner lets it go, or pass --adopt to take it over)",
+                )
+            )
+            continue
         planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names, config)
-        units.append(planner.plan())
+        planned = planner.plan()
+        if unit.key in groups and owner != config.owner and not planned.error:
+            why = (
+                "it had no owner: adopted"
+                if owner is None
+                else f"taken over from {owner} (--adopt)"
+                if conflict(owner, config.owner)
+                else "last applied from another set of paths"
+            )
+            record = RecordOwner(unit.key, config.owner, why)
+            planned = replace(planned, actions=(record, *planned.actions))
+        units.append(planned)
         warnings.extend(planner.warnings)
     units.extend(
         UnitPlan(key, error=reason)
@@ -125,7 +153,9 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         k for k in groups if k not in desired.keys and (config.only is None or k in config.only)
     )
     doomed = [k for k in leftovers if k in config.delete]
-    prunable = [k for k in leftovers if k not in config.delete]
+    # A source prunes only what it owns: never another source's units, nor
+    # units from before owners existed (their source is unknown).
+    prunable = [k for k in leftovers if k not in config.delete and owners[k] == config.owner]
     if config.prune and prunable:
         if config.incomplete:
             warnings.append(
@@ -139,7 +169,12 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
             )
         else:
             doomed.extend(prunable)
-    units.extend(_removal(key, groups[key], "no longer defined") for key in sorted(doomed))
+    units.extend(
+        _removal(
+            key, groups[key], "deleted" if key in config.delete else f"{key} is no longer defined"
+        )
+        for key in sorted(doomed)
+    )
     return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
 
 
@@ -149,8 +184,8 @@ def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) ->
     actions: list[Action] = []
     for c in sorted(containers, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
         grace = INFRA_GRACE if c.role == L.ROLE_INFRA else c.grace_period
-        actions.append(Remove(Ref.of(c), grace, f"{key} is {why}"))
-    actions.append(RemoveVolumes(key, f"{key} is {why}"))
+        actions.append(Remove(Ref.of(c), grace, why))
+    actions.append(RemoveVolumes(key, why))
     return UnitPlan(key, tuple(actions))
 
 

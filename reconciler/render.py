@@ -14,6 +14,7 @@ from reconciler.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    RecordOwner,
     Recreate,
     Remove,
     RemoveVolumes,
@@ -34,6 +35,8 @@ _COLORS = {"+": "green", "-": "red", "~": "yellow", ">": "cyan", "=": "blue", "!
 def describe(action: Action) -> tuple[str, str, str]:
     """(symbol, what, why) of an action."""
     match action:
+        case RecordOwner(owner=owner):
+            return "=", f"record owner {owner}", action.reason
         case EnsureVolume(volume=v):
             return "=", f"ensure volume {v.docker_name}", action.reason
         case CreateInfra(infra=i):
@@ -98,10 +101,13 @@ def summary_text(result: Result, color: bool) -> str:
                 f" ({unit.skipped} action(s) not run)" if unit.skipped else ""
             )
         else:
-            word, extra = ("configured" if unit.changed else "unchanged"), ""
+            word = "deleted" if unit.removed else "configured" if unit.changed else "unchanged"
+            extra = ""
         if color:
             word = click.style(
-                word, fg={"failed": "red", "configured": "green"}.get(word), bold=True
+                word,
+                fg={"failed": "red", "configured": "green", "deleted": "yellow"}.get(word),
+                bold=True,
             )
         lines.append(f"{unit.key} {word}{extra}")
     return "\n".join(lines)
@@ -126,17 +132,19 @@ def status_table(statuses: Sequence[UnitStatus]) -> str:
         "READY",
         "ID",
         "RESTARTS",
+        "OWNER",
     )
     rows: list[tuple[str, ...]] = [header]
     for s in statuses:
         name = s.name if s.namespace == "default" else f"{s.namespace}/{s.name}"
         for i, c in enumerate(s.containers):
             unit = (s.kind, name, s.mode, s.phase) if i == 0 else ("",) * 4
+            owner = (s.owner or "(none)") if i == 0 else ""
             state = c.state if c.exit_code is None else f"{c.state}({c.exit_code})"
             if c.waiting:
                 state += " " + c.waiting.split(" (", 1)[-1].rstrip(")")  # "next try in Ns"
             ready = "-" if c.ready is None else ("yes" if c.ready else "no")
-            rows.append((*unit, c.name, c.runtime, state, ready, c.id, str(c.restarts)))
+            rows.append((*unit, c.name, c.runtime, state, ready, c.id, str(c.restarts), owner))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows

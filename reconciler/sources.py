@@ -100,6 +100,9 @@ class ManifestDirectory:
         state = state or _File()
         self._files[path] = state
         if digest == state.digest and state.candidate is None:
+            # Unchanged since it last loaded well (maybe restored after a bad
+            # edit): what it defines stands, and any error since is gone.
+            state.errors = []
             return set(), None
         loaded = load_file(path, self.root)
         if loaded.errors:

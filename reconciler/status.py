@@ -36,6 +36,7 @@ class UnitStatus:
     runtime: str
     phase: str
     source: str
+    owner: str = ""  # the source that owns it (ownership.py); "" for units from before owners
     containers: list[ContainerStatus] = field(default_factory=list)
     last_error: str | None = None  # the loop's last error on this unit
 
@@ -73,11 +74,16 @@ def unit_statuses(
         key = c.unit_key
         if c.instance == instance and key is not None:
             groups[key].append(c)
+    for key, _claim in observed.claims:
+        groups.setdefault(key, [])
     order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_WORKLOAD: 2}
     result = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), c.created))
+        if not members:
+            continue  # only a claim is left: nothing runs
         first = members[0].labels
+        owner = observed.owner(key, members)
         result.append(
             UnitStatus(
                 kind=key.kind.value,
@@ -87,6 +93,7 @@ def unit_statuses(
                 runtime=first.get(L.RUNTIME, ""),
                 phase=phase(members),
                 source=first.get(L.SOURCE, ""),
+                owner=str(owner) if owner else "",
                 containers=[_container(c, details.get(c.id, {})) for c in members],
             )
         )

@@ -36,7 +36,9 @@ from reconciler.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from reconciler.models import Kind
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.ownership import Claim, Owner, claim_name
 from reconciler.runtimes import DOCKER
 
 API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
@@ -189,13 +191,7 @@ class DockerDriver:
 
         Raises DaemonUnavailable / TransientDriverError.
         """
-        wanted = [f"{L.MANAGED_BY}={self.instance}"]
-        if unit is not None:
-            wanted += [
-                f"{L.KIND}={unit.kind.value}",
-                f"{L.NAMESPACE}={unit.namespace}",
-                f"{L.SANDBOX}={unit.name}",
-            ]
+        wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing containers"):
             rows = self.api.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
@@ -217,7 +213,25 @@ class DockerDriver:
                 if name in missing
             )
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
-        return Observation(tuple(containers), foreign, offered)
+        return Observation(tuple(containers), foreign, offered, self._claims(unit))
+
+    def _claims(self, unit: UnitKey | None) -> tuple[tuple[UnitKey, Claim], ...]:
+        """Owners recorded apart from containers (ownership.py): one volume list call."""
+        wanted = [f"{L.MANAGED_BY}={self.instance}", f"{L.CLAIM}=true", *_unit_labels(unit)]
+        with _engine("listing claims"):
+            volumes = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
+        claims = []
+        for volume in volumes:
+            found = volume.get("Labels") or {}
+            owner = Owner.from_labels(found)
+            try:
+                key = UnitKey(Kind(found[L.KIND]), found[L.NAMESPACE], found[L.SANDBOX])
+            except (KeyError, ValueError):
+                continue
+            if owner is not None:
+                created = _timestamp(volume.get("CreatedAt")) or 0.0
+                claims.append((key, Claim(volume["Name"], owner, created)))
+        return tuple(claims)
 
     @staticmethod
     def _row(row: dict[str, Any]) -> ObservedContainer:
@@ -445,16 +459,32 @@ class DockerDriver:
             self.api.create_volume(volume.docker_name, labels=dict(volume.labels))
 
     @_retried
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None:
+        """Claim ``unit`` for ``owner`` (a labelled volume), then drop its older claims."""
+        name = claim_name(self.instance, unit.kind.value, unit.namespace, unit.name, owner)
+        labels = {
+            L.MANAGED_BY: self.instance,
+            L.KIND: unit.kind.value,
+            L.NAMESPACE: unit.namespace,
+            L.SANDBOX: unit.name,
+            L.CLAIM: "true",
+        } | owner.labels()
+        with _engine(f"recording the owner of {unit}"):
+            self.api.create_volume(name, labels=labels)
+        filters = {
+            "label": [f"{L.MANAGED_BY}={self.instance}", f"{L.CLAIM}=true", *_unit_labels(unit)]
+        }
+        with _engine("listing claims"):
+            volumes = self.api.volumes(filters=filters).get("Volumes") or []
+        for volume in volumes:
+            if volume["Name"] != name:
+                with contextlib.suppress(_Gone), _engine(f"removing claim {volume['Name']}"):
+                    self.api.remove_volume(volume["Name"])
+
+    @_retried
     def remove_volumes(self, unit: UnitKey) -> None:
         """Remove the volumes this instance made for ``unit``. Already gone is success."""
-        filters = {
-            "label": [
-                f"{L.MANAGED_BY}={self.instance}",
-                f"{L.KIND}={unit.kind.value}",
-                f"{L.NAMESPACE}={unit.namespace}",
-                f"{L.SANDBOX}={unit.name}",
-            ]
-        }
+        filters = {"label": [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]}
         with _engine("listing volumes"):
             volumes = self.api.volumes(filters=filters).get("Volumes") or []
         for volume in volumes:
@@ -463,3 +493,14 @@ class DockerDriver:
                     self.api.remove_volume(volume["Name"])
             except _Gone:
                 continue
+
+
+def _unit_labels(unit: UnitKey | None) -> list[str]:
+    """Label filters that narrow a list call to one unit's objects."""
+    if unit is None:
+        return []
+    return [
+        f"{L.KIND}={unit.kind.value}",
+        f"{L.NAMESPACE}={unit.namespace}",
+        f"{L.SANDBOX}={unit.name}",
+    ]

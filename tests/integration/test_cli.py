@@ -97,13 +97,28 @@ def test_delete_by_name_and_by_file(h: Harness) -> None:
     h.apply()
     done = h.cli("delete", "container/cache")
     assert done.returncode == 0, done.stderr
+    assert "container/cache deleted" in done.stdout
+    assert ": deleted (" in done.stdout  # each removal's reason
+    assert "configured" not in done.stdout and "no longer defined" not in done.stdout
     assert not h.containers(**{L.KIND: "Container"})
     assert h.containers(**{L.SANDBOX: "hello"})
     done = h.cli("delete", "-f", str(h.root / "pod.yaml"))
     assert done.returncode == 0, done.stderr
     assert not h.containers()
     assert not h.api.volumes(filters={"label": f"{L.MANAGED_BY}={h.instance}"})["Volumes"]
-    assert h.cli("delete", "nothing-here").returncode == 1
+    missing = h.cli("delete", "nothing-here")
+    assert missing.returncode == 1
+    assert "nothing-here: no sandbox or container of that name" in missing.stderr
+
+
+def test_delete_of_something_missing_exits_1_and_names_it(h: Harness) -> None:
+    h.write("cache.yaml", CACHE)
+    h.apply()
+    done = h.cli("delete", "container/cache", "sandbox/nosuch")
+    assert done.returncode == 1
+    assert "error: sandbox/nosuch not found" in done.stderr
+    assert "container/cache deleted" in done.stdout  # what was found is still deleted
+    assert not h.containers()
 
 
 def test_apply_reads_stdin_and_dry_run_changes_nothing(h: Harness) -> None:

@@ -36,6 +36,7 @@ from reconciler.desired import Desired, DesiredInfra, DesiredMember, DesiredVolu
 from reconciler.errors import InvalidSpec, NameConflict, PermanentDriverError, TransientDriverError
 from reconciler.executor import Result, execute
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.ownership import Claim, Owner
 from reconciler.planner import Plan
 
 INSTANCE = "test"
@@ -75,6 +76,7 @@ class Engine:
         self.runtimes = runtimes if runtimes is not None else observation.runtimes
         self.faults = Faults()
         self.volumes: dict[str, Mapping[str, str]] = {}  # name -> labels
+        self.claims: dict[UnitKey, Claim] = dict(observation.claims)  # owners apart from labels
         self.calls: list[tuple[str, str]] = []  # (operation, docker name), in the order made
         self._lock = threading.RLock()
         latest = max((c.started_at or c.created for c in self.containers.values()), default=1000.0)
@@ -100,7 +102,12 @@ class Engine:
             foreign = self.unmanaged | {
                 c.name for c in self.containers.values() if c.instance != self.instance
             }
-            return Observation(tuple(self.containers.values()), frozenset(foreign), self.runtimes)
+            return Observation(
+                tuple(self.containers.values()),
+                frozenset(foreign),
+                self.runtimes,
+                claims=tuple(self.claims.items()),
+            )
 
     def names(self) -> set[str]:
         return {c.name for c in self.containers.values()} | self.unmanaged
@@ -236,9 +243,16 @@ class Engine:
             self.calls.append(("volume", volume.docker_name))
             self.volumes.setdefault(volume.docker_name, dict(volume.labels))
 
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None:
+        with self._lock:
+            self.calls.append(("record-owner", str(unit)))
+            now = self._tick()
+            self.claims[unit] = Claim(f"claim-{unit.name}-{now}", owner, now)
+
     def remove_volumes(self, unit: UnitKey) -> None:
         with self._lock:
             self.calls.append(("remove-volumes", str(unit)))
+            self.claims.pop(unit, None)
             for name, labels in list(self.volumes.items()):
                 if (labels.get(L.KIND), labels.get(L.NAMESPACE), labels.get(L.SANDBOX)) == (
                     unit.kind.value,

@@ -153,6 +153,7 @@ def test_labels_of_infra_and_members() -> None:
         L.MODE: "container-in-sandbox",
         L.RUNTIME: "crun",
         L.GRACE: "7",
+        L.OWNER: "apply",  # the owner BuildConfig names (ownership.ONE_SHOT by default)
     }
     assert unit.infra is not None
     assert unit.infra.labels == base | {
@@ -188,6 +189,7 @@ def test_labels_of_a_container() -> None:
         L.MODE: "standalone",
         L.RUNTIME: "runc",
         L.GRACE: "30",
+        L.OWNER: "apply",
         L.ROLE: L.ROLE_WORKLOAD,
         L.CONTAINER: "cache",
         L.SPEC_HASH: workload.hash,
@@ -222,6 +224,7 @@ def test_labels_of_volumes() -> None:
         L.SOURCE: "dir/web.yaml",
         L.MODE: "container-in-sandbox",
         L.VOLUME: "data",
+        L.OWNER: "apply",
     }
 
 

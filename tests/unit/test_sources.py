@@ -193,21 +193,29 @@ def test_only_manifest_files_at_the_right_depth_are_wanted(root: Path) -> None:
     assert not flat.wants(root.parent / "elsewhere.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, fixed by the lead: a file restored to its last good text keeps "
-    "the error of the broken version (the digest matches, so the reload returns early)",
+GOOD = dedent(
+    """
+    apiVersion: reconciler/v1
+    kind: Container
+    metadata: {name: solo}
+    spec: {image: busybox}
+    """
 )
-def test_a_file_restored_to_its_last_good_text_drops_its_error(
-    root: Path, source: ManifestDirectory
-) -> None:
-    path = root / "a.yaml"
-    good = _container("a")
-    path.write_text(good)
-    source.scan(now=0.0)
-    path.write_text("kind: [\n")
-    source.reload([path], now=1.0)
-    assert source.errors()
-    path.write_text(good)
-    source.reload([path], now=2.0)
-    assert source.errors() == {}
+
+
+def test_a_file_restored_to_its_last_good_text_clears_its_error(tmp_path: Path) -> None:
+    path = tmp_path / "solo.yaml"
+    path.write_text(GOOD)
+    files = ManifestDirectory(tmp_path, recursive=False)
+    files.scan(now=0.0)
+    assert files.errors() == {}
+
+    path.write_text(GOOD.replace("image: busybox", "image: [broken"))
+    files.reload([path], now=1.0)
+    assert list(files.errors()) == ["solo.yaml"]
+
+    path.write_text(GOOD)  # exactly the text it last loaded well from
+    files.reload([path], now=2.0)
+    assert files.errors() == {}
+    files.scan(now=3.0)  # and a resync does not bring it back
+    assert files.errors() == {}
