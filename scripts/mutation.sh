@@ -18,7 +18,7 @@ target=${1:-planner}
 case $target in
     planner)
         paths=reconciler/planner.py
-        tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_planner_properties.py"
+        tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_ownership.py tests/unit/test_planner_properties.py"
         ;;
     admission)
         paths=reconciler/runtimes.py,reconciler/desired.py
@@ -39,7 +39,7 @@ mkdir -p "$work"
 rm -rf "$work/reconciler" "$work/tests"
 cp -r reconciler tests pyproject.toml "$work"/
 cd "$work"
-export PYTHONPATH=$work HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
+export PYTHONPATH=$work HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-mutation}
 "$venv/bin/python" -c "import reconciler, sys; sys.exit(not reconciler.__file__.startswith('$work'))" \
     || { echo "the copy's reconciler is not the one imported" >&2; exit 1; }
 

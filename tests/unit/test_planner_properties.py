@@ -13,7 +13,8 @@ The last tests run the convergence property against broken planners and
 check that hypothesis finds a counterexample for each.
 
 Example counts come from the hypothesis profile: ``ci`` (the default) keeps
-the suite fast; ``HYPOTHESIS_PROFILE=thorough`` runs many more.
+the suite fast; ``HYPOTHESIS_PROFILE=thorough`` runs many more, ``mutation``
+fewer (scripts/mutation.sh runs the suite once per mutant).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .simulator import Engine, divergence
 
 settings.register_profile("ci", max_examples=300, deadline=None)
 settings.register_profile("thorough", max_examples=5000, deadline=None)
+settings.register_profile("mutation", max_examples=60, deadline=None)  # scripts/mutation.sh
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 IMAGES = ["busybox:1", "busybox:2"]

@@ -7,13 +7,14 @@ through the executor and checks that the simulated engine converged.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
 from reconciler import labels as L
 from reconciler.actions import CreateInfra, Recreate, Remove, Start
-from reconciler.observed import ContainerId, State
+from reconciler.desired import Desired
+from reconciler.observed import ContainerId, Observation, State
 from reconciler.planner import plan
 
 from .planning import by_container, config, converge, desired, kinds, labels_of, sandbox
@@ -242,3 +243,36 @@ def test_exited_member_with_a_stopped_infra_waits_for_the_infra_in_the_same_plan
     assert engine.apply(p).ok
     assert divergence(want, engine) == []
     assert by_container(engine, "sidecar").state is State.EXITED
+
+
+def test_removal_kills_the_infra_at_once_and_gives_members_their_grace_period() -> None:
+    """Rule 1: members get SIGTERM and the grace period; the infra runs nothing worth one."""
+    want = desired(
+        sandbox().replace(
+            "restartPolicy: Always",
+            "restartPolicy: Always\n          terminationGracePeriodSeconds: 7",
+        )
+    )
+    engine = converge(want)
+    removal = plan(Desired(), engine.observe(), config(prune=True, allow_empty=True))
+    graces = {labels_of(a): a.grace_period for a in removal.actions if isinstance(a, Remove)}
+    assert graces == {"app": 7, "sidecar": 7, "infra": 0}
+    replaced = plan(desired(sandbox(ports="[{containerPort: 80}]")), engine.observe(), config())
+    graces = {labels_of(a): a.grace_period for a in replaced.actions if isinstance(a, Remove)}
+    assert graces == {"app": 30, "sidecar": 30, "infra": 0}
+
+
+def test_plans_are_immutable_values() -> None:
+    want = desired(sandbox())
+    cfg = config()
+    p = plan(want, Observation(), cfg)
+    for value, attr in ((cfg, "prune"), (p, "warnings"), (p.units[0], "error")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(value, attr, None)
+
+
+def test_a_refused_unit_names_no_infra() -> None:
+    engine = Engine()
+    engine.unmanaged.add("test_default_web_infra")
+    (unit,) = plan(desired(sandbox()), engine.observe(), config()).units
+    assert unit.error and unit.infra_id is None and unit.actions == ()
