@@ -47,8 +47,12 @@ export PYTHONPATH=$work HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-mutation}
 # kills it); the tests that break the planner on purpose are left out.
 runner="$venv/bin/python -m pytest -x -q -p no:cacheprovider $tests -k 'not broken_planner'"
 status=0
+# String literals are the reasons and messages people read, not decisions;
+# MUTATE_STRINGS=1 mutates them too.
+skip=()
+[ -n "${MUTATE_STRINGS:-}" ] || skip=(--disable-mutation-types string,fstring)
 nice -n 19 "$venv/bin/mutmut" run --paths-to-mutate "$paths" --runner "$runner" \
-    --tests-dir tests --no-progress || status=$?
+    --tests-dir tests --no-progress "${skip[@]}" || status=$?
 "$venv/bin/mutmut" results || true
 for id in $("$venv/bin/mutmut" result-ids survived 2>/dev/null); do
     "$venv/bin/mutmut" show "$id"
