@@ -36,6 +36,8 @@ venv=$PWD/.venv
 
 work=$PWD/.mutation/$target
 mkdir -p "$work"
+exec 9>"$work.lock"  # one run per target: two would share mutmut's cache and files
+flock -n 9 || { echo "another mutation run uses $work" >&2; exit 1; }
 rm -rf "$work/reconciler" "$work/tests"
 cp -r reconciler tests pyproject.toml "$work"/
 cd "$work"
