@@ -13,12 +13,24 @@ import pytest
 
 from reconciler import labels as L
 from reconciler.actions import CreateInfra, Recreate, Remove, Start
-from reconciler.desired import Desired
+from reconciler.desired import Desired, UnitKey
+from reconciler.models import Kind, Mode
 from reconciler.observed import ContainerId, Observation, State
-from reconciler.planner import plan
+from reconciler.planner import Plan, plan
 
-from .planning import by_container, config, converge, desired, kinds, labels_of, sandbox
+from .planning import (
+    by_container,
+    config,
+    converge,
+    desired,
+    kinds,
+    labels_of,
+    sandbox,
+    set_state,
+)
 from .simulator import Engine, divergence
+
+WEB = UnitKey(Kind.SANDBOX, "default", "web")
 
 
 def _copy(engine: Engine, name: str, **changes: object) -> ContainerId:
@@ -276,3 +288,98 @@ def test_a_refused_unit_names_no_infra() -> None:
     engine.unmanaged.add("test_default_web_infra")
     (unit,) = plan(desired(sandbox()), engine.observe(), config()).units
     assert unit.error and unit.infra_id is None and unit.actions == ()
+
+
+# -- what mutation testing found untested (docs/testing.md) ---------------------------
+
+
+def test_a_plan_says_whether_it_changes_anything() -> None:
+    assert Plan().has_changes is False and Plan().actions == [] and Plan().errors == []
+    want = desired(sandbox())
+    assert plan(want, Observation(), config()).has_changes is True
+    assert plan(want, converge(want).observe(), config()).has_changes is False
+
+
+def test_what_the_planner_skips_never_hides_the_containers_listed_after_it() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    app = by_container(engine, "app")
+    stranger = engine.other_instance(app.id)
+    unlabeled = replace(
+        engine.containers[stranger], id=ContainerId("9" * 64), labels={L.MANAGED_BY: "test"}
+    )
+    engine.kill(app.id, 1)
+    ours = [c for c in engine.containers.values() if c.id != stranger]
+    first = Observation((engine.containers[stranger], unlabeled, *ours))
+    p = plan(want, first, config())
+    assert kinds(p) == ["Start"] and p.actions[0].ref.id == app.id  # type: ignore[union-attr]
+    assert len(p.warnings) == 1 and "lacks the unit labels" in p.warnings[0]
+    assert "(999999999999)" in p.warnings[0], "the short id: 12 characters"
+
+
+def test_skipping_a_unit_never_skips_the_units_after_it() -> None:
+    from reconciler.ownership import watching
+
+    both = desired(sandbox(name="api") + "---" + sandbox(name="web"))
+    api = UnitKey(Kind.SANDBOX, "default", "api")
+    only_web = plan(both, Observation(), config(only=frozenset({WEB})))
+    assert [u.key for u in only_web.units] == [WEB] and only_web.units[0].actions
+    # A unit another source owns is left alone; the next one is still planned.
+    engine = converge(desired(sandbox(name="api")))
+    p = plan(both, engine.observe(), config(owner=watching("/elsewhere")))
+    assert [(u.key, bool(u.error), bool(u.actions)) for u in p.units] == [
+        (api, True, False),
+        (WEB, False, True),
+    ]
+
+
+def test_only_reports_the_refusals_of_the_units_it_names() -> None:
+    refused = desired(sandbox(), Mode.STANDALONE)  # two containers cannot run standalone
+    assert refused.refused
+    assert [u.key for u in plan(refused, Observation(), config(only=frozenset({WEB}))).units] == [
+        WEB
+    ]
+    other = UnitKey(Kind.SANDBOX, "default", "api")
+    assert plan(refused, Observation(), config(only=frozenset({other}))).units == ()
+
+
+def test_a_deletion_says_so() -> None:
+    engine = converge(desired(sandbox()))
+    p = plan(Desired(), engine.observe(), config(delete=frozenset({WEB})))
+    assert {a.reason for a in p.actions} == {"deleted"}
+    gone = plan(Desired(), engine.observe(), config(prune=True, allow_empty=True))
+    assert {a.reason for a in gone.actions} == {"sandbox/web is no longer defined"}
+
+
+def test_each_init_container_is_planned_on_its_own() -> None:
+    two = sandbox(init=True).replace(
+        "command: [sh, -c, 'true']}",
+        "command: [sh, -c, 'true']}\n            - {name: migrate, image: busybox:1}",
+    )
+    want = desired(two)
+    engine = converge(want)
+    assert [m.name for m in want.units[0].init] == ["setup", "migrate"]
+    assert plan(want, engine.observe(), config()).actions == []
+    set_state(engine, "migrate", state=State.EXITED, exit_code=1)
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Recreate"] and labels_of(p.actions[0]) == "migrate"
+
+
+def _with_volume(text: str) -> str:
+    return text.replace(
+        "- {name: app, image: busybox:1}",
+        "- {name: app, image: busybox:1, volumeMounts: [{name: data, mountPath: /d}]}",
+    ).replace(
+        "          containers:",
+        "          volumes: [{name: data, emptyDir: {}}]\n          containers:",
+    )
+
+
+def test_volumes_are_ensured_whenever_any_member_is_created() -> None:
+    want = desired(_with_volume(sandbox(init=True)))
+    engine = converge(want)
+    set_state(engine, "setup", state=State.EXITED, exit_code=1)  # the init container reruns
+    assert kinds(plan(want, engine.observe(), config())) == ["EnsureVolume", "Recreate"]
+    engine = converge(want)
+    changed = desired(_with_volume(sandbox(init=True, image="busybox:2")))  # app, not sidecar
+    assert kinds(plan(changed, engine.observe(), config())) == ["EnsureVolume", "Recreate"]
