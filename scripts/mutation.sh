@@ -50,14 +50,28 @@ export PYTHONPATH=$work HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-mutation}
 runner="$venv/bin/python -m pytest -x -q -p no:cacheprovider $tests -k 'not broken_planner'"
 status=0
 # String literals are the reasons and messages people read, not decisions;
-# MUTATE_STRINGS=1 mutates them too.
+# MUTATE_STRINGS=1 mutates them too. mutmut 2.5 crashes ("Attribute
+# Mutant.line is required") on the assignment mutants of a statement that
+# spans lines, and then hangs: MUTMUT_SKIP=expr_stmt leaves those out.
+types=${MUTATE_STRINGS:+x}
+types=${types:-string,fstring}
+types=${types#x}${MUTMUT_SKIP:+,$MUTMUT_SKIP}
+types=${types#,}
 skip=()
-[ -n "${MUTATE_STRINGS:-}" ] || skip=(--disable-mutation-types string,fstring)
+[ -z "$types" ] || skip=(--disable-mutation-types "$types")
 nice -n 19 "$venv/bin/mutmut" run --paths-to-mutate "$paths" --runner "$runner" \
     --tests-dir tests --no-progress "${skip[@]}" || status=$?
 "$venv/bin/mutmut" results || true
 for id in $("$venv/bin/mutmut" result-ids survived 2>/dev/null); do
     "$venv/bin/mutmut" show "$id"
 done
+"$venv/bin/python" - <<'PY'
+import collections, sqlite3
+counts = collections.Counter(s for (s,) in sqlite3.connect(".mutmut-cache").execute("select status from Mutant"))
+killed = counts["ok_killed"] + counts["ok_suspicious"]
+tested = killed + counts["bad_survived"] + counts["bad_timeout"]
+print(f"score: {killed} of {tested} tested mutants killed ({100 * killed / max(tested, 1):.1f} %); "
+      f"{counts['untested']} untested; {dict(counts)}")
+PY
 # mutmut's exit code is a bit field (2: some survived); only 1 is an error.
 [ $((status & 1)) -eq 0 ]
