@@ -383,3 +383,71 @@ def test_volumes_are_ensured_whenever_any_member_is_created() -> None:
     engine = converge(want)
     changed = desired(_with_volume(sandbox(init=True, image="busybox:2")))  # app, not sidecar
     assert kinds(plan(changed, engine.observe(), config())) == ["EnsureVolume", "Recreate"]
+
+
+def test_reasons_name_the_container_and_short_ids() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    infra = by_container(engine, "infra")
+    set_state(engine, "app", labels={**by_container(engine, "app").labels, L.INFRA_ID: "d" * 64})
+    (action,) = plan(want, engine.observe(), config()).actions
+    assert action.reason == (
+        f"it joined infra {'d' * 12}, not the current {infra.id[:12]}: "
+        "that namespace mode can never start again"
+    )
+    set_state(engine, "app", labels={**by_container(engine, "app").labels, L.INFRA_ID: ""})
+    (action,) = plan(want, engine.observe(), config()).actions
+    assert action.reason.startswith("it joined infra (none), not the current")
+    one = desired(sandbox().replace("            - {name: sidecar, image: busybox:1}\n", ""))
+    (dropped,) = plan(one, converge(want).observe(), config()).actions
+    assert dropped.reason == "sidecar is no longer in the manifest"
+
+
+def test_a_plan_made_by_hand_has_no_warnings() -> None:
+    assert Plan().warnings == () and Plan().units == ()
+
+
+def test_volumes_are_ensured_when_the_first_of_two_init_containers_reruns() -> None:
+    two = _with_volume(sandbox(init=True)).replace(
+        "command: [sh, -c, 'true']}",
+        "command: [sh, -c, 'true']}\n            - {name: migrate, image: busybox:1}",
+    )
+    want = desired(two)
+    engine = converge(want)
+    set_state(engine, "setup", state=State.EXITED, exit_code=1)
+    assert kinds(plan(want, engine.observe(), config())) == ["EnsureVolume", "Recreate"]
+
+
+def test_a_replaced_infra_sees_workloads_leave_before_init_containers() -> None:
+    """Rule 1, in reverse: workloads, then init containers, then the infra."""
+    want = desired(sandbox(init=True))
+    engine = converge(want)
+    changed = desired(sandbox(init=True, ports="[{containerPort: 80}]"))
+    removed = [
+        labels_of(a)
+        for a in plan(changed, engine.observe(), config()).actions
+        if isinstance(a, Remove)
+    ]
+    assert removed == ["app", "sidecar", "setup", "infra"]
+
+
+def test_of_two_copies_joined_to_the_infra_the_current_spec_is_kept() -> None:
+    want = desired(sandbox())
+    engine = converge(want)
+    app = by_container(engine, "app")
+    stale = _copy(
+        engine, "app", labels={**app.labels, L.SPEC_HASH: "1:old"}, created=app.created + 50
+    )
+    p = plan(want, engine.observe(), config())
+    assert kinds(p) == ["Remove"] and p.actions[0].ref.id == stale  # type: ignore[union-attr]
+
+
+def test_a_member_started_with_its_infra_is_not_rejoined() -> None:
+    """Stale means started *before* the infra's current run."""
+    want = desired(sandbox())
+    engine = converge(want)
+    infra = by_container(engine, "infra")
+    set_state(engine, "app", started_at=infra.started_at)
+    assert plan(want, engine.observe(), config()).actions == []
+    set_state(engine, "app", started_at=(infra.started_at or 0) - 1)
+    assert kinds(plan(want, engine.observe(), config())) == ["Restart"]
