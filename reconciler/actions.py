@@ -8,8 +8,10 @@ observed, or the one a ``CreateInfra`` earlier in the same unit made).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from reconciler import labels as L
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.observed import ContainerId, ObservedContainer
 from reconciler.ownership import Owner
@@ -23,14 +25,38 @@ class Ref:
     name: str  # its Docker name
     role: str
     container: str  # its name in the manifest ("" for the infra)
+    # Its lifecycle hooks, as it was created with them (labels): the executor
+    # runs preStop before stopping it and postStart after starting it again.
+    post_start: tuple[str, ...] = ()
+    pre_stop: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, observed: ObservedContainer) -> Ref:
-        return cls(observed.id, observed.name, observed.role, observed.container)
+        return cls(
+            observed.id,
+            observed.name,
+            observed.role,
+            observed.container,
+            _hook(observed.labels.get(L.POST_START)),
+            _hook(observed.labels.get(L.PRE_STOP)),
+        )
 
     @property
     def label(self) -> str:
         return self.container or "infra"
+
+
+def _hook(label: str | None) -> tuple[str, ...]:
+    """A hook label (a JSON list of strings); anything else is no hook."""
+    if not label:
+        return ()
+    try:
+        command = json.loads(label)
+    except ValueError:
+        return ()
+    if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
+        return tuple(command)
+    return ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -27,7 +28,10 @@ from reconciler.models import Kind, Mode
 from reconciler.ownership import ONE_SHOT, Owner, applied, watching
 
 if TYPE_CHECKING:
+    from reconciler.actions import Action
     from reconciler.drivers.docker import DockerDriver
+    from reconciler.gitsource import GitSource
+    from reconciler.loop import LoopSettings
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
 
@@ -246,11 +250,17 @@ def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
         return 0 if not plan.errors else 1
     from reconciler.executor import execute
 
+    def begin(key: UnitKey, action: Action) -> None:
+        text = render.waiting_text(action)
+        if text is not None:
+            click.echo(f"{key}: {text}")
+
     result = execute(
         plan,
         driver,
         parallel,
         on_outcome=lambda key, outcome: click.echo(render.outcome_text(key, outcome, color)),
+        on_begin=begin,
     )
     summary = render.summary_text(result, color)
     if summary:
@@ -415,8 +425,8 @@ _state_dir = click.option(
     "--state-dir",
     default=None,
     metavar="DIR",
-    help="Where `run` keeps its lock and status (default: $XDG_RUNTIME_DIR/reconciler "
-    "or /run/reconciler).",
+    help="Where `run` and `sync` keep their lock and status, and `sync` its git mirror "
+    "(default: $XDG_RUNTIME_DIR/reconciler or /run/reconciler).",
 )
 
 
@@ -443,8 +453,10 @@ def get(
 
     While `reconciler run` works on this instance, its view is merged in:
     restarts it made, CrashLoopBackOff and the next try, readiness, last error.
+    After `reconciler sync`: the repository, branch, path, the last applied and
+    attempted revisions and the last error (``sync`` in -o json).
     """
-    from reconciler.statefile import default_state_dir, read_status, state_name
+    from reconciler.statefile import default_state_dir, read_statuses
     from reconciler.status import merge_loop_status, unit_statuses
 
     driver = _driver(options)
@@ -453,14 +465,15 @@ def get(
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
-        loop = read_status(directory, state_name(options.instance, _daemon(options)))
+        loops = read_statuses(directory, options.instance, _daemon(options))
     except (OSError, ValueError) as exc:
-        click.echo(f"warning: the loop's status is unreadable: {exc}", err=True)
-        loop = None
-    if loop:
+        click.echo(f"warning: the loops' status is unreadable: {exc}", err=True)
+        loops = []
+    for loop in loops:  # one per source: each reports only its own units
         statuses = merge_loop_status(statuses, loop)
     if namespace:
         statuses = [s for s in statuses if s.namespace == namespace]
+    missing: list[str] = []
     if names:
         keys, bare = _parse_names(names, namespace or "default")
         statuses = [
@@ -468,51 +481,89 @@ def get(
             for s in statuses
             if s.name in bare or UnitKey(Kind(s.kind), s.namespace, s.name) in keys
         ]
+        found = {UnitKey(Kind(s.kind), s.namespace, s.name) for s in statuses}
+        missing = [str(k) for k in sorted(keys - found)]
+        missing += sorted(bare - {s.name for s in statuses})
+    file_errors: dict[str, list[str]] = {}
+    for loop in loops:
+        file_errors |= loop.get("fileErrors") or {}
+    # What each `sync` follows and where it is.
+    syncs = [sync for loop in loops if isinstance(sync := loop.get("sync"), dict)]
     if output == "table":
-        click.echo(render.status_table(statuses) if statuses else "no units")
+        if statuses or not names:
+            click.echo(render.status_table(statuses) if statuses else "no units")
+        for sync in syncs if not names else ():
+            click.echo(render.sync_text(sync))
         for s in statuses:
             if s.last_error:
                 click.echo(f"{s.kind.lower()}/{s.name}: last error: {s.last_error}", err=True)
+        for path, problems in sorted(file_errors.items()):
+            for problem in problems:
+                click.echo(
+                    f"error: {problem} (the loop keeps what {path} defined before)", err=True
+                )
     else:
-        click.echo(render.dump([s.to_dict() for s in statuses], output).rstrip())
+        data = {
+            "apiVersion": "reconciler/v1",
+            "kind": "Status",
+            "instance": options.instance,
+            "units": [s.to_dict() for s in statuses],
+            "fileErrors": file_errors,
+            "syncs": syncs,
+        }
+        click.echo(render.dump(data, output).rstrip())
+    for name in missing:
+        click.echo(f"error: {name} not found", err=True)
+    if missing:
+        sys.exit(1)
+
+
+def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The control loop's options, shared by `run` and `sync`."""
+    options = (
+        click.option(
+            "--resync",
+            default=30.0,
+            show_default=True,
+            type=click.FloatRange(min=0.1),
+            help="Seconds between full passes over every unit.",
+        ),
+        click.option(
+            "--backoff-initial",
+            default=10.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Crash-loop backoff: the wait before the second restart.",
+        ),
+        click.option(
+            "--backoff-max",
+            default=300.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Crash-loop backoff: the cap of the doubling.",
+        ),
+        click.option(
+            "--parallel",
+            default=4,
+            show_default=True,
+            type=click.IntRange(1, 64),
+            help="Units converged at once.",
+        ),
+        click.option(
+            "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @_recursive
-@click.option(
-    "--resync",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds between full passes over every unit.",
-)
-@click.option(
-    "--backoff-initial",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Crash-loop backoff: the wait before the second restart.",
-)
-@click.option(
-    "--backoff-max",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Crash-loop backoff: the cap of the doubling.",
-)
+@_loop_options
 @click.option(
     "--allow-empty", is_flag=True, help="Remove every container when the directory defines nothing."
-)
-@click.option(
-    "--parallel",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Units converged at once.",
-)
-@click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @_adopt
 @_state_dir
@@ -536,8 +587,6 @@ def run(
     another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops the loop and leaves the containers running.
     """
-    import signal
-
     from reconciler.backoff import BackoffPolicy
     from reconciler.loop import Loop, LoopSettings
     from reconciler.statefile import InstanceLock, default_state_dir, state_name
@@ -548,12 +597,13 @@ def run(
     if backoff_initial > backoff_max:
         raise click.BadParameter("--backoff-initial exceeds --backoff-max")
     daemon = _daemon(options)
+    owner = watching(str(directory.resolve()))
     settings = LoopSettings(
         directory=directory.resolve(),
-        build=replace(options.build, owner=watching(str(directory.resolve()))),
+        build=replace(options.build, owner=owner),
         adopt=adopt,
         state_dir=Path(state_dir) if state_dir else default_state_dir(),
-        state_name=state_name(options.instance, daemon),
+        state_name=state_name(options.instance, daemon, owner.source),
         daemon=daemon,
         recursive=recursive,
         resync=resync,
@@ -564,13 +614,217 @@ def run(
     try:
         with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
             loop = Loop(settings, _driver(options))
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: loop.stop.set())
+            _stop_on_signals(loop.stop)
             loop.run()
     except ReconcilerError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"state directory {settings.state_dir}: {exc}")
+
+
+@cli.command()
+@click.option(
+    "--repo", "url", required=True, metavar="URL", help="Repository to follow (any URL git takes)."
+)
+@click.option("--branch", default="main", show_default=True, help="Branch to follow.")
+@click.option(
+    "--path",
+    "repo_path",
+    default=".",
+    show_default=True,
+    metavar="DIR",
+    help="Directory of the repository holding the manifests (read recursively).",
+)
+@click.option(
+    "--interval",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between fetches.",
+)
+@click.option("--once", is_flag=True, help="Fetch, converge once and exit (exit status as apply).")
+@click.option(
+    "--allow-empty", is_flag=True, help="Let a commit that defines nothing remove every unit."
+)
+@click.option("--listen", default=None, metavar="HOST:PORT", help="Serve the webhook here.")
+@click.option(
+    "--webhook-secret-file",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the webhook's HMAC secret (required with --listen).",
+)
+@click.option("--verify-commits", is_flag=True, help="Apply only commits signed by an allowed key.")
+@click.option(
+    "--allowed-signers",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ssh allowed-signers file for --verify-commits (gpg.ssh.allowedSignersFile).",
+)
+@click.option(
+    "--gnupg-home",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="GnuPG home whose keyring --verify-commits trusts.",
+)
+@_loop_options
+@_adopt
+@_state_dir
+@click.pass_obj
+def sync(
+    options: Options,
+    url: str,
+    branch: str,
+    repo_path: str,
+    interval: float,
+    once: bool,
+    allow_empty: bool,
+    listen: str | None,
+    webhook_secret_file: Path | None,
+    verify_commits: bool,
+    allowed_signers: Path | None,
+    gnupg_home: Path | None,
+    resync: float,
+    backoff_initial: float,
+    backoff_max: float,
+    parallel: int,
+    log_format: str,
+    adopt: bool,
+    state_dir: str | None,
+) -> None:
+    """Follow a branch of a git repository: keep the host as its manifests under --path say.
+
+    One whole commit at a time: a commit with any broken file, a missing
+    path or (with --verify-commits) no allowed signature changes nothing.
+    The branch and path own the units they define: they prune only those,
+    and a unit another source owns is reported, not taken (unless --adopt).
+    SIGTERM or SIGINT stops it and leaves the containers running.
+    """
+    import hashlib
+
+    from reconciler.backoff import BackoffPolicy
+    from reconciler.gitmirror import Mirror, check_branch, clean_path
+    from reconciler.gitsource import GitSettings, GitSource, owner_for_git
+    from reconciler.loop import Loop, LoopSettings
+    from reconciler.statefile import InstanceLock, default_state_dir, state_name
+    from reconciler.webhook import Webhook, parse_listen
+
+    _logging(log_format)
+    try:
+        branch = check_branch(branch)
+        repo_path = clean_path(repo_path)
+        address = parse_listen(listen) if listen else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if address is not None and webhook_secret_file is None:
+        raise click.UsageError("--listen needs --webhook-secret-file")
+    if verify_commits and allowed_signers is None and gnupg_home is None:
+        raise click.UsageError("--verify-commits needs --allowed-signers or --gnupg-home")
+    if backoff_initial > backoff_max:
+        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
+    secret = b""
+    if webhook_secret_file is not None:
+        try:
+            secret = webhook_secret_file.read_bytes().strip()
+        except OSError as exc:
+            _fail(f"webhook secret: {exc}")
+        if not secret:
+            _fail(f"webhook secret: {webhook_secret_file} is empty")
+    daemon = _daemon(options)
+    states = Path(state_dir) if state_dir else default_state_dir()
+    # A mirror per instance, daemon and source: two syncs never swap or clean
+    # each other's trees (whose 'current' is the last commit good for its path).
+    owner = owner_for_git(url, branch, repo_path)
+    key = f"{state_name(options.instance, daemon)}\0{owner.source}"
+    mirror = Mirror(url, branch, states / "git" / hashlib.sha256(key.encode()).hexdigest()[:16])
+    source = GitSource(
+        GitSettings(
+            url=url,
+            branch=branch,
+            path=repo_path,
+            interval=interval,
+            allow_empty=allow_empty,
+            verify_commits=verify_commits,
+            allowed_signers=allowed_signers.resolve() if allowed_signers else None,
+            gnupg_home=gnupg_home.resolve() if gnupg_home else None,
+        ),
+        mirror,
+    )
+    settings = LoopSettings(
+        directory=mirror.current,
+        build=replace(options.build, owner=owner),
+        adopt=adopt,
+        state_dir=states,
+        state_name=state_name(options.instance, daemon, owner.source),
+        daemon=daemon,
+        resync=resync,
+        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
+        parallel=parallel,
+        allow_empty=allow_empty,
+    )
+    try:
+        with InstanceLock(states, settings.state_name, daemon, options.instance):
+            if once:
+                sys.exit(_sync_once(options, source, settings, parallel))
+            loop = Loop(settings, _driver(options), source)
+            hook = None
+            if address is not None:
+                hook = Webhook(*address, secret, source.trigger)
+                hook.start()
+            _stop_on_signals(loop.stop)
+            try:
+                loop.run()
+            finally:
+                if hook is not None:
+                    hook.stop()
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"state directory {states}: {exc}")
+
+
+def _sync_once(options: Options, source: GitSource, settings: LoopSettings, parallel: int) -> int:
+    """Fetch, converge once; 0 converged, 1 the commit or a unit failed."""
+    from datetime import UTC, datetime
+
+    from reconciler.statefile import write_status
+
+    source.poll()
+    revision = source.revision
+    code = 1 if source.last_error else 0
+    if revision is not None:
+        desired = source.desired(settings.build)
+        driver = _driver(options)
+        observed = _observe(driver, desired)
+        config = _plan_config(
+            options,
+            owner=settings.build.owner,
+            adopt=settings.adopt,
+            prune=True,
+            allow_empty=settings.allow_empty,
+            incomplete=False,
+        )
+        code = _run(_plan(options, desired, observed, config), driver, parallel, False) or code
+    status = {
+        "instance": options.instance,
+        "daemon": settings.daemon,
+        **source.status(),
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "units": {},
+    }
+    try:
+        write_status(settings.state_dir, settings.state_name, status)
+    except OSError as exc:
+        click.echo(f"warning: writing status: {exc}", err=True)
+    return code
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (from another thread: a handler runs between two
+    bytecodes of the main thread, which may be holding the event's own lock)."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
 
 
 class _JsonLogs(logging.Formatter):

@@ -9,6 +9,7 @@ policy, grace period) stay out, so changing them recreates nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -24,18 +25,27 @@ from reconciler.models import (
     ContainerPort,
     Kind,
     Mode,
+    Namespace,
+    PodSecurityContext,
     Probe,
     PullPolicy,
     RestartPolicy,
     SandboxContainer,
     SandboxManifest,
+    UnitSpec,
     Volume,
+    effective_security,
 )
 from reconciler.ownership import ONE_SHOT, Owner
 from reconciler.quantity import memory_to_bytes
 from reconciler.runtimes import DOCKER, DriverCapabilities, sharing_notes, sharing_problems
 
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
+CLUSTER_DOMAIN = "svc.cluster.local"  # what a subdomain's FQDN ends in, as in a cluster
+
+# init: runs to completion before the next; sidecar: an init container with
+# restartPolicy Always (starts in order, keeps running, stops after the workloads).
+Role = Literal["init", "sidecar", "workload"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -70,6 +80,17 @@ class MountSpec(Spec):
     read_only: bool = False
     must_exist: bool = False  # hostPath types other than DirectoryOrCreate
     size: int | None = None  # tmpfs only
+    group: int | None = None  # emptyDir only: fsGroup owns it (setgid, group-writable)
+
+
+class NetSpec(Spec):
+    """What the owner of a network namespace gets: the infra, or a container without one."""
+
+    domainname: str = ""  # from subdomain
+    extra_hosts: tuple[str, ...] = ()  # hostAliases, "name:ip"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
 
 
 class InfraSpec(Spec):
@@ -79,12 +100,14 @@ class InfraSpec(Spec):
     share: tuple[str, ...]
     ports: tuple[PortSpec, ...] = ()
     hostname: str = ""
+    net: NetSpec = NetSpec()
+    sysctls: tuple[str, ...] = ()  # NAME=value: the pod's sysctls of the namespaces it owns
 
 
 class MemberSpec(Spec):
     """What a workload, init or standalone container is created from."""
 
-    role: Literal["init", "workload"]
+    role: Role
     image: str
     runtime: str
     joins: tuple[str, ...] = ()  # namespaces of the infra it joins; () when standalone
@@ -99,6 +122,7 @@ class MemberSpec(Spec):
     memory: int | None = None
     cpu_shares: int | None = None
     memory_reservation: int | None = None
+    storage_size: int | None = None  # limits.ephemeral-storage, where the storage driver can
     user: str = ""
     privileged: bool = False
     read_only_root: bool = False
@@ -106,6 +130,17 @@ class MemberSpec(Spec):
     cap_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
     tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    group_add: tuple[int, ...] = ()  # supplementalGroups and fsGroup
+    seccomp: str = ""  # "unconfined", or "" for the runtime's default profile
+    sysctls: tuple[str, ...] = ()  # NAME=value, those of namespaces it owns
+    net: NetSpec = NetSpec()  # only without an infra
+    # Lifecycle hooks run by reconciler through Docker exec. Hashed, because the
+    # container carries them in labels: a unit deleted along with its manifest
+    # still gets the preStop hook its containers were created with.
+    post_start: tuple[str, ...] = ()
+    pre_stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +164,19 @@ class DesiredMember:
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
     startup_probe: Probe | None = None  # until it succeeds, the other probes wait
+    # runAsNonRoot is a check, not a setting: the driver refuses to create the
+    # container when its user (or, unset, its image's) is root or not numeric.
+    run_as_non_root: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DesiredVolume:
     docker_name: str
     labels: dict[str, str]
+    # fsGroup: the volume's root is made root:group, mode 2777 (setgid), as kubelet
+    # does, through a throwaway container of ``helper_image`` that never starts.
+    group: int | None = None
+    helper_image: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +194,11 @@ class DesiredUnit:
     @property
     def members(self) -> tuple[DesiredMember, ...]:
         return (*self.init, *self.workloads)
+
+    @property
+    def running(self) -> tuple[DesiredMember, ...]:
+        """The members that keep running: native sidecars, then workloads."""
+        return (*(m for m in self.init if m.spec.role == "sidecar"), *self.workloads)
 
     @property
     def runtimes(self) -> frozenset[str]:
@@ -188,6 +235,45 @@ class BuildConfig:
     allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
     driver: DriverCapabilities = DOCKER
     owner: Owner = ONE_SHOT  # the source whose manifests these are (written on every container)
+
+
+def non_root_problem(name: str, user: str, image_user: str) -> str | None:
+    """Why a runAsNonRoot container must not start (kubelet's rule), or None.
+
+    ``user`` is the container's own (runAsUser[:runAsGroup], "" when unset);
+    ``image_user`` the image's Config.User, used when ``user`` is unset. Root,
+    an unset user and a user name (which could map to uid 0) are refused.
+    """
+    effective = user or image_user
+    uid = effective.split(":", 1)[0]
+    source = "its runAsUser" if user else f"its image's user ({image_user or 'unset: root'})"
+    if not uid:
+        return f"container {name} has runAsNonRoot and its image runs as root (no USER set)"
+    if not uid.isdigit():
+        return (
+            f"container {name} has runAsNonRoot and {source} is not numeric, so it cannot be "
+            "verified to be non-root (set runAsUser)"
+        )
+    if int(uid) == 0:
+        return f"container {name} has runAsNonRoot and {source} is root (uid 0)"
+    return None
+
+
+# Storage drivers whose StorageOpt size limits a container's writable layer
+# (Docker 20.10); overlay2 only on xfs, and only when it is mounted with pquota,
+# which `docker info` does not show: the daemon refuses then, by name.
+_SIZED_STORAGE = {"overlay2": "xfs", "btrfs": "", "zfs": ""}
+
+
+def storage_problem(name: str, driver: str, backing: str) -> str | None:
+    """Why ``limits.ephemeral-storage`` cannot be enforced by this daemon, or None."""
+    if driver in _SIZED_STORAGE and _SIZED_STORAGE[driver] in ("", backing):
+        return None
+    return (
+        f"container {name} sets limits.ephemeral-storage, which this Docker daemon cannot "
+        f"enforce: its storage driver is {driver or 'unknown'} on {backing or 'unknown'}, and "
+        "a size limit needs overlay2 on xfs mounted with pquota (or btrfs, zfs)"
+    )
 
 
 def docker_name(instance: str, key: UnitKey, container: str | None) -> str:
@@ -238,8 +324,45 @@ def build_units(
                 )
             )
             continue
+        clash = next((c for u in units if (c := port_clash(unit, u)) is not None), None)
+        if clash is not None:
+            refused.append((key, clash))
+            continue
         units.append(unit)
     return Desired(tuple(units), tuple(refused), tuple(notes))
+
+
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def published(unit: DesiredUnit) -> tuple[PortSpec, ...]:
+    """The host ports a unit publishes: on its infra, or on its one bare container."""
+    ports = unit.infra.spec.ports if unit.infra is not None else unit.members[0].spec.ports
+    return tuple(p for p in ports if p.host_port)
+
+
+def ports_overlap(a: PortSpec, b_ip: str, b_port: int, b_protocol: str) -> bool:
+    """Whether two host bindings take the same socket (any address takes them all)."""
+    if a.host_port != b_port or a.protocol != b_protocol:
+        return False
+    return a.host_ip == b_ip or a.host_ip in _ANY_ADDRESS or b_ip in _ANY_ADDRESS
+
+
+def port_clash(unit: DesiredUnit, other: DesiredUnit) -> str | None:
+    """Why ``unit`` cannot publish its ports beside ``other`` (defined before it), or None."""
+    for mine in published(unit):
+        for theirs in published(other):
+            assert theirs.host_port is not None
+            if ports_overlap(mine, theirs.host_ip, theirs.host_port, theirs.protocol):
+                return (
+                    f"host port {_binding(mine)} ({unit.source}) is also published by "
+                    f"{other.key} ({other.source}); one host port takes one unit"
+                )
+    return None
+
+
+def _binding(port: PortSpec) -> str:
+    return f"{port.host_ip or '0.0.0.0'}:{port.host_port}/{port.protocol}"
 
 
 def _mode(manifest: SandboxManifest, config: BuildConfig) -> tuple[Mode, str | None]:
@@ -314,9 +437,24 @@ def _sandbox(
     joins: tuple[str, ...] = ()
     member_ports: tuple[PortSpec, ...] = ()
     hostname = ""
+    net = _net(spec, key)
+    security = spec.security_context
+    sysctls = security.sysctls if security else []
+    # The infra owns the network namespace, and the IPC one when it is shared:
+    # their sysctls are set there (kubelet sets them on the pod sandbox).
+    owned = [s for s in sysctls if not s.ipc or Namespace.IPC in spec.share]
+    member_sysctls = tuple(f"{s.name}={s.value}" for s in sysctls)
     if mode is Mode.CONTAINER_IN_SANDBOX:
         share = tuple(s.value for s in spec.share)
-        infra_spec = InfraSpec(runtime=runtime, share=share, ports=ports, hostname=key.name)
+        member_sysctls = tuple(f"{s.name}={s.value}" for s in sysctls if s not in owned)
+        infra_spec = InfraSpec(
+            runtime=runtime,
+            share=share,
+            ports=ports,
+            hostname=spec.hostname or key.name,
+            net=net,
+            sysctls=tuple(f"{s.name}={s.value}" for s in owned),
+        )
         infra_hash = spec_hash(infra_spec)
         infra = DesiredInfra(
             docker_name=docker_name(config.instance, key, None),
@@ -327,12 +465,11 @@ def _sandbox(
             | {L.ROLE: L.ROLE_INFRA, L.CONTAINER: "", L.SPEC_HASH: infra_hash, L.RUNTIME: runtime},
         )
         joins = share
+        net = NetSpec()
     else:
-        member_ports, hostname = ports, key.name
+        member_ports, hostname = ports, spec.hostname or key.name
 
-    def member(
-        container: SandboxContainer, name: str, role: Literal["init", "workload"]
-    ) -> DesiredMember:
+    def member(container: SandboxContainer, name: str, role: Role, position: int) -> DesiredMember:
         member_runtime = container.runtime or runtime
         member_spec = _member_spec(
             container,
@@ -344,6 +481,9 @@ def _sandbox(
             volumes,
             config.instance,
             key,
+            pod=security,
+            sysctls=member_sysctls,
+            net=net,
         )
         digest = spec_hash(member_spec)
         return DesiredMember(
@@ -355,17 +495,36 @@ def _sandbox(
             liveness_probe=container.liveness_probe,
             readiness_probe=container.readiness_probe,
             startup_probe=container.startup_probe,
+            run_as_non_root=bool(
+                effective_security(security, container.security_context).run_as_non_root
+            ),
             labels=base
-            | {L.ROLE: role, L.CONTAINER: name, L.SPEC_HASH: digest, L.RUNTIME: member_runtime},
+            | {
+                L.ROLE: role,
+                L.CONTAINER: name,
+                L.SPEC_HASH: digest,
+                L.RUNTIME: member_runtime,
+                L.POSITION: str(position),
+            }
+            | _hook_labels(member_spec),
         )
+
+    fs_group = security.fs_group if security else None
+    helper = config.infra_image if infra is not None else spec.containers[0].image
 
     return DesiredUnit(
         key=key,
         mode=mode,
         infra=infra,
-        init=tuple(member(c, c.name, "init") for c in spec.init_containers),
-        workloads=tuple(member(c, c.name, "workload") for c in spec.containers),
-        volumes=_volumes(spec.volumes, config, key, source, mode),
+        init=tuple(
+            member(c, c.name, "sidecar" if c.restart_policy == "Always" else "init", i)
+            for i, c in enumerate(spec.init_containers)
+        ),
+        workloads=tuple(
+            member(c, c.name, "workload", len(spec.init_containers) + i)
+            for i, c in enumerate(spec.containers)
+        ),
+        volumes=_volumes(spec.volumes, config, key, source, mode, fs_group, helper),
         restart_policy=spec.restart_policy,
         grace_period=spec.termination_grace_period_seconds,
         source=source,
@@ -384,19 +543,24 @@ def _standalone(
         runtime,
         (),
         _ports(spec.ports),
-        name,
+        spec.hostname or name,
         {v.name: v for v in spec.volumes},
         config.instance,
         key,
+        net=_net(spec, key),
     )
     digest = spec_hash(member_spec)
-    labels = _base_labels(config, key, source, Mode.STANDALONE) | {
-        L.RUNTIME: runtime,
-        L.GRACE: str(spec.termination_grace_period_seconds),
-        L.ROLE: L.ROLE_WORKLOAD,
-        L.CONTAINER: name,
-        L.SPEC_HASH: digest,
-    }
+    labels = (
+        _base_labels(config, key, source, Mode.STANDALONE)
+        | {
+            L.RUNTIME: runtime,
+            L.GRACE: str(spec.termination_grace_period_seconds),
+            L.ROLE: L.ROLE_WORKLOAD,
+            L.CONTAINER: name,
+            L.SPEC_HASH: digest,
+        }
+        | _hook_labels(member_spec)
+    )
     workload = DesiredMember(
         name=name,
         docker_name=docker_name(config.instance, key, name),
@@ -406,6 +570,7 @@ def _standalone(
         liveness_probe=spec.liveness_probe,
         readiness_probe=spec.readiness_probe,
         startup_probe=spec.startup_probe,
+        run_as_non_root=bool(spec.security_context and spec.security_context.run_as_non_root),
         labels=labels,
     )
     return DesiredUnit(
@@ -421,6 +586,16 @@ def _standalone(
     )
 
 
+def _hook_labels(spec: MemberSpec) -> dict[str, str]:
+    """The hooks, on the container itself: its preStop runs even when its manifest is gone."""
+    labels = {}
+    if spec.post_start:
+        labels[L.POST_START] = json.dumps(list(spec.post_start))
+    if spec.pre_stop:
+        labels[L.PRE_STOP] = json.dumps(list(spec.pre_stop))
+    return labels
+
+
 def _ports(ports: Sequence[ContainerPort]) -> tuple[PortSpec, ...]:
     return tuple(
         PortSpec(
@@ -433,9 +608,23 @@ def _ports(ports: Sequence[ContainerPort]) -> tuple[PortSpec, ...]:
     )
 
 
+def _net(spec: UnitSpec, key: UnitKey) -> NetSpec:
+    dns = spec.dns_config
+    return NetSpec(
+        domainname=f"{spec.subdomain}.{key.namespace}.{CLUSTER_DOMAIN}" if spec.subdomain else "",
+        extra_hosts=tuple(f"{name}:{a.ip}" for a in spec.host_aliases for name in a.hostnames),
+        dns=tuple(dns.nameservers) if dns else (),
+        dns_search=tuple(dns.searches) if dns else (),
+        dns_options=tuple(
+            o.name if o.value is None else f"{o.name}:{o.value}"
+            for o in (dns.options if dns else [])
+        ),
+    )
+
+
 def _member_spec(
     container: ContainerFields,
-    role: Literal["init", "workload"],
+    role: Role,
     runtime: str,
     joins: tuple[str, ...],
     ports: tuple[PortSpec, ...],
@@ -443,8 +632,16 @@ def _member_spec(
     volumes: dict[str, Volume],
     instance: str,
     key: UnitKey,
+    pod: PodSecurityContext | None = None,
+    sysctls: tuple[str, ...] = (),
+    net: NetSpec | None = None,
 ) -> MemberSpec:
-    security = container.security_context
+    security = effective_security(pod, container.security_context)
+    fs_group = pod.fs_group if pod else None
+    groups = sorted(
+        {*(pod.supplemental_groups if pod else ()), *(() if fs_group is None else (fs_group,))}
+    )
+    lifecycle = container.lifecycle
     user = ""
     if security and security.run_as_user is not None:
         user = str(security.run_as_user)
@@ -465,13 +662,14 @@ def _member_spec(
         env=tuple(f"{e.name}={e.value}" for e in container.env),
         ports=ports,
         mounts=tuple(
-            _mount(volumes[m.name], m.mount_path, m.read_only, instance, key)
+            _mount(volumes[m.name], m.mount_path, m.read_only, instance, key, fs_group)
             for m in container.volume_mounts
         ),
         nano_cpus=resources.nano_cpus(),
         memory=resources.memory(),
         cpu_shares=resources.cpu_shares(),
         memory_reservation=resources.memory_reservation(),
+        storage_size=resources.storage_size(),
         user=user,
         privileged=bool(security and security.privileged),
         read_only_root=bool(security and security.read_only_root_filesystem),
@@ -479,10 +677,24 @@ def _member_spec(
         cap_drop=tuple(security.capabilities.drop) if security else (),
         no_new_privileges=bool(security and security.allow_privilege_escalation is False),
         tty=container.tty,
+        stdin=container.stdin,
+        stdin_once=container.stdin_once,
+        group_add=tuple(groups),
+        seccomp="unconfined"
+        if security.seccomp_profile and security.seccomp_profile.type == "Unconfined"
+        else "",
+        sysctls=sysctls,
+        net=net or NetSpec(),
+        post_start=tuple(lifecycle.post_start.exec.command)
+        if lifecycle and lifecycle.post_start
+        else (),
+        pre_stop=tuple(lifecycle.pre_stop.exec.command) if lifecycle and lifecycle.pre_stop else (),
     )
 
 
-def _mount(volume: Volume, target: str, read_only: bool, instance: str, key: UnitKey) -> MountSpec:
+def _mount(
+    volume: Volume, target: str, read_only: bool, instance: str, key: UnitKey, group: int | None
+) -> MountSpec:
     if volume.host_path is not None:
         return MountSpec(
             type="bind",
@@ -494,22 +706,31 @@ def _mount(volume: Volume, target: str, read_only: bool, instance: str, key: Uni
     assert volume.empty_dir is not None
     if volume.empty_dir.medium == "Memory":
         size = memory_to_bytes(volume.empty_dir.size_limit) if volume.empty_dir.size_limit else None
-        return MountSpec(type="tmpfs", target=target, read_only=read_only, size=size)
+        return MountSpec(type="tmpfs", target=target, read_only=read_only, size=size, group=group)
     return MountSpec(
         type="volume",
         source=volume_name(instance, key, volume.name),
         target=target,
         read_only=read_only,
+        group=group,
     )
 
 
 def _volumes(
-    volumes: Sequence[Volume], config: BuildConfig, key: UnitKey, source: str, mode: Mode
+    volumes: Sequence[Volume],
+    config: BuildConfig,
+    key: UnitKey,
+    source: str,
+    mode: Mode,
+    group: int | None = None,
+    helper_image: str = "",
 ) -> tuple[DesiredVolume, ...]:
     return tuple(
         DesiredVolume(
             docker_name=volume_name(config.instance, key, v.name),
             labels=_base_labels(config, key, source, mode) | {L.VOLUME: v.name},
+            group=group,
+            helper_image=helper_image if group is not None else "",
         )
         for v in volumes
         if v.empty_dir is not None and v.empty_dir.medium != "Memory"

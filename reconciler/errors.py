@@ -3,6 +3,7 @@
     ReconcilerError
     ├── ManifestError            a document failed to read or validate (file, line, field)
     ├── InitContainerFailed      an init container exited non-zero
+    ├── HookFailed               a postStart hook failed (the container is stopped)
     └── DriverError              the container engine refused or failed
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
@@ -93,3 +94,7 @@ class InvalidSpec(PermanentDriverError):
 
 class InitContainerFailed(ReconcilerError):
     """An init container exited non-zero: the unit's workloads are not started."""
+
+
+class HookFailed(ReconcilerError):
+    """A postStart hook failed or timed out: the container is stopped, as kubelet kills it."""

@@ -10,6 +10,7 @@ driver. The executor decides nothing: it does what the plan says.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from reconciler.actions import (
     EnsureVolume,
     RecordOwner,
     Recreate,
+    Ref,
     Remove,
     RemoveVolumes,
     Restart,
@@ -33,12 +35,13 @@ from reconciler.actions import (
     WaitInit,
 )
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
-from reconciler.errors import InitContainerFailed, ReconcilerError
+from reconciler.errors import DriverError, HookFailed, InitContainerFailed, ReconcilerError
 from reconciler.observed import ContainerId
 from reconciler.ownership import Owner
 from reconciler.planner import Plan, UnitPlan
 
 DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
+POST_START_TIMEOUT = 30.0  # seconds a postStart hook may take before it counts as failed
 
 
 class Driver(Protocol):
@@ -47,6 +50,7 @@ class Driver(Protocol):
     def create_infra(self, infra: DesiredInfra) -> ContainerId: ...
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId: ...
     def start(self, container_id: str) -> None: ...
+    def exec(self, container_id: str, command: list[str], timeout: float) -> int: ...
     def restart(self, container_id: str, grace_period: int) -> None: ...
     def stop(self, container_id: str, grace_period: int) -> None: ...
     def wait(self, container_id: str) -> int: ...
@@ -106,6 +110,7 @@ class Result:
 
 
 OnOutcome = Callable[[UnitKey, Outcome], None]
+OnBegin = Callable[[UnitKey, Action], None]
 
 
 def execute(
@@ -113,6 +118,7 @@ def execute(
     driver: Driver,
     parallel: int = DEFAULT_PARALLEL,
     on_outcome: OnOutcome | None = None,
+    on_begin: OnBegin | None = None,
 ) -> Result:
     """Run every unit of ``plan``; return a result per unit, in plan order."""
     busy = [u for u in plan.units if u.actions]
@@ -120,18 +126,23 @@ def execute(
         done = dict(
             zip(
                 (u.key for u in busy),
-                pool.map(lambda u: _run_unit(u, driver, on_outcome), busy),
+                pool.map(lambda u: _run_unit(u, driver, on_outcome, on_begin), busy),
                 strict=True,
             )
         )
     return Result(tuple(done.get(u.key) or UnitResult(u.key, error=u.error) for u in plan.units))
 
 
-def _run_unit(unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None) -> UnitResult:
+def _run_unit(
+    unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None, on_begin: OnBegin | None
+) -> UnitResult:
     infra_id: str | None = unit.infra_id
     outcomes: list[Outcome] = []
     steps = unit.steps
     for index, step in enumerate(steps):
+        if on_begin is not None:  # e.g. to say a grace period is being waited out
+            for action in step:
+                on_begin(unit.key, action)
         if len(step) == 1:
             results = [_timed(step[0], driver, infra_id)]
         else:
@@ -169,7 +180,7 @@ def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
         case CreateInfra(infra=infra):
             return driver.create_infra(infra)
         case CreateMember(member=member):
-            driver.create_member(member, infra_id)
+            _create(driver, member, infra_id)
         case RunInit(member=member):
             _run_init(driver, member, infra_id)
         case WaitInit(ref=ref):
@@ -178,21 +189,57 @@ def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
             driver.start(ref.id)
             if is_infra:
                 return ref.id
+            _post_start(driver, ref.id, ref.container, ref.post_start)
         case Restart(ref=ref, grace_period=grace):
-            driver.restart(ref.id, grace)
+            driver.restart(ref.id, _pre_stop(driver, ref, grace))
+            _post_start(driver, ref.id, ref.container, ref.post_start)
         case Stop(ref=ref, grace_period=grace):
-            driver.stop(ref.id, grace)
+            driver.stop(ref.id, _pre_stop(driver, ref, grace))
         case Remove(ref=ref, grace_period=grace):
-            driver.remove(ref.id, grace)
+            driver.remove(ref.id, _pre_stop(driver, ref, grace))
         case Recreate(old=old, grace_period=grace, member=member):
-            driver.remove(old.id, grace)
+            driver.remove(old.id, _pre_stop(driver, old, grace))
             if member.spec.role == "init":
                 _run_init(driver, member, infra_id)
             else:
-                driver.create_member(member, infra_id)
+                _create(driver, member, infra_id)
         case RemoveVolumes(unit=key):
             driver.remove_volumes(key)
     return infra_id
+
+
+def _create(driver: Driver, member: DesiredMember, infra_id: str | None) -> None:
+    container_id = driver.create_member(member, infra_id)
+    _post_start(driver, container_id, member.name, member.spec.post_start)
+
+
+def _post_start(driver: Driver, container_id: str, name: str, hook: tuple[str, ...]) -> None:
+    """Run the postStart hook right after a start; on failure stop the container (kubelet
+    kills it) and fail the action, so it is restarted under its policy and backoff."""
+    if not hook:
+        return
+    try:
+        code = driver.exec(container_id, list(hook), POST_START_TIMEOUT)
+        why = f"exited with code {code}" if code != 0 else ""
+    except (DriverError, TimeoutError) as exc:
+        why = str(exc)
+    if why:
+        driver.stop(container_id, 0)
+        raise HookFailed(f"postStart hook of {name} failed ({why}): the container is stopped")
+
+
+def _pre_stop(driver: Driver, ref: Ref, grace: int) -> int:
+    """Run the preStop hook within the grace period; what is left of it for SIGTERM.
+
+    A failing hook does not hold the stop back (as in Kubernetes); a container
+    that is not running fails the exec at once.
+    """
+    if not ref.pre_stop:
+        return grace
+    began = time.monotonic()
+    with contextlib.suppress(DriverError, TimeoutError):
+        driver.exec(ref.id, list(ref.pre_stop), max(grace, 1))
+    return max(0, grace - int(time.monotonic() - began))
 
 
 def _run_init(driver: Driver, member: DesiredMember, infra_id: str | None) -> None:

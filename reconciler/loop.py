@@ -1,11 +1,11 @@
-"""The control loop behind `reconciler run DIR`. Does I/O: files, Docker, threads, clock.
+"""The control loop behind `reconciler run DIR` and `reconciler sync`. Does I/O: Docker, threads.
 
 Level-triggered: every trigger only says *which unit to look at*; the work
 queue coalesces triggers per unit, and a pass observes that unit, plans it
 (the planner decides everything) and executes the plan. Triggers:
 
-- file changes (watchfiles, debounced; only manifest files) → the units those
-  files define or defined;
+- the source's changes (``sources.Source``: a watched directory's files, a git
+  branch's new commit) → the units they define or defined;
 - Docker events of this instance's containers (a member's death, any stop or
   removal, an infra's start or restart) → that unit, at once;
 - a periodic resync → every unit, desired or observed;
@@ -14,7 +14,8 @@ queue coalesces triggers per unit, and a pass observes that unit, plans it
 Restarts are ours, with kubelet's crash-loop backoff (backoff.py), handed to
 the planner as ``held`` containers; liveness failures reach it as
 ``unhealthy``. Nothing is lost: a file that fails to load keeps its last
-known good units; a unit whose source file is broken is never pruned; an
+known good units; a unit whose source file is broken is never pruned, nor
+is anything while the source has read nothing good yet; an
 empty desired set prunes nothing without ``allow_empty``. On SIGTERM the loop
 stops within seconds and leaves every container running, as kubelet does.
 """
@@ -37,12 +38,12 @@ from reconciler.actions import Restart, Start, Stop
 from reconciler.backoff import BackoffPolicy, RestartState
 from reconciler.desired import BuildConfig, Desired, DesiredUnit, UnitKey
 from reconciler.drivers.docker import DockerDriver
-from reconciler.errors import DriverError, ReconcilerError
+from reconciler.errors import DriverError, Problem, ReconcilerError
 from reconciler.executor import Result, execute
 from reconciler.models import Probe
 from reconciler.observed import ContainerId, Observation, State
 from reconciler.planner import PlanConfig, plan
-from reconciler.sources import ManifestDirectory
+from reconciler.sources import Change, DirectorySource, Source
 from reconciler.statefile import write_status
 from reconciler.status import phase
 from reconciler.workqueue import WorkQueue
@@ -58,7 +59,7 @@ _EVENT_RECHECK = 0.5  # seconds
 
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
-    directory: Path
+    directory: Path  # what `run` watches; unused when the Loop is given another source
     build: BuildConfig
     state_dir: Path
     state_name: str  # the instance's files in state_dir (see statefile.state_name)
@@ -101,10 +102,15 @@ BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
 
 
 class Loop:
-    def __init__(self, settings: LoopSettings, driver: DockerDriver) -> None:
+    def __init__(
+        self, settings: LoopSettings, driver: DockerDriver, source: Source | None = None
+    ) -> None:
+        """``source`` is where desired state comes from; by default ``settings.directory``."""
         self.settings = settings
         self.driver = driver
-        self.files = ManifestDirectory(settings.directory, settings.recursive, settings.settle)
+        self.source: Source = source or DirectorySource(
+            settings.directory, settings.recursive, settings.settle, settings.debounce_ms
+        )
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
@@ -112,6 +118,8 @@ class Loop:
         self._restarts: dict[BackoffKey, RestartState] = {}
         self._restart_counts: dict[tuple[UnitKey, str], int] = {}
         self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
+        self._not_before: dict[UnitKey, float] = {}  # a failed unit's next try (monotonic)
+        self._said: set[str] = set()  # file errors and refusals already logged
         self._unhealthy: dict[ContainerId, str] = {}
         self._probed: dict[ContainerId, _Probed] = {}
         self._probe_states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
@@ -127,7 +135,7 @@ class Loop:
         """Run until ``stop`` is set; containers are left as they are."""
         log.info(
             "watching %s for instance %r on %s",
-            self.settings.directory,
+            self.source.describe(),
             self.settings.build.instance,
             self.settings.daemon,
         )
@@ -141,7 +149,8 @@ class Loop:
         ]
         for thread in threads:
             thread.start()
-        self.stop.wait()
+        while not self.stop.wait(1.0):  # wake now and then: signal handlers run in this thread
+            pass
         log.info("stopping; containers are left running")
         events = self._events
         if events is not None:
@@ -150,7 +159,8 @@ class Loop:
         self._write_status()
 
     def _rescan(self) -> None:
-        change = self.files.scan(time.monotonic())
+        change = self.source.scan(time.monotonic())
+        _say(change.warnings)
         self._refresh_desired()
         for key in self._all_keys() | change.units:
             self.queue.add(key)
@@ -158,14 +168,19 @@ class Loop:
             self._later(change.recheck_in, self._rescan)
 
     def _refresh_desired(self) -> None:
-        desired = self.files.desired(self.settings.build)
+        desired = self.source.desired(self.settings.build)
         with self._lock:
             self.desired = desired
-        for path, problems in self.files.errors().items():
-            for problem in problems:
-                log.error("%s (keeping what %s defined before)", problem, path)
-        for key, reason in desired.refused:
-            log.error("%s: refused: %s", key, reason)
+        # Say each problem once, while it lasts: a resync re-reads, it does not re-report.
+        said = {
+            f"{problem} (keeping what {path} defined before)"
+            for path, problems in self.source.errors().items()
+            for problem in problems
+        } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
+        with self._lock:
+            new, self._said = said - self._said, said
+        for line in sorted(new):
+            log.error("%s", line)
 
     def _all_keys(self) -> set[UnitKey]:
         with self._lock:
@@ -179,42 +194,21 @@ class Loop:
     # -- triggers ------------------------------------------------------------
 
     def _watch(self) -> None:
-        import watchfiles
+        self.source.watch(self.stop, self._changed)
 
-        directory = self.settings.directory
-        while not self.stop.is_set():
-            try:
-                for changes in watchfiles.watch(
-                    directory,
-                    stop_event=self.stop,
-                    recursive=self.settings.recursive,
-                    debounce=1600,
-                    step=self.settings.debounce_ms,
-                    watch_filter=lambda _change, path: self.files.wants(Path(path)),
-                    raise_interrupt=False,
-                ):
-                    paths = {Path(p) for _, p in changes}
-                    change = self.files.reload(paths, time.monotonic())
-                    self._refresh_desired()
-                    log.info(
-                        "files changed: %s",
-                        ", ".join(sorted(p.name for p in paths)),
-                    )
-                    for key in change.units:
-                        self.queue.add(key)
-                    if change.recheck_in is not None:
-                        self._later(change.recheck_in, functools.partial(self._recheck, paths))
-            except (OSError, RuntimeError) as exc:  # the directory vanished, or came back
-                log.warning("watching %s: %s; retrying", directory, exc)
-                self.stop.wait(1.0)
-
-    def _recheck(self, paths: set[Path]) -> None:
-        change = self.files.reload(paths, time.monotonic())
+    def _changed(self, change: Change | None) -> None:
+        """The source read something new: take it, and look at the units it names."""
+        if change is None:  # only the source's own status is new (a fetch, a failed commit)
+            self._write_status()
+            return
+        _say(change.warnings)
         self._refresh_desired()
+        with self._lock:  # an edit or a new commit deserves a try now, whatever failed before
+            for key in change.units:
+                self._not_before.pop(key, None)
+                self._retry.pop(key, None)
         for key in change.units:
             self.queue.add(key)
-        if change.recheck_in is not None:
-            self._later(change.recheck_in, lambda: self._recheck(paths))
 
     def _follow_events(self) -> None:
         delay, connected_before = 0.5, False
@@ -260,6 +254,11 @@ class Loop:
         if self.stop.is_set():
             return
         with self._lock:
+            wait = self._not_before.get(key, 0.0) - time.monotonic()
+        if wait > 0:  # backing off after a failure: events (its own, too) wait for the timer
+            self.queue.add(key, delay=wait)
+            return
+        with self._lock:
             desired = self.desired
         unit = desired.unit(key)
         names = [m.docker_name for m in unit.members] if unit else []
@@ -268,9 +267,10 @@ class Loop:
         try:
             observed = self.driver.observe(names, unit.runtimes if unit else (), unit=key)
         except DriverError as exc:
-            self._failed(key, f"observing: {exc}")
+            self._failed(key, f"observing: {exc}", unit)
             return
-        if unit is None and observed.owner(key, observed.containers) != self.settings.build.owner:
+        mine = observed.owner(key, observed.containers) == self.settings.build.owner
+        if key not in desired.keys and not mine:
             with self._lock:  # another source's unit: not ours to plan, nor to report
                 self._status.pop(key, None)
             return
@@ -300,22 +300,23 @@ class Loop:
         # A refusal (another source owns the unit, a name clash, ...) stays until
         # something changes: files, events and resyncs bring the unit back here.
         refusal = next((u.error for u in result.units if u.error and not u.actions), None)
-        outcome = execute(result, self.driver, parallel=1)
+        outcome = execute(result, self.driver, parallel=1, on_begin=_begin)
         error = next((u.error for u in outcome.units if u.error), None)
         for unit_result in outcome.units:
             for done in unit_result.outcomes:
                 if done.ok:
                     log.info("%s: %s: %s", key, _what(done.action), done.action.reason)
-                else:
-                    log.error("%s: %s failed: %s", key, _what(done.action), done.error)
+                elif done.error == error:  # said once, with the retry, by _failed
+                    error = f"{_what(done.action)} failed: {done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
         if refusal is not None:
             self._refused(key, unit, refusal)
         elif error is not None:
-            self._failed(key, error)
+            self._failed(key, error, unit)
         else:
             with self._lock:
                 self._retry.pop(key, None)
+                self._not_before.pop(key, None)
             self._record(key, unit, error=None)
 
     def _held(self, key: UnitKey, observed: Observation, now: float) -> dict[ContainerId, str]:
@@ -399,17 +400,25 @@ class Loop:
             known = self._status.get(key)
             repeated = known is not None and known.last_error == reason
             self._retry.pop(key, None)
+            self._not_before.pop(key, None)
         if not repeated:
             log.error("%s: %s", key, reason)
+        with self._lock:
+            status = self._status.setdefault(key, _UnitStatus())
+            if status.phase in ("Absent", "Pending", "Failed"):
+                status.phase = "Refused"  # nothing of it runs, and nothing will until it changes
         self._record(key, unit, reason)
 
-    def _failed(self, key: UnitKey, error: str) -> None:
-        """Record the error and try again later, backing off while it lasts."""
+    def _failed(self, key: UnitKey, error: str, unit: DesiredUnit | None) -> None:
+        """Record the error, show the unit Failed, and try again later: 1 s, doubling up to
+        the crash-loop cap (--backoff-max) while it lasts; one log line per attempt."""
         with self._lock:
-            delay = min(self._retry.get(key, 0.5) * 2, 30.0)
+            delay = min(self._retry.get(key, 0.5) * 2, max(self.settings.backoff.maximum, 1.0))
             self._retry[key] = delay
+            self._not_before[key] = time.monotonic() + delay
+            self._status.setdefault(key, _UnitStatus()).phase = "Failed"
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
-        self._record(key, None, error)
+        self._record(key, unit, error)
         self.queue.add(key, delay=delay)
 
     def _record(self, key: UnitKey, unit: DesiredUnit | None, error: str | None) -> None:
@@ -424,8 +433,14 @@ class Loop:
         self._write_status()
 
     def _source_broken(self, observed: Observation) -> bool:
-        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone)."""
-        broken = set(self.files.errors())
+        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone).
+
+        Nor is anything while the source has read nothing good yet (a sync
+        whose first fetch failed): what it wants is unknown, not empty.
+        """
+        if not self.source.complete():
+            return True
+        broken = set(self.source.errors())
         return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
 
     def _warn(self, warnings: tuple[str, ...], desired: Desired) -> None:
@@ -446,7 +461,7 @@ class Loop:
     # -- probes ----------------------------------------------------------------
 
     def _watch_probes(self, key: UnitKey, unit: DesiredUnit | None, observed: Observation) -> None:
-        """Watch the unit's running workloads that have probes; forget the others."""
+        """Watch the unit's running workloads and sidecars that have probes; forget the others."""
         running = {c.container: c for c in observed.containers if c.state is State.RUNNING}
         infra = next((c for c in observed.containers if c.role == L.ROLE_INFRA), None)
         live_ids = {c.id for c in running.values()}
@@ -454,7 +469,7 @@ class Loop:
             for cid in [cid for cid, p in self._probed.items() if p.unit == key]:
                 if cid not in live_ids:
                     self._forget_probes(cid)
-        for member in unit.workloads if unit is not None else ():
+        for member in unit.running if unit is not None else ():
             c = running.get(member.name)
             if c is None or c.id in self._probed:
                 continue
@@ -546,6 +561,7 @@ class Loop:
                     "containers": s.containers,
                     "lastError": s.last_error,
                     "source": s.source,
+                    "owner": str(self.settings.build.owner),
                     "updated": s.updated,
                 }
                 for key, s in sorted(self._status.items())
@@ -553,10 +569,10 @@ class Loop:
         data = {
             "instance": self.settings.build.instance,
             "daemon": self.settings.daemon,
-            "directory": str(self.settings.directory),
+            **self.source.status(),
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "fileErrors": {
-                path: [str(p) for p in problems] for path, problems in self.files.errors().items()
+                path: [str(p) for p in problems] for path, problems in self.source.errors().items()
             },
             "units": units,
         }
@@ -564,6 +580,19 @@ class Loop:
             write_status(self.settings.state_dir, self.settings.state_name, data)
         except OSError as exc:
             log.warning("writing status: %s", exc)
+
+
+def _begin(key: UnitKey, action: Any) -> None:
+    from reconciler.render import waiting_text
+
+    text = waiting_text(action)
+    if text is not None:
+        log.info("%s: %s", key, text)
+
+
+def _say(warnings: tuple[Problem, ...]) -> None:
+    for problem in warnings:
+        log.warning("%s", problem)
 
 
 def _what(action: Any) -> str:

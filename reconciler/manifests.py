@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,11 +20,17 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import Location, Problem
 from reconciler.models import (
+    UNSUPPORTED_FIELDS,
+    ConfigMapManifest,
     ContainerManifest,
+    ContainerSpec,
     Kind,
     Manifest,
     PodManifest,
     SandboxManifest,
+    SecretManifest,
+    ValuesKey,
+    resolve_env_from,
 )
 
 MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
@@ -38,7 +44,12 @@ _KINDS: dict[tuple[str, str], type[BaseModel]] = {
     ("reconciler/v1", "Container"): ContainerManifest,
     ("v1", "Pod"): PodManifest,
 }
-_SUPPORTED = ", ".join(f"{api}/{kind}" for api, kind in _KINDS)
+# Not units: values that envFrom in the same file reads.
+_VALUES: dict[tuple[str, str], type[ConfigMapManifest | SecretManifest]] = {
+    ("v1", "ConfigMap"): ConfigMapManifest,
+    ("v1", "Secret"): SecretManifest,
+}
+_SUPPORTED = ", ".join(f"{api}/{kind}" for api, kind in [*_KINDS, *_VALUES])
 
 Path_ = tuple[str | int, ...]
 
@@ -129,9 +140,50 @@ def load_file(file: Path, root: Path) -> LoadResult:
 def load_text(text: str, path: str, source: str | None = None) -> LoadResult:
     """Load every document of one file's text; ``path`` is used in messages."""
     result = LoadResult(files=[path])
+    values = _Values()
     for first_line, chunk in _split_documents(text):
-        _load_document(chunk, path, first_line, source or path, result)
+        _load_document(chunk, path, first_line, source or path, result, values)
+    values.resolve(result)
     return result
+
+
+@dataclass(slots=True)
+class _Values:
+    """One file's ConfigMaps and Secrets, and the units whose envFrom reads them."""
+
+    found: dict[ValuesKey, dict[str, str]] = field(default_factory=dict)
+    where: dict[ValuesKey, Location] = field(default_factory=dict)
+    readers: list[tuple[int, Parsed]] = field(default_factory=list)  # index in manifests
+
+    def add(self, manifest: ConfigMapManifest | SecretManifest, at: Location) -> Problem | None:
+        key = (manifest.kind, manifest.metadata.namespace, manifest.metadata.name)
+        if key in self.where:
+            return Problem(
+                at, "metadata.name", f"duplicate {key[0]} (first defined at {self.where[key]})"
+            )
+        self.found[key], self.where[key] = manifest.values(), at
+        return None
+
+    def resolve(self, result: LoadResult) -> None:
+        """Turn envFrom into env; a unit whose reference is missing is not loaded."""
+        dropped: set[int] = set()
+        for index, parsed in self.readers:
+            loaded = result.manifests[index]
+            manifest, errors, warnings = resolve_env_from(loaded.manifest, self.found)
+            result.warnings += [Problem(_at(parsed, p), _dotted(p), why) for p, why in warnings]
+            if errors:
+                result.errors += [Problem(_at(parsed, p), _dotted(p), why) for p, why in errors]
+                dropped.add(index)
+                continue
+            result.manifests[index] = replace(loaded, manifest=manifest)
+        result.manifests = [m for i, m in enumerate(result.manifests) if i not in dropped]
+
+
+def _reads_values(manifest: Manifest) -> bool:
+    spec = manifest.spec
+    if isinstance(spec, ContainerSpec):
+        return bool(spec.env_from)
+    return any(c.env_from for c in [*spec.init_containers, *spec.containers])
 
 
 def _split_documents(text: str) -> Iterable[tuple[int, str]]:
@@ -194,7 +246,9 @@ def validate(
         return None, _problems(exc, parsed, unknown)
 
 
-def _load_document(chunk: str, path: str, offset: int, source: str, result: LoadResult) -> None:
+def _load_document(
+    chunk: str, path: str, offset: int, source: str, result: LoadResult, values: _Values
+) -> None:
     parsed, problems = parse_document(chunk, path, offset)
     if problems or parsed is None:
         result.errors.extend(problems)
@@ -205,9 +259,15 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
             Problem(start, "", "a document must be a mapping with apiVersion and kind")
         )
         return
-    model = _KINDS.get((str(data.get("apiVersion")), str(data.get("kind"))))
+    kind_key = (str(data.get("apiVersion")), str(data.get("kind")))
+    if kind_key in _VALUES:
+        found, problems = validate(_VALUES[kind_key], parsed)
+        duplicate = values.add(found, start) if found is not None else None
+        result.errors.extend([*problems, *([duplicate] if duplicate else [])])
+        return
+    model = _KINDS.get(kind_key)
     if model is None:
-        known_kinds = {kind for _, kind in _KINDS}
+        known_kinds = {kind for _, kind in [*_KINDS, *_VALUES]}
         field_name = "apiVersion" if data.get("kind") in known_kinds else "kind"
         result.errors.append(
             Problem(
@@ -250,7 +310,33 @@ def _load_document(chunk: str, path: str, offset: int, source: str, result: Load
             result.errors.extend(_problems(exc, parsed, unknown))
             return
     assert isinstance(manifest, SandboxManifest | ContainerManifest)
+    for at in _ignored_fields(manifest, data):
+        result.warnings.append(
+            Problem(
+                positions.get(at, start),
+                _dotted(at),
+                "ignored: reconciler does not collect termination messages",
+            )
+        )
+    if _reads_values(manifest):
+        values.readers.append((len(result.manifests), parsed))
     result.manifests.append(LoadedManifest(manifest, start, source))
+
+
+_TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")
+
+
+def _ignored_fields(manifest: Manifest, data: dict[str, Any]) -> list[Path_]:
+    """Container fields Kubernetes fills in that have no effect here: warned, not refused."""
+    spec = data.get("spec") or {}
+    if isinstance(manifest, ContainerManifest):
+        return [("spec", f) for f in _TERMINATION_MESSAGE if f in spec]
+    found: list[Path_] = []
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(group) or []):
+            if isinstance(container, dict):
+                found += [("spec", group, index, f) for f in _TERMINATION_MESSAGE if f in container]
+    return found
 
 
 class _Builder:
@@ -317,6 +403,14 @@ class _Builder:
         return mapping
 
 
+def _at(parsed: Parsed, path: Path_) -> Location:
+    """Where ``path`` (or the nearest part of it that is written) stands."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in parsed.positions:
+            return parsed.positions[path[:end]]
+    return parsed.start
+
+
 def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Path_] = set()
@@ -358,7 +452,9 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
 def _message(error: Any, unknown: str) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return unknown
+        name = error["loc"][-1] if error["loc"] else ""
+        reason = UNSUPPORTED_FIELDS.get(str(name))
+        return f"{unknown}: {reason}" if reason else unknown
     if kind == "missing":
         return "required field is missing"
     message = str(error["msg"])

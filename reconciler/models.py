@@ -7,6 +7,8 @@ do not support is an error that names it, never silently dropped.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -86,9 +88,38 @@ class Metadata(Model):
     annotations: dict[str, str] = {}
 
 
+_ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+
 class EnvVar(Model):
-    name: Annotated[str, Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    name: Annotated[str, Field(pattern=_ENV_NAME)]
     value: str = ""
+
+
+class ValuesRef(Model):
+    name: NonEmpty
+    optional: bool = False
+
+
+class EnvFromSource(Model):
+    """Every key of a ConfigMap or Secret defined in the same file, as variables."""
+
+    prefix: str = ""
+    config_map_ref: ValuesRef | None = None
+    secret_ref: ValuesRef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFromSource:
+        if (self.config_map_ref is None) == (self.secret_ref is None):
+            raise ValueError("an envFrom entry needs exactly one of configMapRef, secretRef")
+        return self
+
+    @property
+    def ref(self) -> tuple[str, ValuesRef]:
+        if self.config_map_ref is not None:
+            return "ConfigMap", self.config_map_ref
+        assert self.secret_ref is not None
+        return "Secret", self.secret_ref
 
 
 class ContainerPort(Model):
@@ -105,14 +136,19 @@ class VolumeMount(Model):
     read_only: bool = False
 
 
+EPHEMERAL_STORAGE = "ephemeral-storage"
+
+
 def _check_quantities(value: dict[str, str | int | float]) -> dict[str, str | int | float]:
     for key, amount in value.items():
         if key == "cpu":
             cpu_to_nano(amount)
-        elif key == "memory":
+        elif key in ("memory", EPHEMERAL_STORAGE):
             memory_to_bytes(amount)
         else:
-            raise ValueError(f"unsupported resource {key!r} (supported: cpu, memory)")
+            raise ValueError(
+                f"unsupported resource {key!r} (supported: cpu, memory, ephemeral-storage)"
+            )
     return value
 
 
@@ -124,6 +160,21 @@ Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 class Resources(Model):
     limits: Quantities = {}
     requests: Quantities = {}
+
+    @field_validator("requests")
+    @classmethod
+    def _no_storage_request(cls, requests: dict[str, Quantity]) -> dict[str, Quantity]:
+        if EPHEMERAL_STORAGE in requests:
+            raise ValueError(
+                "an ephemeral-storage request only steers a cluster scheduler; "
+                "set limits.ephemeral-storage for a size limit"
+            )
+        return requests
+
+    def storage_size(self) -> int | None:
+        """limits.ephemeral-storage: the container's writable layer size (StorageOpt size)."""
+        limit = self.limits.get(EPHEMERAL_STORAGE)
+        return memory_to_bytes(limit) if limit is not None else None
 
     def nano_cpus(self) -> int | None:
         return cpu_to_nano(self.limits["cpu"]) if "cpu" in self.limits else None
@@ -143,13 +194,108 @@ class Capabilities(Model):
     drop: list[str] = []
 
 
+class SeccompProfile(Model):
+    type: Literal["RuntimeDefault", "Unconfined", "Localhost"]
+    localhost_profile: str | None = None
+
+    @model_validator(mode="after")
+    def _docker_can(self) -> SeccompProfile:
+        if self.type == "Localhost":
+            raise ValueError(
+                "seccompProfile type Localhost is not supported: Docker takes a profile's JSON "
+                "from its client, and a path on a kubelet's node means nothing here "
+                "(use RuntimeDefault or Unconfined)"
+            )
+        if self.localhost_profile is not None:
+            raise ValueError("localhostProfile goes only with type Localhost")
+        return self
+
+
+# What Docker lets a container set: the sysctls of the namespaces it owns.
+_NAMESPACED_SYSCTL = re.compile(
+    r"net\.[a-z0-9_./-]+|fs\.mqueue\.[a-z0-9_]+|kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|"
+    r"shmmni|shm_rmid_forced)"
+)
+_IPC_SYSCTL = re.compile(r"fs\.mqueue\..*|kernel\..*")
+
+
+class Sysctl(Model):
+    name: str
+    value: str
+
+    @field_validator("name")
+    @classmethod
+    def _namespaced(cls, name: str) -> str:
+        if not _NAMESPACED_SYSCTL.fullmatch(name):
+            raise ValueError(
+                f"sysctl {name!r} is not namespaced: setting it would change the host's kernel "
+                "(Docker accepts net.*, fs.mqueue.* and the IPC kernel.msg*/sem/shm* sysctls)"
+            )
+        return name
+
+    @property
+    def ipc(self) -> bool:
+        """An IPC-namespace sysctl (else a network one)."""
+        return bool(_IPC_SYSCTL.fullmatch(self.name))
+
+
+UserId = Annotated[int, Field(ge=0)]
+
+
 class SecurityContext(Model):
-    run_as_user: Annotated[int, Field(ge=0)] | None = None
-    run_as_group: Annotated[int, Field(ge=0)] | None = None
+    """A container's securityContext; its user, group, runAsNonRoot and seccompProfile
+    override the pod-level ones (PodSecurityContext)."""
+
+    run_as_user: UserId | None = None
+    run_as_group: UserId | None = None
+    run_as_non_root: bool | None = None
     privileged: bool = False
     read_only_root_filesystem: bool = False
     allow_privilege_escalation: bool | None = None
     capabilities: Capabilities = Capabilities()
+    seccomp_profile: SeccompProfile | None = None
+
+
+class PodSecurityContext(Model):
+    """A pod-level securityContext: defaults for every member, plus what only a pod has."""
+
+    run_as_user: UserId | None = None
+    run_as_group: UserId | None = None
+    run_as_non_root: bool | None = None
+    fs_group: UserId | None = None  # owns the emptyDir volumes; a supplemental group of all
+    supplemental_groups: list[UserId] = []
+    seccomp_profile: SeccompProfile | None = None
+    sysctls: list[Sysctl] = []
+
+    @field_validator("sysctls")
+    @classmethod
+    def _unique_sysctls(cls, sysctls: list[Sysctl]) -> list[Sysctl]:
+        _unique([s.name for s in sysctls], "sysctl")
+        return sysctls
+
+
+def effective_security(
+    pod: PodSecurityContext | None, container: SecurityContext | None
+) -> SecurityContext:
+    """Kubernetes' merge: the container's values win; the pod's fill what it leaves unset."""
+    own = container or SecurityContext()
+    if pod is None:
+        return own
+    inherited = {
+        name: getattr(pod, name)
+        for name in ("run_as_user", "run_as_group", "run_as_non_root", "seccomp_profile")
+        if getattr(own, name) is None and getattr(pod, name) is not None
+    }
+    return own.model_copy(update=inherited) if inherited else own
+
+
+def _check_non_root(name: str | None, security: SecurityContext) -> None:
+    """A root runAsUser with runAsNonRoot is known wrong before any image is read."""
+    if security.run_as_non_root and security.run_as_user == 0:
+        who = "the container" if name is None else f"container {name!r}"
+        raise ValueError(
+            f"{who} has runAsNonRoot but runAsUser 0 (root): it would be refused at every start"
+        )
 
 
 class ExecAction(Model):
@@ -184,6 +330,33 @@ class Probe(Model):
         if len(handlers) != 1:
             raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")
         return self
+
+
+class LifecycleHandler(Model):
+    """A lifecycle hook: exec only (run through Docker exec by reconciler)."""
+
+    exec: ExecAction
+
+
+class Lifecycle(Model):
+    post_start: LifecycleHandler | None = None  # right after the container starts
+    pre_stop: LifecycleHandler | None = None  # before it is stopped, within the grace period
+
+
+class HostAlias(Model):
+    ip: NonEmpty
+    hostnames: Annotated[list[NonEmpty], Field(min_length=1)]
+
+
+class DNSOption(Model):
+    name: NonEmpty
+    value: str | None = None
+
+
+class PodDNSConfig(Model):
+    nameservers: list[NonEmpty] = []
+    searches: list[NonEmpty] = []
+    options: list[DNSOption] = []
 
 
 class EmptyDirVolume(Model):
@@ -228,14 +401,23 @@ class ContainerFields(Model):
     args: list[str] = []
     working_dir: str | None = None
     env: list[EnvVar] = []
+    # Resolved when the file is read (manifests.py): the values of a ConfigMap or
+    # Secret in the same file become `env` entries before `env`, which wins.
+    env_from: list[EnvFromSource] = []
     ports: list[ContainerPort] = []
     volume_mounts: list[VolumeMount] = []
     resources: Resources = Resources()
     security_context: SecurityContext | None = None
     tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    lifecycle: Lifecycle | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
     startup_probe: Probe | None = None
+    # Kubernetes fills these in; reconciler collects no termination message (warned).
+    termination_message_path: str | None = None
+    termination_message_policy: Literal["File", "FallbackToLogsOnError"] | None = None
 
     @field_validator("env")
     @classmethod
@@ -248,6 +430,8 @@ class Container(ContainerFields):
     """A member of a Pod (`containers[]` / `initContainers[]`)."""
 
     name: DnsLabel
+    # Only on initContainers: Always makes it a native sidecar (Kubernetes 1.28+).
+    restart_policy: Literal["Always"] | None = None
 
 
 class SandboxContainer(Container):
@@ -264,6 +448,10 @@ class UnitSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     volumes: list[Volume] = []
+    hostname: DnsLabel | None = None  # default: metadata.name
+    subdomain: DnsLabel | None = None  # the FQDN is hostname.subdomain.namespace.svc.cluster.local
+    host_aliases: list[HostAlias] = []
+    dns_config: PodDNSConfig | None = None
 
     @field_validator("volumes")
     @classmethod
@@ -278,6 +466,7 @@ class SandboxSpec(UnitSpec):
     ports: list[ContainerPort] = []
     init_containers: list[SandboxContainer] = []
     containers: Annotated[list[SandboxContainer], Field(min_length=1)]
+    security_context: PodSecurityContext | None = None
 
     @field_validator("share")
     @classmethod
@@ -291,7 +480,9 @@ class SandboxSpec(UnitSpec):
 
     @model_validator(mode="after")
     def _members(self) -> SandboxSpec:
-        _check_members(self.init_containers, self.containers, self.volumes, self.ports)
+        _check_members(
+            self.init_containers, self.containers, self.volumes, self.ports, self.security_context
+        )
         return self
 
 
@@ -302,6 +493,7 @@ class ContainerSpec(ContainerFields, UnitSpec):
     def _mounts(self) -> ContainerSpec:
         _check_mounts([self], self.volumes)
         _unique_host_ports(self.ports)
+        _check_non_root(None, effective_security(None, self.security_context))
         return self
 
 
@@ -327,7 +519,58 @@ SCHEDULER_ONLY_FIELDS = (
     "schedulingGates",
     "serviceAccountName",
     "dnsPolicy",
+    "nodeName",
+    "schedulerName",
+    "priority",
+    "priorityClassName",
+    "preemptionPolicy",
+    "topologySpreadConstraints",
 )
+
+# Pod and Container fields outside the subset, with why: a field named here is
+# an error that says so (manifests.py), never silently dropped.
+_HOST_NAMESPACES = (
+    "host namespaces are not supported: a sandbox's members share the infra's namespaces, "
+    "never the host's"
+)
+_API_SERVER = "needs a Kubernetes API server, which reconciler does not have"
+UNSUPPORTED_FIELDS: dict[str, str] = {
+    "hostNetwork": _HOST_NAMESPACES,
+    "hostPID": _HOST_NAMESPACES,
+    "hostIPC": _HOST_NAMESPACES,
+    "hostUsers": "user namespaces are set per Docker daemon (userns-remap), not per container",
+    "setHostnameAsFQDN": "not supported: the hostname stays short, `hostname -f` gives the FQDN",
+    "activeDeadlineSeconds": "not supported: reconciler keeps a unit as its manifest says",
+    "ephemeralContainers": "ephemeral containers are added through the API (kubectl debug)",
+    "imagePullSecrets": "pull credentials are the Docker daemon's (docker login), not a Secret's",
+    "serviceAccount": _API_SERVER,
+    "automountServiceAccountToken": _API_SERVER,
+    "enableServiceLinks": _API_SERVER + " (no Services to link)",
+    "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
+    "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
+    "os": "the Docker host's operating system decides",
+    "valueFrom": _API_SERVER + " (ConfigMaps, Secrets, the downward API): give the value inline",
+    "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
+    "container",
+    "volumeDevices": "raw block devices come from PersistentVolumeClaims, " + _API_SERVER,
+    "seLinuxOptions": "SELinux labels are not supported (no SELinux on these Docker hosts)",
+    "seLinuxChangePolicy": "SELinux labels are not supported (no SELinux on these Docker hosts)",
+    "windowsOptions": "Windows containers are not supported",
+    "appArmorProfile": "AppArmor profiles are not supported (Docker applies its default)",
+    "procMount": "not supported: Docker always masks /proc",
+    "fsGroupChangePolicy": "not supported: an emptyDir is owned by fsGroup from its creation",
+    "supplementalGroupsPolicy": "not supported: the image's groups are always merged (Merge)",
+    "configMap": _API_SERVER,
+    "secret": _API_SERVER,
+    "persistentVolumeClaim": _API_SERVER,
+    "projected": _API_SERVER,
+    "downwardAPI": _API_SERVER,
+    "ephemeral": _API_SERVER + " (volume claim templates)",
+    "grpc": "gRPC probes are not supported: use exec, httpGet or tcpSocket",
+    "httpGet": "only exec lifecycle hooks are supported",
+    "tcpSocket": "only exec lifecycle hooks are supported",
+    "sleep": "only exec lifecycle hooks are supported",
+}
 
 
 class PodSpec(Model):
@@ -340,16 +583,29 @@ class PodSpec(Model):
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
     runtime_class_name: NonEmpty | None = None
+    security_context: PodSecurityContext | None = None
+    hostname: DnsLabel | None = None
+    subdomain: DnsLabel | None = None
+    host_aliases: list[HostAlias] = []
+    dns_config: PodDNSConfig | None = None
     node_selector: Any = None
     affinity: Any = None
     tolerations: Any = None
     scheduling_gates: Any = None
     service_account_name: Any = None
     dns_policy: Any = None
+    node_name: Any = None
+    scheduler_name: Any = None
+    priority: Any = None
+    priority_class_name: Any = None
+    preemption_policy: Any = None
+    topology_spread_constraints: Any = None
 
     @model_validator(mode="after")
     def _members(self) -> PodSpec:
-        _check_members(self.init_containers, self.containers, self.volumes, [])
+        _check_members(
+            self.init_containers, self.containers, self.volumes, [], self.security_context
+        )
         return self
 
 
@@ -380,6 +636,11 @@ class PodManifest(Model):
                 restart_policy=spec.restart_policy,
                 termination_grace_period_seconds=spec.termination_grace_period_seconds,
                 volumes=spec.volumes,
+                security_context=spec.security_context,
+                hostname=spec.hostname,
+                subdomain=spec.subdomain,
+                host_aliases=spec.host_aliases,
+                dns_config=spec.dns_config,
                 init_containers=[
                     SandboxContainer.model_validate(c.model_dump()) for c in spec.init_containers
                 ],
@@ -391,6 +652,108 @@ class PodManifest(Model):
 
 
 Manifest = SandboxManifest | ContainerManifest
+
+
+# ConfigMaps and Secrets are not units: they hold values that envFrom of a Pod,
+# Sandbox or Container in the same file reads (there is no API server to ask).
+class ValuesMetadata(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)]
+    namespace: DnsLabel = DEFAULT_NAMESPACE
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class ConfigMapManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["ConfigMap"]
+    metadata: ValuesMetadata
+    data: dict[str, str] = {}
+    immutable: bool | None = None
+
+    def values(self) -> dict[str, str]:
+        return dict(self.data)
+
+
+class SecretManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["Secret"]
+    metadata: ValuesMetadata
+    type: str = "Opaque"
+    data: dict[str, str] = {}  # base64, as in Kubernetes
+    string_data: dict[str, str] = {}
+    immutable: bool | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, data: dict[str, str]) -> dict[str, str]:
+        for key, value in data.items():
+            try:
+                base64.b64decode(value, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"data.{key} is not base64 of UTF-8 text ({exc})") from None
+        return data
+
+    def values(self) -> dict[str, str]:
+        decoded = {k: base64.b64decode(v).decode() for k, v in self.data.items()}
+        return decoded | self.string_data  # stringData wins, as in Kubernetes
+
+
+ValuesManifest = ConfigMapManifest | SecretManifest
+ValuesKey = tuple[str, str, str]  # kind, namespace, name
+
+Path = tuple[str | int, ...]
+
+
+def resolve_env_from(
+    manifest: Manifest, values: dict[ValuesKey, dict[str, str]]
+) -> tuple[Manifest, list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """``manifest`` with every envFrom turned into env entries; (path, why) errors and warnings.
+
+    Kubernetes' order: envFrom sources in order (a later one wins a clash),
+    keys sorted, then `env`, which wins over all of them. A key that is no
+    valid variable name is skipped with a warning, as kubelet does.
+    """
+    errors: list[tuple[Path, str]] = []
+    warnings: list[tuple[Path, str]] = []
+    namespace = manifest.metadata.namespace
+
+    def resolved(container: Any, at: Path) -> Any:
+        if not container.env_from:
+            return container
+        merged: dict[str, str] = {}
+        for index, source in enumerate(container.env_from):
+            kind, ref = source.ref
+            where = (*at, "envFrom", index, "configMapRef" if kind == "ConfigMap" else "secretRef")
+            found = values.get((kind, namespace, ref.name))
+            if found is None:
+                if not ref.optional:
+                    errors.append(
+                        (
+                            (*where, "name"),
+                            f"{kind} {namespace}/{ref.name} is not defined in this file "
+                            "(with no API server, a ConfigMap or Secret is read from the "
+                            "file that uses it)",
+                        )
+                    )
+                continue
+            for key in sorted(found):
+                name = source.prefix + key
+                if not re.fullmatch(_ENV_NAME, name):
+                    warnings.append((where, f"skipped {name!r}: not a valid variable name"))
+                    continue
+                merged[name] = found[key]
+        own = {e.name for e in container.env}
+        env = [EnvVar(name=n, value=v) for n, v in merged.items() if n not in own]
+        return container.model_copy(update={"env": [*env, *container.env], "env_from": []})
+
+    spec = manifest.spec
+    if isinstance(spec, ContainerSpec):
+        return manifest.model_copy(update={"spec": resolved(spec, ("spec",))}), errors, warnings
+    update = {
+        group: [resolved(c, ("spec", field, i)) for i, c in enumerate(getattr(spec, group))]
+        for group, field in (("init_containers", "initContainers"), ("containers", "containers"))
+    }
+    return manifest.model_copy(update={"spec": spec.model_copy(update=update)}), errors, warnings
 
 
 def _snake(camel: str) -> str:
@@ -410,10 +773,25 @@ def _check_members(
     containers: Sequence[Container],
     volumes: list[Volume],
     ports: list[ContainerPort],
+    security: PodSecurityContext | None = None,
 ) -> None:
     """The rules of a sandbox's members, for Sandbox and Pod alike."""
     members = [*init, *containers]
     _unique([c.name for c in members], "container name")
+    for c in containers:
+        if c.restart_policy is not None:
+            raise ValueError(
+                f"container {c.name!r}: restartPolicy belongs to initContainers only "
+                "(Always makes a native sidecar); the pod's restartPolicy governs containers"
+            )
+    for c in members:
+        _check_non_root(c.name, effective_security(security, c.security_context))
+    for c in init:
+        if c.restart_policy is None and c.lifecycle is not None:
+            raise ValueError(
+                f"init container {c.name!r}: lifecycle hooks are for containers and native "
+                "sidecars (restartPolicy: Always), not for init containers that run to completion"
+            )
     _check_mounts(members, volumes)
     _unique_host_ports([*ports, *(p for c in members for p in c.ports)])
 

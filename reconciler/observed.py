@@ -49,6 +49,8 @@ class ObservedContainer:
     # fill it: it is how a workload left in a restarted infra's old
     # namespaces is told from a current one. None where not needed.
     started_at: float | None = None
+    # Host bindings of a running container: (host IP, host port, "tcp"/"udp").
+    ports: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def instance(self) -> str | None:

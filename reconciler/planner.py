@@ -33,8 +33,16 @@ from reconciler.actions import (
     WaitInit,
     steps,
 )
-from reconciler.desired import Desired, DesiredMember, DesiredUnit, UnitKey
+from reconciler.desired import (
+    Desired,
+    DesiredMember,
+    DesiredUnit,
+    UnitKey,
+    ports_overlap,
+    published,
+)
 from reconciler.hashing import hash_matches
+from reconciler.models import RestartPolicy
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.ownership import ONE_SHOT, Owner, conflict
 from reconciler.runtimes import unavailable
@@ -129,6 +137,10 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
                 )
             )
             continue
+        taken = _port_taken(unit, groups)
+        if taken is not None:  # refused before anything is created: the daemon would refuse it
+            units.append(UnitPlan(unit.key, error=taken))
+            continue
         planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names, config)
         planned = planner.plan()
         if unit.key in groups and owner != config.owner and not planned.error:
@@ -164,7 +176,7 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
             )
         elif not desired.units and not desired.refused and not config.allow_empty:
             warnings.append(
-                f"refusing to prune all {len(prunable)} unit(s) of instance "
+                f"refusing to prune all {len(prunable)} unit(s) {config.owner} owns in instance "
                 f"{config.instance!r}: nothing is desired (pass --allow-empty to mean it)"
             )
         else:
@@ -178,9 +190,31 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
 
 
+def _port_taken(
+    unit: DesiredUnit, groups: Mapping[UnitKey, Sequence[ObservedContainer]]
+) -> str | None:
+    """Why ``unit`` cannot publish its ports: another unit of this instance holds one."""
+    wanted = published(unit)
+    if not wanted:
+        return None
+    for key, containers in groups.items():
+        if key == unit.key:
+            continue
+        for c in containers:
+            for ip, port, protocol in c.ports:
+                for mine in wanted:
+                    if ports_overlap(mine, ip, port, protocol):
+                        return (
+                            f"host port {mine.host_ip or '0.0.0.0'}:{mine.host_port}/"
+                            f"{mine.protocol} is already published by {key} "
+                            f"({c.name}); it is not created until that port is free"
+                        )
+    return None
+
+
 def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) -> UnitPlan:
     """Remove a whole unit: workloads, then init containers, then the infra, then volumes."""
-    order = {L.ROLE_WORKLOAD: 0, L.ROLE_INIT: 1, L.ROLE_INFRA: 2}
+    order = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2, L.ROLE_INFRA: 3}
     actions: list[Action] = []
     for c in sorted(containers, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
         grace = INFRA_GRACE if c.role == L.ROLE_INFRA else c.grace_period
@@ -245,7 +279,15 @@ class _UnitPlanner:
 
         creating = False
         for desired in unit.init:
-            copies = [c for c in members if c.role == L.ROLE_INIT and c.container == desired.name]
+            role = desired.spec.role
+            copies = [c for c in members if c.role == role and c.container == desired.name]
+            if role == L.ROLE_SIDECAR:
+                # A native sidecar starts in order with the init containers (the next
+                # one runs once it is started) and then lives like a workload,
+                # restarted whatever the pod's restartPolicy (Kubernetes 1.28+).
+                led = self._plan_workload(desired, copies, infra, fresh, policy="Always")
+                creating |= led is _Led.CREATES
+                continue
             outcome = self._plan_init(desired, copies, infra, fresh)
             if outcome is _Led.FAILED:
                 return UnitPlan(unit.key, tuple(self.actions), _id(infra), self.failure)
@@ -324,7 +366,7 @@ class _UnitPlanner:
         return current, False, members
 
     def _remove_members(self, members: Iterable[ObservedContainer], why: str) -> None:
-        order = {L.ROLE_WORKLOAD: 0, L.ROLE_INIT: 1}
+        order = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2}
         for c in sorted(members, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
             self._remove(c, why)
 
@@ -423,6 +465,7 @@ class _UnitPlanner:
         copies: list[ObservedContainer],
         infra: ObservedContainer | None,
         fresh: bool,
+        policy: RestartPolicy | None = None,
     ) -> _Led:
         keep = self._pick(desired, copies, infra)
         if keep is None:
@@ -433,7 +476,7 @@ class _UnitPlanner:
             self._recreate(keep, desired, why)
             return _Led.CREATES
         ref = Ref.of(keep)
-        policy = self.unit.restart_policy
+        policy = policy or self.unit.restart_policy
         if keep.state.alive and keep.id in self.unhealthy and not fresh:
             why = f"unhealthy: {self.unhealthy[keep.id]}"
             if policy == "Never":

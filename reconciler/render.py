@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -60,6 +60,18 @@ def describe(action: Action) -> tuple[str, str, str]:
         case RemoveVolumes():
             return "-", "remove its volumes", action.reason
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+
+
+def waiting_text(action: Action) -> str | None:
+    """What a person waits for while ``action`` runs, said as it begins: a grace period."""
+    match action:
+        case Stop(ref=r, grace_period=grace) | Remove(ref=r, grace_period=grace) if grace > 0:
+            return f"stopping {r.label} (grace {grace} s)"
+        case Restart(ref=r, grace_period=grace) if grace > 0:
+            return f"restarting {r.label} (grace {grace} s)"
+        case Recreate(old=old, grace_period=grace) if grace > 0:
+            return f"stopping {old.label} to recreate it (grace {grace} s)"
+    return None
 
 
 def _line(symbol: str, text: str, why: str, color: bool) -> str:
@@ -137,6 +149,8 @@ def status_table(statuses: Sequence[UnitStatus]) -> str:
     rows: list[tuple[str, ...]] = [header]
     for s in statuses:
         name = s.name if s.namespace == "default" else f"{s.namespace}/{s.name}"
+        if not s.containers:  # refused, failed, or not made yet: the reason goes below
+            rows.append((s.kind, name, s.mode or "-", s.phase, *("-",) * 6, s.owner or "(none)"))
         for i, c in enumerate(s.containers):
             unit = (s.kind, name, s.mode, s.phase) if i == 0 else ("",) * 4
             owner = (s.owner or "(none)") if i == 0 else ""
@@ -149,6 +163,24 @@ def status_table(statuses: Sequence[UnitStatus]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
+
+
+def sync_text(sync: Mapping[str, Any]) -> str:
+    """What `reconciler sync` follows and where it is, for `get`'s table."""
+
+    def when(key: str) -> str:
+        return f" ({sync[key]})" if sync.get(key) else ""
+
+    lines = [
+        f"sync: {sync.get('repository')} branch {sync.get('branch')} path {sync.get('path')}",
+        f"  lastAppliedRevision:   {sync.get('lastAppliedRevision') or '-'}"
+        + when("lastAppliedAt"),
+        f"  lastAttemptedRevision: {sync.get('lastAttemptedRevision') or '-'}"
+        + when("lastAttemptedAt"),
+    ]
+    if sync.get("lastError"):
+        lines.append(f"  lastError: {sync['lastError']}")
+    return "\n".join(lines)
 
 
 def dump(data: Any, fmt: str) -> str:

@@ -1,6 +1,11 @@
-"""A watched directory of manifests, with last known good per file. Reads files; no Docker.
+"""Where the control loop's desired state comes from; the watched directory. Reads files; no Docker.
 
-The control loop's view of what is desired. Each file keeps the manifests it
+``Source`` is the loop's seam: a watched directory (``DirectorySource``, for
+`reconciler run`) and a git branch (``reconciler.gitsource.GitSource``, for
+`reconciler sync`) both give the loop desired units, the errors that keep
+units as they are, and the triggers that make it look again.
+
+The directory's view: each file keeps the manifests it
 last loaded without error: a file that fails to read or validate keeps
 defining what it defined before (and reports why), so a broken or
 half-written edit never removes a container. A unit that disappears from a
@@ -12,14 +17,19 @@ a unit vanish for a moment.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from reconciler.desired import BuildConfig, Desired, UnitKey, build_units
 from reconciler.errors import Problem
 from reconciler.manifests import LoadedManifest, discover, is_manifest_file, load_file
+
+log = logging.getLogger("reconciler")
 
 
 def _key(loaded: LoadedManifest) -> UnitKey:
@@ -43,6 +53,42 @@ class Change:
 
     units: frozenset[UnitKey]
     recheck_in: float | None = None
+    warnings: tuple[Problem, ...] = ()  # of the files read anew (said once per change)
+
+
+class Source(Protocol):
+    """What the control loop needs from wherever its manifests come from."""
+
+    def describe(self) -> str:
+        """What is followed, for the log (never with credentials)."""
+        ...
+
+    def scan(self, now: float) -> Change:
+        """Read everything again (at start and on every resync)."""
+        ...
+
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        """The trigger thread: until ``stop``, call ``changed`` after each reload.
+
+        ``changed(None)``: nothing to reconcile, but ``status()`` has news.
+        """
+        ...
+
+    def desired(self, config: BuildConfig) -> Desired:
+        """The units asked for now (last known good where something is broken)."""
+        ...
+
+    def errors(self) -> dict[str, list[Problem]]:
+        """Files failing now, by source label; units they defined are never pruned."""
+        ...
+
+    def complete(self) -> bool:
+        """False while nothing good was read yet: then nothing may be pruned."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """The source's part of the loop's status file."""
+        ...
 
 
 class ManifestDirectory:
@@ -78,15 +124,18 @@ class ManifestDirectory:
     def reload(self, paths: Iterable[Path], now: float) -> Change:
         units: set[UnitKey] = set()
         recheck: float | None = None
+        warnings: list[Problem] = []
         with self._lock:
             for path in paths:
-                changed, wait = self._reload_one(path, now)
+                changed, wait = self._reload_one(path, now, warnings)
                 units |= changed
                 if wait is not None:
                     recheck = wait if recheck is None else min(recheck, wait)
-        return Change(frozenset(units), recheck)
+        return Change(frozenset(units), recheck, tuple(warnings))
 
-    def _reload_one(self, path: Path, now: float) -> tuple[set[UnitKey], float | None]:
+    def _reload_one(
+        self, path: Path, now: float, warnings: list[Problem]
+    ) -> tuple[set[UnitKey], float | None]:
         state = self._files.get(path)
         before = {_key(m) for m in state.good} if state else set()
         if not is_manifest_file(path):  # deleted (or never ours): its units go
@@ -105,6 +154,8 @@ class ManifestDirectory:
             state.errors = []
             return set(), None
         loaded = load_file(path, self.root)
+        if digest != state.candidate_digest:  # not a second read to confirm a settling file
+            warnings.extend(loaded.warnings)
         if loaded.errors:
             state.errors = loaded.errors  # last known good stays
             return before, None
@@ -154,3 +205,71 @@ class ManifestDirectory:
         for problem in self._duplicates:
             result.setdefault(problem.location.path, []).append(problem)
         return result
+
+
+class DirectorySource:
+    """`reconciler run DIR`: a ``ManifestDirectory`` watched with watchfiles."""
+
+    def __init__(self, root: Path, recursive: bool, settle: float = 2.0, step_ms: int = 300):
+        self.files = ManifestDirectory(root, recursive, settle)
+        self.step_ms = step_ms
+
+    def describe(self) -> str:
+        return str(self.files.root)
+
+    def scan(self, now: float) -> Change:
+        return self.files.scan(now)
+
+    def desired(self, config: BuildConfig) -> Desired:
+        return self.files.desired(config)
+
+    def errors(self) -> dict[str, list[Problem]]:
+        return self.files.errors()
+
+    def complete(self) -> bool:
+        return True  # a broken file holds its own units (errors()), never the others
+
+    def status(self) -> dict[str, Any]:
+        return {"directory": str(self.files.root)}
+
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        import watchfiles
+
+        directory = self.files.root
+        while not stop.is_set():
+            try:
+                for changes in watchfiles.watch(
+                    directory,
+                    stop_event=stop,
+                    recursive=self.files.recursive,
+                    debounce=1600,
+                    step=self.step_ms,
+                    watch_filter=lambda _change, path: self.files.wants(Path(path)),
+                    raise_interrupt=False,
+                ):
+                    paths = {Path(p) for _, p in changes}
+                    change = self.files.reload(paths, time.monotonic())
+                    log.info("files changed: %s", ", ".join(sorted(p.name for p in paths)))
+                    self._changed(stop, changed, change, paths)
+            except (OSError, RuntimeError) as exc:  # the directory vanished, or came back
+                log.warning("watching %s: %s; retrying", directory, exc)
+                stop.wait(1.0)
+
+    def _changed(
+        self,
+        stop: threading.Event,
+        changed: Callable[[Change | None], None],
+        change: Change,
+        paths: set[Path],
+    ) -> None:
+        changed(change)
+        if change.recheck_in is not None:  # a unit vanishing from a file waits to be confirmed
+
+            def recheck() -> None:
+                if not stop.is_set():
+                    again = self.files.reload(paths, time.monotonic())
+                    self._changed(stop, changed, again, paths)
+
+            timer = threading.Timer(change.recheck_in, recheck)
+            timer.daemon = True
+            timer.start()

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -37,9 +38,16 @@ class InstanceLocked(ReconcilerError):
         )
 
 
-def state_name(instance: str, daemon: str) -> str:
-    """The name of an instance's lock and status files: one loop per instance *and* daemon."""
-    return f"{instance}.{hashlib.sha256(daemon.encode()).hexdigest()[:8]}"
+def state_name(instance: str, daemon: str, source: str = "") -> str:
+    """The name of a loop's lock and status files: one loop per instance, daemon *and*
+    source (ownership.py): `run` on two directories and a `sync` may serve one
+    instance together, each pruning only its own units; the same source twice may not."""
+    name = f"{instance}.{_digest(daemon)}"
+    return f"{name}.{_digest(source)}" if source else name
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def default_state_dir() -> Path:
@@ -143,6 +151,20 @@ def write_status(state_dir: Path, instance: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def read_statuses(state_dir: Path, instance: str, daemon: str) -> list[dict[str, Any]]:
+    """What every loop of ``instance`` on ``daemon`` last wrote (one per source).
+
+    Raises ``ValueError`` when a file is not a JSON object.
+    """
+    prefix = state_name(instance, daemon)
+    found = []
+    for path in sorted(state_dir.glob(f"{glob_escape(prefix)}*.status.json")):
+        data = read_status(state_dir, path.name.removesuffix(".status.json"))
+        if data is not None:
+            found.append(data)
+    return found
+
+
 def read_status(state_dir: Path, instance: str) -> dict[str, Any] | None:
     """The status last written for ``instance``, or None if there is none.
 
@@ -163,5 +185,6 @@ __all__ = [
     "InstanceLocked",
     "default_state_dir",
     "read_status",
+    "read_statuses",
     "write_status",
 ]

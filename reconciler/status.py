@@ -76,10 +76,10 @@ def unit_statuses(
             groups[key].append(c)
     for key, _claim in observed.claims:
         groups.setdefault(key, [])
-    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_WORKLOAD: 2}
+    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_SIDECAR: 1, L.ROLE_WORKLOAD: 2}
     result = []
     for key in sorted(groups):
-        members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), c.created))
+        members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), _position(c), c.created))
         if not members:
             continue  # only a claim is left: nothing runs
         first = members[0].labels
@@ -98,6 +98,14 @@ def unit_statuses(
             )
         )
     return result
+
+
+def _position(c: ObservedContainer) -> int:
+    """Its place in the manifest (a label); containers from before it sort by creation."""
+    try:
+        return int(c.labels.get(L.POSITION, ""))
+    except ValueError:
+        return -1
 
 
 def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus:
@@ -144,8 +152,34 @@ def merge_loop_status(statuses: list[UnitStatus], loop: Mapping[str, Any]) -> li
             replace(
                 s,
                 containers=new,
-                phase="CrashLoopBackOff" if waiting else s.phase,
+                phase="CrashLoopBackOff"
+                if waiting
+                else seen["phase"]
+                if seen.get("phase") in ("Failed", "Refused")
+                else s.phase,
                 last_error=seen.get("lastError"),
             )
         )
-    return merged
+    # Desired units with nothing on the daemon: refused, failed, or not made yet.
+    observed = {str(UnitKey(Kind(s.kind), s.namespace, s.name)) for s in statuses}
+    for key, seen in sorted(units.items()):
+        if key in observed or not isinstance(seen, dict):
+            continue
+        try:
+            kind = Kind(seen.get("kind", ""))
+        except ValueError:
+            continue
+        merged.append(
+            UnitStatus(
+                kind=kind.value,
+                namespace=str(seen.get("namespace", "")),
+                name=str(seen.get("name", "")),
+                mode="",
+                runtime="",
+                phase=str(seen.get("phase") or "Pending"),
+                source=str(seen.get("source") or ""),
+                owner=str(seen.get("owner") or ""),
+                last_error=seen.get("lastError"),
+            )
+        )
+    return sorted(merged, key=lambda s: UnitKey(Kind(s.kind), s.namespace, s.name))

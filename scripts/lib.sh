@@ -49,3 +49,11 @@ setup_daemon() {
         echo "unix://$(realpath "$dir")/docker.sock"
     fi
 }
+
+# Does the CRI runtime at $1 (unix:///path/containerd.sock) answer? Checks the
+# socket first: ctr waits 10 s for one that does not exist.
+cri_answers() {
+    local sock=${1#unix://}
+    [ -n "$sock" ] && [ -S "$sock" ] \
+        && ctr --address "$sock" --connect-timeout 2s version >/dev/null 2>&1
+}

@@ -4,7 +4,9 @@
 #
 # Uses the daemon at $DOCKER_HOST when it answers, else the one setup.sh left
 # running; otherwise starts a private one for the run (on a bridge of its own)
-# and stops it, by its pid file, on the way out.
+# and stops it, by its pid file, on the way out. Likewise the CRI engine's
+# tests use the containerd at $CONTAINER_RUNTIME_ENDPOINT when it answers, else
+# a private one (scripts/containerd.sh) when containerd is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -16,10 +18,15 @@ make_venv test
 .venv/bin/lint-imports
 
 started=""
+started_cri=""
 cleanup() {
     if [ -n "$started" ]; then
         scripts/dockerd.sh stop "$started"
         rm -rf "$started" 2>/dev/null || true
+    fi
+    if [ -n "$started_cri" ]; then
+        scripts/containerd.sh stop "$started_cri"
+        rm -rf "$started_cri" 2>/dev/null || true
     fi
 }
 trap cleanup EXIT
@@ -34,6 +41,15 @@ if [ -z "${DOCKER_HOST:-}" ] || ! docker_answers "$DOCKER_HOST"; then
     export DOCKER_HOST
 fi
 scripts/test-image.sh
+if { [ -z "${CONTAINER_RUNTIME_ENDPOINT:-}" ] || ! cri_answers "$CONTAINER_RUNTIME_ENDPOINT"; } \
+    && command -v containerd >/dev/null; then
+    started_cri=$(mktemp -d /tmp/reconciler-test-containerd.XXXXXX)
+    CONTAINER_RUNTIME_ENDPOINT=$(scripts/containerd.sh start "$started_cri")
+    export CONTAINER_RUNTIME_ENDPOINT
+fi
+if [ -n "${CONTAINER_RUNTIME_ENDPOINT:-}" ]; then
+    scripts/cri-images.sh "$CONTAINER_RUNTIME_ENDPOINT"
+fi
 
 # The integration tests share the daemon; each uses its own instance label,
 # so they run in parallel. An unreachable daemon fails them under CI=true.

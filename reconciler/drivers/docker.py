@@ -9,12 +9,16 @@ transient ones are retried here with jittered exponential backoff.
 from __future__ import annotations
 
 import contextlib
+import io
 import re
+import tarfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,7 +29,14 @@ import requests.exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from reconciler import labels as L
-from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
+from reconciler.desired import (
+    DesiredInfra,
+    DesiredMember,
+    DesiredVolume,
+    UnitKey,
+    non_root_problem,
+    storage_problem,
+)
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.errors import (
     DaemonUnavailable,
@@ -52,6 +63,7 @@ _PERMANENT_500 = (
     "no such file or directory",
     "invalid mount",
     "bind source path does not exist",
+    "storage-opt",
 )
 
 P = ParamSpec("P")
@@ -104,6 +116,19 @@ def _retried(func: Callable[P, T]) -> Callable[P, T]:
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def _directory_tar(name: str, group: int) -> bytes:
+    """A tar of one directory entry: owner root, ``group``, mode 2777 (setgid)."""
+    entry = tarfile.TarInfo(name)
+    entry.type = tarfile.DIRTYPE
+    entry.mode = 0o2777
+    entry.uid, entry.gid = 0, group
+    entry.mtime = int(time.time())
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.addfile(entry)
+    return buffer.getvalue()
 
 
 def _timestamp(text: str | None) -> float | None:
@@ -164,6 +189,7 @@ class DockerDriver:
         self.api = docker.APIClient(version=API_VERSION, timeout=timeout, **kwargs)
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pulled: set[str] = set()
+        self._storage_info: tuple[str, str] | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -248,6 +274,11 @@ class DockerDriver:
             state=state,
             created=float(row.get("Created") or 0),
             exit_code=exit_code,
+            ports=tuple(
+                (p.get("IP") or "", int(p["PublicPort"]), p.get("Type") or "tcp")
+                for p in row.get("Ports") or ()
+                if p.get("PublicPort")
+            ),
         )
 
     def _with_start_times(self, containers: list[ObservedContainer]) -> list[ObservedContainer]:
@@ -265,14 +296,7 @@ class DockerDriver:
             started = dict(
                 zip((c.id for c in needed), pool.map(self._started_at, needed), strict=True)
             )
-        return [
-            ObservedContainer(
-                c.id, c.name, c.labels, c.state, c.created, c.exit_code, started[c.id]
-            )
-            if c.id in started
-            else c
-            for c in containers
-        ]
+        return [replace(c, started_at=started[c.id]) if c.id in started else c for c in containers]
 
     def _started_at(self, container: ObservedContainer) -> float | None:
         try:
@@ -350,15 +374,60 @@ class DockerDriver:
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
         """Create and start the infra. Raises ImageUnavailable, NameConflict, DriverError."""
         container_id = self._create(infra_body(infra), infra.docker_name, "IfNotPresent")
-        self.start(container_id)
+        self._start_new(container_id)
         return container_id
 
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
-        """Create and start a workload joined to ``infra_id``. Raises as ``create_infra``."""
+        """Create and start a workload joined to ``infra_id``. Raises as ``create_infra``,
+        and InvalidSpec when runAsNonRoot cannot hold (checked before anything is created)."""
+        if member.spec.storage_size is not None:
+            problem = storage_problem(member.name, *self._storage())
+            if problem is not None:
+                raise InvalidSpec(problem)
+        if member.run_as_non_root:
+            image_user = "" if member.spec.user else self._image_user(member)
+            problem = non_root_problem(member.name, member.spec.user, image_user)
+            if problem is not None:
+                raise InvalidSpec(problem)
         body = member_body(member, infra_id)
         container_id = self._create(body, member.docker_name, member.pull_policy)
-        self.start(container_id)
+        self._start_new(container_id)
         return container_id
+
+    def _storage(self) -> tuple[str, str]:
+        """The daemon's storage driver and its backing file system (read once)."""
+        if self._storage_info is None:
+            with _engine("reading daemon info"):
+                info = self.api.info()
+            status = dict(info.get("DriverStatus") or [])
+            self._storage_info = (
+                str(info.get("Driver") or ""),
+                str(status.get("Backing Filesystem") or ""),
+            )
+        return self._storage_info
+
+    def _image_user(self, member: DesiredMember) -> str:
+        """The image's Config.User (pulled first, as creating it would)."""
+        image = member.spec.image
+        if member.pull_policy == "Always":
+            self._pull(image, once=True)
+        elif not self._image_present(image):
+            if member.pull_policy == "Never":
+                raise ImageUnavailable(f"image {image} is not present and imagePullPolicy is Never")
+            self._pull(image, once=False)
+        with _engine(f"inspecting image {image}"):
+            info = self.api.inspect_image(image)
+        return str((info.get("Config") or {}).get("User") or "")
+
+    def _start_new(self, container_id: ContainerId) -> None:
+        """Start what was just created; if the daemon refuses (a port taken, a bad mount),
+        remove it again, so a failed attempt leaves nothing half-made behind."""
+        try:
+            self.start(container_id)
+        except PermanentDriverError:
+            with contextlib.suppress(DriverError):
+                self.remove(container_id, 0)
+            raise
 
     def _create(self, body: dict[str, Any], name: str, pull_policy: str) -> ContainerId:
         image = body["Image"]
@@ -457,6 +526,41 @@ class DockerDriver:
         """Create the named volume with its labels; an existing one is kept."""
         with _engine(f"creating volume {volume.docker_name}"):
             self.api.create_volume(volume.docker_name, labels=dict(volume.labels))
+        if volume.group is not None:
+            self._own(volume, volume.group)
+
+    def _own(self, volume: DesiredVolume, group: int) -> None:
+        """Make the volume's root root:group, mode 2777, as kubelet does for an fsGroup.
+
+        Docker has no volume option for it, so a throwaway container (never
+        started) mounts the volume and the archive API writes one directory
+        entry onto its mount point: extracting a directory over an existing one
+        applies the entry's owner and mode. (The entry cannot be "." of the
+        mount path itself: Docker skips "." when extracting.)
+        """
+        body = {
+            "Image": volume.helper_image,
+            "Entrypoint": ["true"],
+            "Labels": {L.HELPER: self.instance},
+            "HostConfig": {
+                "Mounts": [
+                    {
+                        "Type": "volume",
+                        "Source": volume.docker_name,
+                        "Target": "/volume",
+                        "VolumeOptions": {"NoCopy": True},
+                    }
+                ]
+            },
+        }
+        name = f"{volume.docker_name}.fsgroup-{uuid.uuid4().hex[:8]}"
+        helper = self._create(body, name, "IfNotPresent")
+        try:
+            with _engine(f"setting the group of volume {volume.docker_name}"):
+                self.api.put_archive(helper, "/", _directory_tar("volume", group))
+        finally:
+            with contextlib.suppress(DriverError), _engine(f"removing {name}"):
+                self.api.remove_container(helper, force=True)
 
     @_retried
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler import labels as L
-from reconciler.desired import DesiredInfra, DesiredMember, MountSpec, PortSpec
+from reconciler.desired import DesiredInfra, DesiredMember, MountSpec, NetSpec, PortSpec
 
 
 def _ports(ports: tuple[PortSpec, ...]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
@@ -34,13 +34,44 @@ def infra_body(infra: DesiredInfra) -> dict[str, Any]:
         # Without "shareable" a member's IpcMode container:<infra> fails.
         "IpcMode": "shareable" if "ipc" in spec.share else "private",
     }
-    return {
+    if spec.sysctls:
+        host["Sysctls"] = _sysctls(spec.sysctls)
+    body = {
         "Image": infra.image,
         "Hostname": spec.hostname,
         "Labels": dict(infra.labels),
         "ExposedPorts": exposed,
         "HostConfig": host,
     }
+    _net(spec.net, body, host)
+    return body
+
+
+def _net(net: NetSpec, body: dict[str, Any], host: dict[str, Any]) -> None:
+    """What the owner of a network namespace gets (Docker refuses it on a joined member)."""
+    if net.domainname:
+        body["Domainname"] = net.domainname
+    for value, key in (
+        (net.extra_hosts, "ExtraHosts"),
+        (net.dns, "Dns"),
+        (net.dns_search, "DnsSearch"),
+        (net.dns_options, "DnsOptions"),
+    ):
+        if value:
+            host[key] = list(value)
+
+
+def _sysctls(pairs: tuple[str, ...]) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def _tmpfs_options(m: MountSpec) -> str:
+    """HostConfig.Tmpfs options: the Mounts API has no gid before API 1.46."""
+    options = ["ro" if m.read_only else "rw"]
+    if m.size:
+        options.append(f"size={m.size}")
+    options += ["mode=2777", f"gid={m.group}"]
+    return ",".join(options)
 
 
 def _mount(m: MountSpec) -> dict[str, Any]:
@@ -61,6 +92,9 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
     labels = dict(member.labels)
     host: dict[str, Any] = {"RestartPolicy": {"Name": "no"}, "Runtime": spec.runtime}
     body: dict[str, Any] = {"Image": spec.image, "Labels": labels, "Tty": spec.tty}
+    if spec.stdin:
+        body["OpenStdin"] = True
+        body["StdinOnce"] = spec.stdin_once
     if spec.joins:
         if infra_id is None:
             raise ValueError(f"{member.name} joins an infra but none is known")
@@ -77,6 +111,7 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         host["PortBindings"] = bindings
         if spec.hostname:
             body["Hostname"] = spec.hostname
+        _net(spec.net, body, host)
     # Kubernetes semantics: command replaces ENTRYPOINT (and drops the image's
     # CMD), args replace CMD; Docker's merge does exactly that when Entrypoint is set.
     if spec.command:
@@ -92,7 +127,15 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
     if spec.mounts:
         # The Mounts API refuses a missing bind source (hostPath Directory, File,
         # Socket); the legacy Binds form creates it (hostPath DirectoryOrCreate).
-        host["Mounts"] = [_mount(m) for m in spec.mounts if m.type != "bind" or m.must_exist]
+        # An fsGroup-owned tmpfs needs gid=, which only the older Tmpfs form takes.
+        tmpfs = {m.target: _tmpfs_options(m) for m in spec.mounts if _owned_tmpfs(m)}
+        if tmpfs:
+            host["Tmpfs"] = tmpfs
+        host["Mounts"] = [
+            _mount(m)
+            for m in spec.mounts
+            if (m.type != "bind" or m.must_exist) and not _owned_tmpfs(m)
+        ]
         binds = [m for m in spec.mounts if m.type == "bind" and not m.must_exist]
         if binds:
             host["Binds"] = [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in binds]
@@ -113,7 +156,22 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         host["CapAdd"] = list(spec.cap_add)
     if spec.cap_drop:
         host["CapDrop"] = list(spec.cap_drop)
+    security_opt = []
     if spec.no_new_privileges:
-        host["SecurityOpt"] = ["no-new-privileges"]
+        security_opt.append("no-new-privileges")
+    if spec.seccomp:
+        security_opt.append(f"seccomp={spec.seccomp}")
+    if security_opt:
+        host["SecurityOpt"] = security_opt
+    if spec.storage_size is not None:
+        host["StorageOpt"] = {"size": str(spec.storage_size)}
+    if spec.group_add:
+        host["GroupAdd"] = [str(g) for g in spec.group_add]
+    if spec.sysctls:
+        host["Sysctls"] = _sysctls(spec.sysctls)
     body["HostConfig"] = host
     return body
+
+
+def _owned_tmpfs(m: MountSpec) -> bool:
+    return m.type == "tmpfs" and m.group is not None

@@ -79,14 +79,18 @@ def test_get_reports_units_in_table_json_and_yaml(h: Harness) -> None:
         "Container" in table.stdout and "demo/hello" in table.stdout and "Running" in table.stdout
     )
     data = json.loads(h.cli("get", "-o", "json").stdout)
-    by_name = {u["name"]: u for u in data}
+    assert data["kind"] == "Status" and data["fileErrors"] == {}
+    by_name = {u["name"]: u for u in data["units"]}
     assert by_name["cache"]["kind"] == "Container" and by_name["cache"]["mode"] == "standalone"
     hello = by_name["hello"]
     assert hello["namespace"] == "demo" and hello["phase"] == "Running"
     assert [c["name"] for c in hello["containers"]] == ["infra", "render", "server"]
     assert all(c["runtime"] == "runc" and len(c["id"]) == 12 for c in hello["containers"])
     assert "restarts" in hello["containers"][0]
-    assert yaml.safe_load(h.cli("get", "-o", "yaml", "cache").stdout)[0]["name"] == "cache"
+    assert yaml.safe_load(h.cli("get", "-o", "yaml", "cache").stdout)["units"][0]["name"] == "cache"
+    nosuch = h.cli("get", "nosuch")
+    assert nosuch.returncode == 1
+    assert "error: nosuch not found" in nosuch.stderr
 
 
 def test_delete_by_name_and_by_file(h: Harness) -> None:

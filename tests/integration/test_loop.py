@@ -294,7 +294,7 @@ def test_a_crashing_container_is_restarted_with_growing_delays(
     def in_backoff() -> bool:
         # Between its death and the loop's next pass the status file lags; poll.
         get = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
-        seen[:] = json.loads(get.stdout)
+        seen[:] = json.loads(get.stdout)["units"]
         return seen[0]["phase"] == "CrashLoopBackOff"
 
     h.wait_until(in_backoff, 20)
@@ -396,7 +396,7 @@ def test_readiness_is_reported_as_it_changes(h: Harness, loop: LoopProcess) -> N
 
     def ready_as(value: bool) -> bool:
         get = h.cli("get", "ready", "--state-dir", str(loop.state), "-o", "json")
-        (unit,) = json.loads(get.stdout)
+        (unit,) = json.loads(get.stdout)["units"]
         (app,) = [c for c in unit["containers"] if c["name"] == "app"]
         seen.append(app["ready"])
         return bool(app["ready"] is value)

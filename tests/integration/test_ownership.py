@@ -20,7 +20,7 @@ def ids(h: Harness, name: str) -> dict[str, str]:
 def owners(h: Harness) -> dict[str, str]:
     done = h.cli("get", "-o", "json")
     assert done.returncode == 0, done.stderr
-    return {u["name"]: u["owner"] for u in json.loads(done.stdout)}
+    return {u["name"]: u["owner"] for u in json.loads(done.stdout)["units"]}
 
 
 def steady(h: Harness, name: str, before: dict[str, str], seconds: float) -> None:
@@ -108,3 +108,36 @@ def test_delete_removes_a_unit_whatever_its_owner(h: Harness, tmp_path: Path) ->
     assert h.containers() == []
     volumes = h.api.volumes(filters={"label": [f"{L.MANAGED_BY}={h.instance}"]})["Volumes"]
     assert not volumes
+
+
+def test_two_directories_and_their_loops_share_one_instance(h: Harness, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "b.yaml").write_text(dedent(sandbox("b")))
+    (other / "c.yaml").write_text(dedent(sandbox("c")))
+    h.write("a.yaml", sandbox("a"))
+    first = LoopProcess(h, tmp_path / "state", "--resync", "1")
+    try:
+        h.wait_until(lambda: running(h, "a") and running(h, "a", "sidecar"), 30)
+        second = LoopProcess(h, tmp_path / "second", "--state-dir", str(tmp_path / "state"))
+        assert second.process.wait(timeout=30) == 1  # the same directory: refused
+        assert "already running" in second.log()
+    finally:
+        first.stop()
+    # Two sources side by side: each converges its own and prunes only its own.
+    a = LoopProcess(h, tmp_path / "state", "--resync", "1")
+    h_b = Harness(h.api, other, h.instance)
+    b = LoopProcess(h_b, tmp_path / "b", "--resync", "1", "--state-dir", str(tmp_path / "state"))
+    try:
+        h.wait_until(lambda: running(h, "b") and running(h, "b", "sidecar"), 30)
+        before = {name: ids(h, name) for name in ("a", "b")}
+        steady(h, "a", before["a"], 4.0)
+        assert ids(h, "b") == before["b"]
+        theirs = f"dir:{other.resolve()}"
+        assert owners(h) == {"a": f"dir:{h.root.resolve()}", "b": theirs, "c": theirs}
+        (other / "b.yaml").unlink()  # b's loop lets go of b, and only of b
+        h.wait_until(lambda: not ids(h, "b"), 30)
+        assert ids(h, "a") == before["a"]
+    finally:
+        a.stop()
+        b.stop()

@@ -72,7 +72,7 @@ def test_a_runsc_sandbox_shares_its_network_for_real(h: Harness) -> None:
     assert addresses(h, server["Id"]) == addresses(h, client["Id"])
     assert "hello from reconciler" in get_via_nc(h, client["Id"], 8080)
     table = h.cli("get", "-o", "json")
-    runtimes = {c["name"]: c["runtime"] for c in json.loads(table.stdout)[0]["containers"]}
+    runtimes = {c["name"]: c["runtime"] for c in json.loads(table.stdout)["units"][0]["containers"]}
     assert runtimes == {"infra": "runsc", "server": "runsc", "client": "runsc"}
 
 

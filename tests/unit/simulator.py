@@ -12,6 +12,7 @@ fails here too:
   is gone, starting it fails when the infra is not running;
 - a runtime the daemon does not offer cannot be used (``runtimes``);
 - DEAD and REMOVING containers cannot be started, PAUSED ones neither;
+- a host port one running container publishes cannot be bound by another;
 - stopping or removing an infra whose PID namespace is shared kills its members;
 - every start of an infra gives it new namespaces (a *generation*); a member
   is in the generation its infra had when the member last started, which is
@@ -32,7 +33,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from reconciler import labels as L
-from reconciler.desired import Desired, DesiredInfra, DesiredMember, DesiredVolume, UnitKey
+from reconciler.desired import (
+    Desired,
+    DesiredInfra,
+    DesiredMember,
+    DesiredVolume,
+    PortSpec,
+    UnitKey,
+    ports_overlap,
+)
 from reconciler.errors import InvalidSpec, NameConflict, PermanentDriverError, TransientDriverError
 from reconciler.executor import Result, execute
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
@@ -49,6 +58,7 @@ class _Extra:
     joins: tuple[str, ...] = ()  # namespaces of the infra it joined (members)
     shares: tuple[str, ...] = ()  # namespaces it lends (infra)
     runtime: str = "runc"
+    ports: tuple[PortSpec, ...] = ()  # the host ports it publishes
     generation: int = 0  # infra: bumped on every start; member: its infra's, when it started
 
 
@@ -126,8 +136,9 @@ class Engine:
         if self.runtimes is not None and runtime not in self.runtimes:
             raise InvalidSpec(f"creating {name}: unknown or invalid runtime name: {runtime}")
         cid = ContainerId(f"{next(self.ids):064x}")
+        bindings = tuple((p.host_ip, p.host_port or 0, p.protocol) for p in extra.ports)
         self.containers[cid] = ObservedContainer(
-            cid, name, dict(labels), State.CREATED, self._tick(), None, None
+            cid, name, dict(labels), State.CREATED, self._tick(), None, None, ports=bindings
         )
         extra.runtime = runtime
         self.extra[cid] = extra
@@ -135,7 +146,7 @@ class Engine:
 
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
         with self._lock:
-            extra = _Extra(shares=infra.spec.share)
+            extra = _Extra(shares=infra.spec.share, ports=_host(infra.spec.ports))
             cid = self._new(infra.docker_name, infra.labels, infra.spec.runtime, extra)
             self.start(cid)
             return cid
@@ -150,7 +161,7 @@ class Engine:
                         f"creating {member.docker_name}: no such container: {infra_id}"
                     )
                 labels[L.INFRA_ID] = infra_id
-            extra = _Extra(joins=member.spec.joins)
+            extra = _Extra(joins=member.spec.joins, ports=_host(member.spec.ports))
             cid = self._new(member.docker_name, labels, member.spec.runtime, extra)
             self.start(cid)
             return cid
@@ -181,6 +192,14 @@ class Engine:
                 raise InvalidSpec(
                     f"starting {c.name}: cannot join network of a non running container"
                 )
+        for other in self.containers.values():
+            if other.id != c.id and other.state.alive:
+                for mine in extra.ports:
+                    if any(ports_overlap(mine, *theirs) for theirs in other.ports):
+                        raise InvalidSpec(
+                            f"starting {c.name}: Bind for {mine.host_ip or '0.0.0.0'}:"
+                            f"{mine.host_port} failed: port is already allocated"
+                        )
         if c.name in self.faults.fail_once:
             self.faults.fail_once.discard(c.name)
             raise TransientDriverError(f"starting {c.name}: injected failure")
@@ -287,6 +306,10 @@ class Engine:
         self.containers[copy] = replace(
             c, id=copy, name=f"{c.name}-{copy[-6:]}", created=c.created + 0.5
         )
+        if c.ports and c.state.alive:  # Docker would not have started it: the port is taken
+            self.containers[copy] = replace(
+                self.containers[copy], state=State.CREATED, started_at=None
+            )
         self.extra[copy] = replace(self.extra[c.id])
         return copy
 
@@ -302,8 +325,8 @@ class Engine:
         c = self.containers[ContainerId(cid)]
         copy = ContainerId(f"{next(self.ids):064x}")
         labels = {**c.labels, L.MANAGED_BY: "other"}
-        self.containers[copy] = replace(c, id=copy, name=f"other-{c.name}", labels=labels)
-        self.extra[copy] = replace(self.extra[c.id])
+        self.containers[copy] = replace(c, id=copy, name=f"other-{c.name}", labels=labels, ports=())
+        self.extra[copy] = replace(self.extra[c.id], ports=())
         return copy
 
     def set_state(self, cid: str, state: State) -> None:
@@ -311,6 +334,10 @@ class Engine:
         code = 137 if state in (State.EXITED, State.DEAD) else None
         started = None if state is State.CREATED else c.started_at
         self.containers[c.id] = replace(c, state=state, exit_code=code, started_at=started)
+
+
+def _host(ports: tuple[PortSpec, ...]) -> tuple[PortSpec, ...]:
+    return tuple(p for p in ports if p.host_port)
 
 
 def divergence(

@@ -212,7 +212,7 @@ def test_get_reports_phase_and_containers_as_json(driver: FakeDriver, tmp_path: 
     invoke("apply", "-f", str(_write(tmp_path, WEB)))
     done = invoke("get", "-o", "json", "--state-dir", str(tmp_path / "state"))
     assert done.exit_code == 0
-    (unit,) = json.loads(done.output)
+    (unit,) = json.loads(done.output)["units"]
     assert (unit["kind"], unit["name"], unit["phase"]) == ("Sandbox", "web", "Running")
     assert [c["name"] for c in unit["containers"]] == ["infra", "app"]
 

@@ -166,12 +166,14 @@ def test_labels_of_infra_and_members() -> None:
         L.ROLE: L.ROLE_INIT,
         L.CONTAINER: "setup",
         L.SPEC_HASH: setup.hash,
+        L.POSITION: "0",
     }
-    for member in unit.workloads:
+    for position, member in enumerate(unit.workloads, start=1):
         assert member.labels == base | {
             L.ROLE: L.ROLE_WORKLOAD,
             L.CONTAINER: member.name,
             L.SPEC_HASH: member.hash,
+            L.POSITION: str(position),  # where get lists it: manifest order
         }
     # The infra id is known only when the member is created (docker_spec adds it).
     assert all(L.INFRA_ID not in m.labels for m in unit.members)

@@ -810,15 +810,24 @@ def test_unsupported_pod_fields_are_errors_naming_them() -> None:
             - name: app
               image: nginx
               lifecycle:
-                preStop: {exec: {command: ["true"]}}
+                preStop: {httpGet: {port: 80}}
+              volumeDevices: []
         """
     )
     assert result.manifests == []
     assert sorted(at(p) for p in result.errors) == [
         (5, 3, "spec.hostNetwork"),
-        (9, 7, "spec.containers[0].lifecycle"),
+        (10, 9, "spec.containers[0].lifecycle.preStop.exec"),
+        (10, 19, "spec.containers[0].lifecycle.preStop.httpGet"),
+        (11, 7, "spec.containers[0].volumeDevices"),
     ]
-    assert all("not in the supported Pod subset" in p.message for p in result.errors)
+    messages = {p.field: p.message for p in result.errors}
+    assert messages["spec.hostNetwork"] == (
+        "unknown field (not in the supported Pod subset): host namespaces are not supported: "
+        "a sandbox's members share the infra's namespaces, never the host's"
+    )
+    assert "only exec lifecycle hooks" in messages["spec.containers[0].lifecycle.preStop.httpGet"]
+    assert "raw block devices" in messages["spec.containers[0].volumeDevices"]
 
 
 def test_pod_sandbox_only_fields_are_not_pod_fields() -> None:

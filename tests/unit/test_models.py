@@ -121,10 +121,10 @@ def test_image_must_not_be_empty() -> None:
 def test_unknown_fields_are_forbidden_at_every_level() -> None:
     with pytest.raises(ValidationError) as info:
         SandboxSpec.model_validate(
-            {"containers": [{"name": "a", "image": "x", "lifecycle": {}}], "hostNetwork": True}
+            {"containers": [{"name": "a", "image": "x", "resizePolicy": []}], "hostNetwork": True}
         )
     locs = {loc for loc, _ in errors_of(info)}
-    assert locs == {("containers", 0, "lifecycle"), ("hostNetwork",)}
+    assert locs == {("containers", 0, "resizePolicy"), ("hostNetwork",)}
 
 
 def test_models_are_immutable() -> None:
@@ -463,10 +463,18 @@ def test_resources_unset_are_none() -> None:
 
 
 @pytest.mark.parametrize("key", ["limits", "requests"])
-@pytest.mark.parametrize("resource", ["ephemeral-storage", "nvidia.com/gpu", "hugepages-2Mi"])
-def test_resources_only_cpu_and_memory(key: str, resource: str) -> None:
+@pytest.mark.parametrize("resource", ["nvidia.com/gpu", "hugepages-2Mi"])
+def test_resources_only_cpu_memory_and_ephemeral_storage(key: str, resource: str) -> None:
     with pytest.raises(ValidationError, match=f"unsupported resource '{resource}'"):
         Resources.model_validate({key: {resource: "1"}})
+
+
+def test_ephemeral_storage_is_a_limit_not_a_request() -> None:
+    assert Resources.model_validate({"limits": {"ephemeral-storage": "1Gi"}}).storage_size() == (
+        2**30
+    )
+    with pytest.raises(ValidationError, match="only steers a cluster scheduler"):
+        Resources.model_validate({"requests": {"ephemeral-storage": "1Gi"}})
 
 
 @pytest.mark.parametrize(

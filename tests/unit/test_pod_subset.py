@@ -1,0 +1,533 @@
+"""The Kubernetes Pod subset: pod-level securityContext, sidecars, hooks, DNS and the
+refusals, from manifest to effective spec to Docker create body, without a daemon."""
+
+from __future__ import annotations
+
+import json
+from textwrap import dedent
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from reconciler import labels as L
+from reconciler.actions import Ref
+from reconciler.desired import (
+    BuildConfig,
+    DesiredUnit,
+    InfraSpec,
+    MemberSpec,
+    build_units,
+    non_root_problem,
+    storage_problem,
+)
+from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.hashing import spec_hash
+from reconciler.manifests import load_text
+from reconciler.models import (
+    PodSecurityContext,
+    SecurityContext,
+    Sysctl,
+    effective_security,
+)
+from reconciler.observed import ContainerId, ObservedContainer, State
+
+from .test_manifests import at
+
+INFRA_ID = "ab" * 32
+
+# The Pod of "Configure a Security Context for a Pod or Container" (kubernetes.io).
+SECURITY_DEMO = """
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: security-context-demo}
+    spec:
+      securityContext:
+        runAsUser: 1000
+        runAsGroup: 3000
+        fsGroup: 2000
+        supplementalGroups: [4000]
+        runAsNonRoot: true
+        seccompProfile: {type: RuntimeDefault}
+        sysctls:
+          - {name: kernel.shm_rmid_forced, value: "1"}
+          - {name: net.core.somaxconn, value: "1024"}
+      volumes:
+        - {name: sec-ctx-vol, emptyDir: {}}
+        - {name: mem, emptyDir: {medium: Memory, sizeLimit: 1Mi}}
+      containers:
+        - name: sec-ctx-demo
+          image: busybox:1.28
+          command: [sh, -c, sleep 1h]
+          volumeMounts:
+            - {name: sec-ctx-vol, mountPath: /data/demo}
+            - {name: mem, mountPath: /mem}
+          securityContext: {allowPrivilegeEscalation: false}
+        - name: override
+          image: busybox:1.28
+          securityContext: {runAsUser: 2000, seccompProfile: {type: Unconfined}}
+    """
+
+
+def unit_of(text: str, share_ipc: bool = True) -> DesiredUnit:
+    loaded = load_text(dedent(text), "pod.yaml")
+    assert loaded.ok, [str(p) for p in loaded.errors]
+    desired = build_units(
+        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("inst", infra_image="p:1")
+    )
+    assert desired.refused == ()
+    (unit,) = desired.units
+    return unit
+
+
+def errors(text: str) -> list[str]:
+    loaded = load_text(dedent(text), "pod.yaml")
+    return [str(p) for p in loaded.errors]
+
+
+def pod(containers: str, spec: str = "", init: str = "") -> str:
+    return f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: p}}
+        spec:
+          {spec or "restartPolicy: Always"}
+          initContainers: {init or "[]"}
+          containers: {containers}
+        """
+
+
+# --- securityContext: the pod's values are defaults the container's override --
+
+
+def test_container_values_override_the_pods() -> None:
+    pod_level = PodSecurityContext(run_as_user=1, run_as_group=2, run_as_non_root=True)
+    own = SecurityContext(run_as_user=5, privileged=True)
+    merged = effective_security(pod_level, own)
+    assert (merged.run_as_user, merged.run_as_group, merged.run_as_non_root) == (5, 2, True)
+    assert merged.privileged
+    assert effective_security(None, None) == SecurityContext()
+    assert effective_security(pod_level, None).run_as_user == 1
+
+
+def test_the_security_demo_pods_effective_specs() -> None:
+    unit = unit_of(SECURITY_DEMO)
+    demo, override = unit.workloads
+    assert demo.spec.user == "1000:3000"
+    assert demo.spec.group_add == (2000, 4000)
+    assert demo.spec.no_new_privileges
+    assert demo.spec.seccomp == ""  # RuntimeDefault is Docker's default profile
+    assert demo.run_as_non_root
+    assert [(m.type, m.group) for m in demo.spec.mounts] == [("volume", 2000), ("tmpfs", 2000)]
+    assert override.spec.user == "2000:3000"
+    assert override.spec.seccomp == "unconfined"
+    (volume,) = unit.volumes  # the disk emptyDir; the memory one is a tmpfs
+    assert (volume.group, volume.helper_image) == (2000, "p:1")
+    # Namespaced sysctls go to the infra, which owns the network and IPC namespaces.
+    assert unit.infra is not None
+    assert unit.infra.spec.sysctls == ("kernel.shm_rmid_forced=1", "net.core.somaxconn=1024")
+    assert demo.spec.sysctls == ()
+
+
+def test_ipc_sysctls_go_to_members_when_ipc_is_not_shared() -> None:
+    unit = unit_of(
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: p}
+        spec:
+          share: [network]
+          securityContext:
+            sysctls:
+              - {name: kernel.msgmax, value: "9"}
+              - {name: net.ipv4.tcp_syncookies, value: "1"}
+          containers: [{name: a, image: x}]
+        """
+    )
+    assert unit.infra is not None
+    assert unit.infra.spec.sysctls == ("net.ipv4.tcp_syncookies=1",)
+    assert unit.workloads[0].spec.sysctls == ("kernel.msgmax=9",)
+
+
+def test_create_bodies_of_the_security_demo() -> None:
+    unit = unit_of(SECURITY_DEMO)
+    assert unit.infra is not None
+    infra = infra_body(unit.infra)["HostConfig"]
+    assert infra["Sysctls"] == {"kernel.shm_rmid_forced": "1", "net.core.somaxconn": "1024"}
+    demo = member_body(unit.workloads[0], INFRA_ID)
+    host = demo["HostConfig"]
+    assert demo["User"] == "1000:3000"
+    assert host["GroupAdd"] == ["2000", "4000"]
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["Tmpfs"] == {"/mem": "rw,size=1048576,mode=2777,gid=2000"}
+    assert [m["Target"] for m in host["Mounts"]] == ["/data/demo"]
+    assert "Sysctls" not in host
+    override = member_body(unit.workloads[1], INFRA_ID)["HostConfig"]
+    assert override["SecurityOpt"] == ["seccomp=unconfined"]
+
+
+@pytest.mark.parametrize(
+    ("name", "fine"),
+    [
+        ("net.core.somaxconn", True),
+        ("net.ipv4.ip_local_port_range", True),
+        ("kernel.shm_rmid_forced", True),
+        ("kernel.msgmax", True),
+        ("fs.mqueue.msg_max", True),
+        ("kernel.pid_max", False),
+        ("vm.swappiness", False),
+        ("kernel.hostname", False),
+    ],
+)
+def test_only_namespaced_sysctls(name: str, fine: bool) -> None:
+    if fine:
+        assert Sysctl(name=name, value="1").name == name
+    else:
+        with pytest.raises(ValidationError, match="not namespaced"):
+            Sysctl(name=name, value="1")
+
+
+def test_run_as_non_root_with_root_user_is_refused_at_load() -> None:
+    problems = errors(
+        pod(
+            "[{name: a, image: x, securityContext: {runAsUser: 0}}]",
+            spec="securityContext: {runAsNonRoot: true}",
+        )
+    )
+    assert len(problems) == 1
+    assert "container 'a' has runAsNonRoot but runAsUser 0" in problems[0]
+    (problem,) = errors(
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: c}
+        spec: {image: x, securityContext: {runAsNonRoot: true, runAsUser: 0}}
+        """
+    )
+    assert "spec: the container has runAsNonRoot but runAsUser 0 (root)" in problem
+
+
+@pytest.mark.parametrize(
+    ("user", "image_user", "refused"),
+    [
+        ("1000", "", None),
+        ("1000:3000", "root", None),
+        ("", "1000", None),
+        ("", "1000:0", None),
+        ("", "", "runs as root"),
+        ("", "0", "is root"),
+        ("", "0:1000", "is root"),
+        ("", "nobody", "not numeric"),
+        ("0:7", "1000", "is root"),
+    ],
+)
+def test_run_as_non_root_at_create(user: str, image_user: str, refused: str | None) -> None:
+    problem = non_root_problem("app", user, image_user)
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem is not None and refused in problem and "runAsNonRoot" in problem
+
+
+def test_seccomp_localhost_is_refused_with_the_reason() -> None:
+    (problem,) = errors(
+        pod(
+            "[{name: a, image: x}]",
+            spec="securityContext: {seccompProfile: {type: Localhost, localhostProfile: x.json}}",
+        )
+    )
+    assert "spec.securityContext.seccompProfile: seccompProfile type Localhost" in problem
+
+
+# --- defaults keep existing hashes -------------------------------------------
+
+
+def test_new_fields_at_their_defaults_do_not_change_hashes() -> None:
+    member = MemberSpec(role="workload", image="x", runtime="runc")
+    infra = InfraSpec(runtime="runc", share=("network",))
+    assert spec_hash(member) == "1:" + _v1({"role": "workload", "image": "x", "runtime": "runc"})
+    assert spec_hash(infra) == "1:" + _v1({"runtime": "runc", "share": ["network"]})
+
+
+def _v1(data: dict[str, Any]) -> str:
+    import hashlib
+
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_plain_pod_has_the_same_hash_as_before() -> None:
+    unit = unit_of(pod("[{name: a, image: x}]"))
+    assert unit.workloads[0].hash == spec_hash(
+        MemberSpec(role="workload", image="x", runtime="runc", joins=("network", "ipc"))
+    )
+
+
+# --- native sidecars ------------------------------------------------------------
+
+
+def test_an_init_container_with_restart_policy_always_is_a_sidecar() -> None:
+    unit = unit_of(
+        pod(
+            "[{name: app, image: x}]",
+            init="[{name: setup, image: x}, {name: log, image: x, restartPolicy: Always}]",
+        )
+    )
+    assert [(m.name, m.spec.role) for m in unit.init] == [("setup", "init"), ("log", "sidecar")]
+    assert unit.init[1].labels[L.ROLE] == L.ROLE_SIDECAR
+    assert [m.name for m in unit.running] == ["log", "app"]
+
+
+def test_restart_policy_on_a_container_is_refused() -> None:
+    (problem,) = errors(pod("[{name: app, image: x, restartPolicy: Always}]"))
+    assert "restartPolicy belongs to initContainers only" in problem
+
+
+# --- lifecycle hooks ------------------------------------------------------------
+
+
+def test_hooks_are_in_the_spec_and_on_the_container() -> None:
+    unit = unit_of(
+        pod(
+            """
+            - name: app
+              image: x
+              lifecycle:
+                postStart: {exec: {command: [sh, -c, "echo hi"]}}
+                preStop: {exec: {command: [sleep, "1"]}}"""
+        )
+    )
+    app = unit.workloads[0]
+    assert app.spec.post_start == ("sh", "-c", "echo hi")
+    assert app.spec.pre_stop == ("sleep", "1")
+    body = member_body(app, INFRA_ID)
+    assert json.loads(body["Labels"][L.PRE_STOP]) == ["sleep", "1"]
+    observed = ObservedContainer(ContainerId("c1"), "n", body["Labels"], State.RUNNING, 1.0)
+    ref = Ref.of(observed)
+    assert (ref.post_start, ref.pre_stop) == (("sh", "-c", "echo hi"), ("sleep", "1"))
+
+
+@pytest.mark.parametrize("label", ["", "not json", '"a string"', "[]", "[1]"])
+def test_a_broken_hook_label_is_no_hook(label: str) -> None:
+    observed = ObservedContainer(ContainerId("c1"), "n", {L.PRE_STOP: label}, State.RUNNING, 1.0)
+    assert Ref.of(observed).pre_stop == ()
+
+
+def test_hooks_on_a_plain_init_container_are_refused() -> None:
+    (problem,) = errors(
+        pod(
+            "[{name: app, image: x}]",
+            init="[{name: setup, image: x, lifecycle: {preStop: {exec: {command: [x]}}}}]",
+        )
+    )
+    assert "lifecycle hooks are for containers and native sidecars" in problem
+
+
+# --- hostname, subdomain, hostAliases, dnsConfig, stdin -------------------------
+
+
+def test_network_identity_goes_to_the_infra() -> None:
+    unit = unit_of(
+        pod(
+            "[{name: app, image: x, stdin: true, stdinOnce: true}]",
+            spec="""hostname: web-0
+          subdomain: web
+          hostAliases: [{ip: 10.1.2.3, hostnames: [foo.local, bar.local]}]
+          dnsConfig:
+            nameservers: [192.0.2.1]
+            searches: [ns1.svc.cluster-domain.example]
+            options: [{name: ndots, value: "2"}, {name: edns0}]""",
+        )
+    )
+    assert unit.infra is not None
+    body = infra_body(unit.infra)
+    assert body["Hostname"] == "web-0"
+    assert body["Domainname"] == "web.default.svc.cluster.local"
+    assert body["HostConfig"]["ExtraHosts"] == ["foo.local:10.1.2.3", "bar.local:10.1.2.3"]
+    assert body["HostConfig"]["Dns"] == ["192.0.2.1"]
+    assert body["HostConfig"]["DnsSearch"] == ["ns1.svc.cluster-domain.example"]
+    assert body["HostConfig"]["DnsOptions"] == ["ndots:2", "edns0"]
+    app = member_body(unit.workloads[0], INFRA_ID)
+    assert (app["OpenStdin"], app["StdinOnce"]) == (True, True)
+    assert "ExtraHosts" not in app["HostConfig"]  # Docker refuses them on a joined member
+
+
+def test_a_standalone_container_owns_its_network_identity() -> None:
+    loaded = load_text(
+        dedent(
+            """
+            apiVersion: reconciler/v1
+            kind: Container
+            metadata: {name: c}
+            spec:
+              image: x
+              hostname: cache-0
+              hostAliases: [{ip: 10.0.0.1, hostnames: [db]}]
+            """
+        ),
+        "c.yaml",
+    )
+    assert loaded.ok, loaded.errors
+    desired = build_units([(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i"))
+    body = member_body(desired.units[0].workloads[0], None)
+    assert body["Hostname"] == "cache-0"
+    assert body["HostConfig"]["ExtraHosts"] == ["db:10.0.0.1"]
+
+
+# --- what is refused, by name and with the reason ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "line", "reason"),
+    [
+        ("spec.hostPID: true", "spec.hostPID", "host namespaces are not supported"),
+        ("spec.hostIPC: true", "spec.hostIPC", "host namespaces are not supported"),
+        ("spec.imagePullSecrets: []", "spec.imagePullSecrets", "docker login"),
+        ("spec.ephemeralContainers: []", "spec.ephemeralContainers", "kubectl debug"),
+    ],
+)
+def test_pod_fields_outside_the_subset_are_refused_with_the_reason(
+    field: str, line: str, reason: str
+) -> None:
+    key, value = field.removeprefix("spec.").split(": ")
+    (problem,) = errors(pod("[{name: a, image: x}]", spec=f"{key}: {value}"))
+    assert f"{line}: unknown field (not in the supported Pod subset): " in problem
+    assert reason in problem
+
+
+@pytest.mark.parametrize(
+    ("container", "field", "reason"),
+    [
+        ("env: [{name: A, valueFrom: {fieldRef: {fieldPath: x}}}]", "valueFrom", "inline"),
+        ("securityContext: {seLinuxOptions: {}}", "seLinuxOptions", "SELinux"),
+        ("livenessProbe: {grpc: {port: 1}}", "grpc", "gRPC probes"),
+    ],
+)
+def test_container_fields_outside_the_subset_are_refused_with_the_reason(
+    container: str, field: str, reason: str
+) -> None:
+    problems = errors(pod(f"[{{name: a, image: x, {container}}}]"))
+    assert any(field in p and reason in p for p in problems), problems
+
+
+def test_termination_message_fields_are_read() -> None:
+    loaded = load_text(
+        dedent(
+            pod(
+                "[{name: a, image: x, terminationMessagePath: /dev/termination-log,"
+                " terminationMessagePolicy: File}]"
+            )
+        ),
+        "pod.yaml",
+    )
+    assert loaded.ok
+    assert [at(w) for w in loaded.warnings] == [
+        (8, 36, "spec.containers[0].terminationMessagePath"),
+        (8, 82, "spec.containers[0].terminationMessagePolicy"),
+    ]
+    assert "does not collect termination messages" in loaded.warnings[0].message
+
+
+# --- resources.limits.ephemeral-storage ----------------------------------------------
+
+
+def test_ephemeral_storage_limit_is_a_storage_opt() -> None:
+    unit = unit_of(pod("[{name: a, image: x, resources: {limits: {ephemeral-storage: 2Gi}}}]"))
+    assert unit.workloads[0].spec.storage_size == 2 * 2**30
+    body = member_body(unit.workloads[0], INFRA_ID)
+    assert body["HostConfig"]["StorageOpt"] == {"size": str(2 * 2**30)}
+
+
+@pytest.mark.parametrize(
+    ("driver", "backing", "fine"),
+    [
+        ("overlay2", "xfs", True),
+        ("overlay2", "extfs", False),
+        ("btrfs", "btrfs", True),
+        ("zfs", "zfs", True),
+        ("vfs", "extfs", False),
+        ("", "", False),
+    ],
+)
+def test_ephemeral_storage_needs_a_storage_driver_that_can_limit(
+    driver: str, backing: str, fine: bool
+) -> None:
+    problem = storage_problem("a", driver, backing)
+    assert (problem is None) is fine
+    if problem is not None:
+        assert f"its storage driver is {driver or 'unknown'}" in problem and "pquota" in problem
+
+
+# --- envFrom: ConfigMaps and Secrets given in the same file ----------------------------
+
+VALUES = """
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: app.config}
+    data: {MODE: prod, LEVEL: info, "bad-name!": x}
+    ---
+    apiVersion: v1
+    kind: Secret
+    metadata: {name: creds}
+    data: {PASSWORD: czNjcjN0}
+    stringData: {USER: admin}
+    ---
+    """
+
+
+def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
+    text = dedent(VALUES) + dedent(
+        pod(
+            """
+            - name: app
+              image: x
+              envFrom:
+                - configMapRef: {name: app.config}
+                - {prefix: DB_, secretRef: {name: creds}}
+                - configMapRef: {name: absent, optional: true}
+              env: [{name: LEVEL, value: debug}]"""
+        )
+    )
+    loaded = load_text(dedent(text), "pod.yaml")
+    assert loaded.ok, [str(p) for p in loaded.errors]
+    (manifest,) = [m.manifest for m in loaded.manifests]
+    (app,) = manifest.spec.containers  # type: ignore[union-attr]
+    assert [(e.name, e.value) for e in app.env] == [
+        ("MODE", "prod"),
+        ("DB_PASSWORD", "s3cr3t"),
+        ("DB_USER", "admin"),
+        ("LEVEL", "debug"),  # env wins over envFrom
+    ]
+    assert app.env_from == []
+    (warning,) = loaded.warnings
+    assert "skipped 'bad-name!': not a valid variable name" in warning.message
+    assert warning.field == "spec.containers[0].envFrom[0].configMapRef"
+    desired = build_units([(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i"))
+    env = desired.units[0].workloads[0].spec.env
+    assert env == ("MODE=prod", "DB_PASSWORD=s3cr3t", "DB_USER=admin", "LEVEL=debug")
+
+
+def test_env_from_a_missing_config_map_refuses_that_unit_only() -> None:
+    text = pod("[{name: app, image: x, envFrom: [{configMapRef: {name: elsewhere}}]}]")
+    loaded = load_text(
+        dedent(text)
+        + "---\n"
+        + dedent(pod("[{name: b, image: x}]")).replace("name: p}", "name: q}"),
+        "pod.yaml",
+    )
+    assert [m.manifest.metadata.name for m in loaded.manifests] == ["q"]
+    (problem,) = loaded.errors
+    assert at(problem)[2] == "spec.containers[0].envFrom[0].configMapRef.name"
+    assert "ConfigMap default/elsewhere is not defined in this file" in problem.message
+
+
+def test_a_secret_with_data_that_is_not_base64_is_an_error() -> None:
+    (problem,) = errors(
+        """
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: s}
+        data: {A: "not base64!"}
+        """
+    )
+    assert "data.A is not base64" in problem
