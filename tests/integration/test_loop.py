@@ -330,7 +330,7 @@ def test_liveness_failures_restart_the_container(h: Harness, loop: LoopProcess) 
     h.wait_until(lambda: loop.ready("sandbox/live") is True, 30)  # the probes run
     h.wait_until(lambda: h.member("live", "app")["State"]["StartedAt"] != first, 30)
     h.wait_until(lambda: "liveness probe failed" in loop.log(), 10)  # logged once it is done
-    assert loop.unit("sandbox/live")["containers"]["app"]["restarts"] >= 1
+    h.wait_until(lambda: loop.unit("sandbox/live")["containers"]["app"]["restarts"] >= 1, 10)
 
 
 def test_a_startup_probe_holds_liveness_back_until_it_succeeds(
