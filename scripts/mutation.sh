@@ -18,7 +18,7 @@ target=${1:-planner}
 case $target in
     planner)
         paths=reconciler/planner.py
-        tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_ownership.py tests/unit/test_planner_properties.py"
+        tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_planner_sidecars.py tests/unit/test_host_ports.py tests/unit/test_ownership.py tests/unit/test_planner_properties.py"
         ;;
     admission)
         paths=reconciler/runtimes.py,reconciler/desired.py

@@ -451,3 +451,40 @@ def test_a_member_started_with_its_infra_is_not_rejoined() -> None:
     assert plan(want, engine.observe(), config()).actions == []
     set_state(engine, "app", started_at=(infra.started_at or 0) - 1)
     assert kinds(plan(want, engine.observe(), config())) == ["Restart"]
+
+
+def _pod_with_sidecar(log_image: str = "busybox:1", volume: bool = False) -> str:
+    mount = ", volumeMounts: [{name: data, mountPath: /d}]" if volume else ""
+    volumes = "\n          volumes: [{name: data, emptyDir: {}}]" if volume else ""
+    return f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: web}}
+        spec:{volumes}
+          initContainers:
+            - {{name: setup, image: busybox:1}}
+            - {{name: log, image: {log_image}, restartPolicy: Always{mount}}}
+          containers:
+            - {{name: app, image: busybox:1}}
+        """
+
+
+def test_a_replaced_infra_sees_workloads_then_sidecars_then_init_containers_leave() -> None:
+    engine = converge(desired(_pod_with_sidecar()))
+    changed = desired(_pod_with_sidecar().replace("spec:", "spec:\n          hostname: other", 1))
+    p = plan(changed, engine.observe(), config())
+    removed = [labels_of(a) for a in p.actions if isinstance(a, Remove)]
+    assert removed == ["app", "log", "setup", "infra"]
+
+
+def test_volumes_are_ensured_when_only_a_sidecar_is_created() -> None:
+    engine = converge(desired(_pod_with_sidecar(volume=True)))
+    changed = desired(_pod_with_sidecar(log_image="busybox:2", volume=True))
+    assert kinds(plan(changed, engine.observe(), config())) == ["EnsureVolume", "Recreate"]
+
+
+def test_volumes_are_ensured_when_an_init_container_before_a_running_sidecar_reruns() -> None:
+    want = desired(_pod_with_sidecar(volume=True))
+    engine = converge(want)
+    set_state(engine, "setup", state=State.EXITED, exit_code=1)
+    assert kinds(plan(want, engine.observe(), config())) == ["EnsureVolume", "Recreate"]
