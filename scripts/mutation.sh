@@ -22,7 +22,7 @@ case $target in
         ;;
     admission)
         paths=reconciler/runtimes.py,reconciler/desired.py
-        tests="tests/unit/test_runtimes.py tests/unit/test_desired.py tests/unit/test_planner_table.py"
+        tests="tests/unit/test_runtimes.py tests/unit/test_desired.py tests/unit/test_admission.py tests/unit/test_planner_table.py"
         ;;
     *)
         echo "usage: $0 [planner|admission]" >&2
