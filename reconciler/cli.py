@@ -7,11 +7,13 @@ is unreachable; 2 bad usage. ``diff`` follows kubectl: 0 no changes,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -20,18 +22,21 @@ import click
 
 from reconciler import render
 from reconciler.config import DEFAULT_PATH as DEFAULT_CONFIG
-from reconciler.config import load_config
+from reconciler.config import OperatorConfig, load_config
 from reconciler.desired import DEFAULT_INFRA_IMAGE, BuildConfig, Desired, UnitKey, build_units
 from reconciler.errors import ManifestError, ReconcilerError
-from reconciler.manifests import LoadResult, load_paths
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits, LoadResult, load_paths
 from reconciler.models import Kind, Mode
 from reconciler.ownership import ONE_SHOT, Owner, applied, watching
+from reconciler.policy import BASELINE, Level, Policy
 
 if TYPE_CHECKING:
     from reconciler.actions import Action
     from reconciler.drivers.docker import DockerDriver
+    from reconciler.executor import Outcome, Result
     from reconciler.gitsource import GitSource
     from reconciler.loop import LoopSettings
+    from reconciler.metrics import LoopMetrics
     from reconciler.observed import Observation
     from reconciler.planner import Plan, PlanConfig
 
@@ -45,6 +50,8 @@ class Options:
     default_runtime: str
     allowed_runtimes: frozenset[str] | None
     allowed_modes: frozenset[Mode] | None
+    policy: Policy = BASELINE
+    limits: InputLimits = DEFAULT_LIMITS
 
     @property
     def build(self) -> BuildConfig:
@@ -55,6 +62,7 @@ class Options:
             self.default_runtime,
             self.allowed_runtimes,
             self.allowed_modes,
+            policy=self.policy,
         )
 
 
@@ -130,6 +138,15 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Image of the infra container that holds the namespaces.",
 )
+@click.option(
+    "--policy",
+    "policy_level",
+    envvar="RECONCILER_POLICY",
+    default=None,
+    type=click.Choice([level.value for level in Level]),
+    help="Security policy level (default: the config's policy.level, else baseline); "
+    "privileged switches the policy off.",
+)
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def cli(
@@ -142,9 +159,16 @@ def cli(
     allowed_runtimes: str | None,
     allowed_modes: str | None,
     infra_image: str,
+    policy_level: str | None,
 ) -> None:
     """Keep sandboxed containers on a Docker host exactly as YAML manifests describe them."""
     del config_path  # read before parsing, in main(): its values are click's defaults
+    # main() hands the operator config over as ctx.obj; its policy and input
+    # limits are structures, not flags.
+    operator = ctx.obj if isinstance(ctx.obj, OperatorConfig) else OperatorConfig()
+    policy = operator.policy.to_policy()
+    if policy_level is not None:
+        policy = replace(policy, level=Level(policy_level))
     modes = _csv(allowed_modes)
     try:
         allowed = None if modes is None else frozenset(Mode(m) for m in modes)
@@ -158,6 +182,8 @@ def cli(
         default_runtime,
         _csv(allowed_runtimes),
         allowed,
+        policy,
+        operator.input.to_limits(),
     )
 
 
@@ -185,7 +211,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     if not paths:
         raise click.UsageError("give at least one -f PATH")
-    loaded = load_paths(paths, recursive)
+    options = click.get_current_context().find_object(Options)
+    limits = options.limits if options is not None else DEFAULT_LIMITS
+    loaded = load_paths(paths, recursive, limits)
     color = _color(sys.stderr)
     if loaded.warnings:
         click.echo(render.problems_text(loaded.warnings, "warning", color), err=True)
@@ -242,30 +270,117 @@ def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
     return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
 
 
-def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
+# How often a unit that another process changed meanwhile is observed and planned
+# again: a process converging the same sandbox can beat us to each of its members
+# in turn, so a round waits a little longer each time (0.2 s, 0.4 s, ...).
+OBSERVE_AGAIN_ROUNDS = 10
+
+
+def _run(
+    plan: Plan,
+    driver: DockerDriver,
+    parallel: int,
+    dry_run: bool,
+    output: str = "text",
+    replan: Callable[[frozenset[UnitKey]], Plan] | None = None,
+) -> tuple[int, Result | None]:
+    """Execute ``plan`` (or only print it, with ``dry_run``): the exit code and the result.
+
+    Units another process changed meanwhile (a name conflict with our own
+    instance, a container gone) go round again through ``replan``.
+    With ``output="json"`` nothing is printed here: the caller prints one document.
+    On a terminal a progress line shows units done / total and the current action.
+    """
     color = _color()
     if dry_run:
-        text = render.plan_text(plan, color)
-        click.echo(text or "no changes")
-        return 0 if not plan.errors else 1
+        if output == "text":
+            text = render.plan_text(plan, color)
+            click.echo(text or "no changes")
+        return (0 if not plan.errors else 1), None
     from reconciler.executor import execute
+    from reconciler.progress import Progress
+
+    progress = None
+    if output == "text" and _color(sys.stdout) and _color(sys.stderr):
+        progress = Progress(sys.stderr, {u.key: len(u.actions) for u in plan.units})
+
+    def say(line: str) -> None:
+        if output != "text":
+            return
+        if progress is None:
+            click.echo(line)
+        else:
+            progress.print(line, sys.stdout)
 
     def begin(key: UnitKey, action: Action) -> None:
         text = render.waiting_text(action)
         if text is not None:
-            click.echo(f"{key}: {text}")
+            say(f"{key}: {text}")
+        if progress is not None:
+            progress.begin(key, action)
 
-    result = execute(
-        plan,
-        driver,
-        parallel,
-        on_outcome=lambda key, outcome: click.echo(render.outcome_text(key, outcome, color)),
-        on_begin=begin,
-    )
+    def done(key: UnitKey, outcome: Outcome) -> None:
+        say(render.outcome_text(key, outcome, color))
+        if progress is not None:
+            progress.finished(key, outcome)
+
+    try:
+        result = execute(plan, driver, parallel, on_outcome=done, on_begin=begin)
+        for round_ in range(OBSERVE_AGAIN_ROUNDS if replan is not None else 0):
+            again = frozenset(u.key for u in result.units if u.observe_again)
+            if not again or replan is None:
+                break
+            time.sleep(0.2 * (round_ + 1))
+            more = execute(replan(again), driver, parallel, on_outcome=done, on_begin=begin)
+            result = result.followed_by(more)
+    finally:
+        if progress is not None:
+            progress.close()
     summary = render.summary_text(result, color)
-    if summary:
+    if summary and output == "text":
         click.echo(summary)
-    return 0 if result.ok else 1
+    return (0 if result.ok else 1), result
+
+
+_output = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document with the plan and outcome (docs/output.md).",
+)
+
+
+def _print_report(
+    command: str,
+    options: Options,
+    plan: Plan,
+    result: Result | None,
+    loaded: LoadResult | None,
+    dry_run: bool = False,
+    not_found: Sequence[str] = (),
+) -> None:
+    import json
+
+    from reconciler.report import document
+
+    click.echo(
+        json.dumps(
+            document(
+                command,
+                options.instance,
+                plan,
+                result,
+                dry_run=dry_run,
+                errors=loaded.errors if loaded else (),
+                warnings=[str(w) for w in (loaded.warnings if loaded else ())]
+                + list(plan.warnings),
+                not_found=not_found,
+            ),
+            indent=2,
+        )
+    )
 
 
 @cli.command()
@@ -286,6 +401,7 @@ def _run(plan: Plan, driver: DockerDriver, parallel: int, dry_run: bool) -> int:
     type=click.IntRange(1, 64),
     help="Units converged at once.",
 )
+@_output
 @click.pass_obj
 def apply(
     options: Options,
@@ -296,6 +412,7 @@ def apply(
     dry_run: bool,
     adopt: bool,
     parallel: int,
+    output: str,
 ) -> None:
     """Converge the Docker host to the manifests, once.
 
@@ -315,7 +432,14 @@ def apply(
         allow_empty=allow_empty,
         incomplete=not loaded.ok,
     )
-    code = _run(_plan(options, desired, observed, config), driver, parallel, dry_run)
+    planned = _plan(options, desired, observed, config)
+
+    def replan(keys: frozenset[UnitKey]) -> Plan:
+        return _plan(options, desired, _observe(driver, desired), replace(config, only=keys))
+
+    code, result = _run(planned, driver, parallel, dry_run, output, replan)
+    if output == "json":
+        _print_report("apply", options, planned, result, loaded, dry_run)
     sys.exit(code or (0 if loaded.ok else 1))
 
 
@@ -327,6 +451,7 @@ def apply(
     "--allow-empty", is_flag=True, help="Let --prune remove everything when nothing is defined."
 )
 @_adopt
+@_output
 @click.pass_obj
 def diff(
     options: Options,
@@ -335,6 +460,7 @@ def diff(
     prune: bool,
     allow_empty: bool,
     adopt: bool,
+    output: str,
 ) -> None:
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
@@ -351,9 +477,12 @@ def diff(
         incomplete=not loaded.ok,
     )
     result = _plan(options, desired, observed, config)
-    text = render.plan_text(result, _color())
-    if text:
-        click.echo(text)
+    if output == "json":
+        _print_report("diff", options, result, None, loaded)
+    else:
+        text = render.plan_text(result, _color())
+        if text:
+            click.echo(text)
     if not loaded.ok or result.errors:
         sys.exit(2)
     sys.exit(1 if result.has_changes else 0)
@@ -383,6 +512,7 @@ def _parse_names(names: Sequence[str], namespace: str) -> tuple[set[UnitKey], se
     "-n", "--namespace", default="default", show_default=True, help="Namespace of the NAMEs."
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@_output
 @click.pass_obj
 def delete(
     options: Options,
@@ -391,12 +521,14 @@ def delete(
     names: tuple[str, ...],
     namespace: str,
     dry_run: bool,
+    output: str,
 ) -> None:
     """Remove units named by manifests (-f) or by NAME / KIND/NAME."""
     if not paths and not names:
         raise click.UsageError("give -f PATH or at least one NAME")
     keys, bare = _parse_names(names, namespace)
     ok = True
+    loaded = None
     if paths:
         loaded = _load(paths, recursive)
         ok = loaded.ok
@@ -404,6 +536,7 @@ def delete(
     driver = _driver(options)
     observed = _observe(driver, Desired())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
+    present |= observed.volume_units  # a unit that a crash left as only a volume
     named = {k for k in present if k.name in bare and k.namespace == namespace}
     keys |= named
     missing = [f"{key} not found" for key in sorted(keys - present)] + [
@@ -413,7 +546,10 @@ def delete(
     for message in missing:
         click.echo(f"error: {message}", err=True)
     config = _plan_config(options, delete=frozenset(keys & present))
-    code = _run(_plan(options, Desired(), observed, config), driver, 4, dry_run)
+    planned = _plan(options, Desired(), observed, config)
+    code, result = _run(planned, driver, 4, dry_run, output)
+    if output == "json":
+        _print_report("delete", options, planned, result, loaded, dry_run, missing)
     sys.exit(code or (1 if missing or not ok else 0))
 
 
@@ -552,6 +688,13 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
         ),
+        click.option(
+            "--metrics-addr",
+            envvar="RECONCILER_METRICS_ADDR",
+            default=None,
+            metavar="HOST:PORT",
+            help="Serve Prometheus /metrics, /healthz and /readyz here (host default 127.0.0.1).",
+        ),
     )
     for option in reversed(options):
         command = option(command)
@@ -580,6 +723,7 @@ def run(
     log_format: str,
     adopt: bool,
     state_dir: str | None,
+    metrics_addr: str | None,
 ) -> None:
     """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
 
@@ -610,16 +754,44 @@ def run(
         backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
         parallel=parallel,
         allow_empty=allow_empty,
+        limits=options.limits,
     )
     try:
-        with InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance):
-            loop = Loop(settings, _driver(options))
+        with (
+            InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance),
+            _served(metrics_addr, resync) as metrics,
+        ):
+            loop = Loop(settings, _driver(options), metrics=metrics)
             _stop_on_signals(loop.stop)
             loop.run()
     except ReconcilerError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"state directory {settings.state_dir}: {exc}")
+
+
+@contextlib.contextmanager
+def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
+    """Metrics and health for a long-running command (run, and sync can reuse it),
+    served on ``addr`` when given; None otherwise."""
+    from reconciler.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
+
+    if addr is None:
+        yield None
+        return
+    metrics = LoopMetrics(Health(stale_after(resync)))
+    try:
+        host, port = parse_addr(addr)
+        server = MetricsServer(metrics, host, port).start()
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--metrics-addr") from exc
+    logging.getLogger("reconciler").info(
+        "serving /metrics, /healthz, /readyz on http://%s:%d", host, server.port
+    )
+    try:
+        yield metrics
+    finally:
+        server.close()
 
 
 @cli.command()
@@ -688,6 +860,7 @@ def sync(
     backoff_max: float,
     parallel: int,
     log_format: str,
+    metrics_addr: str | None,
     adopt: bool,
     state_dir: str | None,
 ) -> None:
@@ -746,6 +919,7 @@ def sync(
             verify_commits=verify_commits,
             allowed_signers=allowed_signers.resolve() if allowed_signers else None,
             gnupg_home=gnupg_home.resolve() if gnupg_home else None,
+            limits=options.limits,
         ),
         mirror,
     )
@@ -765,17 +939,18 @@ def sync(
         with InstanceLock(states, settings.state_name, daemon, options.instance):
             if once:
                 sys.exit(_sync_once(options, source, settings, parallel))
-            loop = Loop(settings, _driver(options), source)
-            hook = None
-            if address is not None:
-                hook = Webhook(*address, secret, source.trigger)
-                hook.start()
-            _stop_on_signals(loop.stop)
-            try:
-                loop.run()
-            finally:
-                if hook is not None:
-                    hook.stop()
+            with _served(metrics_addr, resync) as metrics:
+                loop = Loop(settings, _driver(options), source, metrics=metrics)
+                hook = None
+                if address is not None:
+                    hook = Webhook(*address, secret, source.trigger)
+                    hook.start()
+                _stop_on_signals(loop.stop)
+                try:
+                    loop.run()
+                finally:
+                    if hook is not None:
+                        hook.stop()
     except ReconcilerError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -803,7 +978,7 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
             allow_empty=settings.allow_empty,
             incomplete=False,
         )
-        code = _run(_plan(options, desired, observed, config), driver, parallel, False) or code
+        code = _run(_plan(options, desired, observed, config), driver, parallel, False)[0] or code
     status = {
         "instance": options.instance,
         "daemon": settings.daemon,
@@ -884,6 +1059,380 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     sys.exit(1)
 
 
+_DURATION = {"s": 1, "m": 60, "h": 3600}
+
+
+def _since(value: str | None, now: float) -> float | None:
+    """--since: a duration (30s, 5m, 2h) before now, or an RFC 3339 time."""
+    import re
+    from datetime import datetime
+
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", value)
+    if match:
+        return now - float(match.group(1)) * _DURATION[match.group(2)]
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: give a duration (30s, 5m, 2h) or an RFC 3339 time", param_hint="--since"
+        ) from None
+
+
+def _pick(
+    options: Options, unit: str, namespace: str, container: str | None
+) -> tuple[DockerDriver, str]:
+    """The driver and the id of the container `logs` / `exec` mean (kubectl's defaults)."""
+    from reconciler.selection import pick
+
+    driver = _driver(options)
+    try:
+        observed = driver.observe(start_times=False)
+        picked = pick(observed.containers, unit, namespace, container)
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    if picked.defaulted_out_of:
+        click.echo(
+            f'Defaulted container "{picked.container.container}" out of: '
+            + ", ".join(picked.defaulted_out_of),
+            err=True,
+        )
+    return driver, picked.container.id
+
+
+_unit_namespace = click.option(
+    "-n", "--namespace", default="default", show_default=True, help="Namespace of UNIT."
+)
+_container = click.option(
+    "-c", "--container", default=None, help="Container name (default: the first workload)."
+)
+
+
+@cli.command()
+@click.argument("unit")
+@_container
+@_unit_namespace
+@click.option("-f", "--follow", is_flag=True, help="Print new lines as they come, until stopped.")
+@click.option("--tail", default=-1, show_default=True, help="Last N lines only (-1: all).")
+@click.option(
+    "--since", default=None, metavar="T", help="Only newer lines: 30s, 5m, 2h or RFC 3339."
+)
+@click.option(
+    "-p",
+    "--previous",
+    is_flag=True,
+    help="The output up to the end of the last terminated run.",
+)
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its RFC 3339 time.")
+@click.pass_obj
+def logs(
+    options: Options,
+    unit: str,
+    container: str | None,
+    namespace: str,
+    follow: bool,
+    tail: int,
+    since: str | None,
+    previous: bool,
+    timestamps: bool,
+) -> None:
+    """Print a container's output: UNIT is NAME, sandbox/NAME or container/NAME.
+
+    --previous: the output up to the end of the last terminated run. Docker
+    restarts a container in place and keeps one log across its runs, so the
+    runs before that one are included; a recreated container's earlier logs
+    went with the old container.
+    """
+    import signal
+    import time
+
+    driver, container_id = _pick(options, unit, namespace, container)
+    until = None
+    if previous:
+        if follow:
+            raise click.UsageError("--previous and --follow do not go together")
+        try:
+            _, until = driver.run_times(container_id)
+        except ReconcilerError as exc:
+            _fail(str(exc))
+        if until is None:
+            _fail(f"{unit}: the container has not terminated since it was created: no previous run")
+    try:
+        stream = driver.logs(
+            container_id,
+            follow=follow,
+            tail=None if tail < 0 else tail,
+            since=_since(since, time.time()),
+            until=until,
+            timestamps=timestamps,
+        )
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    # SIGTERM and SIGINT end a follow alike: the stream is closed, nothing is left
+    # behind. Set both: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.default_int_handler)
+    out = sys.stdout.buffer
+    printed = False
+    try:
+        for chunk in stream:
+            out.write(chunk)
+            out.flush()
+            printed = True
+    except KeyboardInterrupt:
+        stream.close()
+        sys.exit(130)
+    except BrokenPipeError:  # `logs ... | head`
+        stream.close()
+        sys.exit(0)
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    if previous and not printed:
+        _fail(
+            f"{unit}: the last terminated run wrote nothing (a recreation takes "
+            "the earlier runs' logs with the old container)"
+        )
+
+
+@cli.command("exec")
+@click.argument("unit")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@_container
+@_unit_namespace
+@click.option("-i", "--stdin", "interactive", is_flag=True, help="Pass stdin to the command.")
+@click.option("-t", "--tty", is_flag=True, help="Give the command a terminal.")
+@click.pass_obj
+def exec_(
+    options: Options,
+    unit: str,
+    command: tuple[str, ...],
+    container: str | None,
+    namespace: str,
+    interactive: bool,
+    tty: bool,
+) -> None:
+    """Run COMMAND in a running container of UNIT; exit with its exit code.
+
+    reconciler exec web -c app -- ls /data;  reconciler exec web -it -- sh
+    """
+    import contextlib
+
+    driver, container_id = _pick(options, unit, namespace, container)
+    stdin = sys.stdin.buffer if interactive else None
+    size = None
+    raw_mode: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if tty and stdin is not None and stdin.isatty():
+        columns, rows = os.get_terminal_size(stdin.fileno())
+        size = (rows, columns)
+        raw_mode = _raw_terminal(stdin.fileno())
+    try:
+        with raw_mode:
+            code = driver.exec_attached(
+                container_id,
+                list(command),
+                sys.stdout.buffer,
+                sys.stderr.buffer,
+                stdin=stdin,
+                tty=tty,
+                size=size,
+            )
+    except ReconcilerError as exc:
+        _fail(str(exc))
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def _raw_terminal(fd: int) -> Iterator[None]:
+    """The terminal in raw mode (keys go to the container's shell), restored after."""
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@cli.command()
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+def version(options: Options, output: str) -> None:
+    """Print reconciler's version, the Docker engine it sees and the runtimes offered.
+
+    Works without a daemon, saying so (exit 0).
+    """
+    import json
+    import platform
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        mine = package_version("reconciler")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        mine = "unknown"
+    data: dict[str, object] = {
+        "reconciler": mine,
+        "python": platform.python_version(),
+        "dockerHost": _daemon(options),
+    }
+    try:
+        engine = _driver(options).engine()
+    except ReconcilerError as exc:
+        data["engine"] = None
+        data["engineError"] = str(exc)
+    else:
+        data["engine"] = {
+            "version": engine.version,
+            "apiVersion": engine.api_version,
+            "runtimes": list(engine.runtimes),
+            "defaultRuntime": engine.default_runtime,
+        }
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"reconciler {mine} (Python {data['python']})")
+    if engine_data := data["engine"]:
+        assert isinstance(engine_data, dict)
+        click.echo(
+            f"docker engine {engine_data['version']} (API {engine_data['apiVersion']}) "
+            f"at {data['dockerHost']}"
+        )
+        click.echo(
+            f"runtimes: {', '.join(engine_data['runtimes'])} "
+            f"(engine default: {engine_data['defaultRuntime']})"
+        )
+    else:
+        click.echo(f"docker engine: not reachable at {data['dockerHost']}: {data['engineError']}")
+
+
+@cli.command()
+@_files
+@_recursive
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["kubernetes"]),
+    required=True,
+    help="What to write: Kubernetes manifests.",
+)
+@click.option(
+    "--workload",
+    type=click.Choice(["pod", "deployment"]),
+    default="pod",
+    show_default=True,
+    help="A Pod per unit, or a Deployment of one replica.",
+)
+def export(paths: tuple[str, ...], recursive: bool, target: str, workload: str) -> None:
+    """Write the manifests' units as Kubernetes manifests (YAML on stdout).
+
+    What has no equivalent in Kubernetes is reported on stderr, never dropped
+    silently. Exit 1 when a manifest is invalid (the valid ones are written).
+    """
+    import yaml
+
+    from reconciler.export import export as to_kubernetes
+
+    del target  # one target so far; the option says what the output is
+    loaded = _load(paths, recursive)
+    exported = to_kubernetes(
+        [m.manifest for m in loaded.manifests],
+        "deployment" if workload == "deployment" else "pod",
+    )
+    for loss in exported.losses:
+        click.echo(f"warning: {loss}", err=True)
+    for file, name in _secrets(loaded.files):
+        click.echo(
+            f"warning: {file}: Secret {name}: what envFrom read from it is written as plain "
+            "env values (the loader resolves envFrom); keep it a Secret on the cluster",
+            err=True,
+        )
+    for note in exported.notes:
+        click.echo(f"note: {note}", err=True)
+    if exported.documents:
+        click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False).rstrip())
+    sys.exit(0 if loaded.ok else 1)
+
+
+def _secrets(files: Sequence[str]) -> list[tuple[str, str]]:
+    """(file, name) of every Secret in the manifest files read (stdin is not read again)."""
+    import yaml
+
+    found = []
+    for file in files:
+        try:
+            documents = list(yaml.safe_load_all(Path(file).read_text()))
+        except (OSError, yaml.YAMLError):
+            continue  # the loader has said what is wrong with it
+        for doc in documents:
+            if isinstance(doc, dict) and doc.get("kind") == "Secret":
+                found.append((file, str((doc.get("metadata") or {}).get("name"))))
+    return found
+
+
+@cli.command()
+@click.argument("compose_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def convert(compose_file: Path) -> None:
+    """Turn a docker-compose file into manifests (YAML on stdout).
+
+    Services joined with network_mode: service:X become members of X's
+    sandbox; the others become standalone Containers. What a manifest cannot
+    express is reported on stderr. Exit 1 when a service could not be converted.
+    """
+    import yaml
+
+    from reconciler.compose import convert as from_compose
+
+    try:
+        data = yaml.safe_load(compose_file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"{compose_file}: {exc}")
+    if not isinstance(data, dict):
+        _fail(f"{compose_file}: not a compose file (a mapping with services:)")
+    converted = from_compose(data, str(compose_file.resolve().parent))
+    for loss in converted.losses:
+        click.echo(f"warning: {compose_file}: {loss}", err=True)
+    for error in converted.errors:
+        click.echo(f"error: {compose_file}: {error}", err=True)
+    if converted.documents:
+        click.echo(yaml.safe_dump_all(converted.documents, sort_keys=False).rstrip())
+    sys.exit(1 if converted.errors else 0)
+
+
+@cli.command()
+@click.option(
+    "--kind",
+    type=click.Choice(["Sandbox", "Container", "Pod", "ConfigMap", "Secret"]),
+    default=None,
+    help="One kind only (default: any manifest document).",
+)
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema of the manifests, for editors (yaml-language-server)."""
+    import json
+
+    from reconciler.schema import schema as build
+
+    click.echo(json.dumps(build(kind), indent=2))
+
+
+@cli.command("policy")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+)
+@click.pass_obj
+def policy_command(options: Options, output: str) -> None:
+    """Print the effective security policy: level, allowances and the rules in force."""
+    click.echo(render.dump(options.policy.describe(), output).rstrip())
+
+
 def _notes(desired: Desired) -> None:
     for key, note in desired.notes:
         click.echo(f"note: {key}: {note}", err=True)
@@ -905,10 +1454,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     path, asked = _config_path(args)
     default_map: dict[str, object] = {}
+    config = OperatorConfig()
     if path is not None and (asked or path.exists()):
         try:
-            default_map = load_config(path).default_map()
+            config = load_config(path)
         except ManifestError as exc:
             click.echo(render.problems_text(exc.problems, "error", _color(sys.stderr)), err=True)
             sys.exit(1)
-    cli.main(args, prog_name="reconciler", default_map=default_map)
+        default_map = config.default_map()
+    cli.main(args, prog_name="reconciler", default_map=default_map, obj=config)

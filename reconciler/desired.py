@@ -37,6 +37,9 @@ from reconciler.models import (
     effective_security,
 )
 from reconciler.ownership import ONE_SHOT, Owner
+from reconciler.policy import BASELINE, Policy
+from reconciler.policy import check as policy_check
+from reconciler.policy import refusal as policy_refusal
 from reconciler.quantity import memory_to_bytes
 from reconciler.runtimes import DOCKER, DriverCapabilities, sharing_notes, sharing_problems
 
@@ -235,6 +238,7 @@ class BuildConfig:
     allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
     driver: DriverCapabilities = DOCKER
     owner: Owner = ONE_SHOT  # the source whose manifests these are (written on every container)
+    policy: Policy = BASELINE  # the security policy (policy.py): on unless switched off
 
 
 def non_root_problem(name: str, user: str, image_user: str) -> str | None:
@@ -303,6 +307,10 @@ def build_units(
     notes: list[tuple[UnitKey, str]] = []
     for manifest, source in manifests:
         key = UnitKey(Kind(manifest.kind), manifest.metadata.namespace, manifest.metadata.name)
+        refusal = _admit(manifest, source, config)
+        if refusal is not None:
+            refused.append((key, refusal))
+            continue
         if isinstance(manifest, ContainerManifest):
             unit = _standalone(key, manifest, source, config)
         else:
@@ -330,6 +338,18 @@ def build_units(
             continue
         units.append(unit)
     return Desired(tuple(units), tuple(refused), tuple(notes))
+
+
+def _admit(
+    manifest: SandboxManifest | ContainerManifest, source: str, config: BuildConfig
+) -> str | None:
+    """The admission step: why the unit may not run at all (None if it may).
+
+    Only the security policy for now; one pure function, so further checks
+    (driver capabilities, runtimes) can join it here.
+    """
+    violations = policy_check(manifest, config.policy)
+    return policy_refusal(violations, source, config.policy) if violations else None
 
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")

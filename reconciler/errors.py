@@ -3,8 +3,10 @@
     ReconcilerError
     ├── ManifestError            a document failed to read or validate (file, line, field)
     ├── InitContainerFailed      an init container exited non-zero
+    ├── UnitNotFound             logs / exec name no such unit or container
     ├── HookFailed               a postStart hook failed (the container is stopped)
     └── DriverError              the container engine refused or failed
+        ├── ObserveAgain             the engine changed under the plan (a concurrent apply)
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
         └── PermanentDriverError     retrying the same call gives the same answer
@@ -68,6 +70,11 @@ class DriverError(ReconcilerError):
     """The container engine refused or failed an operation."""
 
 
+class ObserveAgain(DriverError):
+    """What the plan was made from has changed (another process created or removed
+    this container meanwhile): not a failure; observe and plan again."""
+
+
 class TransientDriverError(DriverError):
     """Worth retrying with backoff: the same call may succeed later."""
 
@@ -94,6 +101,10 @@ class InvalidSpec(PermanentDriverError):
 
 class InitContainerFailed(ReconcilerError):
     """An init container exited non-zero: the unit's workloads are not started."""
+
+
+class UnitNotFound(ReconcilerError):
+    """`logs` or `exec` named no such unit or container; the message says what exists."""
 
 
 class HookFailed(ReconcilerError):

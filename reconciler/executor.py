@@ -35,7 +35,13 @@ from reconciler.actions import (
     WaitInit,
 )
 from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
-from reconciler.errors import DriverError, HookFailed, InitContainerFailed, ReconcilerError
+from reconciler.errors import (
+    DriverError,
+    HookFailed,
+    InitContainerFailed,
+    ObserveAgain,
+    ReconcilerError,
+)
 from reconciler.observed import ContainerId
 from reconciler.ownership import Owner
 from reconciler.planner import Plan, UnitPlan
@@ -65,6 +71,8 @@ class Outcome:
     action: Action
     seconds: float
     error: str | None = None
+    # The engine changed under the plan (errors.ObserveAgain): plan this unit again.
+    observe_again: bool = False
 
     @property
     def ok(self) -> bool:
@@ -87,12 +95,15 @@ class UnitResult:
         return any(o.ok for o in self.outcomes)
 
     @property
+    def observe_again(self) -> bool:
+        """It ended because another process changed it meanwhile: observe and plan again."""
+        return not self.ok and any(o.observe_again for o in self.outcomes)
+
+    @property
     def removed(self) -> bool:
         """The whole unit is gone: its last action, removing its volumes, was done."""
         return (
-            bool(self.outcomes)
-            and isinstance(self.outcomes[-1].action, RemoveVolumes)
-            and (self.ok)
+            bool(self.outcomes) and isinstance(self.outcomes[-1].action, RemoveVolumes) and self.ok
         )
 
 
@@ -107,6 +118,23 @@ class Result:
     @property
     def failed(self) -> list[UnitResult]:
         return [u for u in self.units if not u.ok]
+
+    def followed_by(self, more: Result) -> Result:
+        """This result, with the units ``more`` ran again: their outcomes added, its verdict."""
+        again = {u.key: u for u in more.units}
+        return Result(
+            tuple(
+                UnitResult(
+                    u.key,
+                    (*u.outcomes, *again[u.key].outcomes),
+                    again[u.key].error,
+                    again[u.key].skipped,
+                )
+                if u.key in again
+                else u
+                for u in self.units
+            )
+        )
 
 
 OnOutcome = Callable[[UnitKey, Outcome], None]
@@ -165,6 +193,8 @@ def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcom
     began = time.monotonic()
     try:
         infra_id = _apply(action, driver, infra_id)
+    except ObserveAgain as exc:
+        return Outcome(action, time.monotonic() - began, str(exc), observe_again=True), infra_id
     except ReconcilerError as exc:
         return Outcome(action, time.monotonic() - began, str(exc) or type(exc).__name__), infra_id
     return Outcome(action, time.monotonic() - began), infra_id

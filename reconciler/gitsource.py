@@ -27,7 +27,7 @@ from typing import Any
 from reconciler.desired import BuildConfig, Desired, UnitKey, build_units
 from reconciler.errors import Location, Problem, ReconcilerError
 from reconciler.gitmirror import GitError, Mirror
-from reconciler.manifests import LoadedManifest, load_paths
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits, LoadedManifest, load_paths
 from reconciler.ownership import Owner
 from reconciler.redact import redact_url
 from reconciler.sources import Change
@@ -65,7 +65,13 @@ class Revision:
         return frozenset(UnitKey(*m.identity) for m in self.manifests)
 
 
-def read_revision(tree: Path, path: str, commit: str, allow_empty: bool = False) -> Revision:
+def read_revision(
+    tree: Path,
+    path: str,
+    commit: str,
+    allow_empty: bool = False,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Revision:
     """Every manifest under ``path`` (recursively) of the exported ``tree`` of ``commit``.
 
     Raises ``RevisionError`` when any file fails, when ``path`` is not a
@@ -76,7 +82,9 @@ def read_revision(tree: Path, path: str, commit: str, allow_empty: bool = False)
     if not root.is_dir():
         what = "is not a directory" if root.exists() else "does not exist"
         raise RevisionError(commit, f"path {path} {what}")
-    loaded = load_paths([str(root)], recursive=True)
+    # A pushed file is as hostile as a dropped one: the same limits, and no
+    # symlink out of the path (to the host, or to another path of the repository).
+    loaded = load_paths([str(root)], recursive=True, limits=limits)
     errors = [_relative(p, tree) for p in loaded.errors]
     if errors:
         raise RevisionError(commit, f"{len(errors)} error(s); nothing of it is applied", errors)
@@ -108,6 +116,7 @@ class GitSettings:
     verify_commits: bool = False
     allowed_signers: Path | None = None  # ssh allowed-signers file
     gnupg_home: Path | None = None  # GnuPG home with the trusted keys
+    limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
 
 
 def _now() -> str:
@@ -272,7 +281,7 @@ class GitSource:
         if kind != "tree":
             raise RevisionError(commit, f"path {s.path} is not a directory")
         tree = self.mirror.export(commit)
-        return read_revision(tree, s.path, commit, s.allow_empty)
+        return read_revision(tree, s.path, commit, s.allow_empty, s.limits)
 
     def _take(self, commit: str) -> Change | None:
         self.last_attempted, self.last_attempted_at = commit, _now()

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import backoff, probes
 from reconciler import labels as L
@@ -40,6 +40,7 @@ from reconciler.desired import BuildConfig, Desired, DesiredUnit, UnitKey
 from reconciler.drivers.docker import DockerDriver
 from reconciler.errors import DriverError, Problem, ReconcilerError
 from reconciler.executor import Result, execute
+from reconciler.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.models import Probe
 from reconciler.observed import ContainerId, Observation, State
 from reconciler.planner import PlanConfig, plan
@@ -47,6 +48,10 @@ from reconciler.sources import Change, DirectorySource, Source
 from reconciler.statefile import write_status
 from reconciler.status import phase
 from reconciler.workqueue import WorkQueue
+
+if TYPE_CHECKING:
+    from reconciler.metrics import LoopMetrics
+    from reconciler.sdnotify import Notifier
 
 log = logging.getLogger("reconciler")
 
@@ -71,6 +76,7 @@ class LoopSettings:
     allow_empty: bool = False
     adopt: bool = False  # take over units another source owns
     settle: float = 2.0  # how long a unit vanishing from a file still there is kept
+    limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
     debounce_ms: int = 300
     probe_tick: float = 0.5
 
@@ -103,13 +109,23 @@ BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
 
 class Loop:
     def __init__(
-        self, settings: LoopSettings, driver: DockerDriver, source: Source | None = None
+        self,
+        settings: LoopSettings,
+        driver: DockerDriver,
+        source: Source | None = None,
+        metrics: LoopMetrics | None = None,
     ) -> None:
-        """``source`` is where desired state comes from; by default ``settings.directory``."""
+        """``source`` is where desired state comes from; by default ``settings.directory``.
+        ``metrics``: Prometheus metrics and health (metrics.py), when served."""
         self.settings = settings
         self.driver = driver
+        self.metrics = metrics
         self.source: Source = source or DirectorySource(
-            settings.directory, settings.recursive, settings.settle, settings.debounce_ms
+            settings.directory,
+            settings.recursive,
+            settings.settle,
+            settings.debounce_ms,
+            settings.limits,
         )
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
@@ -139,7 +155,10 @@ class Loop:
             self.settings.build.instance,
             self.settings.daemon,
         )
+        notifier = self._notifier()
         self._rescan()
+        if self.metrics is not None:
+            self.metrics.health.beat()
         self.queue.start()
         threads = [
             threading.Thread(target=self._watch, name="watch", daemon=True),
@@ -157,6 +176,21 @@ class Loop:
             events.close()
         self.queue.stop(timeout=5.0)
         self._write_status()
+        if notifier is not None:
+            notifier.close()
+
+    def _notifier(self) -> Notifier | None:
+        """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
+        for every command built on this loop."""
+        from reconciler.sdnotify import Notifier
+
+        if not Notifier.wanted():
+            return None
+        if self.metrics is None:
+            from reconciler.metrics import Health, LoopMetrics, stale_after
+
+            self.metrics = LoopMetrics(Health(stale_after(self.settings.resync)))
+        return Notifier(self.metrics.health, self.stop).start()
 
     def _rescan(self) -> None:
         change = self.source.scan(time.monotonic())
@@ -171,6 +205,10 @@ class Loop:
         desired = self.source.desired(self.settings.build)
         with self._lock:
             self.desired = desired
+        if self.metrics is not None and self.source.complete():
+            # The first pass: the units of the first good read (sync: its first commit),
+            # queued right after this. Later calls change nothing.
+            self.metrics.health.first_pass(self._all_keys())
         # Say each problem once, while it lasts: a resync re-reads, it does not re-report.
         said = {
             f"{problem} (keeping what {path} defined before)"
@@ -239,6 +277,8 @@ class Loop:
 
     def _resync(self) -> None:
         while not self.stop.wait(self.settings.resync):
+            if self.metrics is not None:
+                self.metrics.health.beat()
             try:
                 observed = self.driver.observe(start_times=False)
             except DriverError as exc:
@@ -246,6 +286,7 @@ class Loop:
                 continue
             with self._lock:
                 self._known = {k for c in observed.containers if (k := c.unit_key) is not None}
+                self._known |= observed.volume_units  # a crash can leave only a volume
             self._rescan()
 
     # -- one pass over one unit ------------------------------------------------
@@ -253,6 +294,7 @@ class Loop:
     def _pass(self, key: UnitKey) -> None:
         if self.stop.is_set():
             return
+        began = time.monotonic()
         with self._lock:
             wait = self._not_before.get(key, 0.0) - time.monotonic()
         if wait > 0:  # backing off after a failure: events (its own, too) wait for the timer
@@ -301,6 +343,8 @@ class Loop:
         # something changes: files, events and resyncs bring the unit back here.
         refusal = next((u.error for u in result.units if u.error and not u.actions), None)
         outcome = execute(result, self.driver, parallel=1, on_begin=_begin)
+        if self.metrics is not None:
+            self.metrics.pass_done(time.monotonic() - began, outcome)
         error = next((u.error for u in outcome.units if u.error), None)
         for unit_result in outcome.units:
             for done in unit_result.outcomes:
@@ -318,6 +362,8 @@ class Loop:
                 self._retry.pop(key, None)
                 self._not_before.pop(key, None)
             self._record(key, unit, error=None)
+            if self.metrics is not None and not held:
+                self.metrics.health.settled(key)
 
     def _held(self, key: UnitKey, observed: Observation, now: float) -> dict[ContainerId, str]:
         """Exited members in crash-loop backoff, and a timer for when each may start."""
@@ -329,9 +375,12 @@ class Loop:
                     continue
                 bkey = (key, c.container, c.spec_hash or "")
                 if c.state is State.EXITED:
-                    state = backoff.on_exit(self._restarts.get(bkey), now, policy)
+                    before = self._restarts.get(bkey)
+                    state = backoff.on_exit(before, now, policy)
                     self._restarts[bkey] = state
                     if not backoff.may_start(state, now):
+                        if self.metrics is not None and state is not before:
+                            self.metrics.backed_off(key, c.container)
                         left = backoff.seconds_left(state, now)
                         held[c.id] = (
                             f"CrashLoopBackOff: back-off {state.delay:.0f}s restarting "
@@ -367,6 +416,8 @@ class Loop:
                     continue
                 name = action.ref.container
                 self._restart_counts[(key, name)] = self._restart_counts.get((key, name), 0) + 1
+                if self.metrics is not None:
+                    self.metrics.restarted(key, name)
                 for bkey, state in list(self._restarts.items()):
                     if bkey[:2] == (key, name):
                         self._restarts[bkey] = backoff.on_start(state, now)
@@ -403,6 +454,8 @@ class Loop:
             self._not_before.pop(key, None)
         if not repeated:
             log.error("%s: %s", key, reason)
+        if self.metrics is not None:
+            self.metrics.health.settled(key)  # refused: a settled answer, reported
         with self._lock:
             status = self._status.setdefault(key, _UnitStatus())
             if status.phase in ("Absent", "Pending", "Failed"):
@@ -418,6 +471,8 @@ class Loop:
             self._not_before[key] = time.monotonic() + delay
             self._status.setdefault(key, _UnitStatus()).phase = "Failed"
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
+        if self.metrics is not None:
+            self.metrics.health.attempted(key)
         self._record(key, unit, error)
         self.queue.add(key, delay=delay)
 
@@ -530,6 +585,8 @@ class Loop:
             log.debug("%s: %s probe of %s not run: %s", target.unit, kind, target.name, exc)
             return
         state = probes.record(state, probe, ok, now)
+        if self.metrics is not None:
+            self.metrics.probed(kind, ok)
         with self._lock:
             if target.container_id not in self._probed:
                 return  # forgotten meanwhile (restarted or gone)
@@ -566,10 +623,24 @@ class Loop:
                 }
                 for key, s in sorted(self._status.items())
             }
+        if self.metrics is not None:
+            with self._lock:
+                desired_keys = set(self.desired.keys)
+                phases = {k: s.phase for k, s in self._status.items()}
+            self.metrics.unit_states(
+                desired=len(desired_keys),
+                converged=sum(1 for k in desired_keys if phases.get(k) in ("Running", "Succeeded")),
+                failed=sum(
+                    1 for p in phases.values() if p in ("Failed", "CrashLoopBackOff", "Refused")
+                ),
+            )
+        source_status = self.source.status()
+        if self.metrics is not None:
+            self.metrics.source_status(source_status)
         data = {
             "instance": self.settings.build.instance,
             "daemon": self.settings.daemon,
-            **self.source.status(),
+            **source_status,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "fileErrors": {
                 path: [str(p) for p in problems] for path, problems in self.source.errors().items()

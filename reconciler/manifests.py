@@ -4,11 +4,21 @@ Reads the file system (and stdin when asked); never talks to Docker. Every
 problem names ``path:line:column`` and the field, and one bad document never
 hides the others: a file is split at its ``---`` markers and each document is
 parsed and validated on its own.
+
+Input may be hostile (docs/safety.md): a file is read only when it is a
+regular file (a FIFO or a device is refused from ``stat`` alone, never
+opened), no larger than ``InputLimits.max_bytes``, and, when found by
+scanning a directory, inside that directory once symlinks are resolved.
+Each document's YAML events are measured before any node is built: too many
+documents, nesting too deep, or aliases that would expand past
+``max_nodes`` are refused in one linear pass.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +28,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import Location, Problem
+from reconciler.errors import Location, ManifestError, Problem
 from reconciler.models import (
     UNSUPPORTED_FIELDS,
     ConfigMapManifest,
@@ -55,6 +65,30 @@ Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class InputLimits:
+    """What one manifest file may cost to read (docs/safety.md, "Hostile input")."""
+
+    max_bytes: int = 1 << 20  # per file
+    max_documents: int = 1000  # per file
+    max_depth: int = 64  # nesting of one document, aliases expanded
+    max_nodes: int = 50_000  # nodes of one file (all its documents), aliases expanded
+    # Follow a symlink found in a scanned directory that resolves outside it.
+    allow_external_symlinks: bool = False
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+class _Refused(Exception):
+    """A document exceeds the input limits; carries the problem to report."""
+
+    def __init__(self, message: str, mark: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedManifest:
     """A validated manifest and where it came from."""
 
@@ -87,11 +121,18 @@ class LoadResult:
 
 
 def is_manifest_file(path: Path) -> bool:
-    """What a directory scan reads: *.yaml, *.yml, *.json; no dot files, no editor leftovers."""
+    """What a directory scan reads: *.yaml, *.yml, *.json; no dot files, no editor leftovers.
+
+    Anything of such a name that is not a directory counts (a FIFO, a device, a
+    dangling symlink), so that reading it is refused with a reason, not skipped.
+    """
     name = path.name
-    return (
-        path.suffix in MANIFEST_SUFFIXES and not name.startswith((".", "#", "~")) and path.is_file()
-    )
+    if path.suffix not in MANIFEST_SUFFIXES or name.startswith((".", "#", "~")):
+        return False
+    try:
+        return not stat.S_ISDIR(os.stat(path).st_mode)  # stat never opens: no FIFO blocks
+    except OSError:
+        return path.is_symlink()  # dangling, or a loop: refused when read
 
 
 def discover(path: Path, recursive: bool = False) -> list[tuple[Path, Path]]:
@@ -108,41 +149,154 @@ def discover(path: Path, recursive: bool = False) -> list[tuple[Path, Path]]:
     return [(p, path) for p in sorted(files)]
 
 
-def load_paths(paths: Sequence[str], recursive: bool = False) -> LoadResult:
+def load_paths(
+    paths: Sequence[str], recursive: bool = False, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadResult:
     """Load every manifest under ``paths`` (``-`` is stdin); identities must be unique."""
     result = LoadResult()
     for raw in paths:
         if raw == STDIN:
-            result.extend(load_text(sys.stdin.read(), "<stdin>", source=STDIN))
+            data = sys.stdin.buffer.read(limits.max_bytes + 1)
+            result.extend(load_bytes(data, "<stdin>", STDIN, limits))
             continue
         path = Path(raw)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             result.errors.append(Problem(Location(raw), "", "no such file or directory"))
             continue
         found = discover(path, recursive)
         if not found and path.is_dir():
             result.warnings.append(Problem(Location(raw), "", "no *.yaml, *.yml or *.json files"))
         for file, root in found:
-            result.extend(load_file(file, root))
+            # A file named on the command line is read wherever it leads; one found
+            # by scanning a directory must stay inside it.
+            result.extend(load_file(file, root, limits, confined=path.is_dir()))
     _check_unique(result)
     return result
 
 
-def load_file(file: Path, root: Path) -> LoadResult:
+def read_manifest(
+    file: Path, root: Path, limits: InputLimits = DEFAULT_LIMITS, confined: bool = True
+) -> bytes:
+    """The bytes of one manifest file, read only if it is safe to read.
+
+    Raises ManifestError (one problem naming the file) when it is refused:
+    not a regular file, larger than ``limits.max_bytes``, or (``confined``) a
+    symlink that resolves outside ``root``. Raises FileNotFoundError when it
+    is gone. A FIFO or device is never opened: ``stat`` decides, and the open
+    is non-blocking and checked again with ``fstat`` against a swap.
+    """
+
+    def refuse(message: str) -> ManifestError:
+        return ManifestError([Problem(Location(str(file)), "", message)])
+
+    if confined and not limits.allow_external_symlinks:
+        real, real_root = os.path.realpath(file), os.path.realpath(root)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise refuse(
+                f"refused: a symlink leading out of {root} (to {real}); "
+                "an operator may allow it (input.allowExternalSymlinks)"
+            )
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        info = os.stat(file)
+    except FileNotFoundError:
+        if file.is_symlink():
+            raise refuse("cannot read: a dangling symlink") from None
+        raise
+    except OSError as exc:
+        raise refuse(f"cannot read: {exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse(f"refused: not a regular file ({_file_kind(info.st_mode)}); it is not opened")
+    if info.st_size > limits.max_bytes:
+        raise refuse(f"refused: {info.st_size} bytes, over the limit of {limits.max_bytes} bytes")
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(file, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise refuse(f"cannot read: {exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refuse("refused: not a regular file (it changed while being opened)")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limits.max_bytes:
+            chunk = os.read(fd, min(1 << 16, limits.max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise refuse(f"cannot read: {exc}") from exc
+    finally:
+        os.close(fd)
+    if size > limits.max_bytes:
+        raise refuse(f"refused: over the limit of {limits.max_bytes} bytes")
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def source_of(file: Path, root: Path) -> str:
+    """The `source` label: the file relative to the root it was found under."""
+    return file.relative_to(root).as_posix() if file.is_relative_to(root) else file.as_posix()
+
+
+def load_file(
+    file: Path, root: Path, limits: InputLimits = DEFAULT_LIMITS, confined: bool = True
+) -> LoadResult:
+    try:
+        data = read_manifest(file, root, limits, confined)
+    except ManifestError as exc:
+        return LoadResult(errors=exc.problems, files=[str(file)])
+    except OSError as exc:
         return LoadResult(errors=[Problem(Location(str(file)), "", f"cannot read: {exc}")])
-    source = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.as_posix()
-    return load_text(text, str(file), source=source)
+    return load_bytes(data, str(file), source_of(file, root), limits)
 
 
-def load_text(text: str, path: str, source: str | None = None) -> LoadResult:
+def load_bytes(
+    data: bytes, path: str, source: str | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadResult:
+    """Load the documents of one file's bytes (UTF-8), within ``limits``."""
+    if len(data) > limits.max_bytes:
+        message = f"refused: over the limit of {limits.max_bytes} bytes"
+        return LoadResult(errors=[Problem(Location(path), "", message)], files=[path])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return LoadResult(errors=[Problem(Location(path), "", f"cannot read: {exc}")], files=[path])
+    return load_text(text, path, source, limits)
+
+
+def load_text(
+    text: str, path: str, source: str | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadResult:
     """Load every document of one file's text; ``path`` is used in messages."""
     result = LoadResult(files=[path])
+    if len(text) > limits.max_bytes:  # characters: at most as many as bytes
+        message = f"refused: over the limit of {limits.max_bytes} bytes"
+        result.errors.append(Problem(Location(path), "", message))
+        return result
+    documents = list(_split_documents(text))
+    if len(documents) > limits.max_documents:
+        message = f"refused: {len(documents)} documents, over the limit of {limits.max_documents}"
+        result.errors.append(Problem(Location(path), "", message))
+        return result
+    budget = [limits.max_nodes]  # what is left for this file's documents
     values = _Values()
-    for first_line, chunk in _split_documents(text):
-        _load_document(chunk, path, first_line, source or path, result, values)
+    for first_line, chunk in documents:
+        _load_document(chunk, path, first_line, source or path, result, values, limits, budget)
     values.resolve(result)
     return result
 
@@ -213,10 +367,27 @@ class Parsed:
     positions: dict[Path_, Location]
 
 
-def parse_document(chunk: str, path: str, offset: int = 0) -> tuple[Parsed | None, list[Problem]]:
-    """Parse one YAML document; (None, []) when it is empty."""
+def parse_document(
+    chunk: str,
+    path: str,
+    offset: int = 0,
+    limits: InputLimits = DEFAULT_LIMITS,
+    budget: list[int] | None = None,
+) -> tuple[Parsed | None, list[Problem]]:
+    """Parse one YAML document; (None, []) when it is empty.
+
+    Its events are measured first (``_measure``): nothing is composed or
+    built from a document over the limits. ``budget`` holds the nodes the
+    rest of its file may still have; the document's nodes are taken from it.
+    """
+    budget = budget if budget is not None else [limits.max_nodes]
     try:
+        budget[0] -= _measure(chunk, limits, budget[0])
         node = yaml.compose(chunk, Loader=_Loader)
+    except _Refused as exc:
+        line = exc.mark.line + offset + 1 if exc.mark else offset + 1
+        column = exc.mark.column + 1 if exc.mark else None
+        return None, [Problem(Location(path, line, column), "", f"refused: {exc.message}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset + 1 if mark else offset + 1
@@ -233,6 +404,73 @@ def parse_document(chunk: str, path: str, offset: int = 0) -> tuple[Parsed | Non
     return Parsed(data, builder.location(node), positions), builder.problems
 
 
+def _measure(chunk: str, limits: InputLimits, budget: int) -> int:
+    """The nodes of a document, aliases expanded; refuse it when too deep or too large.
+
+    One pass over the parser's events, before any node is composed: each
+    anchor remembers the size and height of its node, and an alias adds them
+    where it stands, so a "billion laughs" document is refused after reading
+    its few hundred bytes, not after expanding them. An alias to a node that
+    is not finished yet (a recursive document) is refused too. ``budget``
+    is the most nodes it may have.
+    Raises _Refused, or yaml.YAMLError for what the parser rejects.
+    """
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height)
+    open_: set[str] = set()
+    # Per open collection: [anchor, nodes so far, height of the tallest child].
+    stack: list[list[Any]] = []
+    total = 0
+
+    def add(nodes: int, height: int, mark: Any) -> None:
+        nonlocal total
+        if len(stack) + height > limits.max_depth:
+            raise _Refused(f"nesting deeper than {limits.max_depth} levels", mark)
+        if stack:
+            frame = stack[-1]
+            frame[1] += nodes
+            frame[2] = max(frame[2], height)
+            if frame[1] > budget:
+                raise _Refused(_too_many(limits), mark)
+        else:
+            total += nodes
+            if total > budget:
+                raise _Refused(_too_many(limits), mark)
+
+    for event in yaml.parse(chunk, Loader=_Loader):
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            anchor = str(event.anchor)
+            if anchor in open_:
+                raise _Refused(f"alias *{anchor} refers to a node that contains it", mark)
+            if anchor not in anchors:
+                continue  # the composer reports an undefined alias with its line
+            add(*anchors[anchor], mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchors[str(event.anchor)] = (1, 1)
+            add(1, 1, mark)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) + 1 > limits.max_depth:
+                raise _Refused(f"nesting deeper than {limits.max_depth} levels", mark)
+            if event.anchor is not None:
+                open_.add(str(event.anchor))
+            stack.append([event.anchor, 1, 0])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, nodes, height = stack.pop()
+            if anchor is not None:
+                open_.discard(str(anchor))
+                anchors[str(anchor)] = (nodes, height + 1)
+            add(nodes, height + 1, mark)
+    return total
+
+
+def _too_many(limits: InputLimits) -> str:
+    return (
+        f"more than {limits.max_nodes} YAML nodes in this file once aliases are expanded "
+        "(aliases that expand out of proportion are refused)"
+    )
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -247,9 +485,16 @@ def validate(
 
 
 def _load_document(
-    chunk: str, path: str, offset: int, source: str, result: LoadResult, values: _Values
+    chunk: str,
+    path: str,
+    offset: int,
+    source: str,
+    result: LoadResult,
+    values: _Values,
+    limits: InputLimits,
+    budget: list[int],
 ) -> None:
-    parsed, problems = parse_document(chunk, path, offset)
+    parsed, problems = parse_document(chunk, path, offset, limits, budget)
     if problems or parsed is None:
         result.errors.extend(problems)
         return
@@ -268,7 +513,7 @@ def _load_document(
     model = _KINDS.get(kind_key)
     if model is None:
         known_kinds = {kind for _, kind in [*_KINDS, *_VALUES]}
-        field_name = "apiVersion" if data.get("kind") in known_kinds else "kind"
+        field_name = "apiVersion" if str(data.get("kind")) in known_kinds else "kind"
         result.errors.append(
             Problem(
                 positions.get((field_name,), start),
@@ -362,7 +607,18 @@ class _Builder:
                 self.positions[(*at, index)] = self.location(item)
                 items.append(self.build(item, (*at, index)))
             return items
-        return self._scalars.construct_object(node, deep=True)
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+            if isinstance(value, str) and "\x00" in value:
+                # Docker and the kernel end a string at NUL: what follows would vanish.
+                raise ValueError("a NUL character is not allowed")
+            return value
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            # A timestamp with month 13, bad base64, an integer of 5000 digits, a
+            # tag with no safe meaning: a problem at the value, never a crash.
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.problems.append(Problem(self.location(node), _dotted(at), f"bad value: {problem}"))
+            return None
 
     def _mapping(self, node: yaml.MappingNode, at: Path_) -> dict[str, Any]:
         mapping: dict[str, Any] = {}
@@ -378,6 +634,11 @@ class _Builder:
                 continue
             # Keys are read as written: `1` and `true` are two keys, not 1 == True.
             key = str(key_node.value)
+            if "\x00" in key:
+                self.problems.append(
+                    Problem(self.location(key_node), _dotted(at), "a NUL character is not allowed")
+                )
+                continue
             where = self.location(key_node)
             if key in mapping:
                 first = self.positions[(*at, key)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -22,6 +23,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -43,8 +45,95 @@ def _dns_label(value: str) -> str:
     return value
 
 
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+def _no_nul(value: str) -> str:
+    # Docker and the kernel read NUL as the end of a string: what follows would vanish.
+    if "\x00" in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    """A path Docker can take in a mount: absolute, no '..', no ':' (bind syntax splits on it)."""
+    _no_nul(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if ":" in value or "," in value:
+        raise ValueError(
+            f"{value!r}: ':' and ',' are not allowed (Docker's mount syntax splits on them)"
+        )
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r}: '..' is not allowed (write the path it means)")
+    return value
+
+
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"label key {key!r}: the prefix must be a DNS subdomain")
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"label key {key!r}: the name must be at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending alphanumeric"
+        )
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    """Kubernetes label syntax: keys and values that no label store can misread."""
+    for key, text in value.items():
+        _label_key(key)
+        if text and not _LABEL_NAME.fullmatch(text):
+            raise ValueError(
+                f"label {key}: value {text!r} must be at most 63 letters, digits, '-', '_' or "
+                "'.', starting and ending alphanumeric"
+            )
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        _label_key(key)
+        _no_nul(text)
+    return value
+
+
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
+_RUNTIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _image(value: str) -> str:
+    if len(value) > 512 or not _IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference")
+    return value
+
+
+def _runtime(value: str) -> str:
+    if len(value) > 64 or not _RUNTIME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a runtime name (letters, digits, '_', '.', '-')")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": 63}),
+]
+NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_no_nul)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+ImageRef = Annotated[str, AfterValidator(_image)]
+RuntimeName = Annotated[str, AfterValidator(_runtime)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -78,14 +167,19 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        # Attribute docstrings become descriptions in `reconciler schema`.
+        use_attribute_docstrings=True,
     )
 
 
 class Metadata(Model):
     name: DnsLabel
+    """Unique per kind and namespace; a DNS-1123 label."""
     namespace: DnsLabel = DEFAULT_NAMESPACE
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    """Identity is namespace/name."""
+    labels: Annotated[dict[str, str], AfterValidator(_labels)] = {}
+    """Free-form labels for people and tools."""
+    annotations: Annotated[dict[str, str], AfterValidator(_annotations)] = {}
 
 
 _ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
@@ -93,7 +187,8 @@ _ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 class EnvVar(Model):
     name: Annotated[str, Field(pattern=_ENV_NAME)]
-    value: str = ""
+    value: Text = ""
+    """The variable's value (the empty string when absent)."""
 
 
 class ValuesRef(Model):
@@ -124,15 +219,19 @@ class EnvFromSource(Model):
 
 class ContainerPort(Model):
     container_port: PortNumber
+    """The port inside the network namespace."""
     host_port: PortNumber | None = None
-    host_ip: str | None = Field(default=None, alias="hostIP")
+    """Publish on this host port (on the infra for a sandbox)."""
+    host_ip: Annotated[str, AfterValidator(_ip)] | None = Field(default=None, alias="hostIP")
+    """The host address to bind (default: all)."""
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
 
 
 class VolumeMount(Model):
     name: DnsLabel
-    mount_path: Annotated[str, Field(pattern=r"^/")]
+    mount_path: AbsolutePath
+    """Absolute path inside the container."""
     read_only: bool = False
 
 
@@ -159,7 +258,9 @@ Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 
 class Resources(Model):
     limits: Quantities = {}
+    """cpu (cores or millicores: 500m) -> NanoCpus; memory (128Mi) -> Memory."""
     requests: Quantities = {}
+    """cpu -> CpuShares; memory -> MemoryReservation."""
 
     @field_validator("requests")
     @classmethod
@@ -252,6 +353,7 @@ class SecurityContext(Model):
     privileged: bool = False
     read_only_root_filesystem: bool = False
     allow_privilege_escalation: bool | None = None
+    """false sets no-new-privileges."""
     capabilities: Capabilities = Capabilities()
     seccomp_profile: SeccompProfile | None = None
 
@@ -299,7 +401,7 @@ def _check_non_root(name: str | None, security: SecurityContext) -> None:
 
 
 class ExecAction(Model):
-    command: Annotated[list[str], Field(min_length=1)]
+    command: Annotated[list[Text], Field(min_length=1)]
 
 
 class HTTPGetAction(Model):
@@ -316,8 +418,11 @@ class TCPSocketAction(Model):
 
 class Probe(Model):
     exec: ExecAction | None = None
+    """Run a command in the container (docker exec); exit 0 is success."""
     http_get: HTTPGetAction | None = None
+    """GET against the sandbox's address; 2xx/3xx is success."""
     tcp_socket: TCPSocketAction | None = None
+    """A TCP connect to the sandbox's address."""
     initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
     period_seconds: Annotated[int, Field(ge=1)] = 10
     timeout_seconds: Annotated[int, Field(ge=1)] = 1
@@ -361,6 +466,7 @@ class PodDNSConfig(Model):
 
 class EmptyDirVolume(Model):
     medium: Literal["", "Memory"] = ""
+    """'' for a Docker volume the unit owns; Memory for a tmpfs."""
     size_limit: str | int | None = None
 
     @model_validator(mode="after")
@@ -375,7 +481,7 @@ class EmptyDirVolume(Model):
 
 
 class HostPathVolume(Model):
-    path: Annotated[str, Field(pattern=r"^/")]
+    path: AbsolutePath
     # "" and DirectoryOrCreate create a missing directory; the others must exist.
     type: Literal["", "DirectoryOrCreate", "Directory", "File", "Socket"] = ""
 
@@ -383,7 +489,9 @@ class HostPathVolume(Model):
 class Volume(Model):
     name: DnsLabel
     empty_dir: EmptyDirVolume | None = None
+    """A volume the unit owns, removed with it."""
     host_path: HostPathVolume | None = None
+    """A directory or file of the host, bind-mounted."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
@@ -395,16 +503,20 @@ class Volume(Model):
 class ContainerFields(Model):
     """What a container is, shared by sandbox members and standalone containers."""
 
-    image: NonEmpty
+    image: ImageRef
+    """The image to run (pulled per imagePullPolicy)."""
     image_pull_policy: PullPolicy = "IfNotPresent"
-    command: list[str] = []
-    args: list[str] = []
-    working_dir: str | None = None
+    command: list[Text] = []
+    """Replaces the image's ENTRYPOINT."""
+    args: list[Text] = []
+    """Replaces the image's CMD."""
+    working_dir: AbsolutePath | None = None
     env: list[EnvVar] = []
     # Resolved when the file is read (manifests.py): the values of a ConfigMap or
     # Secret in the same file become `env` entries before `env`, which wins.
     env_from: list[EnvFromSource] = []
     ports: list[ContainerPort] = []
+    """Ports; in a sandbox a hostPort is published by the infra."""
     volume_mounts: list[VolumeMount] = []
     resources: Resources = Resources()
     security_context: SecurityContext | None = None
@@ -413,8 +525,11 @@ class ContainerFields(Model):
     stdin_once: bool = False
     lifecycle: Lifecycle | None = None
     liveness_probe: Probe | None = None
+    """Restart the container after failureThreshold failures."""
     readiness_probe: Probe | None = None
+    """Sets READY in `reconciler get`."""
     startup_probe: Probe | None = None
+    """Holds liveness back until it succeeds once."""
     # Kubernetes fills these in; reconciler collects no termination message (warned).
     termination_message_path: str | None = None
     termination_message_policy: Literal["File", "FallbackToLogsOnError"] | None = None
@@ -430,6 +545,7 @@ class Container(ContainerFields):
     """A member of a Pod (`containers[]` / `initContainers[]`)."""
 
     name: DnsLabel
+    """The container's name within its sandbox."""
     # Only on initContainers: Always makes it a native sidecar (Kubernetes 1.28+).
     restart_policy: Literal["Always"] | None = None
 
@@ -438,16 +554,21 @@ class SandboxContainer(Container):
     """A member of a Sandbox: may run under another runtime than its infra, where
     the runtime profiles say the sharing stays real (see runtimes.py)."""
 
-    runtime: NonEmpty | None = None
+    runtime: RuntimeName | None = None
+    """Another runtime than the infra's, where the runtimes allow the mix."""
 
 
 class UnitSpec(Model):
     """Fields every kind has: how it runs and for how long it may stop."""
 
-    runtime: NonEmpty | None = None  # None: the operator's default runtime
+    runtime: RuntimeName | None = None  # None: the operator's default runtime
+    """OCI runtime (runc, runsc, kata, ...); default: the operator's defaultRuntime."""
     restart_policy: RestartPolicy = "Always"
+    """When the reconciler restarts an exited container (with crash-loop backoff)."""
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    """Seconds between SIGTERM and SIGKILL on stop."""
     volumes: list[Volume] = []
+    """Volumes the containers mount by name."""
     hostname: DnsLabel | None = None  # default: metadata.name
     subdomain: DnsLabel | None = None  # the FQDN is hostname.subdomain.namespace.svc.cluster.local
     host_aliases: list[HostAlias] = []
@@ -462,10 +583,15 @@ class UnitSpec(Model):
 
 class SandboxSpec(UnitSpec):
     mode: Mode | None = None  # None: the operator's mode; otherwise only where allowed
+    """container-in-sandbox or standalone; only where the operator's allowedModes permit."""
     share: list[Namespace] = [Namespace.NETWORK, Namespace.IPC]
+    """Namespaces the workloads join; network is required, pid optional."""
     ports: list[ContainerPort] = []
+    """Published on the infra: ports belong to the network namespace."""
     init_containers: list[SandboxContainer] = []
+    """Run in order, each to exit 0, before the workloads."""
     containers: Annotated[list[SandboxContainer], Field(min_length=1)]
+    """The workloads; the first is the default of `logs` and `exec`."""
     security_context: PodSecurityContext | None = None
 
     @field_validator("share")
@@ -582,7 +708,9 @@ class PodSpec(Model):
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     share_process_namespace: bool = False
-    runtime_class_name: NonEmpty | None = None
+    """true adds pid to the shared namespaces."""
+    runtime_class_name: RuntimeName | None = None
+    """The runtime of the sandbox."""
     security_context: PodSecurityContext | None = None
     hostname: DnsLabel | None = None
     subdomain: DnsLabel | None = None

@@ -100,9 +100,18 @@ class Observation:
     runtimes: frozenset[str] | None = None
     # Owners recorded apart from containers (see ownership.py), by unit.
     claims: tuple[tuple[UnitKey, Claim], ...] = ()
+    # The labels of this instance's data volumes (emptyDir), by unit: a crash
+    # between removing a unit's containers and its volumes leaves only these.
+    volumes: tuple[tuple[UnitKey, Mapping[str, str]], ...] = ()
+
+    @property
+    def volume_units(self) -> frozenset[UnitKey]:
+        return frozenset(key for key, _ in self.volumes)
 
     def owner(self, key: UnitKey, members: Iterable[ObservedContainer]) -> Owner | None:
         """The owner of the unit ``key`` whose containers are ``members`` (ownership.owner_of):
-        its newest claim, else the infra's owner label, else the oldest container's."""
+        its newest claim, else the infra's owner label, else the oldest container's, else
+        its volumes' (a unit that is only a volume left behind)."""
         ordered = sorted(members, key=lambda c: (c.role != L.ROLE_INFRA, c.created, c.id))
-        return owner_of((c.labels for c in ordered), (c for k, c in self.claims if k == key))
+        labels = [*(c.labels for c in ordered), *(v for k, v in self.volumes if k == key)]
+        return owner_of(labels, (c for k, c in self.claims if k == key))

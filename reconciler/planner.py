@@ -115,6 +115,10 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         groups[key].append(container)
     for key, _claim in observed.claims:
         groups.setdefault(key, [])  # a unit whose containers are gone may still be claimed
+    for key, _labels in observed.volumes:
+        # A crash between removing a unit's containers and its volumes leaves only
+        # a volume: it is a leftover like any other, pruned by its owner.
+        groups.setdefault(key, [])
     for members in groups.values():
         members.sort(key=lambda c: (c.created, c.id))  # observed order never matters
     owners = {key: observed.owner(key, members) for key, members in groups.items()}

@@ -98,6 +98,8 @@ def outcome_text(key: object, outcome: Outcome, color: bool) -> str:
     symbol, what, why = describe(outcome.action)
     if outcome.ok:
         return f"{key}: " + _line(symbol, what, why, color).strip() + f" ({outcome.seconds:.2f}s)"
+    if outcome.observe_again:
+        return f"{key}: {symbol} {what}: {outcome.error}; observing again"
     failed = f"{symbol} {what} failed"
     if color:
         failed = click.style(failed, fg="red", bold=True)

@@ -26,8 +26,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.desired import BuildConfig, Desired, UnitKey, build_units
-from reconciler.errors import Problem
-from reconciler.manifests import LoadedManifest, discover, is_manifest_file, load_file
+from reconciler.errors import ManifestError, Problem
+from reconciler.manifests import (
+    DEFAULT_LIMITS,
+    InputLimits,
+    LoadedManifest,
+    discover,
+    is_manifest_file,
+    load_bytes,
+    read_manifest,
+    source_of,
+)
 
 log = logging.getLogger("reconciler")
 
@@ -94,8 +103,15 @@ class Source(Protocol):
 class ManifestDirectory:
     """The manifests under one directory, reloaded file by file."""
 
-    def __init__(self, root: Path, recursive: bool, settle: float = 2.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        recursive: bool,
+        settle: float = 2.0,
+        limits: InputLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.root = root
+        self.limits = limits
         self.recursive = recursive
         self.settle = settle
         self._files: dict[Path, _File] = {}
@@ -141,19 +157,24 @@ class ManifestDirectory:
         if not is_manifest_file(path):  # deleted (or never ours): its units go
             self._files.pop(path, None)
             return before, None
+        state = state or _File()
         try:
-            text = path.read_bytes()
+            # Never blocks: a FIFO or device is refused from stat alone (manifests.py).
+            text = read_manifest(path, self.root, self.limits)
+        except ManifestError as exc:
+            self._files[path] = state
+            state.errors = exc.problems  # last known good stays
+            return before, None
         except OSError:
             return set(), None  # vanished between the event and the read: the next event says
         digest = hashlib.sha256(text).hexdigest()
-        state = state or _File()
         self._files[path] = state
         if digest == state.digest and state.candidate is None:
             # Unchanged since it last loaded well (maybe restored after a bad
             # edit): what it defines stands, and any error since is gone.
             state.errors = []
             return set(), None
-        loaded = load_file(path, self.root)
+        loaded = load_bytes(text, str(path), source_of(path, self.root), self.limits)
         if digest != state.candidate_digest:  # not a second read to confirm a settling file
             warnings.extend(loaded.warnings)
         if loaded.errors:
@@ -210,8 +231,15 @@ class ManifestDirectory:
 class DirectorySource:
     """`reconciler run DIR`: a ``ManifestDirectory`` watched with watchfiles."""
 
-    def __init__(self, root: Path, recursive: bool, settle: float = 2.0, step_ms: int = 300):
-        self.files = ManifestDirectory(root, recursive, settle)
+    def __init__(
+        self,
+        root: Path,
+        recursive: bool,
+        settle: float = 2.0,
+        step_ms: int = 300,
+        limits: InputLimits = DEFAULT_LIMITS,
+    ):
+        self.files = ManifestDirectory(root, recursive, settle, limits)
         self.step_ms = step_ms
 
     def describe(self) -> str:

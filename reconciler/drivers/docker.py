@@ -11,20 +11,22 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import socket
 import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import docker
 import docker.errors
 import docker.utils
+import docker.utils.socket
 import requests.exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -44,6 +46,7 @@ from reconciler.errors import (
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
+    ObserveAgain,
     PermanentDriverError,
     TransientDriverError,
 )
@@ -105,6 +108,14 @@ def _engine(what: str) -> Iterator[None]:
         raise _mapped(exc, what) from exc
 
 
+@contextmanager
+def _gone_means_observe_again() -> Iterator[None]:
+    try:
+        yield
+    except _Gone as exc:
+        raise ObserveAgain(f"{exc} (removed meanwhile by another process)") from exc
+
+
 def _retried(func: Callable[P, T]) -> Callable[P, T]:
     """Retry transient failures: jittered exponential backoff, four tries in all."""
     return retry(
@@ -139,6 +150,43 @@ def _timestamp(text: str | None) -> float | None:
     seconds, fraction, zone = match.groups()
     stamp = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone))
     return stamp.timestamp() + (float(fraction) if fraction else 0.0)
+
+
+class LogStream:
+    """Lines of a container's output as Docker sends them; ``close()`` ends a follow."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise _mapped(exc, "reading logs") from exc
+        except (AttributeError, ValueError, OSError):  # closed under us: the end of the stream
+            return
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+def _copy_in(source: BinaryIO, sock: socket.socket) -> None:
+    """Copy ``source`` into an exec's stdin until it ends, then half-close the socket
+    so the command reads end of file (``cat`` returns)."""
+    read = getattr(source, "read1", source.read)
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := read(65536):
+            sock.sendall(chunk)
+        sock.shutdown(socket.SHUT_WR)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    runtimes: tuple[str, ...]
+    default_runtime: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,25 +287,33 @@ class DockerDriver:
                 if name in missing
             )
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
-        return Observation(tuple(containers), foreign, offered, self._claims(unit))
+        claims, volumes = self._volumes(unit)
+        return Observation(tuple(containers), foreign, offered, claims, volumes)
 
-    def _claims(self, unit: UnitKey | None) -> tuple[tuple[UnitKey, Claim], ...]:
-        """Owners recorded apart from containers (ownership.py): one volume list call."""
-        wanted = [f"{L.MANAGED_BY}={self.instance}", f"{L.CLAIM}=true", *_unit_labels(unit)]
-        with _engine("listing claims"):
-            volumes = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
+    def _volumes(
+        self, unit: UnitKey | None
+    ) -> tuple[tuple[tuple[UnitKey, Claim], ...], tuple[tuple[UnitKey, Mapping[str, str]], ...]]:
+        """One volume list call: owners recorded apart from containers (ownership.py),
+        and the data volumes of each unit (a crash can leave one behind its unit)."""
+        wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
+        with _engine("listing volumes"):
+            found = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
         claims = []
-        for volume in volumes:
-            found = volume.get("Labels") or {}
-            owner = Owner.from_labels(found)
+        volumes: list[tuple[UnitKey, Mapping[str, str]]] = []
+        for volume in found:
+            labels = volume.get("Labels") or {}
             try:
-                key = UnitKey(Kind(found[L.KIND]), found[L.NAMESPACE], found[L.SANDBOX])
+                key = UnitKey(Kind(labels[L.KIND]), labels[L.NAMESPACE], labels[L.SANDBOX])
             except (KeyError, ValueError):
-                continue
-            if owner is not None:
-                created = _timestamp(volume.get("CreatedAt")) or 0.0
-                claims.append((key, Claim(volume["Name"], owner, created)))
-        return tuple(claims)
+                continue  # not one of ours in full: left alone
+            if labels.get(L.CLAIM) == "true":
+                owner = Owner.from_labels(labels)
+                if owner is not None:
+                    created = _timestamp(volume.get("CreatedAt")) or 0.0
+                    claims.append((key, Claim(volume["Name"], owner, created)))
+            elif L.VOLUME in labels:
+                volumes.append((key, labels))
+        return tuple(claims), tuple(volumes)
 
     @staticmethod
     def _row(row: dict[str, Any]) -> ObservedContainer:
@@ -363,11 +419,108 @@ class DockerDriver:
                 return str(network["IPAddress"])
         return None
 
+    def engine(self) -> EngineInfo:
+        """The engine's version, API version, runtimes and default runtime (two calls).
+
+        Raises DaemonUnavailable when it does not answer.
+        """
+        with _engine("reading the engine version"):
+            version = self.api.version()
+            info = self.api.info()
+        return EngineInfo(
+            version=str(version.get("Version") or "unknown"),
+            api_version=str(version.get("ApiVersion") or "unknown"),
+            runtimes=tuple(sorted((info.get("Runtimes") or {}).keys())),
+            default_runtime=str(info.get("DefaultRuntime") or "runc"),
+        )
+
     @_retried
     def runtimes(self) -> frozenset[str]:
         """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
         with _engine("reading daemon info"):
             return frozenset((self.api.info().get("Runtimes") or {}).keys())
+
+    # -- what people ask of a container: logs, exec (reconciler logs / exec) -------
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
+    ) -> LogStream:
+        """The container's output (stdout and stderr merged, in order), as Docker keeps it.
+
+        Docker keeps one log per container across restarts in place, so ``until``
+        the current run's start gives what earlier runs wrote. With ``follow`` the
+        stream ends when the container stops, or when ``close()`` is called.
+        Raises DriverError (container gone, daemon down).
+        """
+        with _engine(f"reading the logs of {container_id[:12]}"):
+            stream = self.api.logs(
+                container_id,
+                stream=True,
+                follow=follow,
+                tail="all" if tail is None else tail,
+                since=since,
+                until=until,
+                timestamps=timestamps,
+            )
+        return LogStream(stream)
+
+    def run_times(self, container_id: str) -> tuple[float | None, float | None]:
+        """(StartedAt, FinishedAt) of the container's latest run; None where it has none.
+
+        Raises DriverError when the container is gone.
+        """
+        with _engine(f"inspecting {container_id[:12]}"):
+            state = self.api.inspect_container(container_id).get("State") or {}
+        return _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
+
+    def exec_attached(
+        self,
+        container_id: str,
+        command: list[str],
+        out: BinaryIO,
+        err: BinaryIO,
+        stdin: BinaryIO | None = None,
+        tty: bool = False,
+        size: tuple[int, int] | None = None,
+    ) -> int:
+        """Run ``command`` in the container with its output copied to ``out`` / ``err``
+        (and ``stdin`` copied in, then closed, when given): its exit code, as
+        ``docker exec`` gives it (126 cannot run, 127 not found).
+
+        ``size`` is the terminal's (rows, columns) under ``tty``.
+        Raises DriverError when the container is gone or not running.
+        """
+        with _engine(f"exec in {container_id[:12]}"):
+            run = self.api.exec_create(
+                container_id, command, stdin=stdin is not None, tty=tty, stdout=True, stderr=True
+            )
+            sock = self.api.exec_start(run["Id"], tty=tty, socket=True)
+            if tty and size is not None:
+                with contextlib.suppress(docker.errors.APIError):
+                    self.api.exec_resize(run["Id"], height=size[0], width=size[1])
+        raw = getattr(sock, "_sock", sock)
+        if stdin is not None:
+            threading.Thread(target=_copy_in, args=(stdin, raw), daemon=True).start()
+        try:
+            for stream, data in docker.utils.socket.frames_iter(raw, tty):
+                target = err if stream == docker.utils.socket.STDERR else out
+                target.write(data)
+                target.flush()
+        except (OSError, docker.errors.DockerException) as exc:
+            raise DriverError(f"exec in {container_id[:12]}: {exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+        with _engine(f"exec in {container_id[:12]}"):
+            code = self.api.exec_inspect(run["Id"]).get("ExitCode")
+        return int(code) if code is not None else 1
 
     # -- acting ------------------------------------------------------------------
 
@@ -445,8 +598,32 @@ class DockerDriver:
 
     @_retried
     def _create_once(self, body: dict[str, Any], name: str) -> ContainerId:
-        with _engine(f"creating {name}"):
-            return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+        """Create; a name taken by this instance, or a joined infra gone, means observe again.
+
+        Names are deterministic, so two processes converging the same unit at
+        once collide here (409): the second learns the first was faster.
+        """
+        try:
+            with _engine(f"creating {name}"):
+                return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+        except NameConflict:
+            if self._managed_name(name):
+                raise ObserveAgain(
+                    f"creating {name}: this instance already has a container of that name "
+                    "(made meanwhile by another process)"
+                ) from None
+            raise
+        except _Gone as exc:  # the infra it joins was removed meanwhile
+            raise ObserveAgain(f"creating {name}: {exc}") from exc
+
+    def _managed_name(self, name: str) -> bool:
+        try:
+            with _engine(f"inspecting {name}"):
+                info = self.api.inspect_container(name)
+        except _Gone:
+            return True  # taken a moment ago, gone now: observing again sorts it out
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        return labels.get(L.MANAGED_BY) == self.instance
 
     def _pull(self, image: str, once: bool) -> None:
         with self._lock:
@@ -484,14 +661,20 @@ class DockerDriver:
 
     @_retried
     def start(self, container_id: str) -> None:
-        """Start a container (a running one stays as it is). Raises DriverError."""
-        with _engine(f"starting {container_id[:12]}"):
+        """Start a container (a running one stays as it is).
+
+        Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
+        """
+        with _gone_means_observe_again(), _engine(f"starting {container_id[:12]}"):
             self.api.start(container_id)
 
     @_retried
     def restart(self, container_id: str, grace_period: int) -> None:
-        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id."""
-        with _engine(f"restarting {container_id[:12]}"):
+        """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id.
+
+        Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
+        """
+        with _gone_means_observe_again(), _engine(f"restarting {container_id[:12]}"):
             self.api.restart(container_id, timeout=grace_period)
 
     @_retried
@@ -505,14 +688,18 @@ class DockerDriver:
 
     @_retried
     def wait(self, container_id: str) -> int:
-        """Block until the container exits; return its exit code."""
-        with _engine(f"waiting for {container_id[:12]}"):
+        """Block until the container exits; return its exit code. ObserveAgain when gone."""
+        with _gone_means_observe_again(), _engine(f"waiting for {container_id[:12]}"):
             result = self.api.wait(container_id, timeout=None)
         return int(result.get("StatusCode", -1))
 
     @_retried
     def remove(self, container_id: str, grace_period: int) -> None:
-        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success."""
+        """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success.
+
+        Another process removing it at the same time (Docker answers 409
+        "removal ... is already in progress") is success too, once it is gone.
+        """
         try:
             with _engine(f"stopping {container_id[:12]}"):
                 self.api.stop(container_id, timeout=grace_period)
@@ -520,6 +707,14 @@ class DockerDriver:
                 self.api.remove_container(container_id, force=True)
         except _Gone:
             return
+        except PermanentDriverError as exc:
+            if "already in progress" not in str(exc):
+                raise
+            try:
+                with _engine(f"waiting for {container_id[:12]} to be removed"):
+                    self.api.wait(container_id, timeout=None, condition="removed")
+            except _Gone:
+                return
 
     @_retried
     def ensure_volume(self, volume: DesiredVolume) -> None:

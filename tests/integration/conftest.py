@@ -68,6 +68,7 @@ class Harness:
         self.api = api
         self.root = root
         self.instance = instance
+        self.env: dict[str, str] = {}  # more environment for every command (e.g. a config)
 
     # -- manifests and the CLI -------------------------------------------------
 
@@ -79,6 +80,7 @@ class Harness:
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = os.environ | {"RECONCILER_INSTANCE": self.instance, "RECONCILER_INFRA_IMAGE": PAUSE}
+        env |= self.env
         return subprocess.run(
             [sys.executable, "-m", "reconciler", *args],
             capture_output=True,

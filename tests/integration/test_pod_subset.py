@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler import labels as L
 
 from .conftest import Harness
@@ -45,6 +47,16 @@ SECURITY_DEMO = """
           volumeMounts: [{name: sec-ctx-vol, mountPath: /data/demo}]
           securityContext: {runAsUser: 2000}
     """
+
+
+@pytest.fixture(autouse=True)
+def _policy(h: Harness, tmp_path: Path) -> None:
+    """What these Pods use beyond the baseline policy, allowed as an operator would."""
+    config = tmp_path / "operator.yaml"
+    config.write_text(
+        f"policy: {{allowedHostPaths: [{tmp_path}], allowedUnsafeSysctls: [net.core.somaxconn]}}\n"
+    )
+    h.env["RECONCILER_CONFIG"] = str(config)
 
 
 def run(h: Harness, container_id: str, script: str) -> str:

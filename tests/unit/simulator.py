@@ -44,6 +44,7 @@ from reconciler.desired import (
 )
 from reconciler.errors import InvalidSpec, NameConflict, PermanentDriverError, TransientDriverError
 from reconciler.executor import Result, execute
+from reconciler.models import Kind
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.ownership import Claim, Owner
 from reconciler.planner import Plan
@@ -117,6 +118,12 @@ class Engine:
                 frozenset(foreign),
                 self.runtimes,
                 claims=tuple(self.claims.items()),
+                volumes=tuple(
+                    (key, labels)
+                    for labels in self.volumes.values()
+                    if labels.get(L.MANAGED_BY) == self.instance
+                    and (key := _unit_of(labels)) is not None
+                ),
             )
 
     def names(self) -> set[str]:
@@ -334,6 +341,13 @@ class Engine:
         code = 137 if state in (State.EXITED, State.DEAD) else None
         started = None if state is State.CREATED else c.started_at
         self.containers[c.id] = replace(c, state=state, exit_code=code, started_at=started)
+
+
+def _unit_of(labels: Mapping[str, str]) -> UnitKey | None:
+    try:
+        return UnitKey(Kind(labels[L.KIND]), labels[L.NAMESPACE], labels[L.SANDBOX])
+    except (KeyError, ValueError):
+        return None
 
 
 def _host(ports: tuple[PortSpec, ...]) -> tuple[PortSpec, ...]:

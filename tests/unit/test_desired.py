@@ -28,6 +28,7 @@ from reconciler.desired import (
 from reconciler.hashing import hash_matches, spec_hash
 from reconciler.manifests import load_text
 from reconciler.models import Kind, Mode
+from reconciler.policy import PRIVILEGED
 
 INSTANCE = "inst"
 CIS = Mode.CONTAINER_IN_SANDBOX
@@ -39,7 +40,7 @@ def build(text: str, mode: Mode = CIS, source: str = "dir/web.yaml") -> Desired:
     assert loaded.ok, [str(p) for p in loaded.errors]
     return build_units(
         [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig(INSTANCE, mode, "pause:test"),
+        BuildConfig(INSTANCE, mode, "pause:test", policy=PRIVILEGED),
     )
 
 

@@ -12,6 +12,7 @@ from reconciler.desired import BuildConfig, DesiredUnit, build_units
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.manifests import load_text
 from reconciler.models import Mode
+from reconciler.policy import PRIVILEGED
 
 INFRA_ID = "f00dfeed" * 8
 
@@ -20,7 +21,8 @@ def unit_of(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> DesiredUnit:
     loaded = load_text(dedent(text), "web.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     desired = build_units(
-        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("inst", mode, "pause:test")
+        [(m.manifest, m.source) for m in loaded.manifests],
+        BuildConfig("inst", mode, "pause:test", policy=PRIVILEGED),
     )
     assert desired.refused == ()
     (unit,) = desired.units

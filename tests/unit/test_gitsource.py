@@ -10,7 +10,14 @@ import pytest
 
 from reconciler.desired import BuildConfig
 from reconciler.gitmirror import Mirror
-from reconciler.gitsource import GitSettings, GitSource, owner_for_git, read_revision
+from reconciler.gitsource import (
+    GitSettings,
+    GitSource,
+    RevisionError,
+    owner_for_git,
+    read_revision,
+)
+from reconciler.manifests import InputLimits
 
 from ..gitrepo import Repo, ssh_signer
 
@@ -229,6 +236,23 @@ def test_read_revision_reads_subdirectories_and_reports_relative_paths(tmp_path:
     revision = read_revision(tree, "deploy", "c" * 40)
     assert {k.name for k in revision.keys} == {"web"}
     assert revision.manifests[0].source == "team/web.yaml"
+
+
+def test_read_revision_refuses_a_symlink_out_of_its_path_and_an_oversized_file(
+    tmp_path: Path,
+) -> None:
+    tree = tmp_path / "tree"
+    (tree / "deploy").mkdir(parents=True)
+    (tree / "deploy/web.yaml").write_text(sandbox("web"))
+    (tree / "secrets.yaml").write_text(sandbox("secret"))
+    (tree / "deploy/link.yaml").symlink_to(tree / "secrets.yaml")
+    with pytest.raises(RevisionError) as refused:
+        read_revision(tree, "deploy", "c" * 40)
+    assert "a symlink leading out of" in str(refused.value.problems[0])
+    (tree / "deploy/link.yaml").unlink()
+    with pytest.raises(RevisionError) as big:
+        read_revision(tree, "deploy", "c" * 40, limits=InputLimits(max_bytes=50))
+    assert "over the limit of 50" in str(big.value.problems[0])
 
 
 def test_with_verify_commits_an_unsigned_commit_is_treated_as_broken(

@@ -1036,7 +1036,8 @@ def test_explicit_file_in_a_subdirectory_has_its_name_as_source(tmp_path: Path) 
 def test_load_file_source_is_relative_to_the_root(tmp_path: Path) -> None:
     path = write(tmp_path, "x/y/c.yaml", container_doc("c"))
     assert load_file(path, tmp_path).manifests[0].source == "x/y/c.yaml"
-    assert load_file(path, tmp_path / "elsewhere").manifests[0].source == path.as_posix()
+    elsewhere = load_file(path, tmp_path / "elsewhere", confined=False)
+    assert elsewhere.manifests[0].source == path.as_posix()
 
 
 def test_a_missing_path_is_an_error(tmp_path: Path) -> None:

@@ -339,7 +339,7 @@ def test_standalone_container_mounts_are_checked() -> None:
 
 
 def test_mount_path_must_be_absolute() -> None:
-    with pytest.raises(ValidationError, match=r"mountPath\n  String should match pattern '\^/'"):
+    with pytest.raises(ValidationError, match=r"mountPath\n  .*'data' is not an absolute path"):
         ContainerSpec.model_validate(
             {
                 "image": "x",
@@ -369,7 +369,7 @@ def test_a_volume_needs_exactly_one_source(volume: dict[str, Any]) -> None:
 
 
 def test_host_path_must_be_absolute_and_typed() -> None:
-    with pytest.raises(ValidationError, match=r"hostPath.path\n  String should match pattern"):
+    with pytest.raises(ValidationError, match=r"hostPath.path\n  .*'srv' is not an absolute path"):
         Volume.model_validate({"name": "d", "hostPath": {"path": "srv"}})
     with pytest.raises(ValidationError, match=r"hostPath.type\n  Input should be ''"):
         Volume.model_validate({"name": "d", "hostPath": {"path": "/srv", "type": "BlockDevice"}})

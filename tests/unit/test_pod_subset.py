@@ -31,6 +31,7 @@ from reconciler.models import (
     effective_security,
 )
 from reconciler.observed import ContainerId, ObservedContainer, State
+from reconciler.policy import PRIVILEGED
 
 from .test_manifests import at
 
@@ -73,7 +74,8 @@ def unit_of(text: str, share_ipc: bool = True) -> DesiredUnit:
     loaded = load_text(dedent(text), "pod.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     desired = build_units(
-        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("inst", infra_image="p:1")
+        [(m.manifest, m.source) for m in loaded.manifests],
+        BuildConfig("inst", infra_image="p:1", policy=PRIVILEGED),
     )
     assert desired.refused == ()
     (unit,) = desired.units
@@ -368,7 +370,9 @@ def test_a_standalone_container_owns_its_network_identity() -> None:
         "c.yaml",
     )
     assert loaded.ok, loaded.errors
-    desired = build_units([(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i"))
+    desired = build_units(
+        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i", policy=PRIVILEGED)
+    )
     body = member_body(desired.units[0].workloads[0], None)
     assert body["Hostname"] == "cache-0"
     assert body["HostConfig"]["ExtraHosts"] == ["db:10.0.0.1"]
@@ -502,7 +506,9 @@ def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
     (warning,) = loaded.warnings
     assert "skipped 'bad-name!': not a valid variable name" in warning.message
     assert warning.field == "spec.containers[0].envFrom[0].configMapRef"
-    desired = build_units([(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i"))
+    desired = build_units(
+        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i", policy=PRIVILEGED)
+    )
     env = desired.units[0].workloads[0].spec.env
     assert env == ("MODE=prod", "DB_PASSWORD=s3cr3t", "DB_USER=admin", "LEVEL=debug")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reconciler.desired import BuildConfig, build_units
 from reconciler.manifests import load_text
+from reconciler.policy import Policy
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -16,9 +17,20 @@ def test_the_readme_manifest_example_loads_and_is_not_refused() -> None:
     example = next(b for b in blocks if "kind: Sandbox" in b and "kind: Container" in b)
     loaded = load_text(example, "README.md")
     assert loaded.ok, [str(p) for p in loaded.errors]
+    manifests = [(m.manifest, m.source) for m in loaded.manifests]
+    # The example shows every field, some beyond the default policy (as its comments say).
+    baseline = build_units(manifests, BuildConfig("readme", infra_image="pause:test"))
+    ((_, refusal),) = baseline.refused
+    for rule in ("hostPath", "capabilities", "sysctls", "seccomp"):
+        assert f"rule {rule})" in refusal
+    allowing = Policy(
+        allowed_host_paths=("/srv",),
+        allowed_capabilities=frozenset({"NET_ADMIN"}),
+        allowed_unsafe_sysctls=("net.core.somaxconn",),
+        allow_unconfined_seccomp=True,
+    )
     desired = build_units(
-        [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig("readme", infra_image="pause:test"),
+        manifests, BuildConfig("readme", infra_image="pause:test", policy=allowing)
     )
     assert not desired.refused
     assert {u.key.name for u in desired.units} == {"web", "cache"}
