@@ -295,19 +295,25 @@ class _UnitPlanner:
             outcome = self._plan_init(desired, copies, infra, fresh)
             if outcome is _Led.FAILED:
                 return UnitPlan(unit.key, tuple(self.actions), _id(infra), self.failure)
+            if outcome is _Led.HELD:  # rule 1: workloads wait for every init container
+                return self._finish(infra, creating)
             creating |= outcome is _Led.CREATES
         for desired in unit.workloads:
             copies = [
                 c for c in members if c.role == L.ROLE_WORKLOAD and c.container == desired.name
             ]
             creating |= self._plan_workload(desired, copies, infra, fresh) is _Led.CREATES
-        if self.waiting:
-            self.warnings.extend(f"{unit.key}: {r.label}: {why}" for r, why in self.waiting)
+        return self._finish(infra, creating)
+
+    def _finish(self, infra: ObservedContainer | None, creating: bool) -> UnitPlan:
+        """The unit's plan: volumes before the first create, the restarts held back."""
+        unit = self.unit
         if creating and unit.volumes:
             first = next(i for i, a in enumerate(self.actions) if _creates(a))
             self.actions[first:first] = [
                 EnsureVolume(v, "mounted by containers about to be created") for v in unit.volumes
             ]
+        self.warnings.extend(f"{unit.key}: {r.label}: {why}" for r, why in self.waiting)
         return UnitPlan(unit.key, tuple(self.actions), _id(infra), waiting=tuple(self.waiting))
 
     # -- the infra -------------------------------------------------------------
@@ -451,7 +457,7 @@ class _UnitPlanner:
             return _Led.FAILED
         if keep.id in self.held:
             self.waiting.append((Ref.of(keep), self.held[keep.id]))
-            return _Led.NOTHING
+            return _Led.HELD
         self._recreate(
             keep, desired, f"init container failed (exit {keep.exit_code}): run it again"
         )
@@ -543,6 +549,7 @@ class _Led(Enum):
     NOTHING = "nothing"  # no container is created for it
     CREATES = "creates"  # a container is created (volumes must exist first)
     FAILED = "failed"  # the unit cannot go on
+    HELD = "held"  # a failed init container waits out its backoff: nothing after it runs
 
 
 def _creates(action: Action) -> bool:

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-need_packages python3-venv busybox-static git
+need_packages python3-venv busybox-static git openssl
 make_venv
 
 if [ -n "${DOCKER_HOST:-}" ] && docker_answers "$DOCKER_HOST"; then

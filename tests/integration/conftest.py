@@ -51,7 +51,7 @@ def api() -> Iterator[docker.APIClient]:
             client.inspect_image(PAUSE)
         except docker.errors.ImageNotFound:
             problem = "the test images are missing: run scripts/test-image.sh"
-        except Exception as exc:
+        except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
             problem = f"no Docker daemon at {os.environ['DOCKER_HOST']}: {exc}"
     if problem:
         if os.environ.get("CI"):

@@ -42,7 +42,7 @@ def test_run_on_another_directory_never_prunes_what_apply_made(h: Harness, tmp_p
     assert len(before) == 3
 
     h.write("mine.yaml", sandbox("mine"))
-    loop = LoopProcess(h, tmp_path / "state", "--resync", "1")
+    loop = LoopProcess(h, tmp_path / "state", resync=1.0)
     try:
         h.wait_until(lambda: running(h, "mine") and running(h, "mine", "sidecar"), 30)
         steady(h, "kept", before, 6.0)  # six resyncs of the loop
@@ -61,7 +61,7 @@ def test_a_unit_of_another_source_is_a_conflict_until_adopted(h: Harness, tmp_pa
 
     # The directory defines the same unit differently: reported, never taken.
     h.write("web.yaml", sandbox("web", flavour="dir"))
-    loop = LoopProcess(h, tmp_path / "state", "--resync", "1")
+    loop = LoopProcess(h, tmp_path / "state", resync=1.0)
     try:
         h.wait_until(lambda: "sandbox/web is owned by apply" in loop.log(), 30)
         steady(h, "web", before, 4.0)
@@ -73,7 +73,7 @@ def test_a_unit_of_another_source_is_a_conflict_until_adopted(h: Harness, tmp_pa
         loop.stop()
 
     # --adopt takes it over: the owner changes, and so does the spec (only the app).
-    loop = LoopProcess(h, tmp_path / "state", "--resync", "1", "--adopt")
+    loop = LoopProcess(h, tmp_path / "state", "--adopt", resync=1.0)
     try:
         h.wait_until(lambda: ids(h, "web").get("app") not in (None, before["app"]), 30)
         h.wait_until(lambda: running(h, "web"), 30)
@@ -98,7 +98,7 @@ def test_a_unit_of_another_source_is_a_conflict_until_adopted(h: Harness, tmp_pa
 
 def test_delete_removes_a_unit_whatever_its_owner(h: Harness, tmp_path: Path) -> None:
     h.write("web.yaml", sandbox("web"))
-    loop = LoopProcess(h, tmp_path / "state", "--resync", "30")
+    loop = LoopProcess(h, tmp_path / "state", resync=30.0)
     try:
         h.wait_until(lambda: running(h, "web") and running(h, "web", "sidecar"), 30)
     finally:

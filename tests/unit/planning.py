@@ -12,9 +12,7 @@ from reconciler.models import Mode
 from reconciler.observed import Observation, ObservedContainer, State
 from reconciler.planner import Plan, PlanConfig, plan
 
-from .simulator import Engine
-
-INSTANCE = "test"
+from .simulator import INSTANCE, Engine
 
 
 def desired(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> Desired:
@@ -63,7 +61,9 @@ def config(**kwargs: object) -> PlanConfig:
 
 def converge(want: Desired, engine: Engine | None = None) -> Engine:
     engine = engine or Engine()
-    engine.apply(plan(want, engine.observe(), config()))
+    result = engine.apply(plan(want, engine.observe(), config()))
+    failed = [u.error for u in result.units if any(not o.ok for o in u.outcomes)]
+    assert not failed, failed  # refused units (a port clash, say) are left out, not failed
     return engine
 
 

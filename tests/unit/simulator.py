@@ -1,115 +1,461 @@
-"""A pure in-memory engine for planner tests: applies a Plan to an Observation.
+"""A pure in-memory engine for planner and executor tests. No I/O.
 
-It mimics what the Docker driver does, closely enough for the planner's
-properties: ids are fresh on create, starts stamp a newer start time,
-members record the infra they joined, init containers exit 0.
+``Engine`` implements the executor's ``Driver`` protocol, so a plan is applied
+the way ``reconciler apply`` applies it: through ``reconciler.executor``. It
+refuses what Docker refuses, so a plan that only works on a kind engine
+fails here too:
+
+- names are unique, among this instance's containers and everybody else's
+  (``NameConflict``); the names held by containers of others are reported as
+  ``foreign_names``, as the Docker driver does;
+- a member joins ``container:<infra-id>``: creating it fails when that infra
+  is gone, starting it fails when the infra is not running;
+- a runtime the daemon does not offer cannot be used (``runtimes``);
+- DEAD and REMOVING containers cannot be started, PAUSED ones neither;
+- a host port one running container publishes cannot be bound by another;
+- stopping or removing an infra whose PID namespace is shared kills its members;
+- every start of an infra gives it new namespaces (a *generation*); a member
+  is in the generation its infra had when the member last started, which is
+  what "sits in its current infra's namespaces" means in ``divergence``.
+
+Faults, injected by the tests: ``init_exit`` (an init container exits with
+this code the next time it runs), ``fail_once`` (the next create or start of
+that Docker name fails, leaving a created container as Docker does when the
+start is what fails).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from dataclasses import replace
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from reconciler import labels as L
-from reconciler.actions import (
-    CreateInfra,
-    CreateMember,
-    EnsureVolume,
-    RecordOwner,
-    Recreate,
-    Remove,
-    RemoveVolumes,
-    Restart,
-    RunInit,
-    Start,
-    Stop,
-    WaitInit,
+from reconciler.desired import (
+    Desired,
+    DesiredInfra,
+    DesiredMember,
+    DesiredVolume,
+    PortSpec,
+    UnitKey,
+    ports_overlap,
 )
-from reconciler.desired import DesiredInfra, DesiredMember, UnitKey
+from reconciler.errors import InvalidSpec, NameConflict, PermanentDriverError, TransientDriverError
+from reconciler.executor import Result, execute
+from reconciler.models import Kind
 from reconciler.observed import ContainerId, Observation, ObservedContainer, State
-from reconciler.ownership import Claim
+from reconciler.ownership import Claim, Owner
 from reconciler.planner import Plan
+
+INSTANCE = "test"
+
+
+@dataclass(slots=True)
+class _Extra:
+    """What Docker knows about a container that the list call does not show."""
+
+    joins: tuple[str, ...] = ()  # namespaces of the infra it joined (members)
+    shares: tuple[str, ...] = ()  # namespaces it lends (infra)
+    runtime: str = "runc"
+    ports: tuple[PortSpec, ...] = ()  # the host ports it publishes
+    generation: int = 0  # infra: bumped on every start; member: its infra's, when it started
+
+
+@dataclass(slots=True)
+class Faults:
+    init_exit: dict[str, int] = field(default_factory=dict)  # docker name -> next exit code
+    fail_once: set[str] = field(default_factory=set)  # docker names whose next start fails
 
 
 class Engine:
-    def __init__(self, observation: Observation | None = None) -> None:
+    def __init__(
+        self,
+        observation: Observation | None = None,
+        runtimes: frozenset[str] | None = None,
+        instance: str = INSTANCE,
+    ) -> None:
         observation = observation or Observation()
-        self.containers = {c.id: c for c in observation.containers}
-        self.foreign = observation.foreign_names
-        self.claims: dict[UnitKey, Claim] = dict(observation.claims)
+        self.instance = instance
+        self.containers: dict[ContainerId, ObservedContainer] = {
+            c.id: c for c in observation.containers
+        }
+        self.extra: dict[ContainerId, _Extra] = {}
+        # Names held by containers nobody manages (the driver never lists those).
+        self.unmanaged: set[str] = set(observation.foreign_names)
+        self.runtimes = runtimes if runtimes is not None else observation.runtimes
+        self.faults = Faults()
+        self.volumes: dict[str, Mapping[str, str]] = {}  # name -> labels
+        self.claims: dict[UnitKey, Claim] = dict(observation.claims)  # owners apart from labels
+        self.calls: list[tuple[str, str]] = []  # (operation, docker name), in the order made
+        self._lock = threading.RLock()
         latest = max((c.started_at or c.created for c in self.containers.values()), default=1000.0)
         self.clock = itertools.count(start=int(latest) + 1)
         taken = [int(c, 16) for c in self.containers if all(ch in "0123456789abcdef" for ch in c)]
         self.ids = itertools.count(start=max(taken, default=0) + 1)
+        for c in self.containers.values():
+            self.extra[c.id] = _Extra()
+        for c in self.containers.values():  # members started before their infra's run are stale
+            infra = self.containers.get(ContainerId(c.infra_id))
+            if (
+                infra is not None
+                and infra.started_at is not None
+                and c.started_at is not None
+                and c.started_at < infra.started_at
+            ):
+                self.extra[c.id].generation = -1
+
+    # -- what the driver reports ---------------------------------------------------
 
     def observe(self) -> Observation:
-        return Observation(
-            tuple(self.containers.values()), self.foreign, claims=tuple(self.claims.items())
-        )
+        with self._lock:
+            foreign = self.unmanaged | {
+                c.name for c in self.containers.values() if c.instance != self.instance
+            }
+            return Observation(
+                tuple(self.containers.values()),
+                frozenset(foreign),
+                self.runtimes,
+                claims=tuple(self.claims.items()),
+                volumes=tuple(
+                    (key, labels)
+                    for labels in self.volumes.values()
+                    if labels.get(L.MANAGED_BY) == self.instance
+                    and (key := _unit_of(labels)) is not None
+                ),
+            )
 
-    def _new_id(self) -> ContainerId:
-        return ContainerId(f"{next(self.ids):064x}")
+    def names(self) -> set[str]:
+        return {c.name for c in self.containers.values()} | self.unmanaged
+
+    # -- the executor's Driver protocol --------------------------------------------
+
+    def _tick(self) -> float:
+        return float(next(self.clock))
+
+    def _new(
+        self, name: str, labels: Mapping[str, str], runtime: str, extra: _Extra
+    ) -> ContainerId:
+        self.calls.append(("create", name))
+        if name in self.names():
+            raise NameConflict(f"creating {name}: the name is already in use")
+        if self.runtimes is not None and runtime not in self.runtimes:
+            raise InvalidSpec(f"creating {name}: unknown or invalid runtime name: {runtime}")
+        cid = ContainerId(f"{next(self.ids):064x}")
+        bindings = tuple((p.host_ip, p.host_port or 0, p.protocol) for p in extra.ports)
+        self.containers[cid] = ObservedContainer(
+            cid, name, dict(labels), State.CREATED, self._tick(), None, None, ports=bindings
+        )
+        extra.runtime = runtime
+        self.extra[cid] = extra
+        return cid
 
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
-        now = float(next(self.clock))
-        cid = self._new_id()
-        self.containers[cid] = ObservedContainer(
-            cid, infra.docker_name, dict(infra.labels), State.RUNNING, now, None, now
-        )
-        return cid
+        with self._lock:
+            extra = _Extra(shares=infra.spec.share, ports=_host(infra.spec.ports))
+            cid = self._new(infra.docker_name, infra.labels, infra.spec.runtime, extra)
+            self.start(cid)
+            return cid
 
-    def create_member(self, member: DesiredMember, infra_id: str | None, init: bool) -> ContainerId:
-        now = float(next(self.clock))
-        cid = self._new_id()
-        labels = dict(member.labels)
-        if member.spec.joins:
-            assert infra_id is not None, "a joined member needs an infra"
-            labels[L.INFRA_ID] = infra_id
-        state, code = (State.EXITED, 0) if init else (State.RUNNING, None)
-        self.containers[cid] = ObservedContainer(
-            cid, member.docker_name, labels, state, now, code, now
-        )
-        return cid
+    def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
+        with self._lock:
+            labels = dict(member.labels)
+            if member.spec.joins:
+                if infra_id is None or ContainerId(infra_id) not in self.containers:
+                    self.calls.append(("create", member.docker_name))
+                    raise InvalidSpec(
+                        f"creating {member.docker_name}: no such container: {infra_id}"
+                    )
+                labels[L.INFRA_ID] = infra_id
+            extra = _Extra(joins=member.spec.joins, ports=_host(member.spec.ports))
+            cid = self._new(member.docker_name, labels, member.spec.runtime, extra)
+            self.start(cid)
+            return cid
 
-    def start(self, cid: str, restart: bool = False) -> None:
+    def start(self, container_id: str) -> None:
+        with self._lock:
+            c = self.containers[ContainerId(container_id)]
+            self.calls.append(("start", c.name))
+            if c.state.alive:
+                if c.state is State.PAUSED:
+                    raise PermanentDriverError(
+                        f"starting {c.name}: cannot start a paused container"
+                    )
+                return
+            self._run(c)
+
+    def _run(self, c: ObservedContainer) -> None:
+        """Start ``c`` (stopped): Docker's checks, then its new run."""
+        if c.state in (State.DEAD, State.REMOVING):
+            raise PermanentDriverError(f"starting {c.name}: container is marked for removal")
+        extra = self.extra[c.id]
+        infra = None
+        if extra.joins:
+            infra = self.containers.get(ContainerId(c.infra_id))
+            if infra is None:
+                raise InvalidSpec(f"starting {c.name}: joining network of {c.infra_id}: gone")
+            if not infra.state.alive:
+                raise InvalidSpec(
+                    f"starting {c.name}: cannot join network of a non running container"
+                )
+        for other in self.containers.values():
+            if other.id != c.id and other.state.alive:
+                for mine in extra.ports:
+                    if any(ports_overlap(mine, *theirs) for theirs in other.ports):
+                        raise InvalidSpec(
+                            f"starting {c.name}: Bind for {mine.host_ip or '0.0.0.0'}:"
+                            f"{mine.host_port} failed: port is already allocated"
+                        )
+        if c.name in self.faults.fail_once:
+            self.faults.fail_once.discard(c.name)
+            raise TransientDriverError(f"starting {c.name}: injected failure")
+        now = self._tick()
+        if c.role == L.ROLE_INIT:
+            code = self.faults.init_exit.pop(c.name, 0)
+            self.containers[c.id] = replace(c, state=State.EXITED, exit_code=code, started_at=now)
+        else:
+            self.containers[c.id] = replace(c, state=State.RUNNING, exit_code=None, started_at=now)
+        if infra is not None:
+            extra.generation = self.extra[infra.id].generation
+        elif extra.shares or c.role == L.ROLE_INFRA:
+            extra.generation += 1
+
+    def restart(self, container_id: str, grace_period: int) -> None:
+        with self._lock:
+            c = self.containers[ContainerId(container_id)]
+            self.calls.append(("restart", c.name))
+            self._kill(c, 137)
+            self._run(self.containers[c.id])
+
+    def stop(self, container_id: str, grace_period: int) -> None:
+        with self._lock:
+            c = self.containers.get(ContainerId(container_id))
+            if c is None:
+                return  # already gone is success
+            self.calls.append(("stop", c.name))
+            self._kill(c, 137)
+
+    def _kill(self, c: ObservedContainer, code: int) -> None:
+        if c.state.alive:
+            self.containers[c.id] = replace(c, state=State.EXITED, exit_code=code)
+        if "pid" in self.extra[c.id].shares:  # the PID namespace's init is gone: all of it dies
+            for m in list(self.containers.values()):
+                if m.infra_id == c.id and "pid" in self.extra[m.id].joins and m.state.alive:
+                    self.containers[m.id] = replace(m, state=State.EXITED, exit_code=137)
+
+    def wait(self, container_id: str) -> int:
+        with self._lock:
+            c = self.containers[ContainerId(container_id)]
+            self.calls.append(("wait", c.name))
+            if c.state.alive:
+                assert c.role == L.ROLE_INIT, f"waiting for {c.name} would block for ever"
+                code = self.faults.init_exit.pop(c.name, 0)
+                self.containers[c.id] = c = replace(c, state=State.EXITED, exit_code=code)
+            assert c.exit_code is not None, f"{c.name} never ran"
+            return c.exit_code
+
+    def remove(self, container_id: str, grace_period: int) -> None:
+        with self._lock:
+            c = self.containers.get(ContainerId(container_id))
+            if c is None:
+                return  # already gone is success
+            self.calls.append(("remove", c.name))
+            self._kill(c, 137)
+            del self.containers[c.id]
+
+    def ensure_volume(self, volume: DesiredVolume) -> None:
+        with self._lock:
+            self.calls.append(("volume", volume.docker_name))
+            self.volumes.setdefault(volume.docker_name, dict(volume.labels))
+
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None:
+        with self._lock:
+            self.calls.append(("record-owner", str(unit)))
+            now = self._tick()
+            self.claims[unit] = Claim(f"claim-{unit.name}-{now}", owner, now)
+
+    def remove_volumes(self, unit: UnitKey) -> None:
+        with self._lock:
+            self.calls.append(("remove-volumes", str(unit)))
+            self.claims.pop(unit, None)
+            for name, labels in list(self.volumes.items()):
+                if (labels.get(L.KIND), labels.get(L.NAMESPACE), labels.get(L.SANDBOX)) == (
+                    unit.kind.value,
+                    unit.namespace,
+                    unit.name,
+                ) and labels.get(L.MANAGED_BY) == self.instance:
+                    del self.volumes[name]
+
+    # -- applying a plan ----------------------------------------------------------
+
+    def apply(self, plan: Plan, parallel: int = 1) -> Result:
+        """Run ``plan`` through the real executor against this engine."""
+        return execute(plan, self, parallel=parallel)
+
+    # -- what happens behind the reconciler's back (faults for the tests) ----------
+
+    def kill(self, cid: str, code: int = 137) -> None:
+        """The container's processes die (OOM, a crash, `docker kill`)."""
+        self._kill(self.containers[ContainerId(cid)], code)
+
+    def restart_behind(self, cid: str) -> None:
+        """`docker restart`: an infra gets new namespaces, its members keep the old ones."""
         c = self.containers[ContainerId(cid)]
-        if c.state is State.RUNNING and not restart:
-            return
-        now = float(next(self.clock))
-        self.containers[c.id] = replace(c, state=State.RUNNING, exit_code=None, started_at=now)
+        self._kill(c, 137)
+        with contextlib.suppress(PermanentDriverError):  # Docker refuses it too
+            self._run(self.containers[c.id])
 
-    def apply(self, plan: Plan) -> None:
-        for unit in plan.units:
-            infra_id = unit.infra_id
-            for action in unit.actions:
-                match action:
-                    case EnsureVolume():
-                        pass
-                    case RemoveVolumes(unit=key):
-                        self.claims.pop(key, None)
-                    case RecordOwner(unit=key, owner=owner):
-                        now = float(next(self.clock))
-                        self.claims[key] = Claim(f"claim-{key.name}-{now}", owner, now)
-                    case CreateInfra(infra=infra):
-                        infra_id = self.create_infra(infra)
-                    case CreateMember(member=m):
-                        self.create_member(m, infra_id, init=False)
-                    case RunInit(member=m):
-                        self.create_member(m, infra_id, init=True)
-                    case WaitInit(ref=ref):
-                        c = self.containers[ref.id]
-                        self.containers[c.id] = replace(c, state=State.EXITED, exit_code=0)
-                    case Start(ref=ref, is_infra=is_infra):
-                        self.start(ref.id)
-                        if is_infra:
-                            infra_id = ref.id
-                    case Restart(ref=ref):
-                        self.start(ref.id, restart=True)
-                    case Stop(ref=ref):
-                        c = self.containers[ref.id]
-                        self.containers[c.id] = replace(c, state=State.EXITED, exit_code=137)
-                    case Remove(ref=ref):
-                        self.containers.pop(ref.id, None)
-                    case Recreate(old=old, member=m):
-                        self.containers.pop(old.id, None)
-                        self.create_member(m, infra_id, init=m.spec.role == "init")
+    def duplicate(self, cid: str) -> ContainerId:
+        """A second copy with the same labels (a crash between create and record; a rename)."""
+        c = self.containers[ContainerId(cid)]
+        copy = ContainerId(f"{next(self.ids):064x}")
+        self.containers[copy] = replace(
+            c, id=copy, name=f"{c.name}-{copy[-6:]}", created=c.created + 0.5
+        )
+        if c.ports and c.state.alive:  # Docker would not have started it: the port is taken
+            self.containers[copy] = replace(
+                self.containers[copy], state=State.CREATED, started_at=None
+            )
+        self.extra[copy] = replace(self.extra[c.id])
+        return copy
+
+    def take_name(self, cid: str) -> str:
+        """Our container is gone and somebody else's now holds its name."""
+        c = self.containers.pop(ContainerId(cid))
+        self._kill(c, 137)
+        self.unmanaged.add(c.name)
+        return c.name
+
+    def other_instance(self, cid: str) -> ContainerId:
+        """A look-alike that another instance manages (it must never be touched)."""
+        c = self.containers[ContainerId(cid)]
+        copy = ContainerId(f"{next(self.ids):064x}")
+        labels = {**c.labels, L.MANAGED_BY: "other"}
+        self.containers[copy] = replace(c, id=copy, name=f"other-{c.name}", labels=labels, ports=())
+        self.extra[copy] = replace(self.extra[c.id], ports=())
+        return copy
+
+    def set_state(self, cid: str, state: State) -> None:
+        c = self.containers[ContainerId(cid)]
+        code = 137 if state in (State.EXITED, State.DEAD) else None
+        started = None if state is State.CREATED else c.started_at
+        self.containers[c.id] = replace(c, state=state, exit_code=code, started_at=started)
+
+
+def _unit_of(labels: Mapping[str, str]) -> UnitKey | None:
+    try:
+        return UnitKey(Kind(labels[L.KIND]), labels[L.NAMESPACE], labels[L.SANDBOX])
+    except (KeyError, ValueError):
+        return None
+
+
+def _host(ports: tuple[PortSpec, ...]) -> tuple[PortSpec, ...]:
+    return tuple(p for p in ports if p.host_port)
+
+
+def divergence(
+    want: Desired,
+    engine: Engine,
+    *,
+    skip: Iterable[UnitKey] = (),
+    held: Mapping[ContainerId, str] | None = None,
+    prune: bool = True,
+    had: Iterable[UnitKey] = (),
+) -> list[str]:
+    """How the engine's state differs from ``want`` ([] when it *is* the desired state).
+
+    Each desired unit (but ``skip``): every container exists exactly once, with
+    the desired hash; the infra runs (a paused container counts as running, as
+    the planner holds: its processes and namespaces exist, and the planner
+    leaves somebody's `docker pause` alone); init containers exited 0; workloads run,
+    or have exited as their restart policy allows (or are ``held`` in backoff);
+    every member joined the current infra and sits in its current namespaces.
+    With ``prune``, nothing of this instance remains outside the desired units,
+    nor the volumes of the units in ``had`` (that had containers to prune: a
+    plan is made from containers, so volumes alone are not seen).
+    """
+    held = held or {}
+    skipped = set(skip)
+    problems: list[str] = []
+    ours: dict[UnitKey, list[ObservedContainer]] = {}
+    for c in engine.containers.values():
+        if c.instance == engine.instance and c.unit_key is not None:
+            ours.setdefault(c.unit_key, []).append(c)
+    for unit in want.units:
+        if unit.key in skipped:
+            continue
+        have = ours.pop(unit.key, [])
+        where = str(unit.key)
+
+        def one(role: str, name: str, want_hash: str) -> ObservedContainer | None:
+            found = [c for c in have if c.role == role and c.container == name]  # noqa: B023
+            if len(found) != 1:
+                problems.append(f"{where}: {len(found)} {role} {name or 'infra'} container(s)")  # noqa: B023
+                return None
+            if found[0].spec_hash != want_hash:
+                problems.append(f"{where}: {name or 'infra'} has hash {found[0].spec_hash}")  # noqa: B023
+            return found[0]
+
+        problems.extend(
+            f"{where}: volume {v.docker_name} is missing"
+            for v in unit.volumes
+            if v.docker_name not in engine.volumes
+        )
+        infra = None
+        if unit.infra is not None:
+            infra = one(L.ROLE_INFRA, "", unit.infra.hash)
+            if infra is not None and not infra.state.alive:
+                problems.append(f"{where}: the infra is {infra.state}")
+        elif any(c.role == L.ROLE_INFRA for c in have):
+            problems.append(f"{where}: an infra remains in standalone mode")
+        wanted = {(m.spec.role, m.name) for m in unit.members}
+        problems.extend(
+            f"{where}: {c.container} remains, no longer desired"
+            for c in have
+            if c.role != L.ROLE_INFRA and (c.role, c.container) not in wanted
+        )
+        for member in unit.members:
+            c = one(member.spec.role, member.name, member.hash)
+            if c is None:
+                continue
+            if unit.infra is not None and infra is not None:
+                if c.infra_id != infra.id:
+                    problems.append(
+                        f"{where}: {member.name} joined {c.infra_id[:12]}, not the infra"
+                    )
+                elif c.state.alive and (
+                    engine.extra[c.id].generation != engine.extra[infra.id].generation
+                ):
+                    problems.append(f"{where}: {member.name} runs in the infra's old namespaces")
+            elif c.infra_id:
+                problems.append(f"{where}: {member.name} still names an infra")
+            policy = unit.restart_policy
+            if member.spec.role == "init":
+                if c.state is not State.EXITED or c.exit_code != 0:
+                    problems.append(f"{where}: init {member.name} is {c.state} ({c.exit_code})")
+            elif not c.state.alive and c.id not in held:
+                allowed = (
+                    c.state is State.EXITED
+                    and c.exit_code is not None
+                    and (policy == "Never" or (policy == "OnFailure" and c.exit_code == 0))
+                )
+                if not allowed:
+                    problems.append(
+                        f"{where}: {member.name} is {c.state} (exit {c.exit_code}), "
+                        f"restartPolicy {policy}"
+                    )
+    if prune:
+        gone = {(k.kind.value, k.namespace, k.name) for k in set(had) - want.keys - skipped}
+        problems.extend(
+            f"volume {name} remains, not desired"
+            for name, labels in engine.volumes.items()
+            if labels.get(L.MANAGED_BY) == engine.instance
+            and (labels.get(L.KIND), labels.get(L.NAMESPACE), labels.get(L.SANDBOX)) in gone
+        )
+        problems.extend(
+            f"{key}: {len(left)} container(s) remain, not desired"
+            for key, left in ours.items()
+            if key not in want.keys and key not in skipped
+        )
+    return problems

@@ -73,7 +73,7 @@ def test_a_name_with_a_trailing_newline_is_refused() -> None:
 
 @pytest.mark.parametrize("name", ["", "1A", "A B", "A=B", "A\n"])
 def test_env_names_are_checked(name: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"name\n  String should match pattern"):
         EnvVar(name=name)
 
 
@@ -129,7 +129,7 @@ def test_unknown_fields_are_forbidden_at_every_level() -> None:
 
 def test_models_are_immutable() -> None:
     meta = Metadata(name="web")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="Instance is frozen"):
         meta.name = "other"  # type: ignore[misc]
 
 
@@ -283,7 +283,7 @@ def test_host_ip_alias_is_upper_case_ip() -> None:
         sandbox_spec(ports=[{"containerPort": 80, "hostPort": 80, "hostIP": "127.0.0.1"}])
     )
     assert spec.ports[0].host_ip == "127.0.0.1"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"hostIp\n  Extra inputs are not permitted"):
         SandboxSpec.model_validate(
             sandbox_spec(ports=[{"containerPort": 80, "hostPort": 80, "hostIp": "127.0.0.1"}])
         )
@@ -339,7 +339,7 @@ def test_standalone_container_mounts_are_checked() -> None:
 
 
 def test_mount_path_must_be_absolute() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"mountPath\n  .*'data' is not an absolute path"):
         ContainerSpec.model_validate(
             {
                 "image": "x",
@@ -369,9 +369,9 @@ def test_a_volume_needs_exactly_one_source(volume: dict[str, Any]) -> None:
 
 
 def test_host_path_must_be_absolute_and_typed() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"hostPath.path\n  .*'srv' is not an absolute path"):
         Volume.model_validate({"name": "d", "hostPath": {"path": "srv"}})
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"hostPath.type\n  Input should be ''"):
         Volume.model_validate({"name": "d", "hostPath": {"path": "/srv", "type": "BlockDevice"}})
     volume = Volume.model_validate({"name": "d", "hostPath": {"path": "/srv", "type": "Directory"}})
     assert volume.host_path is not None
@@ -391,7 +391,7 @@ def test_empty_dir_size_limit_must_be_a_quantity() -> None:
 
 
 def test_empty_dir_medium_is_memory_or_nothing() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"medium\n  Input should be '' or 'Memory'"):
         EmptyDirVolume.model_validate({"medium": "Disk"})
     assert EmptyDirVolume.model_validate({"medium": "Memory"}).size_limit is None
 
@@ -429,9 +429,9 @@ def test_a_probe_needs_exactly_one_handler(probe: dict[str, Any]) -> None:
 
 
 def test_probe_exec_needs_a_command_and_period_is_positive() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"exec.command\n  List should have at least 1"):
         Probe.model_validate({"exec": {"command": []}})
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"periodSeconds\n  Input should be greater than"):
         Probe.model_validate({"exec": {"command": ["true"]}, "periodSeconds": 0})
 
 
@@ -494,7 +494,7 @@ def test_resource_quantities_are_checked(limits: dict[str, Any], message: str) -
 
 @pytest.mark.parametrize("limits", [{"cpu": True}, {"memory": True}])
 def test_boolean_resource_quantities_are_refused(limits: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"limits\.(cpu|memory)\.str\n  Input should be a"):
         Resources.model_validate({"limits": limits})
 
 
@@ -503,11 +503,13 @@ def test_boolean_resource_quantities_are_refused(limits: dict[str, Any]) -> None
 
 def test_manifest_api_version_and_kind_are_fixed() -> None:
     meta = {"name": "web"}
-    with pytest.raises(ValidationError):
+    spec = {"containers": [{"name": "a", "image": "x"}]}  # valid: only apiVersion is wrong
+    with pytest.raises(ValidationError, match="1 validation error") as info:
         SandboxManifest.model_validate(
-            {"apiVersion": "reconciler/v2", "kind": "Sandbox", "metadata": meta, "spec": {}}
+            {"apiVersion": "reconciler/v2", "kind": "Sandbox", "metadata": meta, "spec": spec}
         )
-    with pytest.raises(ValidationError):
+    assert errors_of(info)[0][0] == ("apiVersion",)
+    with pytest.raises(ValidationError, match=r"kind\n  Input should be 'Container'"):
         ContainerManifest.model_validate(
             {
                 "apiVersion": "reconciler/v1",

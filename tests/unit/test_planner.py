@@ -102,7 +102,7 @@ def test_exited_infra_is_started_and_running_members_rejoin() -> None:
 def test_infra_restarted_in_place_rejoins_members_without_recreating() -> None:
     engine = converge(desired(sandbox()))
     infra = by_container(engine, "infra")
-    engine.start(infra.id, restart=True)  # a newer start time, same id
+    engine.restart_behind(infra.id)  # a newer start time, same id
     p = plan(desired(sandbox()), engine.observe(), config())
     assert kinds(p) == ["Restart", "Restart"]
     assert {labels_of(a) for a in p.actions} == {"app", "sidecar"}
@@ -327,7 +327,7 @@ def test_independent_member_actions_share_a_step_and_barriers_stand_alone() -> N
     fresh = plan(want, Observation(), config()).units[0]
     assert [len(s) for s in fresh.steps] == [1, 1, 1, 1]  # creating runs in order
     engine = converge(want)
-    engine.start(by_container(engine, "infra").id, restart=True)
+    engine.restart_behind(by_container(engine, "infra").id)
     rejoin = plan(want, engine.observe(), config()).units[0]
     assert [[type(a).__name__ for a in s] for s in rejoin.steps] == [["Restart", "Restart"]]
     gone = plan(Desired(), engine.observe(), config(delete=frozenset({WEB}))).units[0]
