@@ -115,7 +115,7 @@ class ManifestDirectory:
         self.recursive = recursive
         self.settle = settle
         self._files: dict[Path, _File] = {}
-        self._duplicates: list[Problem] = []
+        self._duplicates: list[tuple[Path, Problem]] = []
         self._lock = threading.Lock()
 
     def wants(self, path: Path) -> bool:
@@ -205,10 +205,14 @@ class ManifestDirectory:
                 for m in self._files[path].good:
                     if _key(m) in first:
                         self._duplicates.append(
-                            Problem(
-                                m.location,
-                                "metadata.name",
-                                f"duplicate {_key(m)} (first defined at {first[_key(m)].location})",
+                            (
+                                path,
+                                Problem(
+                                    m.location,
+                                    "metadata.name",
+                                    f"duplicate {_key(m)} "
+                                    f"(first defined at {first[_key(m)].location})",
+                                ),
                             )
                         )
                         continue
@@ -218,14 +222,14 @@ class ManifestDirectory:
     def errors(self) -> dict[str, list[Problem]]:
         """Files that failed to load, by their source label (relative path)."""
         with self._lock:
-            result = {
-                path.relative_to(self.root).as_posix(): f.errors
-                for path, f in self._files.items()
-                if f.errors
-            }
-        for problem in self._duplicates:
-            result.setdefault(problem.location.path, []).append(problem)
+            result = {self._label(path): f.errors for path, f in self._files.items() if f.errors}
+        for path, problem in self._duplicates:
+            result.setdefault(self._label(path), []).append(problem)
         return result
+
+    def _label(self, path: Path) -> str:
+        """A file's source label: its path relative to the root (as on the containers)."""
+        return path.relative_to(self.root).as_posix()
 
 
 class DirectorySource:

@@ -167,11 +167,6 @@ def test_a_unit_defined_twice_counts_where_it_was_first_defined(
     assert "duplicate container/x" in problem.message and "a.yaml" in problem.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by this test, left to the lead (sources.py is being changed): errors() keys "
-    "a load error by the file's relative path but a duplicate by its absolute path",
-)
 def test_errors_name_every_file_by_its_relative_path(root: Path, source: ManifestDirectory) -> None:
     (root / "a.yaml").write_text(_container("x"))
     (root / "b.yaml").write_text(_container("x"))
