@@ -8,6 +8,7 @@
 #   docker.io/local/pause:test    the sandbox_image: waits forever, exits on SIGTERM
 # Usage: scripts/cri-images.sh unix:///path/to/containerd.sock
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 endpoint=${1:-${CONTAINER_RUNTIME_ENDPOINT:?usage: cri-images.sh unix:///path/to/containerd.sock}}
 sock=${endpoint#unix://}
 # ctr waits 10 s for a socket that does not exist: check it first, bound the wait.
@@ -22,25 +23,10 @@ if ctr_ images check 2>/dev/null | grep -q '^docker.io/local/busybox:test ' \
     exit 0
 fi
 
-busybox=/bin/busybox
-[ -x "$busybox" ] || busybox=/usr/bin/busybox
-if ! "$busybox" --list >/dev/null 2>&1; then
-    echo "busybox-static is not installed (apt-get install busybox-static)" >&2
-    exit 1
-fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/www"
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-echo 'root:x:0:' >"$root/etc/group"
-echo 'hello from reconciler' >"$root/www/index.html"
-printf '#!/bin/sh\ntrap "exit 0" TERM INT\nwhile :; do sleep 3600 & wait $!; done\n' >"$root/pause"
-chmod +x "$root/pause"
+busybox_root "$root"
 # One layer for both images; fixed owner and times so it hashes the same every run.
 layer="$work/layer.tar"
 tar -C "$root" --owner=0 --group=0 --numeric-owner --mtime=@0 --sort=name -cf "$layer" .

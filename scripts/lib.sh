@@ -57,3 +57,25 @@ cri_answers() {
     [ -n "$sock" ] && [ -S "$sock" ] \
         && ctr --address "$sock" --connect-timeout 2s version >/dev/null 2>&1
 }
+
+# busybox_root DIR: the root of the test images, from Debian's static busybox:
+# busybox and its applets, /etc/passwd and group, /www/index.html for httpd,
+# and /pause (waits forever, exits on SIGTERM) for the infra image.
+busybox_root() {
+    local root=$1 busybox=/bin/busybox applet
+    [ -x "$busybox" ] || busybox=/usr/bin/busybox
+    if ! "$busybox" --list >/dev/null 2>&1; then
+        echo "busybox-static is not installed (apt-get install busybox-static)" >&2
+        return 1
+    fi
+    mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/www"
+    cp "$busybox" "$root/bin/busybox"
+    for applet in $("$busybox" --list); do
+        [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+    echo 'root:x:0:' >"$root/etc/group"
+    echo 'hello from reconciler' >"$root/www/index.html"
+    printf '#!/bin/sh\ntrap "exit 0" TERM INT\nwhile :; do sleep 3600 & wait $!; done\n' >"$root/pause"
+    chmod +x "$root/pause"
+}

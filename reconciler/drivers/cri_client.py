@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import NewType, ParamSpec, TypeVar
+from typing import NewType
 
 import grpc
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from reconciler.drivers.cri_pb import api_pb2 as pb
 from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
+from reconciler.drivers.retrying import retried
 from reconciler.errors import (
     DaemonUnavailable,
     DriverError,
@@ -62,9 +62,6 @@ CriContainerId = NewType("CriContainerId", str)
 SETTLE_SECONDS = 10.0
 _STILL_RUNNING = "still running"
 _MAX_MESSAGE = 16 * 1024 * 1024  # kubelet's limit: a long ListContainers exceeds gRPC's 4 MiB
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class Gone(PermanentDriverError):
@@ -112,16 +109,6 @@ def _engine(what: str) -> Iterator[None]:
         raise _mapped(exc, what) from exc
 
 
-def _retried(func: Callable[P, T]) -> Callable[P, T]:
-    """Retry transient failures: jittered exponential backoff, four tries in all."""
-    return retry(
-        retry=retry_if_exception_type(TransientDriverError),
-        stop=stop_after_attempt(4),
-        wait=wait_random_exponential(multiplier=0.25, max=4),
-        reraise=True,
-    )(func)
-
-
 def target(endpoint: str) -> str:
     """A gRPC target from a CRI endpoint as crictl takes it (``unix:///path`` or a bare path)."""
     if endpoint.startswith("/"):
@@ -165,12 +152,12 @@ class CriClient:
 
     # -- the runtime ---------------------------------------------------------------
 
-    @_retried
+    @retried
     def version(self) -> pb.VersionResponse:
         with _engine("version"):
             return self._runtime.Version(pb.VersionRequest(version="v1"), timeout=self.timeout)
 
-    @_retried
+    @retried
     def status(self, verbose: bool = False) -> pb.StatusResponse:
         with _engine("status"):
             return self._runtime.Status(pb.StatusRequest(verbose=verbose), timeout=self.timeout)
@@ -204,7 +191,7 @@ class CriClient:
             )
         return PodSandboxId(response.pod_sandbox_id)
 
-    @_retried
+    @retried
     def stop_pod_sandbox(self, sandbox_id: str) -> None:
         """Stop every container of the pod and the sandbox, release its network. A
         sandbox that is gone is success."""
@@ -216,7 +203,7 @@ class CriClient:
         except Gone:
             pass
 
-    @_retried
+    @retried
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         """Remove the sandbox and every container in it. A sandbox that is gone is success."""
         try:
@@ -227,7 +214,7 @@ class CriClient:
         except Gone:
             pass
 
-    @_retried
+    @retried
     def pod_sandbox_status(
         self, sandbox_id: str, verbose: bool = False
     ) -> pb.PodSandboxStatusResponse:
@@ -238,7 +225,7 @@ class CriClient:
                 timeout=self.timeout,
             )
 
-    @_retried
+    @retried
     def list_pod_sandbox(
         self,
         label_selector: Mapping[str, str] | None = None,
@@ -278,7 +265,7 @@ class CriClient:
                 pb.StartContainerRequest(container_id=container_id), timeout=self.timeout
             )
 
-    @_retried
+    @retried
     def stop_container(self, container_id: str, timeout: int) -> None:
         """SIGTERM (or the image's stop signal), SIGKILL after ``timeout`` seconds; returns
         once the runtime reports the container stopped. Gone is success.
@@ -309,7 +296,7 @@ class CriClient:
             pause = min(pause * 2, 0.5)
             timeout = 0  # it was asked once, gracefully; what is left is the race
 
-    @_retried
+    @retried
     def remove_container(self, container_id: str) -> None:
         """Remove a stopped container. Gone is success.
 
@@ -336,7 +323,7 @@ class CriClient:
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
 
-    @_retried
+    @retried
     def list_containers(
         self,
         label_selector: Mapping[str, str] | None = None,
@@ -355,7 +342,7 @@ class CriClient:
             )
         return list(response.containers)
 
-    @_retried
+    @retried
     def container_status(
         self, container_id: str, verbose: bool = False
     ) -> pb.ContainerStatusResponse:
@@ -395,7 +382,7 @@ class CriClient:
             raise ImageUnavailable(str(exc)) from exc.__cause__
         return response.image_ref
 
-    @_retried
+    @retried
     def image_status(self, image: str) -> pb.Image | None:
         """The image, or None when the runtime does not have it."""
         with _engine(f"image status {image}"):
@@ -404,7 +391,7 @@ class CriClient:
             )
         return response.image if response.HasField("image") else None
 
-    @_retried
+    @retried
     def list_images(self) -> list[pb.Image]:
         with _engine("list images"):
             response = self._images.ListImages(pb.ListImagesRequest(), timeout=self.timeout)

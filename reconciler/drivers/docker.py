@@ -16,19 +16,18 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, BinaryIO, ParamSpec, TypeVar
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
 import docker.utils
 import docker.utils.socket
 import requests.exceptions
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from reconciler import labels as L
 from reconciler.desired import (
@@ -40,6 +39,7 @@ from reconciler.desired import (
     storage_problem,
 )
 from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.drivers.retrying import retried
 from reconciler.errors import (
     DaemonUnavailable,
     DriverError,
@@ -68,9 +68,6 @@ _PERMANENT_500 = (
     "bind source path does not exist",
     "storage-opt",
 )
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class _Gone(DriverError):
@@ -114,16 +111,6 @@ def _gone_means_observe_again() -> Iterator[None]:
         yield
     except _Gone as exc:
         raise ObserveAgain(f"{exc} (removed meanwhile by another process)") from exc
-
-
-def _retried(func: Callable[P, T]) -> Callable[P, T]:
-    """Retry transient failures: jittered exponential backoff, four tries in all."""
-    return retry(
-        retry=retry_if_exception_type(TransientDriverError),
-        stop=stop_after_attempt(4),
-        wait=wait_random_exponential(multiplier=0.25, max=4),
-        reraise=True,
-    )(func)
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -245,7 +232,7 @@ class DockerDriver:
 
     # -- observing ---------------------------------------------------------------
 
-    @_retried
+    @retried
     def observe(
         self,
         desired_names: Collection[str] = (),
@@ -434,7 +421,7 @@ class DockerDriver:
             default_runtime=str(info.get("DefaultRuntime") or "runc"),
         )
 
-    @_retried
+    @retried
     def runtimes(self) -> frozenset[str]:
         """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
         with _engine("reading daemon info"):
@@ -596,7 +583,7 @@ class DockerDriver:
         self._pull(image, once=False)
         return self._create_once(body, name)
 
-    @_retried
+    @retried
     def _create_once(self, body: dict[str, Any], name: str) -> ContainerId:
         """Create; a name taken by this instance, or a joined infra gone, means observe again.
 
@@ -659,7 +646,7 @@ class DockerDriver:
             return False
         return True
 
-    @_retried
+    @retried
     def start(self, container_id: str) -> None:
         """Start a container (a running one stays as it is).
 
@@ -668,7 +655,7 @@ class DockerDriver:
         with _gone_means_observe_again(), _engine(f"starting {container_id[:12]}"):
             self.api.start(container_id)
 
-    @_retried
+    @retried
     def restart(self, container_id: str, grace_period: int) -> None:
         """Stop (SIGTERM, grace, SIGKILL) and start again in place: same id.
 
@@ -677,7 +664,7 @@ class DockerDriver:
         with _gone_means_observe_again(), _engine(f"restarting {container_id[:12]}"):
             self.api.restart(container_id, timeout=grace_period)
 
-    @_retried
+    @retried
     def stop(self, container_id: str, grace_period: int) -> None:
         """Stop (SIGTERM, grace, SIGKILL) and keep the container. Already gone is success."""
         try:
@@ -686,14 +673,14 @@ class DockerDriver:
         except _Gone:
             return
 
-    @_retried
+    @retried
     def wait(self, container_id: str) -> int:
         """Block until the container exits; return its exit code. ObserveAgain when gone."""
         with _gone_means_observe_again(), _engine(f"waiting for {container_id[:12]}"):
             result = self.api.wait(container_id, timeout=None)
         return int(result.get("StatusCode", -1))
 
-    @_retried
+    @retried
     def remove(self, container_id: str, grace_period: int) -> None:
         """Stop (SIGTERM, grace, SIGKILL) and remove. Already gone is success.
 
@@ -716,7 +703,7 @@ class DockerDriver:
             except _Gone:
                 return
 
-    @_retried
+    @retried
     def ensure_volume(self, volume: DesiredVolume) -> None:
         """Create the named volume with its labels; an existing one is kept."""
         with _engine(f"creating volume {volume.docker_name}"):
@@ -757,7 +744,7 @@ class DockerDriver:
             with contextlib.suppress(DriverError), _engine(f"removing {name}"):
                 self.api.remove_container(helper, force=True)
 
-    @_retried
+    @retried
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:
         """Claim ``unit`` for ``owner`` (a labelled volume), then drop its older claims."""
         name = claim_name(self.instance, unit.kind.value, unit.namespace, unit.name, owner)
@@ -780,7 +767,7 @@ class DockerDriver:
                 with contextlib.suppress(_Gone), _engine(f"removing claim {volume['Name']}"):
                     self.api.remove_volume(volume["Name"])
 
-    @_retried
+    @retried
     def remove_volumes(self, unit: UnitKey) -> None:
         """Remove the volumes this instance made for ``unit``. Already gone is success."""
         filters = {"label": [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]}
