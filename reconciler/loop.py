@@ -168,7 +168,10 @@ class Loop:
         ]
         for thread in threads:
             thread.start()
-        while not self.stop.wait(1.0):  # wake now and then: signal handlers run in this thread
+        # Wake now and then: Python runs signal handlers only in this thread, and a
+        # SIGTERM the kernel hands to another thread would otherwise wait until an
+        # untimed wait ended, which is never (seen: a loop that ignored SIGTERM).
+        while not self.stop.wait(1.0):
             pass
         log.info("stopping; containers are left running")
         events = self._events
