@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, seed, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.manifests import load_text
+from reconciler.core.manifests import load_text
 from tests.fuzzing import cases, check
 
 

@@ -17,11 +17,11 @@ source scripts/lib.sh
 target=${1:-planner}
 case $target in
     planner)
-        paths=reconciler/planner.py
+        paths=reconciler/core/planner.py
         tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_planner_sidecars.py tests/unit/test_host_ports.py tests/unit/test_ownership.py tests/unit/test_planner_properties.py"
         ;;
     admission)
-        paths=reconciler/runtimes.py,reconciler/desired.py
+        paths=reconciler/core/runtimes.py,reconciler/core/effective.py
         tests="tests/unit/test_runtimes.py tests/unit/test_desired.py tests/unit/test_admission.py tests/unit/test_planner_table.py"
         ;;
     *)

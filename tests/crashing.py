@@ -29,9 +29,9 @@ from typing import Any
 
 import docker
 
-from reconciler import labels as L
-from reconciler.desired import BuildConfig, Desired, build_units
-from reconciler.manifests import load_paths
+from reconciler.core import labels as L
+from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.manifests import load_paths
 
 BUSYBOX = "local/busybox:test"
 PAUSE = "local/pause:test"

@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from reconciler.desired import BuildConfig, build_units
-from reconciler.manifests import LoadResult, load_bytes
-from reconciler.policy import RESTRICTED
-from reconciler.policy import check as check_policy
+from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.manifests import LoadResult, load_bytes
+from reconciler.core.policy import RESTRICTED
+from reconciler.core.policy import check as check_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ the stubs generated from ``proto/api.proto`` (``reconciler.drivers.cri_pb``,
 re-exported here as ``pb`` for building requests). It decides nothing; what it
 owns is the engine's error vocabulary and its quirks:
 
-- every ``grpc.RpcError`` becomes a ``reconciler.errors`` error in
+- every ``grpc.RpcError`` becomes a ``reconciler.core.errors`` error in
   ``_mapped``, most specific first, re-raised with ``from``;
 - removing or stopping what is already gone is success;
 - idempotent calls (reads, stop, remove) are retried on transient errors with
@@ -30,10 +30,7 @@ from typing import NewType
 
 import grpc
 
-from reconciler.drivers.cri_pb import api_pb2 as pb
-from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
-from reconciler.drivers.retrying import retried
-from reconciler.errors import (
+from reconciler.core.errors import (
     DaemonUnavailable,
     DriverError,
     ImageUnavailable,
@@ -42,6 +39,9 @@ from reconciler.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from reconciler.drivers.cri_pb import api_pb2 as pb
+from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
+from reconciler.drivers.retrying import retried
 
 __all__ = [
     "DEFAULT_ENDPOINT",

@@ -2,7 +2,7 @@
 
 The only module that imports ``docker``. It makes no decisions: what to
 create, start or remove comes from the planner. Every ``docker.errors`` and
-``requests`` failure is mapped onto ``reconciler.errors`` in ``_mapped``, and
+``requests`` failure is mapped onto ``reconciler.core.errors`` in ``_mapped``, and
 transient ones are retried here with jittered exponential backoff.
 """
 
@@ -29,8 +29,8 @@ import docker.utils
 import docker.utils.socket
 import requests.exceptions
 
-from reconciler import labels as L
-from reconciler.desired import (
+from reconciler.core import labels as L
+from reconciler.core.effective import (
     DesiredInfra,
     DesiredMember,
     DesiredVolume,
@@ -38,9 +38,7 @@ from reconciler.desired import (
     non_root_problem,
     storage_problem,
 )
-from reconciler.drivers.docker_spec import infra_body, member_body
-from reconciler.drivers.retrying import retried
-from reconciler.errors import (
+from reconciler.core.errors import (
     DaemonUnavailable,
     DriverError,
     ImageUnavailable,
@@ -50,10 +48,12 @@ from reconciler.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
-from reconciler.models import Kind
-from reconciler.observed import ContainerId, Observation, ObservedContainer, State
-from reconciler.ownership import Claim, Owner, claim_name
-from reconciler.runtimes import DOCKER
+from reconciler.core.models import Kind
+from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.core.ownership import Claim, Owner, claim_name
+from reconciler.core.runtimes import DOCKER
+from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.drivers.retrying import retried
 
 API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")

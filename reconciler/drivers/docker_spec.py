@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler import labels as L
-from reconciler.desired import DesiredInfra, DesiredMember, MountSpec, NetSpec, PortSpec
+from reconciler.core import labels as L
+from reconciler.core.effective import DesiredInfra, DesiredMember, MountSpec, NetSpec, PortSpec
 
 
 def _ports(ports: tuple[PortSpec, ...]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:

@@ -13,7 +13,7 @@ from typing import ParamSpec, TypeVar
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from reconciler.errors import TransientDriverError
+from reconciler.core.errors import TransientDriverError
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -27,7 +27,7 @@ import docker
 import docker.errors
 import pytest
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 BUSYBOX = "local/busybox:test"
 PAUSE = "local/pause:test"

@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import Harness, fetch
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import docker
 
-from reconciler import labels as L
+from reconciler.core import labels as L
+from reconciler.core.ownership import applied
 from reconciler.drivers.docker_spec import member_body
-from reconciler.ownership import applied
 from tests.crashing import PAUSE, CrashRun
 
 from .conftest import Harness

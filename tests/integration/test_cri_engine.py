@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.errors import DriverError
 from reconciler.drivers.cri_client import CriClient, pb
-from reconciler.errors import DriverError
 
 pytestmark = [pytest.mark.integration, pytest.mark.cri]
 

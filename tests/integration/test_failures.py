@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from textwrap import dedent
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import Harness
 from .test_loop import LoopProcess, running

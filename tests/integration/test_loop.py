@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import PAUSE, Harness
 

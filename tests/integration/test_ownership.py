@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import Harness
 from .test_loop import LoopProcess, running, sandbox

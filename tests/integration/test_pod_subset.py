@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import Harness
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import Harness
 from .test_loop import LoopProcess, running

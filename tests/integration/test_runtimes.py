@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import BUSYBOX, PAUSE, TEST_OWNER, Harness, fetch
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from .conftest import Harness
 

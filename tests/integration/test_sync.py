@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import labels as L
+from reconciler.core import labels as L
 
 from ..gitrepo import Repo, ssh_signer
 from .conftest import PAUSE, Harness

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from textwrap import dedent
 
-from reconciler.actions import Action
-from reconciler.desired import BuildConfig, Desired, build_units
-from reconciler.manifests import load_text
-from reconciler.models import Mode
-from reconciler.observed import Observation, ObservedContainer, State
-from reconciler.planner import Plan, PlanConfig, plan
+from reconciler.core.actions import Action
+from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.manifests import load_text
+from reconciler.core.models import Mode
+from reconciler.core.observed import Observation, ObservedContainer, State
+from reconciler.core.planner import Plan, PlanConfig, plan
 
 from .simulator import INSTANCE, Engine
 

@@ -1,7 +1,7 @@
 """A pure in-memory engine for planner and executor tests. No I/O.
 
 ``Engine`` implements the executor's ``Driver`` protocol, so a plan is applied
-the way ``reconciler apply`` applies it: through ``reconciler.executor``. It
+the way ``reconciler apply`` applies it: through ``reconciler.converge.executor``. It
 refuses what Docker refuses, so a plan that only works on a kind engine
 fails here too:
 
@@ -32,8 +32,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from reconciler import labels as L
-from reconciler.desired import (
+from reconciler.converge.executor import Result, execute
+from reconciler.core import labels as L
+from reconciler.core.effective import (
     Desired,
     DesiredInfra,
     DesiredMember,
@@ -42,12 +43,16 @@ from reconciler.desired import (
     UnitKey,
     ports_overlap,
 )
-from reconciler.errors import InvalidSpec, NameConflict, PermanentDriverError, TransientDriverError
-from reconciler.executor import Result, execute
-from reconciler.models import Kind
-from reconciler.observed import ContainerId, Observation, ObservedContainer, State
-from reconciler.ownership import Claim, Owner
-from reconciler.planner import Plan
+from reconciler.core.errors import (
+    InvalidSpec,
+    NameConflict,
+    PermanentDriverError,
+    TransientDriverError,
+)
+from reconciler.core.models import Kind
+from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
+from reconciler.core.ownership import Claim, Owner
+from reconciler.core.planner import Plan
 
 INSTANCE = "test"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.desired import UnitKey
-from reconciler.models import Kind, Namespace
-from reconciler.runtimes import sharing_problems, unavailable
+from reconciler.core.effective import UnitKey
+from reconciler.core.models import Kind, Namespace
+from reconciler.core.runtimes import sharing_problems, unavailable
 
 from .planning import desired, sandbox
 

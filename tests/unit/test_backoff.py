@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.backoff import (
+from reconciler.loop.backoff import (
     BackoffPolicy,
     RestartState,
     in_backoff,

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler import cli
-from reconciler.desired import UnitKey
-from reconciler.errors import DaemonUnavailable, DriverError
-from reconciler.observed import Observation
+from reconciler.core.effective import UnitKey
+from reconciler.core.errors import DaemonUnavailable, DriverError
+from reconciler.core.observed import Observation
 
 from .simulator import Engine
 

@@ -10,9 +10,9 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.compose import convert, dns_name
-from reconciler.manifests import load_text
-from reconciler.models import ContainerManifest, SandboxManifest
+from reconciler.core.manifests import load_text
+from reconciler.core.models import ContainerManifest, SandboxManifest
+from reconciler.formats.compose import convert, dns_name
 
 COMPOSE = """
     version: "3.8"

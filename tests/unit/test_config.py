@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import OperatorConfig, load_config
-from reconciler.errors import ManifestError
-from reconciler.models import Mode
+from reconciler.cli.config import OperatorConfig, load_config
+from reconciler.core.errors import ManifestError
+from reconciler.core.models import Mode
 
 THREE = """\
 apiVersion: reconciler/v1

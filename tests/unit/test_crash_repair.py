@@ -13,13 +13,13 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import labels as L
-from reconciler.actions import CreateInfra, CreateMember, Recreate, RunInit
-from reconciler.desired import Desired, UnitKey
-from reconciler.models import Kind
-from reconciler.observed import Observation, State
-from reconciler.ownership import ONE_SHOT, Owner, watching
-from reconciler.planner import Plan, UnitPlan, plan
+from reconciler.core import labels as L
+from reconciler.core.actions import CreateInfra, CreateMember, Recreate, RunInit
+from reconciler.core.effective import Desired, UnitKey
+from reconciler.core.models import Kind
+from reconciler.core.observed import Observation, State
+from reconciler.core.ownership import ONE_SHOT, Owner, watching
+from reconciler.core.planner import Plan, UnitPlan, plan
 
 from .planning import INSTANCE, config, desired
 from .simulator import Engine

@@ -1,5 +1,5 @@
 """The CRI client against an in-process gRPC server (no containerd): the stubs
-match the .proto, gRPC status codes map onto reconciler.errors, gone is
+match the .proto, gRPC status codes map onto reconciler.core.errors, gone is
 success, and containerd 1.6.20's still-running race is retried."""
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pb2
 
-from reconciler.drivers import cri_client
-from reconciler.drivers.cri_client import CriClient, Gone, pb
-from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
-from reconciler.errors import (
+from reconciler.core.errors import (
     DaemonUnavailable,
     ImageUnavailable,
     InvalidSpec,
@@ -25,6 +22,9 @@ from reconciler.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from reconciler.drivers import cri_client
+from reconciler.drivers.cri_client import CriClient, Gone, pb
+from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 

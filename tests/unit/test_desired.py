@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler import hashing
-from reconciler import labels as L
-from reconciler.desired import (
+from reconciler.core import hashing
+from reconciler.core import labels as L
+from reconciler.core.effective import (
     BuildConfig,
     Desired,
     DesiredUnit,
@@ -25,10 +25,10 @@ from reconciler.desired import (
     docker_name,
     volume_name,
 )
-from reconciler.hashing import hash_matches, spec_hash
-from reconciler.manifests import load_text
-from reconciler.models import Kind, Mode
-from reconciler.policy import PRIVILEGED
+from reconciler.core.hashing import hash_matches, spec_hash
+from reconciler.core.manifests import load_text
+from reconciler.core.models import Kind, Mode
+from reconciler.core.policy import PRIVILEGED
 
 INSTANCE = "inst"
 CIS = Mode.CONTAINER_IN_SANDBOX

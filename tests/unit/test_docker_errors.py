@@ -7,8 +7,7 @@ import pytest
 import requests
 import requests.exceptions
 
-from reconciler.drivers.docker import _Gone, _mapped, _timestamp
-from reconciler.errors import (
+from reconciler.core.errors import (
     DaemonUnavailable,
     ImageUnavailable,
     InvalidSpec,
@@ -16,6 +15,7 @@ from reconciler.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from reconciler.drivers.docker import _Gone, _mapped, _timestamp
 
 
 def api_error(status: int, explanation: str) -> docker.errors.APIError:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from reconciler import labels as L
-from reconciler.desired import BuildConfig, DesiredUnit, build_units
+from reconciler.core import labels as L
+from reconciler.core.effective import BuildConfig, DesiredUnit, build_units
+from reconciler.core.manifests import load_text
+from reconciler.core.models import Mode
+from reconciler.core.policy import PRIVILEGED
 from reconciler.drivers.docker_spec import infra_body, member_body
-from reconciler.manifests import load_text
-from reconciler.models import Mode
-from reconciler.policy import PRIVILEGED
 
 INFRA_ID = "f00dfeed" * 8
 

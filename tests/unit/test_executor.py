@@ -1,4 +1,4 @@
-"""The executor (reconciler/executor.py) with the simulator as its driver.
+"""The executor (reconciler/converge/executor.py) with the simulator as its driver.
 
 Concurrency is shown with barriers (they can only be passed when the calls
 really overlap) and by counting the calls in flight, never by timing.
@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.desired import Desired, DesiredInfra, UnitKey
-from reconciler.executor import Outcome, execute
-from reconciler.observed import ContainerId, State
-from reconciler.planner import Plan, UnitPlan, plan
+from reconciler.converge.executor import Outcome, execute
+from reconciler.core.effective import Desired, DesiredInfra, UnitKey
+from reconciler.core.observed import ContainerId, State
+from reconciler.core.planner import Plan, UnitPlan, plan
 
 from .planning import by_container, config, converge, desired, exited, sandbox, set_state
 from .simulator import Engine, divergence

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.actions import Action, CreateMember, Ref, Remove, Restart, Start
-from reconciler.desired import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
-from reconciler.errors import DriverError
-from reconciler.executor import execute
-from reconciler.models import Kind
-from reconciler.observed import ContainerId
-from reconciler.ownership import Owner
-from reconciler.planner import Plan, UnitPlan
+from reconciler.converge.executor import execute
+from reconciler.core.actions import Action, CreateMember, Ref, Remove, Restart, Start
+from reconciler.core.effective import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
+from reconciler.core.errors import DriverError
+from reconciler.core.models import Kind
+from reconciler.core.observed import ContainerId
+from reconciler.core.ownership import Owner
+from reconciler.core.planner import Plan, UnitPlan
 
 from .planning import desired
 

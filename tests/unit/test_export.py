@@ -14,9 +14,9 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.export import Exported, export
-from reconciler.manifests import load_paths, load_text
-from reconciler.models import SandboxManifest
+from reconciler.core.manifests import load_paths, load_text
+from reconciler.core.models import SandboxManifest
+from reconciler.formats.export import Exported, export
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = "1.37.0"  # the newest schemas kubernetes-validate ships

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.gitmirror import GitError, Mirror, check_branch, clean_path
+from reconciler.sources.gitmirror import GitError, Mirror, check_branch, clean_path
 
 from ..gitrepo import Repo, ssh_signer
 

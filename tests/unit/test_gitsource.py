@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import BuildConfig
-from reconciler.gitmirror import Mirror
-from reconciler.gitsource import (
+from reconciler.core.effective import BuildConfig
+from reconciler.core.manifests import InputLimits
+from reconciler.sources.git import (
     GitSettings,
     GitSource,
     RevisionError,
     owner_for_git,
     read_revision,
 )
-from reconciler.manifests import InputLimits
+from reconciler.sources.gitmirror import Mirror
 
 from ..gitrepo import Repo, ssh_signer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from textwrap import dedent
 
-from reconciler.desired import BuildConfig, Desired, build_units
-from reconciler.manifests import load_text
-from reconciler.planner import plan
+from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.manifests import load_text
+from reconciler.core.planner import plan
 
 from .planning import INSTANCE, config, converge, sandbox
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import Problem
-from reconciler.manifests import InputLimits, LoadResult, load_file, load_paths, load_text
-from reconciler.sources import ManifestDirectory
+from reconciler.core.errors import Problem
+from reconciler.core.manifests import InputLimits, LoadResult, load_file, load_paths, load_text
+from reconciler.sources.directory import ManifestDirectory
 
 
 def container_doc(name: str, extra: str = "") -> str:

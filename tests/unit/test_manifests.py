@@ -8,8 +8,8 @@ from textwrap import dedent
 
 import pytest
 
-from reconciler.errors import Location, ManifestError, Problem
-from reconciler.manifests import (
+from reconciler.core.errors import Location, ManifestError, Problem
+from reconciler.core.manifests import (
     LoadResult,
     discover,
     is_manifest_file,
@@ -17,7 +17,7 @@ from reconciler.manifests import (
     load_paths,
     load_text,
 )
-from reconciler.models import ContainerManifest, Kind, Namespace, SandboxManifest
+from reconciler.core.models import ContainerManifest, Kind, Namespace, SandboxManifest
 
 PROBLEM = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<field>[^:]+): .+$")
 

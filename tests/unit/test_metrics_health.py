@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import UnitKey
-from reconciler.metrics import Health, parse_addr
-from reconciler.models import Kind
-from reconciler.sdnotify import Notifier, notify, watchdog_seconds
+from reconciler.core.effective import UnitKey
+from reconciler.core.models import Kind
+from reconciler.loop.metrics import Health, parse_addr
+from reconciler.loop.sdnotify import Notifier, notify, watchdog_seconds
 
 WEB = UnitKey(Kind.SANDBOX, "default", "web")
 DB = UnitKey(Kind.CONTAINER, "default", "db")

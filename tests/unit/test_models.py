@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from reconciler.models import (
+from reconciler.core.models import (
     ContainerManifest,
     ContainerSpec,
     EmptyDirVolume,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from textwrap import dedent
 
-from reconciler import labels as L
-from reconciler.actions import RecordOwner, Remove
-from reconciler.desired import BuildConfig, Desired, UnitKey, build_units
-from reconciler.manifests import load_text
-from reconciler.models import Kind
-from reconciler.observed import Observation
-from reconciler.ownership import APPLY, Claim, Owner, applied, owner_of, watching
-from reconciler.planner import plan
+from reconciler.core import labels as L
+from reconciler.core.actions import RecordOwner, Remove
+from reconciler.core.effective import BuildConfig, Desired, UnitKey, build_units
+from reconciler.core.manifests import load_text
+from reconciler.core.models import Kind
+from reconciler.core.observed import Observation
+from reconciler.core.ownership import APPLY, Claim, Owner, applied, owner_of, watching
+from reconciler.core.planner import plan
 
 from .planning import INSTANCE, config, kinds, sandbox
 from .simulator import Engine

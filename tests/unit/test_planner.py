@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler import labels as L
-from reconciler.actions import (
+from reconciler.core import labels as L
+from reconciler.core.actions import (
     CreateMember,
     EnsureVolume,
     Recreate,
@@ -14,10 +14,10 @@ from reconciler.actions import (
     Start,
     WaitInit,
 )
-from reconciler.desired import Desired, UnitKey
-from reconciler.models import Kind, Mode
-from reconciler.observed import ContainerId, Observation, State
-from reconciler.planner import plan
+from reconciler.core.effective import Desired, UnitKey
+from reconciler.core.models import Kind, Mode
+from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.planner import plan
 
 from .planning import (
     by_container,

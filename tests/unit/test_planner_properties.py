@@ -28,13 +28,13 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
-from reconciler import labels as L
-from reconciler.actions import CreateMember, Restart
-from reconciler.desired import Desired, UnitKey
-from reconciler.executor import Result
-from reconciler.models import Mode
-from reconciler.observed import ContainerId, Observation, State
-from reconciler.planner import Plan, PlanConfig, plan
+from reconciler.converge.executor import Result
+from reconciler.core import labels as L
+from reconciler.core.actions import CreateMember, Restart
+from reconciler.core.effective import Desired, UnitKey
+from reconciler.core.models import Mode
+from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.planner import Plan, PlanConfig, plan
 
 from .planning import INSTANCE, config, converge, desired
 from .simulator import Engine, divergence

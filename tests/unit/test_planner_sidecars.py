@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from reconciler import labels as L
-from reconciler.actions import CreateMember, Remove, RunInit, Start, steps
-from reconciler.desired import Desired, UnitKey
-from reconciler.models import Kind
-from reconciler.observed import ContainerId, Observation, State
-from reconciler.planner import plan
+from reconciler.core import labels as L
+from reconciler.core.actions import CreateMember, Remove, RunInit, Start, steps
+from reconciler.core.effective import Desired, UnitKey
+from reconciler.core.models import Kind
+from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.planner import plan
 
 from .planning import by_container, config, converge, desired, exited, kinds, labels_of, set_state
 

@@ -11,12 +11,12 @@ from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
-from reconciler import labels as L
-from reconciler.actions import CreateInfra, Recreate, Remove, Start
-from reconciler.desired import Desired, UnitKey
-from reconciler.models import Kind, Mode
-from reconciler.observed import ContainerId, Observation, State
-from reconciler.planner import Plan, plan
+from reconciler.core import labels as L
+from reconciler.core.actions import CreateInfra, Recreate, Remove, Start
+from reconciler.core.effective import Desired, UnitKey
+from reconciler.core.models import Kind, Mode
+from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.planner import Plan, plan
 
 from .planning import (
     by_container,
@@ -318,7 +318,7 @@ def test_what_the_planner_skips_never_hides_the_containers_listed_after_it() -> 
 
 
 def test_skipping_a_unit_never_skips_the_units_after_it() -> None:
-    from reconciler.ownership import watching
+    from reconciler.core.ownership import watching
 
     both = desired(sandbox(name="api") + "---" + sandbox(name="web"))
     api = UnitKey(Kind.SANDBOX, "default", "api")

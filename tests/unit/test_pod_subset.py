@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reconciler import labels as L
-from reconciler.actions import Ref
-from reconciler.desired import (
+from reconciler.core import labels as L
+from reconciler.core.actions import Ref
+from reconciler.core.effective import (
     BuildConfig,
     DesiredUnit,
     InfraSpec,
@@ -21,17 +21,17 @@ from reconciler.desired import (
     non_root_problem,
     storage_problem,
 )
-from reconciler.drivers.docker_spec import infra_body, member_body
-from reconciler.hashing import spec_hash
-from reconciler.manifests import load_text
-from reconciler.models import (
+from reconciler.core.hashing import spec_hash
+from reconciler.core.manifests import load_text
+from reconciler.core.models import (
     PodSecurityContext,
     SecurityContext,
     Sysctl,
     effective_security,
 )
-from reconciler.observed import ContainerId, ObservedContainer, State
-from reconciler.policy import PRIVILEGED
+from reconciler.core.observed import ContainerId, ObservedContainer, State
+from reconciler.core.policy import PRIVILEGED
+from reconciler.drivers.docker_spec import infra_body, member_body
 
 from .test_manifests import at
 

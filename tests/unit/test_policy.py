@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli, main
-from reconciler.config import load_config
-from reconciler.desired import BuildConfig, build_units
-from reconciler.errors import ManifestError
-from reconciler.manifests import load_text
-from reconciler.models import ContainerManifest, SandboxManifest
-from reconciler.policy import (
+from reconciler.cli.config import load_config
+from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.errors import ManifestError
+from reconciler.core.manifests import load_text
+from reconciler.core.models import ContainerManifest, SandboxManifest
+from reconciler.core.policy import (
     BASELINE,
     PRIVILEGED,
     RESTRICTED,

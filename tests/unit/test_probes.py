@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.models import Probe
-from reconciler.probes import ProbeState, due, http_get, record, run_probe, tcp_socket
+from reconciler.core.models import Probe
+from reconciler.loop.probes import ProbeState, due, http_get, record, run_probe, tcp_socket
 
 WAIT = 10.0  # an upper bound nothing in a passing run reaches
 HOST = "127.0.0.1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.desired import BuildConfig, build_units
-from reconciler.manifests import load_text
-from reconciler.policy import Policy
+from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.manifests import load_text
+from reconciler.core.policy import Policy
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.redact import redact_url, scrub
+from reconciler.core.redact import redact_url, scrub
 
 
 @pytest.mark.parametrize(

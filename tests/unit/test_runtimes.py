@@ -7,10 +7,10 @@ from textwrap import dedent
 
 import pytest
 
-from reconciler.desired import BuildConfig, Desired, build_units
-from reconciler.manifests import load_text
-from reconciler.models import Mode
-from reconciler.runtimes import profile, unavailable
+from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.manifests import load_text
+from reconciler.core.models import Mode
+from reconciler.core.runtimes import profile, unavailable
 
 RUNTIMES = ["runc", "runsc", "kata"]
 SHARES = [["network"], ["network", "ipc"], ["network", "pid"], ["network", "ipc", "pid"]]

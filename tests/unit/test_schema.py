@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from reconciler.cli import cli
-from reconciler.manifests import load_text
-from reconciler.schema import KINDS, schema
+from reconciler.core.manifests import load_text
+from reconciler.formats.schema import KINDS, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = Draft202012Validator(schema())

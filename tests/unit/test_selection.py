@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import labels as L
-from reconciler.errors import UnitNotFound
-from reconciler.observed import ContainerId, ObservedContainer, State
-from reconciler.selection import pick
+from reconciler.core import labels as L
+from reconciler.core.errors import UnitNotFound
+from reconciler.core.observed import ContainerId, ObservedContainer, State
+from reconciler.core.selection import pick
 
 
 def _c(

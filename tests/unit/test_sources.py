@@ -1,4 +1,4 @@
-"""The watched directory (reconciler/sources.py): last known good per file and settling.
+"""The watched directory (reconciler/sources/directory.py): last known good per file and settling.
 
 The clock is the ``now`` argument, so settling is tested without sleeping.
 """
@@ -10,9 +10,9 @@ from textwrap import dedent
 
 import pytest
 
-from reconciler.desired import BuildConfig, UnitKey
-from reconciler.models import Kind
-from reconciler.sources import ManifestDirectory
+from reconciler.core.effective import BuildConfig, UnitKey
+from reconciler.core.models import Kind
+from reconciler.sources.directory import ManifestDirectory
 
 CONFIG = BuildConfig("test")
 SETTLE = 2.0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import ReconcilerError
-from reconciler.statefile import (
+from reconciler.core.errors import ReconcilerError
+from reconciler.loop.statefile import (
     InstanceLock,
     InstanceLocked,
     default_state_dir,
@@ -27,7 +27,7 @@ DAEMON = "unix:///run/test-docker.sock"
 HOLDER = """
 import sys
 from pathlib import Path
-from reconciler.statefile import InstanceLock
+from reconciler.loop.statefile import InstanceLock
 with InstanceLock(Path(sys.argv[1]), "default", "unix:///child.sock"):
     print("locked", flush=True)
     sys.stdin.read()

@@ -1,4 +1,4 @@
-"""What `reconciler get` reports (reconciler/status.py), from simulated containers."""
+"""What `reconciler get` reports (reconciler/loop/status.py), from simulated containers."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler import labels as L
-from reconciler.observed import ObservedContainer, State
-from reconciler.status import merge_loop_status, phase, unit_statuses
+from reconciler.core import labels as L
+from reconciler.core.observed import ObservedContainer, State
+from reconciler.loop.status import merge_loop_status, phase, unit_statuses
 
 from .planning import INSTANCE, by_container, converge, desired, exited, sandbox, set_state
 from .simulator import Engine

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.webhook import PATH, Webhook, parse_listen, signature_ok
+from reconciler.sources.webhook import PATH, Webhook, parse_listen, signature_ok
 
 SECRET = b"s3cret"
 BODY = b'{"ref": "refs/heads/main"}'

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reconciler.workqueue import WorkQueue
+from reconciler.loop.workqueue import WorkQueue
 
 WAIT = 10.0  # an upper bound for anything that should happen "soon"
 
@@ -199,7 +199,7 @@ def test_a_handler_that_raises_is_logged_and_the_worker_goes_on(
 
     queue = make(queues, handler)  # one worker: it must survive to run "good"
     queue.start()
-    with caplog.at_level(logging.ERROR, logger="reconciler.workqueue"):
+    with caplog.at_level(logging.ERROR, logger="reconciler.loop.workqueue"):
         queue.add("bad")
         assert queue.drain(WAIT)
         queue.add("good")
@@ -227,7 +227,7 @@ def test_stop_drops_waiting_work_and_waits_for_running_handlers(
     assert started.wait(WAIT)
     queue.add("b")  # waiting behind "a": dropped by stop
     queue.add("c", delay=0.05)
-    with caplog.at_level(logging.WARNING, logger="reconciler.workqueue"):
+    with caplog.at_level(logging.WARNING, logger="reconciler.loop.workqueue"):
         queue.stop(0)  # gives up on "a" at once, and says so
     assert "1 handler(s) still running" in caplog.text
     assert not finished.is_set()

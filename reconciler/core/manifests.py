@@ -1,0 +1,752 @@
+"""Read manifests from files, directories and text into validated models.
+
+Reads the file system (and stdin when asked); never talks to Docker. Every
+problem names ``path:line:column`` and the field, and one bad document never
+hides the others: a file is split at its ``---`` markers and each document is
+parsed and validated on its own.
+
+Input may be hostile (docs/safety.md): a file is read only when it is a
+regular file (a FIFO or a device is refused from ``stat`` alone, never
+opened), no larger than ``InputLimits.max_bytes``, and, when found by
+scanning a directory, inside that directory once symlinks are resolved.
+Each document's YAML events are measured before any node is built: too many
+documents, nesting too deep, or aliases that would expand past
+``max_nodes`` are refused in one linear pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from reconciler.core.errors import Location, ManifestError, Problem
+from reconciler.core.models import (
+    UNSUPPORTED_FIELDS,
+    ConfigMapManifest,
+    ContainerManifest,
+    ContainerSpec,
+    Kind,
+    Manifest,
+    PodManifest,
+    SandboxManifest,
+    SecretManifest,
+    ValuesKey,
+    resolve_env_from,
+)
+
+MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+STDIN = "-"
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DOC_SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
+_DIRECTIVE_OR_BLANK = re.compile(r"^\s*(?:[%#].*)?$")
+_KINDS: dict[tuple[str, str], type[BaseModel]] = {
+    ("reconciler/v1", "Sandbox"): SandboxManifest,
+    ("reconciler/v1", "Container"): ContainerManifest,
+    ("v1", "Pod"): PodManifest,
+}
+# Not units: values that envFrom in the same file reads.
+_VALUES: dict[tuple[str, str], type[ConfigMapManifest | SecretManifest]] = {
+    ("v1", "ConfigMap"): ConfigMapManifest,
+    ("v1", "Secret"): SecretManifest,
+}
+_SUPPORTED = ", ".join(f"{api}/{kind}" for api, kind in [*_KINDS, *_VALUES])
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """What one manifest file may cost to read (docs/safety.md, "Hostile input")."""
+
+    max_bytes: int = 1 << 20  # per file
+    max_documents: int = 1000  # per file
+    max_depth: int = 64  # nesting of one document, aliases expanded
+    max_nodes: int = 50_000  # nodes of one file (all its documents), aliases expanded
+    # Follow a symlink found in a scanned directory that resolves outside it.
+    allow_external_symlinks: bool = False
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+class _Refused(Exception):
+    """A document exceeds the input limits; carries the problem to report."""
+
+    def __init__(self, message: str, mark: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedManifest:
+    """A validated manifest and where it came from."""
+
+    manifest: Manifest
+    location: Location
+    source: str  # the file relative to the root it was found under; the `source` label
+
+    @property
+    def identity(self) -> tuple[Kind, str, str]:
+        meta = self.manifest.metadata
+        return Kind(self.manifest.kind), meta.namespace, meta.name
+
+
+@dataclass(slots=True)
+class LoadResult:
+    manifests: list[LoadedManifest] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def extend(self, other: LoadResult) -> None:
+        self.manifests.extend(other.manifests)
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+        self.files.extend(other.files)
+
+
+def is_manifest_file(path: Path) -> bool:
+    """What a directory scan reads: *.yaml, *.yml, *.json; no dot files, no editor leftovers.
+
+    Anything of such a name that is not a directory counts (a FIFO, a device, a
+    dangling symlink), so that reading it is refused with a reason, not skipped.
+    """
+    name = path.name
+    if path.suffix not in MANIFEST_SUFFIXES or name.startswith((".", "#", "~")):
+        return False
+    try:
+        return not stat.S_ISDIR(os.stat(path).st_mode)  # stat never opens: no FIFO blocks
+    except OSError:
+        return path.is_symlink()  # dangling, or a loop: refused when read
+
+
+def discover(path: Path, recursive: bool = False) -> list[tuple[Path, Path]]:
+    """(file, root) pairs to read under ``path``; a file named directly is always read."""
+    if not path.is_dir():
+        return [(path, path.parent)]
+    pattern = "**/*" if recursive else "*"
+    files = (
+        p
+        for p in path.glob(pattern)
+        if is_manifest_file(p)
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    return [(p, path) for p in sorted(files)]
+
+
+def load_paths(
+    paths: Sequence[str], recursive: bool = False, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadResult:
+    """Load every manifest under ``paths`` (``-`` is stdin); identities must be unique."""
+    result = LoadResult()
+    for raw in paths:
+        if raw == STDIN:
+            data = sys.stdin.buffer.read(limits.max_bytes + 1)
+            result.extend(load_bytes(data, "<stdin>", STDIN, limits))
+            continue
+        path = Path(raw)
+        if not path.exists() and not path.is_symlink():
+            result.errors.append(Problem(Location(raw), "", "no such file or directory"))
+            continue
+        found = discover(path, recursive)
+        if not found and path.is_dir():
+            result.warnings.append(Problem(Location(raw), "", "no *.yaml, *.yml or *.json files"))
+        for file, root in found:
+            # A file named on the command line is read wherever it leads; one found
+            # by scanning a directory must stay inside it.
+            result.extend(load_file(file, root, limits, confined=path.is_dir()))
+    _check_unique(result)
+    return result
+
+
+def read_manifest(
+    file: Path, root: Path, limits: InputLimits = DEFAULT_LIMITS, confined: bool = True
+) -> bytes:
+    """The bytes of one manifest file, read only if it is safe to read.
+
+    Raises ManifestError (one problem naming the file) when it is refused:
+    not a regular file, larger than ``limits.max_bytes``, or (``confined``) a
+    symlink that resolves outside ``root``. Raises FileNotFoundError when it
+    is gone. A FIFO or device is never opened: ``stat`` decides, and the open
+    is non-blocking and checked again with ``fstat`` against a swap.
+    """
+
+    def refuse(message: str) -> ManifestError:
+        return ManifestError([Problem(Location(str(file)), "", message)])
+
+    if confined and not limits.allow_external_symlinks:
+        real, real_root = os.path.realpath(file), os.path.realpath(root)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise refuse(
+                f"refused: a symlink leading out of {root} (to {real}); "
+                "an operator may allow it (input.allowExternalSymlinks)"
+            )
+    try:
+        info = os.stat(file)
+    except FileNotFoundError:
+        if file.is_symlink():
+            raise refuse("cannot read: a dangling symlink") from None
+        raise
+    except OSError as exc:
+        raise refuse(f"cannot read: {exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse(f"refused: not a regular file ({_file_kind(info.st_mode)}); it is not opened")
+    if info.st_size > limits.max_bytes:
+        raise refuse(f"refused: {info.st_size} bytes, over the limit of {limits.max_bytes} bytes")
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(file, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise refuse(f"cannot read: {exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refuse("refused: not a regular file (it changed while being opened)")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limits.max_bytes:
+            chunk = os.read(fd, min(1 << 16, limits.max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise refuse(f"cannot read: {exc}") from exc
+    finally:
+        os.close(fd)
+    if size > limits.max_bytes:
+        raise refuse(f"refused: over the limit of {limits.max_bytes} bytes")
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def source_of(file: Path, root: Path) -> str:
+    """The `source` label: the file relative to the root it was found under."""
+    return file.relative_to(root).as_posix() if file.is_relative_to(root) else file.as_posix()
+
+
+def load_file(
+    file: Path, root: Path, limits: InputLimits = DEFAULT_LIMITS, confined: bool = True
+) -> LoadResult:
+    try:
+        data = read_manifest(file, root, limits, confined)
+    except ManifestError as exc:
+        return LoadResult(errors=exc.problems, files=[str(file)])
+    except OSError as exc:
+        return LoadResult(errors=[Problem(Location(str(file)), "", f"cannot read: {exc}")])
+    return load_bytes(data, str(file), source_of(file, root), limits)
+
+
+def load_bytes(
+    data: bytes, path: str, source: str | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadResult:
+    """Load the documents of one file's bytes (UTF-8), within ``limits``."""
+    if len(data) > limits.max_bytes:
+        message = f"refused: over the limit of {limits.max_bytes} bytes"
+        return LoadResult(errors=[Problem(Location(path), "", message)], files=[path])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return LoadResult(errors=[Problem(Location(path), "", f"cannot read: {exc}")], files=[path])
+    return load_text(text, path, source, limits)
+
+
+def load_text(
+    text: str, path: str, source: str | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadResult:
+    """Load every document of one file's text; ``path`` is used in messages."""
+    result = LoadResult(files=[path])
+    if len(text) > limits.max_bytes:  # characters: at most as many as bytes
+        message = f"refused: over the limit of {limits.max_bytes} bytes"
+        result.errors.append(Problem(Location(path), "", message))
+        return result
+    documents = list(_split_documents(text))
+    if len(documents) > limits.max_documents:
+        message = f"refused: {len(documents)} documents, over the limit of {limits.max_documents}"
+        result.errors.append(Problem(Location(path), "", message))
+        return result
+    budget = [limits.max_nodes]  # what is left for this file's documents
+    values = _Values()
+    for first_line, chunk in documents:
+        _load_document(chunk, path, first_line, source or path, result, values, limits, budget)
+    values.resolve(result)
+    return result
+
+
+@dataclass(slots=True)
+class _Values:
+    """One file's ConfigMaps and Secrets, and the units whose envFrom reads them."""
+
+    found: dict[ValuesKey, dict[str, str]] = field(default_factory=dict)
+    where: dict[ValuesKey, Location] = field(default_factory=dict)
+    readers: list[tuple[int, Parsed]] = field(default_factory=list)  # index in manifests
+
+    def add(self, manifest: ConfigMapManifest | SecretManifest, at: Location) -> Problem | None:
+        key = (manifest.kind, manifest.metadata.namespace, manifest.metadata.name)
+        if key in self.where:
+            return Problem(
+                at, "metadata.name", f"duplicate {key[0]} (first defined at {self.where[key]})"
+            )
+        self.found[key], self.where[key] = manifest.values(), at
+        return None
+
+    def resolve(self, result: LoadResult) -> None:
+        """Turn envFrom into env; a unit whose reference is missing is not loaded."""
+        dropped: set[int] = set()
+        for index, parsed in self.readers:
+            loaded = result.manifests[index]
+            manifest, errors, warnings = resolve_env_from(loaded.manifest, self.found)
+            result.warnings += [Problem(_at(parsed, p), _dotted(p), why) for p, why in warnings]
+            if errors:
+                result.errors += [Problem(_at(parsed, p), _dotted(p), why) for p, why in errors]
+                dropped.add(index)
+                continue
+            result.manifests[index] = replace(loaded, manifest=manifest)
+        result.manifests = [m for i, m in enumerate(result.manifests) if i not in dropped]
+
+
+def _reads_values(manifest: Manifest) -> bool:
+    spec = manifest.spec
+    if isinstance(spec, ContainerSpec):
+        return bool(spec.env_from)
+    return any(c.env_from for c in [*spec.init_containers, *spec.containers])
+
+
+def _split_documents(text: str) -> Iterable[tuple[int, str]]:
+    """Yield (0-based first line, text) per document.
+
+    Each chunk keeps its own `---` line (a document may start on it), and what
+    precedes the first one joins it when it is only directives and comments.
+    """
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if _DOC_SEPARATOR.match(line.rstrip("\r\n"))]
+    if not starts or starts[0] != 0:
+        head = lines[: starts[0]] if starts else lines
+        if starts and all(_DIRECTIVE_OR_BLANK.match(line) for line in head):
+            starts[0] = 0  # `%YAML 1.1` and comments belong to the document below them
+        else:
+            starts.insert(0, 0)
+    for begin, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        yield begin, "".join(lines[begin:end])
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One YAML document as Python values, with where each key and item stands."""
+
+    data: Any
+    start: Location
+    positions: dict[Path_, Location]
+
+
+def parse_document(
+    chunk: str,
+    path: str,
+    offset: int = 0,
+    limits: InputLimits = DEFAULT_LIMITS,
+    budget: list[int] | None = None,
+) -> tuple[Parsed | None, list[Problem]]:
+    """Parse one YAML document; (None, []) when it is empty.
+
+    Its events are measured first (``_measure``): nothing is composed or
+    built from a document over the limits. ``budget`` holds the nodes the
+    rest of its file may still have; the document's nodes are taken from it.
+    """
+    budget = budget if budget is not None else [limits.max_nodes]
+    try:
+        budget[0] -= _measure(chunk, limits, budget[0])
+        node = yaml.compose(chunk, Loader=_Loader)
+    except _Refused as exc:
+        line = exc.mark.line + offset + 1 if exc.mark else offset + 1
+        column = exc.mark.column + 1 if exc.mark else None
+        return None, [Problem(Location(path, line, column), "", f"refused: {exc.message}")]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + offset + 1 if mark else offset + 1
+        column = mark.column + 1 if mark else None
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        return None, [Problem(Location(path, line, column), "", f"invalid YAML: {message}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(Location(path, offset + 1), "", f"invalid YAML: {exc}")]
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+        return None, []  # an empty document, e.g. a trailing `---`
+    positions: dict[Path_, Location] = {}
+    builder = _Builder(path, offset, positions)
+    data = builder.build(node, ())
+    return Parsed(data, builder.location(node), positions), builder.problems
+
+
+def _measure(chunk: str, limits: InputLimits, budget: int) -> int:
+    """The nodes of a document, aliases expanded; refuse it when too deep or too large.
+
+    One pass over the parser's events, before any node is composed: each
+    anchor remembers the size and height of its node, and an alias adds them
+    where it stands, so a "billion laughs" document is refused after reading
+    its few hundred bytes, not after expanding them. An alias to a node that
+    is not finished yet (a recursive document) is refused too. ``budget``
+    is the most nodes it may have.
+    Raises _Refused, or yaml.YAMLError for what the parser rejects.
+    """
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height)
+    open_: set[str] = set()
+    # Per open collection: [anchor, nodes so far, height of the tallest child].
+    stack: list[list[Any]] = []
+    total = 0
+
+    def add(nodes: int, height: int, mark: Any) -> None:
+        nonlocal total
+        if len(stack) + height > limits.max_depth:
+            raise _Refused(f"nesting deeper than {limits.max_depth} levels", mark)
+        if stack:
+            frame = stack[-1]
+            frame[1] += nodes
+            frame[2] = max(frame[2], height)
+            if frame[1] > budget:
+                raise _Refused(_too_many(limits), mark)
+        else:
+            total += nodes
+            if total > budget:
+                raise _Refused(_too_many(limits), mark)
+
+    for event in yaml.parse(chunk, Loader=_Loader):
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            anchor = str(event.anchor)
+            if anchor in open_:
+                raise _Refused(f"alias *{anchor} refers to a node that contains it", mark)
+            if anchor not in anchors:
+                continue  # the composer reports an undefined alias with its line
+            add(*anchors[anchor], mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchors[str(event.anchor)] = (1, 1)
+            add(1, 1, mark)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) + 1 > limits.max_depth:
+                raise _Refused(f"nesting deeper than {limits.max_depth} levels", mark)
+            if event.anchor is not None:
+                open_.add(str(event.anchor))
+            stack.append([event.anchor, 1, 0])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, nodes, height = stack.pop()
+            if anchor is not None:
+                open_.discard(str(anchor))
+                anchors[str(anchor)] = (nodes, height + 1)
+            add(nodes, height + 1, mark)
+    return total
+
+
+def _too_many(limits: InputLimits) -> str:
+    return (
+        f"more than {limits.max_nodes} YAML nodes in this file once aliases are expanded "
+        "(aliases that expand out of proportion are refused)"
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(
+    model: type[M], parsed: Parsed, unknown: str = "unknown field"
+) -> tuple[M | None, list[Problem]]:
+    """Validate a parsed document; every problem names its line and field."""
+    try:
+        return model.model_validate(parsed.data), []
+    except ValidationError as exc:
+        return None, _problems(exc, parsed, unknown)
+
+
+def _load_document(
+    chunk: str,
+    path: str,
+    offset: int,
+    source: str,
+    result: LoadResult,
+    values: _Values,
+    limits: InputLimits,
+    budget: list[int],
+) -> None:
+    parsed, problems = parse_document(chunk, path, offset, limits, budget)
+    if problems or parsed is None:
+        result.errors.extend(problems)
+        return
+    data, start, positions = parsed.data, parsed.start, parsed.positions
+    if not isinstance(data, dict):
+        result.errors.append(
+            Problem(start, "", "a document must be a mapping with apiVersion and kind")
+        )
+        return
+    kind_key = (str(data.get("apiVersion")), str(data.get("kind")))
+    if kind_key in _VALUES:
+        found, problems = validate(_VALUES[kind_key], parsed)
+        duplicate = values.add(found, start) if found is not None else None
+        result.errors.extend([*problems, *([duplicate] if duplicate else [])])
+        return
+    model = _KINDS.get(kind_key)
+    if model is None:
+        known_kinds = {kind for _, kind in [*_KINDS, *_VALUES]}
+        field_name = "apiVersion" if str(data.get("kind")) in known_kinds else "kind"
+        result.errors.append(
+            Problem(
+                positions.get((field_name,), start),
+                field_name,
+                f"unsupported apiVersion/kind {data.get('apiVersion')!r}/{data.get('kind')!r}"
+                f" (supported: {_SUPPORTED})",
+            )
+        )
+        return
+    unknown = (
+        "unknown field (not in the supported Pod subset)"
+        if model is PodManifest
+        else "unknown field"
+    )
+    manifest, problems = validate(model, parsed, unknown)
+    if manifest is None:
+        result.errors.extend(problems)
+        return
+    if isinstance(manifest, PodManifest):
+        for name in manifest.scheduler_only_fields():
+            result.warnings.append(
+                Problem(
+                    positions.get(("spec", name), start),
+                    f"spec.{name}",
+                    "ignored: only a cluster scheduler uses it",
+                )
+            )
+        if manifest.status is not None:
+            result.warnings.append(
+                Problem(
+                    positions.get(("status",), start),
+                    "status",
+                    "ignored: status is observed, not desired",
+                )
+            )
+        try:
+            manifest = manifest.to_sandbox()
+        except ValidationError as exc:
+            result.errors.extend(_problems(exc, parsed, unknown))
+            return
+    assert isinstance(manifest, SandboxManifest | ContainerManifest)
+    for at in _ignored_fields(manifest, data):
+        result.warnings.append(
+            Problem(
+                positions.get(at, start),
+                _dotted(at),
+                "ignored: reconciler does not collect termination messages",
+            )
+        )
+    if _reads_values(manifest):
+        values.readers.append((len(result.manifests), parsed))
+    result.manifests.append(LoadedManifest(manifest, start, source))
+
+
+_TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")
+
+
+def _ignored_fields(manifest: Manifest, data: dict[str, Any]) -> list[Path_]:
+    """Container fields Kubernetes fills in that have no effect here: warned, not refused."""
+    spec = data.get("spec") or {}
+    if isinstance(manifest, ContainerManifest):
+        return [("spec", f) for f in _TERMINATION_MESSAGE if f in spec]
+    found: list[Path_] = []
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(group) or []):
+            if isinstance(container, dict):
+                found += [("spec", group, index, f) for f in _TERMINATION_MESSAGE if f in container]
+    return found
+
+
+class _Builder:
+    """Turns a composed YAML node into Python values, remembering where each key stands."""
+
+    def __init__(self, path: str, offset: int, positions: dict[Path_, Location]) -> None:
+        self.path = path
+        self.offset = offset
+        self.positions = positions
+        self.problems: list[Problem] = []
+        self._scalars = yaml.SafeLoader("")  # a constructor for plain scalars only
+
+    def location(self, node: yaml.Node) -> Location:
+        mark = node.start_mark
+        return Location(self.path, mark.line + self.offset + 1, mark.column + 1)
+
+    def build(self, node: yaml.Node, at: Path_) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, at)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.positions[(*at, index)] = self.location(item)
+                items.append(self.build(item, (*at, index)))
+            return items
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+            if isinstance(value, str) and "\x00" in value:
+                # Docker and the kernel end a string at NUL: what follows would vanish.
+                raise ValueError("a NUL character is not allowed")
+            return value
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            # A timestamp with month 13, bad base64, an integer of 5000 digits, a
+            # tag with no safe meaning: a problem at the value, never a crash.
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.problems.append(Problem(self.location(node), _dotted(at), f"bad value: {problem}"))
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, at: Path_) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        merged: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(
+                    Problem(self.location(key_node), _dotted(at), "a mapping key must be a scalar")
+                )
+                continue
+            # Keys are read as written: `1` and `true` are two keys, not 1 == True.
+            key = str(key_node.value)
+            if "\x00" in key:
+                self.problems.append(
+                    Problem(self.location(key_node), _dotted(at), "a NUL character is not allowed")
+                )
+                continue
+            where = self.location(key_node)
+            if key in mapping:
+                first = self.positions[(*at, key)]
+                self.problems.append(
+                    Problem(
+                        where, _dotted((*at, key)), f"duplicate key (first at line {first.line})"
+                    )
+                )
+                continue
+            self.positions[(*at, key)] = where
+            mapping[key] = self.build(value_node, (*at, key))
+        # `<<` merges: explicit keys win, then earlier merged mappings over later ones.
+        for source in merged:
+            sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
+            for each in sources:
+                if not isinstance(each, yaml.MappingNode):
+                    self.problems.append(
+                        Problem(self.location(each), _dotted(at), "`<<` merges only mappings")
+                    )
+                    continue
+                for key, value in self._mapping(each, at).items():
+                    mapping.setdefault(key, value)
+        return mapping
+
+
+def _at(parsed: Parsed, path: Path_) -> Location:
+    """Where ``path`` (or the nearest part of it that is written) stands."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in parsed.positions:
+            return parsed.positions[path[:end]]
+    return parsed.start
+
+
+def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[Path_] = set()
+    for error in exc.errors():
+        loc = _data_path(error["loc"], parsed.data)
+        if loc in seen:
+            continue  # one message per field: union branches repeat themselves
+        seen.add(loc)
+        where = parsed.start
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in parsed.positions:
+                where = parsed.positions[loc[:end]]
+                break
+        problems.append(Problem(where, _dotted(loc), _message(error, unknown)))
+    return problems
+
+
+def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
+    """Keep the parts of a pydantic location that index the document (drop union tags)."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        indexes_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if (isinstance(node, dict) and part in node) or indexes_list:
+            node = node[part]
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part[:1].islower()
+            and "[" not in part
+        ):
+            node = None  # a missing field: keep its name, it is what the user must add
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _message(error: Any, unknown: str) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        name = error["loc"][-1] if error["loc"] else ""
+        reason = UNSUPPORTED_FIELDS.get(str(name))
+        return f"{unknown}: {reason}" if reason else unknown
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _check_unique(result: LoadResult) -> None:
+    first: dict[tuple[Kind, str, str], LoadedManifest] = {}
+    kept: list[LoadedManifest] = []
+    for loaded in result.manifests:
+        identity = loaded.identity
+        if identity in first:
+            kind, namespace, name = identity
+            result.errors.append(
+                Problem(
+                    loaded.location,
+                    "metadata.name",
+                    f"duplicate {kind} {namespace}/{name} "
+                    f"(first defined at {first[identity].location})",
+                )
+            )
+            continue
+        first[identity] = loaded
+        kept.append(loaded)
+    result.manifests = kept

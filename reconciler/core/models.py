@@ -1,0 +1,942 @@
+"""Pydantic models of the manifest kinds: fields, defaults and validation. No I/O.
+
+Field names mirror the Kubernetes Pod spec wherever the concept is the same,
+so Pod YAML reads as a Sandbox. Every model forbids unknown fields: a field we
+do not support is an error that names it, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from reconciler.core.quantity import cpu_to_nano, cpu_to_shares, memory_to_bytes
+
+API_VERSION = "reconciler/v1"
+DEFAULT_NAMESPACE = "default"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label "
+            "(lower-case letters, digits and '-', starting and ending alphanumeric, at most 63)"
+        )
+    return value
+
+
+def _no_nul(value: str) -> str:
+    # Docker and the kernel read NUL as the end of a string: what follows would vanish.
+    if "\x00" in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    """A path Docker can take in a mount: absolute, no '..', no ':' (bind syntax splits on it)."""
+    _no_nul(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if ":" in value or "," in value:
+        raise ValueError(
+            f"{value!r}: ':' and ',' are not allowed (Docker's mount syntax splits on them)"
+        )
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r}: '..' is not allowed (write the path it means)")
+    return value
+
+
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"label key {key!r}: the prefix must be a DNS subdomain")
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"label key {key!r}: the name must be at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending alphanumeric"
+        )
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    """Kubernetes label syntax: keys and values that no label store can misread."""
+    for key, text in value.items():
+        _label_key(key)
+        if text and not _LABEL_NAME.fullmatch(text):
+            raise ValueError(
+                f"label {key}: value {text!r} must be at most 63 letters, digits, '-', '_' or "
+                "'.', starting and ending alphanumeric"
+            )
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        _label_key(key)
+        _no_nul(text)
+    return value
+
+
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
+_RUNTIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _image(value: str) -> str:
+    if len(value) > 512 or not _IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference")
+    return value
+
+
+def _runtime(value: str) -> str:
+    if len(value) > 64 or not _RUNTIME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a runtime name (letters, digits, '_', '.', '-')")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": 63}),
+]
+NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_no_nul)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+ImageRef = Annotated[str, AfterValidator(_image)]
+RuntimeName = Annotated[str, AfterValidator(_runtime)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Kind(StrEnum):
+    SANDBOX = "Sandbox"
+    CONTAINER = "Container"
+
+
+class Mode(StrEnum):
+    CONTAINER_IN_SANDBOX = "container-in-sandbox"
+    STANDALONE = "standalone"
+
+
+class Namespace(StrEnum):
+    """Linux namespaces a sandbox's workloads can join."""
+
+    NETWORK = "network"
+    IPC = "ipc"
+    PID = "pid"
+
+
+RestartPolicy = Literal["Always", "OnFailure", "Never"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+class Model(BaseModel):
+    """Base: camelCase aliases, unknown fields forbidden, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        # Attribute docstrings become descriptions in `reconciler schema`.
+        use_attribute_docstrings=True,
+    )
+
+
+class Metadata(Model):
+    name: DnsLabel
+    """Unique per kind and namespace; a DNS-1123 label."""
+    namespace: DnsLabel = DEFAULT_NAMESPACE
+    """Identity is namespace/name."""
+    labels: Annotated[dict[str, str], AfterValidator(_labels)] = {}
+    """Free-form labels for people and tools."""
+    annotations: Annotated[dict[str, str], AfterValidator(_annotations)] = {}
+
+
+_ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+
+class EnvVar(Model):
+    name: Annotated[str, Field(pattern=_ENV_NAME)]
+    value: Text = ""
+    """The variable's value (the empty string when absent)."""
+
+
+class ValuesRef(Model):
+    name: NonEmpty
+    optional: bool = False
+
+
+class EnvFromSource(Model):
+    """Every key of a ConfigMap or Secret defined in the same file, as variables."""
+
+    prefix: str = ""
+    config_map_ref: ValuesRef | None = None
+    secret_ref: ValuesRef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFromSource:
+        if (self.config_map_ref is None) == (self.secret_ref is None):
+            raise ValueError("an envFrom entry needs exactly one of configMapRef, secretRef")
+        return self
+
+    @property
+    def ref(self) -> tuple[str, ValuesRef]:
+        if self.config_map_ref is not None:
+            return "ConfigMap", self.config_map_ref
+        assert self.secret_ref is not None
+        return "Secret", self.secret_ref
+
+
+class ContainerPort(Model):
+    container_port: PortNumber
+    """The port inside the network namespace."""
+    host_port: PortNumber | None = None
+    """Publish on this host port (on the infra for a sandbox)."""
+    host_ip: Annotated[str, AfterValidator(_ip)] | None = Field(default=None, alias="hostIP")
+    """The host address to bind (default: all)."""
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    name: str | None = None
+
+
+class VolumeMount(Model):
+    name: DnsLabel
+    mount_path: AbsolutePath
+    """Absolute path inside the container."""
+    read_only: bool = False
+
+
+EPHEMERAL_STORAGE = "ephemeral-storage"
+
+
+def _check_quantities(value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+    for key, amount in value.items():
+        if key == "cpu":
+            cpu_to_nano(amount)
+        elif key in ("memory", EPHEMERAL_STORAGE):
+            memory_to_bytes(amount)
+        else:
+            raise ValueError(
+                f"unsupported resource {key!r} (supported: cpu, memory, ephemeral-storage)"
+            )
+    return value
+
+
+# Strict: YAML's `true` must not read as 1 core or 1 byte.
+Quantity = StrictStr | StrictInt | StrictFloat
+Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
+
+
+class Resources(Model):
+    limits: Quantities = {}
+    """cpu (cores or millicores: 500m) -> NanoCpus; memory (128Mi) -> Memory."""
+    requests: Quantities = {}
+    """cpu -> CpuShares; memory -> MemoryReservation."""
+
+    @field_validator("requests")
+    @classmethod
+    def _no_storage_request(cls, requests: dict[str, Quantity]) -> dict[str, Quantity]:
+        if EPHEMERAL_STORAGE in requests:
+            raise ValueError(
+                "an ephemeral-storage request only steers a cluster scheduler; "
+                "set limits.ephemeral-storage for a size limit"
+            )
+        return requests
+
+    def storage_size(self) -> int | None:
+        """limits.ephemeral-storage: the container's writable layer size (StorageOpt size)."""
+        limit = self.limits.get(EPHEMERAL_STORAGE)
+        return memory_to_bytes(limit) if limit is not None else None
+
+    def nano_cpus(self) -> int | None:
+        return cpu_to_nano(self.limits["cpu"]) if "cpu" in self.limits else None
+
+    def memory(self) -> int | None:
+        return memory_to_bytes(self.limits["memory"]) if "memory" in self.limits else None
+
+    def cpu_shares(self) -> int | None:
+        return cpu_to_shares(self.requests["cpu"]) if "cpu" in self.requests else None
+
+    def memory_reservation(self) -> int | None:
+        return memory_to_bytes(self.requests["memory"]) if "memory" in self.requests else None
+
+
+class Capabilities(Model):
+    add: list[str] = []
+    drop: list[str] = []
+
+
+class SeccompProfile(Model):
+    type: Literal["RuntimeDefault", "Unconfined", "Localhost"]
+    localhost_profile: str | None = None
+
+    @model_validator(mode="after")
+    def _docker_can(self) -> SeccompProfile:
+        if self.type == "Localhost":
+            raise ValueError(
+                "seccompProfile type Localhost is not supported: Docker takes a profile's JSON "
+                "from its client, and a path on a kubelet's node means nothing here "
+                "(use RuntimeDefault or Unconfined)"
+            )
+        if self.localhost_profile is not None:
+            raise ValueError("localhostProfile goes only with type Localhost")
+        return self
+
+
+# What Docker lets a container set: the sysctls of the namespaces it owns.
+_NAMESPACED_SYSCTL = re.compile(
+    r"net\.[a-z0-9_./-]+|fs\.mqueue\.[a-z0-9_]+|kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|"
+    r"shmmni|shm_rmid_forced)"
+)
+_IPC_SYSCTL = re.compile(r"fs\.mqueue\..*|kernel\..*")
+
+
+class Sysctl(Model):
+    name: str
+    value: str
+
+    @field_validator("name")
+    @classmethod
+    def _namespaced(cls, name: str) -> str:
+        if not _NAMESPACED_SYSCTL.fullmatch(name):
+            raise ValueError(
+                f"sysctl {name!r} is not namespaced: setting it would change the host's kernel "
+                "(Docker accepts net.*, fs.mqueue.* and the IPC kernel.msg*/sem/shm* sysctls)"
+            )
+        return name
+
+    @property
+    def ipc(self) -> bool:
+        """An IPC-namespace sysctl (else a network one)."""
+        return bool(_IPC_SYSCTL.fullmatch(self.name))
+
+
+UserId = Annotated[int, Field(ge=0)]
+
+
+class SecurityContext(Model):
+    """A container's securityContext; its user, group, runAsNonRoot and seccompProfile
+    override the pod-level ones (PodSecurityContext)."""
+
+    run_as_user: UserId | None = None
+    run_as_group: UserId | None = None
+    run_as_non_root: bool | None = None
+    privileged: bool = False
+    read_only_root_filesystem: bool = False
+    allow_privilege_escalation: bool | None = None
+    """false sets no-new-privileges."""
+    capabilities: Capabilities = Capabilities()
+    seccomp_profile: SeccompProfile | None = None
+
+
+class PodSecurityContext(Model):
+    """A pod-level securityContext: defaults for every member, plus what only a pod has."""
+
+    run_as_user: UserId | None = None
+    run_as_group: UserId | None = None
+    run_as_non_root: bool | None = None
+    fs_group: UserId | None = None  # owns the emptyDir volumes; a supplemental group of all
+    supplemental_groups: list[UserId] = []
+    seccomp_profile: SeccompProfile | None = None
+    sysctls: list[Sysctl] = []
+
+    @field_validator("sysctls")
+    @classmethod
+    def _unique_sysctls(cls, sysctls: list[Sysctl]) -> list[Sysctl]:
+        _unique([s.name for s in sysctls], "sysctl")
+        return sysctls
+
+
+def effective_security(
+    pod: PodSecurityContext | None, container: SecurityContext | None
+) -> SecurityContext:
+    """Kubernetes' merge: the container's values win; the pod's fill what it leaves unset."""
+    own = container or SecurityContext()
+    if pod is None:
+        return own
+    inherited = {
+        name: getattr(pod, name)
+        for name in ("run_as_user", "run_as_group", "run_as_non_root", "seccomp_profile")
+        if getattr(own, name) is None and getattr(pod, name) is not None
+    }
+    return own.model_copy(update=inherited) if inherited else own
+
+
+def _check_non_root(name: str | None, security: SecurityContext) -> None:
+    """A root runAsUser with runAsNonRoot is known wrong before any image is read."""
+    if security.run_as_non_root and security.run_as_user == 0:
+        who = "the container" if name is None else f"container {name!r}"
+        raise ValueError(
+            f"{who} has runAsNonRoot but runAsUser 0 (root): it would be refused at every start"
+        )
+
+
+class ExecAction(Model):
+    command: Annotated[list[Text], Field(min_length=1)]
+
+
+class HTTPGetAction(Model):
+    path: str = "/"
+    port: PortNumber
+    host: str | None = None
+    scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+
+
+class TCPSocketAction(Model):
+    port: PortNumber
+    host: str | None = None
+
+
+class Probe(Model):
+    exec: ExecAction | None = None
+    """Run a command in the container (docker exec); exit 0 is success."""
+    http_get: HTTPGetAction | None = None
+    """GET against the sandbox's address; 2xx/3xx is success."""
+    tcp_socket: TCPSocketAction | None = None
+    """A TCP connect to the sandbox's address."""
+    initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
+    period_seconds: Annotated[int, Field(ge=1)] = 10
+    timeout_seconds: Annotated[int, Field(ge=1)] = 1
+    failure_threshold: Annotated[int, Field(ge=1)] = 3
+    success_threshold: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        handlers = [h for h in (self.exec, self.http_get, self.tcp_socket) if h is not None]
+        if len(handlers) != 1:
+            raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")
+        return self
+
+
+class LifecycleHandler(Model):
+    """A lifecycle hook: exec only (run through Docker exec by reconciler)."""
+
+    exec: ExecAction
+
+
+class Lifecycle(Model):
+    post_start: LifecycleHandler | None = None  # right after the container starts
+    pre_stop: LifecycleHandler | None = None  # before it is stopped, within the grace period
+
+
+class HostAlias(Model):
+    ip: NonEmpty
+    hostnames: Annotated[list[NonEmpty], Field(min_length=1)]
+
+
+class DNSOption(Model):
+    name: NonEmpty
+    value: str | None = None
+
+
+class PodDNSConfig(Model):
+    nameservers: list[NonEmpty] = []
+    searches: list[NonEmpty] = []
+    options: list[DNSOption] = []
+
+
+class EmptyDirVolume(Model):
+    medium: Literal["", "Memory"] = ""
+    """'' for a Docker volume the unit owns; Memory for a tmpfs."""
+    size_limit: str | int | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> EmptyDirVolume:
+        if self.size_limit is not None:
+            memory_to_bytes(self.size_limit)
+            if self.medium != "Memory":
+                raise ValueError(
+                    "sizeLimit needs medium: Memory (a Docker volume cannot be size-limited)"
+                )
+        return self
+
+
+class HostPathVolume(Model):
+    path: AbsolutePath
+    # "" and DirectoryOrCreate create a missing directory; the others must exist.
+    type: Literal["", "DirectoryOrCreate", "Directory", "File", "Socket"] = ""
+
+
+class Volume(Model):
+    name: DnsLabel
+    empty_dir: EmptyDirVolume | None = None
+    """A volume the unit owns, removed with it."""
+    host_path: HostPathVolume | None = None
+    """A directory or file of the host, bind-mounted."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        if (self.empty_dir is None) == (self.host_path is None):
+            raise ValueError("a volume needs exactly one of emptyDir, hostPath")
+        return self
+
+
+class ContainerFields(Model):
+    """What a container is, shared by sandbox members and standalone containers."""
+
+    image: ImageRef
+    """The image to run (pulled per imagePullPolicy)."""
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    command: list[Text] = []
+    """Replaces the image's ENTRYPOINT."""
+    args: list[Text] = []
+    """Replaces the image's CMD."""
+    working_dir: AbsolutePath | None = None
+    env: list[EnvVar] = []
+    # Resolved when the file is read (manifests.py): the values of a ConfigMap or
+    # Secret in the same file become `env` entries before `env`, which wins.
+    env_from: list[EnvFromSource] = []
+    ports: list[ContainerPort] = []
+    """Ports; in a sandbox a hostPort is published by the infra."""
+    volume_mounts: list[VolumeMount] = []
+    resources: Resources = Resources()
+    security_context: SecurityContext | None = None
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    lifecycle: Lifecycle | None = None
+    liveness_probe: Probe | None = None
+    """Restart the container after failureThreshold failures."""
+    readiness_probe: Probe | None = None
+    """Sets READY in `reconciler get`."""
+    startup_probe: Probe | None = None
+    """Holds liveness back until it succeeds once."""
+    # Kubernetes fills these in; reconciler collects no termination message (warned).
+    termination_message_path: str | None = None
+    termination_message_policy: Literal["File", "FallbackToLogsOnError"] | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, env: list[EnvVar]) -> list[EnvVar]:
+        _unique([e.name for e in env], "env name")
+        return env
+
+
+class Container(ContainerFields):
+    """A member of a Pod (`containers[]` / `initContainers[]`)."""
+
+    name: DnsLabel
+    """The container's name within its sandbox."""
+    # Only on initContainers: Always makes it a native sidecar (Kubernetes 1.28+).
+    restart_policy: Literal["Always"] | None = None
+
+
+class SandboxContainer(Container):
+    """A member of a Sandbox: may run under another runtime than its infra, where
+    the runtime profiles say the sharing stays real (see runtimes.py)."""
+
+    runtime: RuntimeName | None = None
+    """Another runtime than the infra's, where the runtimes allow the mix."""
+
+
+class UnitSpec(Model):
+    """Fields every kind has: how it runs and for how long it may stop."""
+
+    runtime: RuntimeName | None = None  # None: the operator's default runtime
+    """OCI runtime (runc, runsc, kata, ...); default: the operator's defaultRuntime."""
+    restart_policy: RestartPolicy = "Always"
+    """When the reconciler restarts an exited container (with crash-loop backoff)."""
+    termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    """Seconds between SIGTERM and SIGKILL on stop."""
+    volumes: list[Volume] = []
+    """Volumes the containers mount by name."""
+    hostname: DnsLabel | None = None  # default: metadata.name
+    subdomain: DnsLabel | None = None  # the FQDN is hostname.subdomain.namespace.svc.cluster.local
+    host_aliases: list[HostAlias] = []
+    dns_config: PodDNSConfig | None = None
+
+    @field_validator("volumes")
+    @classmethod
+    def _unique_volumes(cls, volumes: list[Volume]) -> list[Volume]:
+        _unique([v.name for v in volumes], "volume name")
+        return volumes
+
+
+class SandboxSpec(UnitSpec):
+    mode: Mode | None = None  # None: the operator's mode; otherwise only where allowed
+    """container-in-sandbox or standalone; only where the operator's allowedModes permit."""
+    share: list[Namespace] = [Namespace.NETWORK, Namespace.IPC]
+    """Namespaces the workloads join; network is required, pid optional."""
+    ports: list[ContainerPort] = []
+    """Published on the infra: ports belong to the network namespace."""
+    init_containers: list[SandboxContainer] = []
+    """Run in order, each to exit 0, before the workloads."""
+    containers: Annotated[list[SandboxContainer], Field(min_length=1)]
+    """The workloads; the first is the default of `logs` and `exec`."""
+    security_context: PodSecurityContext | None = None
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, share: list[Namespace]) -> list[Namespace]:
+        _unique([s.value for s in share], "shared namespace")
+        if Namespace.NETWORK not in share:
+            raise ValueError(
+                "a sandbox always shares its network namespace: the infra holds the ports"
+            )
+        return sorted(share, key=list(Namespace).index)
+
+    @model_validator(mode="after")
+    def _members(self) -> SandboxSpec:
+        _check_members(
+            self.init_containers, self.containers, self.volumes, self.ports, self.security_context
+        )
+        return self
+
+
+class ContainerSpec(ContainerFields, UnitSpec):
+    """A standalone container: no infra, its own namespaces."""
+
+    @model_validator(mode="after")
+    def _mounts(self) -> ContainerSpec:
+        _check_mounts([self], self.volumes)
+        _unique_host_ports(self.ports)
+        _check_non_root(None, effective_security(None, self.security_context))
+        return self
+
+
+class SandboxManifest(Model):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Sandbox"]
+    metadata: Metadata
+    spec: SandboxSpec
+
+
+class ContainerManifest(Model):
+    api_version: Literal["reconciler/v1"]
+    kind: Literal["Container"]
+    metadata: Metadata
+    spec: ContainerSpec
+
+
+# Pod fields that only matter to a cluster scheduler: accepted with a warning.
+SCHEDULER_ONLY_FIELDS = (
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "schedulingGates",
+    "serviceAccountName",
+    "dnsPolicy",
+    "nodeName",
+    "schedulerName",
+    "priority",
+    "priorityClassName",
+    "preemptionPolicy",
+    "topologySpreadConstraints",
+)
+
+# Pod and Container fields outside the subset, with why: a field named here is
+# an error that says so (manifests.py), never silently dropped.
+_HOST_NAMESPACES = (
+    "host namespaces are not supported: a sandbox's members share the infra's namespaces, "
+    "never the host's"
+)
+_API_SERVER = "needs a Kubernetes API server, which reconciler does not have"
+UNSUPPORTED_FIELDS: dict[str, str] = {
+    "hostNetwork": _HOST_NAMESPACES,
+    "hostPID": _HOST_NAMESPACES,
+    "hostIPC": _HOST_NAMESPACES,
+    "hostUsers": "user namespaces are set per Docker daemon (userns-remap), not per container",
+    "setHostnameAsFQDN": "not supported: the hostname stays short, `hostname -f` gives the FQDN",
+    "activeDeadlineSeconds": "not supported: reconciler keeps a unit as its manifest says",
+    "ephemeralContainers": "ephemeral containers are added through the API (kubectl debug)",
+    "imagePullSecrets": "pull credentials are the Docker daemon's (docker login), not a Secret's",
+    "serviceAccount": _API_SERVER,
+    "automountServiceAccountToken": _API_SERVER,
+    "enableServiceLinks": _API_SERVER + " (no Services to link)",
+    "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
+    "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
+    "os": "the Docker host's operating system decides",
+    "valueFrom": _API_SERVER + " (ConfigMaps, Secrets, the downward API): give the value inline",
+    "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
+    "container",
+    "volumeDevices": "raw block devices come from PersistentVolumeClaims, " + _API_SERVER,
+    "seLinuxOptions": "SELinux labels are not supported (no SELinux on these Docker hosts)",
+    "seLinuxChangePolicy": "SELinux labels are not supported (no SELinux on these Docker hosts)",
+    "windowsOptions": "Windows containers are not supported",
+    "appArmorProfile": "AppArmor profiles are not supported (Docker applies its default)",
+    "procMount": "not supported: Docker always masks /proc",
+    "fsGroupChangePolicy": "not supported: an emptyDir is owned by fsGroup from its creation",
+    "supplementalGroupsPolicy": "not supported: the image's groups are always merged (Merge)",
+    "configMap": _API_SERVER,
+    "secret": _API_SERVER,
+    "persistentVolumeClaim": _API_SERVER,
+    "projected": _API_SERVER,
+    "downwardAPI": _API_SERVER,
+    "ephemeral": _API_SERVER + " (volume claim templates)",
+    "grpc": "gRPC probes are not supported: use exec, httpGet or tcpSocket",
+    "httpGet": "only exec lifecycle hooks are supported",
+    "tcpSocket": "only exec lifecycle hooks are supported",
+    "sleep": "only exec lifecycle hooks are supported",
+}
+
+
+class PodSpec(Model):
+    """The subset of a Kubernetes PodSpec that maps onto a Sandbox."""
+
+    containers: Annotated[list[Container], Field(min_length=1)]
+    init_containers: list[Container] = []
+    volumes: list[Volume] = []
+    restart_policy: RestartPolicy = "Always"
+    termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    share_process_namespace: bool = False
+    """true adds pid to the shared namespaces."""
+    runtime_class_name: RuntimeName | None = None
+    """The runtime of the sandbox."""
+    security_context: PodSecurityContext | None = None
+    hostname: DnsLabel | None = None
+    subdomain: DnsLabel | None = None
+    host_aliases: list[HostAlias] = []
+    dns_config: PodDNSConfig | None = None
+    node_selector: Any = None
+    affinity: Any = None
+    tolerations: Any = None
+    scheduling_gates: Any = None
+    service_account_name: Any = None
+    dns_policy: Any = None
+    node_name: Any = None
+    scheduler_name: Any = None
+    priority: Any = None
+    priority_class_name: Any = None
+    preemption_policy: Any = None
+    topology_spread_constraints: Any = None
+
+    @model_validator(mode="after")
+    def _members(self) -> PodSpec:
+        _check_members(
+            self.init_containers, self.containers, self.volumes, [], self.security_context
+        )
+        return self
+
+
+class PodManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["Pod"]
+    metadata: Metadata
+    spec: PodSpec
+    status: Any = None
+
+    def scheduler_only_fields(self) -> list[str]:
+        return [
+            name for name in SCHEDULER_ONLY_FIELDS if getattr(self.spec, _snake(name)) is not None
+        ]
+
+    def to_sandbox(self) -> SandboxManifest:
+        spec = self.spec
+        share = [Namespace.NETWORK, Namespace.IPC]
+        if spec.share_process_namespace:
+            share.append(Namespace.PID)
+        return SandboxManifest(
+            api_version=API_VERSION,
+            kind="Sandbox",
+            metadata=self.metadata,
+            spec=SandboxSpec(
+                runtime=spec.runtime_class_name,
+                share=share,
+                restart_policy=spec.restart_policy,
+                termination_grace_period_seconds=spec.termination_grace_period_seconds,
+                volumes=spec.volumes,
+                security_context=spec.security_context,
+                hostname=spec.hostname,
+                subdomain=spec.subdomain,
+                host_aliases=spec.host_aliases,
+                dns_config=spec.dns_config,
+                init_containers=[
+                    SandboxContainer.model_validate(c.model_dump()) for c in spec.init_containers
+                ],
+                containers=[
+                    SandboxContainer.model_validate(c.model_dump()) for c in spec.containers
+                ],
+            ),
+        )
+
+
+Manifest = SandboxManifest | ContainerManifest
+
+
+# ConfigMaps and Secrets are not units: they hold values that envFrom of a Pod,
+# Sandbox or Container in the same file reads (there is no API server to ask).
+class ValuesMetadata(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)]
+    namespace: DnsLabel = DEFAULT_NAMESPACE
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class ConfigMapManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["ConfigMap"]
+    metadata: ValuesMetadata
+    data: dict[str, str] = {}
+    immutable: bool | None = None
+
+    def values(self) -> dict[str, str]:
+        return dict(self.data)
+
+
+class SecretManifest(Model):
+    api_version: Literal["v1"]
+    kind: Literal["Secret"]
+    metadata: ValuesMetadata
+    type: str = "Opaque"
+    data: dict[str, str] = {}  # base64, as in Kubernetes
+    string_data: dict[str, str] = {}
+    immutable: bool | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, data: dict[str, str]) -> dict[str, str]:
+        for key, value in data.items():
+            try:
+                base64.b64decode(value, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"data.{key} is not base64 of UTF-8 text ({exc})") from None
+        return data
+
+    def values(self) -> dict[str, str]:
+        decoded = {k: base64.b64decode(v).decode() for k, v in self.data.items()}
+        return decoded | self.string_data  # stringData wins, as in Kubernetes
+
+
+ValuesManifest = ConfigMapManifest | SecretManifest
+ValuesKey = tuple[str, str, str]  # kind, namespace, name
+
+Path = tuple[str | int, ...]
+
+
+def resolve_env_from(
+    manifest: Manifest, values: dict[ValuesKey, dict[str, str]]
+) -> tuple[Manifest, list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """``manifest`` with every envFrom turned into env entries; (path, why) errors and warnings.
+
+    Kubernetes' order: envFrom sources in order (a later one wins a clash),
+    keys sorted, then `env`, which wins over all of them. A key that is no
+    valid variable name is skipped with a warning, as kubelet does.
+    """
+    errors: list[tuple[Path, str]] = []
+    warnings: list[tuple[Path, str]] = []
+    namespace = manifest.metadata.namespace
+
+    def resolved(container: Any, at: Path) -> Any:
+        if not container.env_from:
+            return container
+        merged: dict[str, str] = {}
+        for index, source in enumerate(container.env_from):
+            kind, ref = source.ref
+            where = (*at, "envFrom", index, "configMapRef" if kind == "ConfigMap" else "secretRef")
+            found = values.get((kind, namespace, ref.name))
+            if found is None:
+                if not ref.optional:
+                    errors.append(
+                        (
+                            (*where, "name"),
+                            f"{kind} {namespace}/{ref.name} is not defined in this file "
+                            "(with no API server, a ConfigMap or Secret is read from the "
+                            "file that uses it)",
+                        )
+                    )
+                continue
+            for key in sorted(found):
+                name = source.prefix + key
+                if not re.fullmatch(_ENV_NAME, name):
+                    warnings.append((where, f"skipped {name!r}: not a valid variable name"))
+                    continue
+                merged[name] = found[key]
+        own = {e.name for e in container.env}
+        env = [EnvVar(name=n, value=v) for n, v in merged.items() if n not in own]
+        return container.model_copy(update={"env": [*env, *container.env], "env_from": []})
+
+    spec = manifest.spec
+    if isinstance(spec, ContainerSpec):
+        return manifest.model_copy(update={"spec": resolved(spec, ("spec",))}), errors, warnings
+    update = {
+        group: [resolved(c, ("spec", field, i)) for i, c in enumerate(getattr(spec, group))]
+        for group, field in (("init_containers", "initContainers"), ("containers", "containers"))
+    }
+    return manifest.model_copy(update={"spec": spec.model_copy(update=update)}), errors, warnings
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} {name!r}")
+        seen.add(name)
+
+
+def _check_members(
+    init: Sequence[Container],
+    containers: Sequence[Container],
+    volumes: list[Volume],
+    ports: list[ContainerPort],
+    security: PodSecurityContext | None = None,
+) -> None:
+    """The rules of a sandbox's members, for Sandbox and Pod alike."""
+    members = [*init, *containers]
+    _unique([c.name for c in members], "container name")
+    for c in containers:
+        if c.restart_policy is not None:
+            raise ValueError(
+                f"container {c.name!r}: restartPolicy belongs to initContainers only "
+                "(Always makes a native sidecar); the pod's restartPolicy governs containers"
+            )
+    for c in members:
+        _check_non_root(c.name, effective_security(security, c.security_context))
+    for c in init:
+        if c.restart_policy is None and c.lifecycle is not None:
+            raise ValueError(
+                f"init container {c.name!r}: lifecycle hooks are for containers and native "
+                "sidecars (restartPolicy: Always), not for init containers that run to completion"
+            )
+    _check_mounts(members, volumes)
+    _unique_host_ports([*ports, *(p for c in members for p in c.ports)])
+
+
+def _check_mounts(members: list[Any], volumes: list[Volume]) -> None:
+    declared = {v.name for v in volumes}
+    for member in members:
+        for mount in member.volume_mounts:
+            if mount.name not in declared:
+                raise ValueError(
+                    f"volumeMount {mount.name!r} names no volume in spec.volumes "
+                    f"(declared: {sorted(declared) or 'none'})"
+                )
+
+
+def _unique_host_ports(ports: list[ContainerPort]) -> None:
+    _unique(
+        [f"{p.host_ip or '0.0.0.0'}:{p.host_port}/{p.protocol}" for p in ports if p.host_port],
+        "host port",
+    )

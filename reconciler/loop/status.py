@@ -1,0 +1,185 @@
+"""What `reconciler get` reports, derived from observed containers. No I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from reconciler.core import labels as L
+from reconciler.core.effective import UnitKey
+from reconciler.core.models import Kind
+from reconciler.core.observed import Observation, ObservedContainer, State
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    name: str  # in the manifest; "infra" for the infra
+    role: str
+    id: str
+    state: str
+    runtime: str
+    restarts: int
+    exit_code: int | None
+    started_at: str | None
+    ready: bool | None = None  # readiness, as the loop last probed it
+    waiting: str | None = None  # why a restart is held back (CrashLoopBackOff)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatus:
+    kind: str
+    namespace: str
+    name: str
+    mode: str
+    runtime: str
+    phase: str
+    source: str
+    owner: str = ""  # the source that owns it (ownership.py); "" for units from before owners
+    containers: list[ContainerStatus] = field(default_factory=list)
+    last_error: str | None = None  # the loop's last error on this unit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def phase(containers: list[ObservedContainer]) -> str:
+    """Kubernetes-like phase: Pending, Running, Succeeded, Failed."""
+    infra = [c for c in containers if c.role == L.ROLE_INFRA]
+    inits = [c for c in containers if c.role == L.ROLE_INIT]
+    workloads = [c for c in containers if c.role == L.ROLE_WORKLOAD]
+    if infra and not any(c.state.alive for c in infra):
+        return "Pending"
+    if (
+        any(c.state is State.EXITED and c.exit_code not in (0, None) for c in inits)
+        and not workloads
+    ):
+        return "Failed"
+    if not workloads or any(c.state in (State.CREATED, State.RESTARTING) for c in workloads):
+        return "Pending"
+    if any(c.state.alive for c in workloads):
+        return "Running"
+    if all(c.exit_code == 0 for c in workloads):
+        return "Succeeded"
+    return "Failed"
+
+
+def unit_statuses(
+    observed: Observation, instance: str, details: Mapping[str, Mapping[str, Any]]
+) -> list[UnitStatus]:
+    """One status per unit of ``instance``; ``details`` is inspect data by id, if read."""
+    groups: dict[UnitKey, list[ObservedContainer]] = defaultdict(list)
+    for c in observed.containers:
+        key = c.unit_key
+        if c.instance == instance and key is not None:
+            groups[key].append(c)
+    for key, _claim in observed.claims:
+        groups.setdefault(key, [])
+    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_SIDECAR: 1, L.ROLE_WORKLOAD: 2}
+    result = []
+    for key in sorted(groups):
+        members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), _position(c), c.created))
+        if not members:
+            continue  # only a claim is left: nothing runs
+        first = members[0].labels
+        owner = observed.owner(key, members)
+        result.append(
+            UnitStatus(
+                kind=key.kind.value,
+                namespace=key.namespace,
+                name=key.name,
+                mode=first.get(L.MODE, ""),
+                runtime=first.get(L.RUNTIME, ""),
+                phase=phase(members),
+                source=first.get(L.SOURCE, ""),
+                owner=str(owner) if owner else "",
+                containers=[_container(c, details.get(c.id, {})) for c in members],
+            )
+        )
+    return result
+
+
+def _position(c: ObservedContainer) -> int:
+    """Its place in the manifest (a label); containers from before it sort by creation."""
+    try:
+        return int(c.labels.get(L.POSITION, ""))
+    except ValueError:
+        return -1
+
+
+def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus:
+    state = info.get("State") or {}
+    host = info.get("HostConfig") or {}
+    started = state.get("StartedAt")
+    return ContainerStatus(
+        name=c.container or "infra",
+        role=c.role,
+        id=c.id[:12],
+        state=c.state.value,
+        runtime=host.get("Runtime") or c.labels.get(L.RUNTIME, ""),
+        restarts=int(info.get("RestartCount") or 0),
+        exit_code=c.exit_code,
+        started_at=started if started and not started.startswith("0001-") else None,
+    )
+
+
+def merge_loop_status(statuses: list[UnitStatus], loop: Mapping[str, Any]) -> list[UnitStatus]:
+    """Fold what `reconciler run` knows (restarts, backoff, readiness, errors) into ``statuses``."""
+    units = loop.get("units") or {}
+    merged = []
+    for s in statuses:
+        key = str(UnitKey(Kind(s.kind), s.namespace, s.name))
+        seen = units.get(key)
+        if not isinstance(seen, dict):
+            merged.append(s)
+            continue
+        containers = seen.get("containers") or {}
+        new = []
+        for c in s.containers:
+            known = containers.get(c.name) or {}
+            same = known.get("id") == c.id
+            new.append(
+                replace(
+                    c,
+                    restarts=int(known.get("restarts") or 0) if same else c.restarts,
+                    ready=known.get("ready") if same else None,
+                    waiting=known.get("waiting") if same and c.state == "exited" else None,
+                )
+            )
+        waiting = any(c.waiting for c in new)
+        merged.append(
+            replace(
+                s,
+                containers=new,
+                phase="CrashLoopBackOff"
+                if waiting
+                else seen["phase"]
+                if seen.get("phase") in ("Failed", "Refused")
+                else s.phase,
+                last_error=seen.get("lastError"),
+            )
+        )
+    # Desired units with nothing on the daemon: refused, failed, or not made yet.
+    observed = {str(UnitKey(Kind(s.kind), s.namespace, s.name)) for s in statuses}
+    for key, seen in sorted(units.items()):
+        if key in observed or not isinstance(seen, dict):
+            continue
+        try:
+            kind = Kind(seen.get("kind", ""))
+        except ValueError:
+            continue
+        merged.append(
+            UnitStatus(
+                kind=kind.value,
+                namespace=str(seen.get("namespace", "")),
+                name=str(seen.get("name", "")),
+                mode="",
+                runtime="",
+                phase=str(seen.get("phase") or "Pending"),
+                source=str(seen.get("source") or ""),
+                owner=str(seen.get("owner") or ""),
+                last_error=seen.get("lastError"),
+            )
+        )
+    return sorted(merged, key=lambda s: UnitKey(Kind(s.kind), s.namespace, s.name))

@@ -1,0 +1,307 @@
+"""Where the control loop's desired state comes from; the watched directory. Reads files; no Docker.
+
+``Source`` is the loop's seam: a watched directory (``DirectorySource``, for
+`reconciler run`) and a git branch (``reconciler.sources.git.GitSource``, for
+`reconciler sync`) both give the loop desired units, the errors that keep
+units as they are, and the triggers that make it look again.
+
+The directory's view: each file keeps the manifests it
+last loaded without error: a file that fails to read or validate keeps
+defining what it defined before (and reports why), so a broken or
+half-written edit never removes a container. A unit that disappears from a
+file that still exists is kept until the file has read the same twice,
+``settle`` seconds apart, so an editor saving in several writes cannot make
+a unit vanish for a moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.core.effective import BuildConfig, Desired, UnitKey, build_units
+from reconciler.core.errors import ManifestError, Problem
+from reconciler.core.manifests import (
+    DEFAULT_LIMITS,
+    InputLimits,
+    LoadedManifest,
+    discover,
+    is_manifest_file,
+    load_bytes,
+    read_manifest,
+    source_of,
+)
+
+log = logging.getLogger("reconciler")
+
+
+def _key(loaded: LoadedManifest) -> UnitKey:
+    return UnitKey(*loaded.identity)
+
+
+@dataclass(slots=True)
+class _File:
+    good: list[LoadedManifest] = field(default_factory=list)  # last known good
+    errors: list[Problem] = field(default_factory=list)
+    digest: str = ""  # of the text that gave `good` (or the candidate below)
+    # A load that drops units from a file still there waits to be confirmed.
+    candidate: list[LoadedManifest] | None = None
+    candidate_digest: str = ""
+    confirm_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a reload changed: the units to reconcile, and when to look again."""
+
+    units: frozenset[UnitKey]
+    recheck_in: float | None = None
+    warnings: tuple[Problem, ...] = ()  # of the files read anew (said once per change)
+
+
+class Source(Protocol):
+    """What the control loop needs from wherever its manifests come from."""
+
+    def describe(self) -> str:
+        """What is followed, for the log (never with credentials)."""
+        ...
+
+    def scan(self, now: float) -> Change:
+        """Read everything again (at start and on every resync)."""
+        ...
+
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        """The trigger thread: until ``stop``, call ``changed`` after each reload.
+
+        ``changed(None)``: nothing to reconcile, but ``status()`` has news.
+        """
+        ...
+
+    def desired(self, config: BuildConfig) -> Desired:
+        """The units asked for now (last known good where something is broken)."""
+        ...
+
+    def errors(self) -> dict[str, list[Problem]]:
+        """Files failing now, by source label; units they defined are never pruned."""
+        ...
+
+    def complete(self) -> bool:
+        """False while nothing good was read yet: then nothing may be pruned."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """The source's part of the loop's status file."""
+        ...
+
+
+class ManifestDirectory:
+    """The manifests under one directory, reloaded file by file."""
+
+    def __init__(
+        self,
+        root: Path,
+        recursive: bool,
+        settle: float = 2.0,
+        limits: InputLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.root = root
+        self.limits = limits
+        self.recursive = recursive
+        self.settle = settle
+        self._files: dict[Path, _File] = {}
+        self._duplicates: list[tuple[Path, Problem]] = []
+        self._lock = threading.Lock()
+
+    def wants(self, path: Path) -> bool:
+        """Whether a changed path is one of ours (a manifest file, at the right depth)."""
+        try:
+            relative = path.relative_to(self.root)
+        except ValueError:
+            return False
+        if any(part.startswith(".") for part in relative.parts):
+            return False
+        if not self.recursive and len(relative.parts) != 1:
+            return False
+        return path.suffix in (".yaml", ".yml", ".json") and not path.name.startswith(("#", "~"))
+
+    def scan(self, now: float) -> Change:
+        """Reload every file (at start and on resync); files gone are forgotten."""
+        present = (
+            {p for p, _ in discover(self.root, self.recursive)} if self.root.is_dir() else set()
+        )
+        return self.reload(present | set(self._files), now)
+
+    def reload(self, paths: Iterable[Path], now: float) -> Change:
+        units: set[UnitKey] = set()
+        recheck: float | None = None
+        warnings: list[Problem] = []
+        with self._lock:
+            for path in paths:
+                changed, wait = self._reload_one(path, now, warnings)
+                units |= changed
+                if wait is not None:
+                    recheck = wait if recheck is None else min(recheck, wait)
+        return Change(frozenset(units), recheck, tuple(warnings))
+
+    def _reload_one(
+        self, path: Path, now: float, warnings: list[Problem]
+    ) -> tuple[set[UnitKey], float | None]:
+        state = self._files.get(path)
+        before = {_key(m) for m in state.good} if state else set()
+        if not is_manifest_file(path):  # deleted (or never ours): its units go
+            self._files.pop(path, None)
+            return before, None
+        state = state or _File()
+        try:
+            # Never blocks: a FIFO or device is refused from stat alone (manifests.py).
+            text = read_manifest(path, self.root, self.limits)
+        except ManifestError as exc:
+            self._files[path] = state
+            state.errors = exc.problems  # last known good stays
+            return before, None
+        except OSError:
+            return set(), None  # vanished between the event and the read: the next event says
+        digest = hashlib.sha256(text).hexdigest()
+        self._files[path] = state
+        if digest == state.digest and state.candidate is None:
+            # Unchanged since it last loaded well (maybe restored after a bad
+            # edit): what it defines stands, and any error since is gone.
+            state.errors = []
+            return set(), None
+        loaded = load_bytes(text, str(path), source_of(path, self.root), self.limits)
+        if digest != state.candidate_digest:  # not a second read to confirm a settling file
+            warnings.extend(loaded.warnings)
+        if loaded.errors:
+            state.errors = loaded.errors  # last known good stays
+            return before, None
+        state.errors = []
+        after = {_key(m) for m in loaded.manifests}
+        if before - after and state.good:
+            confirmed = state.candidate is not None and state.candidate_digest == digest
+            if not confirmed or now < state.confirm_at:
+                if not confirmed:
+                    state.candidate, state.candidate_digest = loaded.manifests, digest
+                    state.confirm_at = now + self.settle
+                # Keep the vanishing units; take the rest of the file as it is now.
+                kept = [m for m in state.good if _key(m) in before - after]
+                state.good = loaded.manifests + kept
+                return after | before, max(0.0, state.confirm_at - now)
+        state.good, state.digest = loaded.manifests, digest
+        state.candidate, state.candidate_digest = None, ""
+        return before | after, None
+
+    def desired(self, config: BuildConfig) -> Desired:
+        """What the files ask for; a unit defined twice counts where it was defined first."""
+        first: dict[UnitKey, LoadedManifest] = {}
+        self._duplicates = []
+        with self._lock:
+            for path in sorted(self._files):
+                for m in self._files[path].good:
+                    if _key(m) in first:
+                        self._duplicates.append(
+                            (
+                                path,
+                                Problem(
+                                    m.location,
+                                    "metadata.name",
+                                    f"duplicate {_key(m)} "
+                                    f"(first defined at {first[_key(m)].location})",
+                                ),
+                            )
+                        )
+                        continue
+                    first[_key(m)] = m
+        return build_units([(m.manifest, m.source) for m in first.values()], config)
+
+    def errors(self) -> dict[str, list[Problem]]:
+        """Files that failed to load, by their source label (relative path)."""
+        with self._lock:
+            result = {self._label(path): f.errors for path, f in self._files.items() if f.errors}
+        for path, problem in self._duplicates:
+            result.setdefault(self._label(path), []).append(problem)
+        return result
+
+    def _label(self, path: Path) -> str:
+        """A file's source label: its path relative to the root (as on the containers)."""
+        return path.relative_to(self.root).as_posix()
+
+
+class DirectorySource:
+    """`reconciler run DIR`: a ``ManifestDirectory`` watched with watchfiles."""
+
+    def __init__(
+        self,
+        root: Path,
+        recursive: bool,
+        settle: float = 2.0,
+        step_ms: int = 300,
+        limits: InputLimits = DEFAULT_LIMITS,
+    ):
+        self.files = ManifestDirectory(root, recursive, settle, limits)
+        self.step_ms = step_ms
+
+    def describe(self) -> str:
+        return str(self.files.root)
+
+    def scan(self, now: float) -> Change:
+        return self.files.scan(now)
+
+    def desired(self, config: BuildConfig) -> Desired:
+        return self.files.desired(config)
+
+    def errors(self) -> dict[str, list[Problem]]:
+        return self.files.errors()
+
+    def complete(self) -> bool:
+        return True  # a broken file holds its own units (errors()), never the others
+
+    def status(self) -> dict[str, Any]:
+        return {"directory": str(self.files.root)}
+
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        import watchfiles
+
+        directory = self.files.root
+        while not stop.is_set():
+            try:
+                for changes in watchfiles.watch(
+                    directory,
+                    stop_event=stop,
+                    recursive=self.files.recursive,
+                    debounce=1600,
+                    step=self.step_ms,
+                    watch_filter=lambda _change, path: self.files.wants(Path(path)),
+                    raise_interrupt=False,
+                ):
+                    paths = {Path(p) for _, p in changes}
+                    change = self.files.reload(paths, time.monotonic())
+                    log.info("files changed: %s", ", ".join(sorted(p.name for p in paths)))
+                    self._changed(stop, changed, change, paths)
+            except (OSError, RuntimeError) as exc:  # the directory vanished, or came back
+                log.warning("watching %s: %s; retrying", directory, exc)
+                stop.wait(1.0)
+
+    def _changed(
+        self,
+        stop: threading.Event,
+        changed: Callable[[Change | None], None],
+        change: Change,
+        paths: set[Path],
+    ) -> None:
+        changed(change)
+        if change.recheck_in is not None:  # a unit vanishing from a file waits to be confirmed
+
+            def recheck() -> None:
+                if not stop.is_set():
+                    again = self.files.reload(paths, time.monotonic())
+                    self._changed(stop, changed, again, paths)
+
+            timer = threading.Timer(change.recheck_in, recheck)
+            timer.daemon = True
+            timer.start()

@@ -1,0 +1,328 @@
+"""`reconciler sync`: a git branch as the control loop's source. Does I/O: git, files, clock.
+
+A revision is atomic: every manifest under the path at a commit is read and
+validated (with the same loader as every other command) before the loop sees
+any of it. A commit that fails (a broken file, a missing path, a bad or
+missing signature, nothing defined without ``allow_empty``) changes nothing:
+the host stays at the last applied revision, the failure is reported with the
+commit id, file, line and field, and that commit is not read again; the next
+commit is. A fetch that fails is an error too, retried at a growing interval,
+never an empty desired state. Until a revision was read, ``complete()`` is
+False and the loop prunes nothing.
+
+The last applied commit stays exported under the mirror's ``current`` link,
+so a restarted sync starts from it while the branch's head is broken.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.effective import BuildConfig, Desired, UnitKey, build_units
+from reconciler.core.errors import Location, Problem, ReconcilerError
+from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadedManifest, load_paths
+from reconciler.core.ownership import Owner
+from reconciler.core.redact import redact_url
+from reconciler.sources.directory import Change
+from reconciler.sources.gitmirror import GitError, Mirror
+
+log = logging.getLogger("reconciler")
+
+MAX_FETCH_BACKOFF = 300.0  # seconds between fetches while they keep failing
+
+
+def owner_for_git(url: str, branch: str, path: str) -> Owner:
+    """The owner of units synced from ``path`` on ``branch`` of ``url`` (no credentials)."""
+    return Owner(f"git:{redact_url(url)}#{branch}:{path}")
+
+
+class RevisionError(ReconcilerError):
+    """A commit that cannot be applied; ``problems`` name file, line and field where known."""
+
+    def __init__(self, commit: str, message: str, problems: list[Problem] | None = None) -> None:
+        self.commit = commit
+        self.problems = problems or []
+        details = "".join(f"\n  {p}" for p in self.problems)
+        super().__init__(f"commit {commit}: {message}{details}")
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One commit's manifests, all read and valid."""
+
+    commit: str
+    manifests: tuple[LoadedManifest, ...]
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def keys(self) -> frozenset[UnitKey]:
+        return frozenset(UnitKey(*m.identity) for m in self.manifests)
+
+
+def read_revision(
+    tree: Path,
+    path: str,
+    commit: str,
+    allow_empty: bool = False,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Revision:
+    """Every manifest under ``path`` (recursively) of the exported ``tree`` of ``commit``.
+
+    Raises ``RevisionError`` when any file fails, when ``path`` is not a
+    directory of the commit, or when nothing is defined and not ``allow_empty``.
+    Locations in problems are relative to the repository root.
+    """
+    root = tree / path if path != "." else tree
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise RevisionError(commit, f"path {path} {what}")
+    # A pushed file is as hostile as a dropped one: the same limits, and no
+    # symlink out of the path (to the host, or to another path of the repository).
+    loaded = load_paths([str(root)], recursive=True, limits=limits)
+    errors = [_relative(p, tree) for p in loaded.errors]
+    if errors:
+        raise RevisionError(commit, f"{len(errors)} error(s); nothing of it is applied", errors)
+    if not loaded.manifests and not allow_empty:
+        raise RevisionError(
+            commit,
+            f"{path} defines no units; refusing to remove every unit of this source "
+            "(use --allow-empty to mean it)",
+        )
+    warnings = tuple(_relative(p, tree) for p in loaded.warnings)
+    return Revision(commit, tuple(loaded.manifests), warnings)
+
+
+def _relative(problem: Problem, tree: Path) -> Problem:
+    prefix = str(tree) + "/"
+    where = problem.location
+    if where.path.startswith(prefix):
+        where = Location(where.path[len(prefix) :], where.line, where.column)
+    return Problem(where, problem.field, problem.message)
+
+
+@dataclass(frozen=True, slots=True)
+class GitSettings:
+    url: str
+    branch: str = "main"
+    path: str = "."
+    interval: float = 30.0  # seconds between fetches
+    allow_empty: bool = False
+    verify_commits: bool = False
+    allowed_signers: Path | None = None  # ssh allowed-signers file
+    gnupg_home: Path | None = None  # GnuPG home with the trusted keys
+    limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class GitSource:
+    """A branch and path of a repository, one whole commit at a time (a ``sources.Source``)."""
+
+    def __init__(self, settings: GitSettings, mirror: Mirror) -> None:
+        self.settings = settings
+        self.mirror = mirror
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._revision: Revision | None = None
+        self._failed: str | None = None  # a commit that failed: not read again
+        self._fetch_failures = 0
+        self._started = False
+        self.last_applied_at: str | None = None
+        self.last_attempted: str | None = None
+        self.last_attempted_at: str | None = None
+        self._fetch_error: str | None = None
+        self._revision_error: str | None = None
+        self.last_fetch_at: str | None = None
+
+    # -- the Source interface ----------------------------------------------------
+
+    def describe(self) -> str:
+        s = self.settings
+        return f"{redact_url(s.url)} branch {s.branch} path {s.path}"
+
+    def scan(self, now: float) -> Change:
+        del now  # a resync looks at every unit; new commits come through watch()
+        return Change(frozenset())
+
+    def desired(self, config: BuildConfig) -> Desired:
+        with self._lock:
+            revision = self._revision
+        if revision is None:
+            return Desired()
+        return build_units([(m.manifest, m.source) for m in revision.manifests], config)
+
+    def errors(self) -> dict[str, list[Problem]]:
+        # A failed commit is never partly taken, so no file of it holds units back.
+        return {}
+
+    def complete(self) -> bool:
+        with self._lock:
+            return self._revision is not None
+
+    def status(self) -> dict[str, Any]:
+        s = self.settings
+        with self._lock:
+            applied = self._revision.commit if self._revision else None
+            return {
+                "sync": {
+                    "owner": owner_for_git(s.url, s.branch, s.path).source,
+                    "repository": redact_url(s.url),
+                    "branch": s.branch,
+                    "path": s.path,
+                    "lastAppliedRevision": applied,
+                    "lastAppliedAt": self.last_applied_at,
+                    "lastAttemptedRevision": self.last_attempted,
+                    "lastAttemptedAt": self.last_attempted_at,
+                    "lastFetchAt": self.last_fetch_at,
+                    "lastError": self.last_error,
+                }
+            }
+
+    def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
+        """Poll every ``interval`` (sooner on ``trigger()``), longer while fetches fail.
+
+        Every poll reports, if only its status (``changed(None)``), so `get` in
+        another process sees a failed commit or fetch at once.
+        """
+        while not stop.is_set():
+            self._wake.clear()  # before the fetch: a trigger during it means fetch again
+            changed(self.poll())
+            self._wake.wait(self._delay())
+
+    # -- polling -----------------------------------------------------------------
+
+    def trigger(self) -> None:
+        """Fetch now (a webhook said the branch moved)."""
+        self._wake.set()
+
+    def _delay(self) -> float:
+        interval = self.settings.interval
+        if not self._fetch_failures:
+            return interval
+        grown: float = interval * 2.0**self._fetch_failures
+        return min(grown, max(interval, MAX_FETCH_BACKOFF))
+
+    @property
+    def revision(self) -> Revision | None:
+        with self._lock:
+            return self._revision
+
+    @property
+    def last_error(self) -> str | None:
+        """A failing fetch, else the last commit's failure; None when all is well."""
+        return self._fetch_error or self._revision_error
+
+    def poll(self) -> Change | None:
+        """Fetch; read and take a new commit. What changed, or None (nothing new, or failed).
+
+        The first poll also starts from the commit an earlier run applied, so
+        its units are named even when the branch has not moved or is broken.
+        """
+        resumed: frozenset[UnitKey] = frozenset()
+        if not self._started:
+            self._started = True
+            resumed = self._resume()
+        change = self._fetch_and_take()
+        if resumed and change is None:
+            return Change(resumed)
+        return Change(change.units | resumed) if change is not None else None
+
+    def _fetch_and_take(self) -> Change | None:
+        try:
+            commit = self.mirror.fetch()
+        except GitError as exc:
+            self._fetch_failures += 1
+            self._fetch_error = (
+                f"{exc} (keeping the last applied revision; next try in {self._delay():.0f} s)"
+            )
+            log.error("%s", self._fetch_error)
+            return None
+        self._fetch_failures, self._fetch_error = 0, None
+        self.last_fetch_at = _now()
+        with self._lock:
+            applied = self._revision.commit if self._revision else None
+        if commit in (applied, self._failed):
+            return None
+        return self._take(commit)
+
+    def _resume(self) -> frozenset[UnitKey]:
+        """Start from the commit the last run applied, if it is still good; its units."""
+        commit = self.mirror.current_commit()
+        if commit is None:
+            return frozenset()
+        try:
+            revision = self._read(commit)
+        except (GitError, RevisionError) as exc:
+            log.warning("not resuming from %s: %s", commit, exc)
+            return frozenset()
+        with self._lock:
+            self._revision = revision
+        log.info("resuming from revision %s, applied by an earlier run", commit)
+        return revision.keys
+
+    def _read(self, commit: str) -> Revision:
+        s = self.settings
+        if s.verify_commits:
+            try:
+                self.mirror.verify(commit, s.allowed_signers, s.gnupg_home)
+            except GitError as exc:
+                raise RevisionError(commit, str(exc).removeprefix(f"commit {commit} is ")) from None
+        kind = self.mirror.kind_of(commit, s.path)
+        if kind is None:
+            raise RevisionError(commit, f"path {s.path} does not exist")
+        if kind != "tree":
+            raise RevisionError(commit, f"path {s.path} is not a directory")
+        tree = self.mirror.export(commit)
+        return read_revision(tree, s.path, commit, s.allow_empty, s.limits)
+
+    def _take(self, commit: str) -> Change | None:
+        self.last_attempted, self.last_attempted_at = commit, _now()
+        try:
+            revision = self._read(commit)
+        except RevisionError as exc:
+            self._failed = commit  # a broken commit stays broken: wait for the next one
+            self._error(str(exc) + " (keeping the last applied revision)")
+            return None
+        except GitError as exc:  # could not export: worth another try at the next poll
+            self._error(f"commit {commit}: {exc} (keeping the last applied revision)")
+            return None
+        for warning in revision.warnings:
+            log.warning("commit %s: %s", commit, warning)
+        try:
+            self.mirror.swap(commit)
+        except (GitError, OSError) as exc:
+            log.warning("could not mark %s as current in %s: %s", commit, self.mirror.cache, exc)
+        with self._lock:
+            before = self._revision
+            self._revision = revision
+        self._failed = None
+        self.last_applied_at, self._revision_error = _now(), None
+        log.info(
+            "revision %s of %s: %d unit(s)",
+            commit,
+            self.describe(),
+            len(revision.manifests),
+        )
+        return Change(revision.keys | (before.keys if before else frozenset()))
+
+    def _error(self, message: str) -> None:
+        log.error("%s", message)
+        self._revision_error = message
+
+
+__all__ = [
+    "GitSettings",
+    "GitSource",
+    "Revision",
+    "RevisionError",
+    "owner_for_git",
+    "read_revision",
+]
