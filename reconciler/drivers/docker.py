@@ -210,6 +210,26 @@ class ContainerEvents:
             self._stream.close()
 
 
+def _run_key(settings: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """One run of a container, as list and inspect both show it: its network endpoints' ids.
+
+    Docker makes new endpoints at every start (bridge, host and none alike;
+    measured on 20.10 after restart, stop/start and kill/start) and shows
+    none while the container is stopped; () when there is nothing to go by.
+    """
+    networks = (settings or {}).get("Networks") or {}
+    return tuple(sorted(e for n in networks.values() if (e := (n or {}).get("EndpointID"))))
+
+
+@dataclass(slots=True)
+class _Proof:
+    """Members seen to start after an infra's run ``run`` began, with the start times read."""
+
+    run: tuple[str, ...]
+    infra_started: float
+    members: dict[str, float]
+
+
 class DockerDriver:
     """Talks to one Docker daemon for one reconciler instance."""
 
@@ -226,6 +246,7 @@ class DockerDriver:
         self._pulled: set[str] = set()
         self._storage_info: tuple[str, str] | None = None
         self._lock = threading.Lock()
+        self._proofs: dict[str, _Proof] = {}  # by infra id: see _with_start_times
 
     def close(self) -> None:
         self.api.close()
@@ -242,9 +263,11 @@ class DockerDriver:
     ) -> Observation:
         """This instance's containers in one list call, plus what the plan needs more.
 
-        Start times are not in Docker's list output; they are read by inspecting
-        the running members of sandboxes whose infra runs (concurrently), since
-        that is how a workload left in a restarted infra's namespaces is found.
+        Start times are not in Docker's list output. They tell a workload left
+        in a restarted infra's namespaces from a current one, so the running
+        members of sandboxes whose infra runs need them, unless a proof from
+        an earlier observation still holds (``_with_start_times``); the rest
+        are read by inspecting them and their infra (concurrently).
         A second list call, only when a desired name is missing, finds names
         held by containers this instance does not manage; ``docker info`` is
         read only when a runtime other than runc is asked for. ``unit`` narrows
@@ -257,7 +280,8 @@ class DockerDriver:
             rows = self.api.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
         if start_times:
-            containers = self._with_start_times(containers)
+            runs = {r["Id"]: _run_key(r.get("NetworkSettings")) for r in rows}
+            containers = self._with_start_times(containers, runs, whole=unit is None)
         names = {c.name for c in containers}
         missing = [n for n in desired_names if n not in names]
         foreign: frozenset[str] = frozenset()
@@ -324,30 +348,95 @@ class DockerDriver:
             ),
         )
 
-    def _with_start_times(self, containers: list[ObservedContainer]) -> list[ObservedContainer]:
-        live_infra_units = {
-            c.unit_key for c in containers if c.role == L.ROLE_INFRA and c.state.alive
-        }
-        needed = [
+    def _with_start_times(
+        self,
+        containers: list[ObservedContainer],
+        runs: Mapping[str, tuple[str, ...]],
+        whole: bool,
+    ) -> list[ObservedContainer]:
+        """Start times for the running members of running sandboxes, and their infras.
+
+        A member needs no inspect when an earlier observation by this driver
+        proved it started after its infra's start, and the infra is still in
+        that same run: Docker gives a container new network endpoints at every
+        start, so endpoint ids unchanged in the list mean no restart since
+        (``_run_key``). Such a member keeps the start times read then (its own
+        may be later, if it restarted meanwhile: still after the infra's). So
+        the control loop's passes cost one list call once a unit is proven; a
+        one-shot command, with no earlier observation, inspects.
+        ``whole``: the list covered every unit, so proofs of infras gone are dropped.
+        """
+        infras = {c.unit_key: c for c in containers if c.role == L.ROLE_INFRA and c.state.alive}
+        members = [
             c
             for c in containers
-            if c.state.alive and c.unit_key in live_infra_units and c.role != L.ROLE_INIT
+            if c.state.alive and c.unit_key in infras and c.role not in (L.ROLE_INFRA, L.ROLE_INIT)
         ]
-        if not needed or not any(c.role != L.ROLE_INFRA for c in needed):
-            return containers
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            started = dict(
-                zip((c.id for c in needed), pool.map(self._started_at, needed), strict=True)
-            )
+        started: dict[str, float | None] = {}
+        unproven: list[ObservedContainer] = []
+        with self._lock:
+            if whole:  # forget infras and members gone
+                alive = {c.id for c in containers if c.state.alive}
+                self._proofs = {k: v for k, v in self._proofs.items() if k in alive}
+                for kept in self._proofs.values():
+                    kept.members = {k: v for k, v in kept.members.items() if k in alive}
+            for member in members:
+                infra = infras[member.unit_key]
+                proof = self._proofs.get(infra.id)
+                if (
+                    proof is not None
+                    and proof.run == runs.get(infra.id)
+                    and member.id in proof.members
+                ):
+                    started[infra.id] = proof.infra_started
+                    started[member.id] = proof.members[member.id]
+                else:
+                    unproven.append(member)
+        if unproven:
+            needed: dict[str, ObservedContainer] = {}
+            for member in unproven:
+                needed[member.id] = member
+                needed[infras[member.unit_key].id] = infras[member.unit_key]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                found = dict(zip(needed, pool.map(self._started_at, needed.values()), strict=True))
+            started |= {cid: at for cid, (at, _) in found.items()}
+            self._prove(unproven, infras, found)
         return [replace(c, started_at=started[c.id]) if c.id in started else c for c in containers]
 
-    def _started_at(self, container: ObservedContainer) -> float | None:
+    def _prove(
+        self,
+        members: list[ObservedContainer],
+        infras: Mapping[UnitKey | None, ObservedContainer],
+        found: Mapping[str, tuple[float | None, tuple[str, ...]]],
+    ) -> None:
+        """Remember the members inspected to have started after their infra's current run began.
+
+        The infra's run is read from its own inspect, with its start time, so
+        the two belong together even if it restarted after the list call.
+        """
+        with self._lock:
+            for member in members:
+                infra = infras[member.unit_key]
+                infra_started, run = found[infra.id]
+                member_started, _ = found[member.id]
+                if infra_started is None or member_started is None or not run:
+                    continue
+                if member_started < infra_started:
+                    continue  # stale namespaces: the plan rejoins it
+                proof = self._proofs.get(infra.id)
+                if proof is None or proof.run != run:
+                    proof = self._proofs[infra.id] = _Proof(run, infra_started, {})
+                proof.members[member.id] = member_started
+
+    def _started_at(self, container: ObservedContainer) -> tuple[float | None, tuple[str, ...]]:
+        """When the container's current run began, and that run's endpoints (``_run_key``)."""
         try:
             with _engine(f"inspecting {container.name}"):
                 info = self.api.inspect_container(container.id)
         except _Gone:
-            return None
-        return _timestamp(info.get("State", {}).get("StartedAt"))
+            return None, ()
+        started = _timestamp(info.get("State", {}).get("StartedAt"))
+        return started, _run_key(info.get("NetworkSettings"))
 
     def inspect(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
         """Full inspect data for ``ids`` (for status display, never for planning)."""
