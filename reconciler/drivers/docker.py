@@ -9,6 +9,7 @@ transient ones are retried here with jittered exponential backoff.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import socket
@@ -221,6 +222,11 @@ def _run_key(settings: Mapping[str, Any] | None) -> tuple[str, ...]:
     return tuple(sorted(e for n in networks.values() if (e := (n or {}).get("EndpointID"))))
 
 
+def _run_label(run: tuple[str, ...]) -> str:
+    """The value of ``L.INFRA_RUN`` for a run ("" for none): short, fixed length."""
+    return hashlib.sha256(",".join(run).encode()).hexdigest()[:16] if run else ""
+
+
 @dataclass(slots=True)
 class _Proof:
     """Members seen to start after an infra's run ``run`` began, with the start times read."""
@@ -247,6 +253,7 @@ class DockerDriver:
         self._storage_info: tuple[str, str] | None = None
         self._lock = threading.Lock()
         self._proofs: dict[str, _Proof] = {}  # by infra id: see _with_start_times
+        self._infra_runs: dict[str, str] = {}  # by infra id: see _infra_run
 
     def close(self) -> None:
         self.api.close()
@@ -356,15 +363,21 @@ class DockerDriver:
     ) -> list[ObservedContainer]:
         """Start times for the running members of running sandboxes, and their infras.
 
-        A member needs no inspect when an earlier observation by this driver
-        proved it started after its infra's start, and the infra is still in
-        that same run: Docker gives a container new network endpoints at every
-        start, so endpoint ids unchanged in the list mean no restart since
-        (``_run_key``). Such a member keeps the start times read then (its own
-        may be later, if it restarted meanwhile: still after the infra's). So
-        the control loop's passes cost one list call once a unit is proven; a
-        one-shot command, with no earlier observation, inspects.
-        ``whole``: the list covered every unit, so proofs of infras gone are dropped.
+        Docker gives a container new network endpoints at every start (bridge,
+        host and none alike) and shows their ids in the list (``_run_key``).
+        So a member needs no inspect when the list proves it started after its
+        infra's current run began:
+        - its ``L.INFRA_RUN`` label, written when it was created, names the
+          infra's current run: the infra has not restarted since then, and the
+          member can only have started after its own creation (its start
+          times stay None: not needed);
+        - or an earlier observation by this driver inspected it starting after
+          the infra's start, and the infra is still in that run (a member
+          rejoined in place, or started again after a daemon restart, keeps a
+          label naming a run that is over). It keeps the start times read then.
+        The rest, and their infras, are inspected. So a steady state costs one
+        list call; ``whole``: the list covered every unit, so proofs of
+        containers gone are dropped.
         """
         infras = {c.unit_key: c for c in containers if c.role == L.ROLE_INFRA and c.state.alive}
         members = [
@@ -382,6 +395,9 @@ class DockerDriver:
                     kept.members = {k: v for k, v in kept.members.items() if k in alive}
             for member in members:
                 infra = infras[member.unit_key]
+                label = member.labels.get(L.INFRA_RUN)
+                if label and label == _run_label(runs.get(infra.id, ())):
+                    continue  # created in the infra's current run: started after it
                 proof = self._proofs.get(infra.id)
                 if (
                     proof is not None
@@ -619,9 +635,32 @@ class DockerDriver:
             if problem is not None:
                 raise InvalidSpec(problem)
         body = member_body(member, infra_id)
+        if infra_id is not None and member.spec.joins:
+            run = self._infra_run(infra_id)
+            if run:
+                body["Labels"][L.INFRA_RUN] = run
         container_id = self._create(body, member.docker_name, member.pull_policy)
         self._start_new(container_id)
         return container_id
+
+    def _infra_run(self, infra_id: str) -> str:
+        """The label ``L.INFRA_RUN`` for a member joining ``infra_id`` now ("" if unknown).
+
+        Read once per infra by this driver: if the infra restarts after that,
+        a later member names a run already over, which only costs it inspects.
+        """
+        with self._lock:
+            known = self._infra_runs.get(infra_id)
+        if known is None:
+            try:
+                with _engine(f"inspecting infra {infra_id[:12]}"):
+                    info = self.api.inspect_container(infra_id)
+            except _Gone:
+                return ""  # creating the member fails on its own, with its own message
+            known = _run_label(_run_key(info.get("NetworkSettings")))
+            with self._lock:
+                self._infra_runs[infra_id] = known
+        return known
 
     def _storage(self) -> tuple[str, str]:
         """The daemon's storage driver and its backing file system (read once)."""
