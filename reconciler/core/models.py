@@ -169,6 +169,9 @@ class Model(BaseModel):
         frozen=True,
         # Attribute docstrings become descriptions in `reconciler schema`.
         use_attribute_docstrings=True,
+        # Validators are built on first use, not at import: a command pays only
+        # for the kinds it reads (measured in docs/benchmarks.md).
+        defer_build=True,
     )
 
 
