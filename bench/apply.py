@@ -651,6 +651,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-compose", action="store_true", help="leave docker-compose out even if installed"
     )
     parser.add_argument(
+        "--reconciler",
+        type=Path,
+        default=None,
+        help="the reconciler executable to time (default: the one beside this Python); "
+        "with PYTHONPATH, another checkout's code",
+    )
+    parser.add_argument(
         "--no-count", action="store_true", help="skip the counting round (no API-call figures)"
     )
     parser.add_argument(
@@ -678,7 +685,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             SdkContender(FLOOR, api, args.parallel),
             *([SdkContender("SDK sequential", api, 1)] if args.sequential else []),
             *([] if args.no_compose else [ComposeContender(api, workdir)]),
-            ReconcilerContender(api, args.parallel, workdir, reconciler_executable()),
+            ReconcilerContender(
+                api, args.parallel, workdir, args.reconciler or reconciler_executable()
+            ),
         ]
         print(describe(api, args), flush=True)
         for contender in contenders:
