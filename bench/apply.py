@@ -6,10 +6,14 @@ IpcMode shareable) plus two workloads (local/busybox:test running ``sleep
 3600``) that join the infra's network and IPC namespaces
 (``container:<infra-id>``), no published ports:
 
-- SDK parallel (the floor): the low-level ``docker.APIClient``, a thread pool
-  of ``--parallel`` workers over sandboxes; each creates and starts the infra,
-  then creates and starts each workload. Containers are named, like the others'.
-- SDK sequential (``--sequential``): the same, one sandbox after another.
+- SDK script (the floor): bench/floor.py as a subprocess, so process start
+  and imports count as they do for the others: the low-level
+  ``docker.APIClient``, a thread pool of ``--parallel`` workers over
+  sandboxes; each creates and starts the infra, then creates and starts each
+  workload. Containers are named, like the others'.
+- SDK in-process: the same code called in this process (no process start):
+  what the daemon alone takes. SDK sequential (``--sequential``): one sandbox
+  after another.
 - docker-compose (Debian's 1.29.2 at /usr/bin/docker-compose): one service
   per container, workloads on ``network_mode``/``ipc: service:sN``, the infra
   on the default bridge (as the SDK's and reconciler's are, so no project
@@ -26,7 +30,7 @@ raw figures. Before the timed rounds of a size, one more round (untimed)
 sends every contender through a counting proxy on the Docker socket
 (bench/proxy.py), which gives the API calls per contender and phase; timing
 goes straight to the daemon, so the proxy's own cost is in no figure. The
-peak RSS of each subprocess (reconciler, compose) is read from ``wait4``.
+peak RSS of each subprocess (floor, reconciler, compose) is read from ``wait4``.
 With matplotlib installed (``pip install -e '.[bench]'``) it writes a PNG
 (``--plot``): converge time against N, and peak RSS against N.
 
@@ -64,11 +68,10 @@ from typing import Any, Protocol
 
 import docker
 import docker.errors
+import floor
 import yaml
 from common import (
-    BUSYBOX,
     MANAGED_BY,
-    PAUSE,
     BenchError,
     connect,
     joins_another,
@@ -80,7 +83,8 @@ from common import (
 )
 from proxy import CountingProxy
 
-WORKLOADS = 2  # per sandbox
+BUSYBOX, PAUSE, WORKLOADS = floor.BUSYBOX, floor.PAUSE, floor.WORKLOADS
+FLOOR_SCRIPT = Path(floor.__file__)
 BENCH_LABEL = "io.reconciler-bench.run"
 COMPOSE_LABEL = "com.docker.compose.project"
 COMPOSE = Path("/usr/bin/docker-compose")
@@ -88,7 +92,8 @@ SETTLE_SECONDS = 1.0  # let the daemon finish tearing down before the next conte
 
 EMPTY = "from empty"
 NOOP = "nothing to change"
-FLOOR = "SDK parallel"
+FLOOR = "SDK script"  # the floor: bench/floor.py as a process, like the other contenders
+IN_PROCESS = "SDK in-process"  # the same without process start and imports
 RECONCILER = "reconciler"
 COMPOSE_NAME = "docker-compose"
 FLOOR_TARGET = 1.05  # reconciler from empty / the floor from empty
@@ -187,11 +192,13 @@ class Contender(Protocol):
 
 @dataclass
 class SdkContender:
-    """The floor: the low-level SDK doing the minimum, in ``workers`` threads."""
+    """The SDK doing the minimum (bench/floor.py) in ``workers`` threads: as a script,
+    process start included (the floor), or in this process (a reference)."""
 
     name: str
     api: docker.APIClient  # straight to the daemon: checks and cleanup
     workers: int
+    script: bool
     phases: tuple[str, ...] = (EMPTY,)
     run_id: str = ""
 
@@ -200,21 +207,24 @@ class SdkContender:
 
     def run(self, sandboxes: int, docker_host: str, mark: Mark) -> Sample:
         self.run_id = short_id()
-        client = docker.APIClient(base_url=docker_host, version=self.api.api_version, timeout=120)
-        try:
-            began = time.perf_counter()
-            if self.workers == 1:
-                for index in range(sandboxes):
-                    self._sandbox(client, index)
-            else:
-                with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                    list(pool.map(lambda i: self._sandbox(client, i), range(sandboxes)))
-            elapsed = time.perf_counter() - began
-        finally:
-            client.close()
+        prefix = f"bench-{self.run_id}"
+        sample = Sample()
+        if self.script:
+            cmd = [sys.executable, str(FLOOR_SCRIPT), "--sandboxes", str(sandboxes)]
+            cmd += ["--parallel", str(self.workers), "--name", prefix, "--label", self._label]
+            env = os.environ | {"DOCKER_HOST": docker_host}
+            sample.times[EMPTY], sample.rss[EMPTY] = run_timed(cmd, env)
+        else:
+            client = docker.APIClient(base_url=docker_host, version="1.41", timeout=120)
+            try:
+                began = time.perf_counter()
+                floor.run(client, sandboxes, self.workers, prefix, self._label)
+                sample.times[EMPTY] = time.perf_counter() - began
+            finally:
+                client.close()
         mark(EMPTY)
         expect_running(self.api, self._label, sandboxes * (1 + WORKLOADS), self.name)
-        return Sample({EMPTY: elapsed})
+        return sample
 
     def cleanup(self) -> None:
         if self.run_id:
@@ -223,33 +233,6 @@ class SdkContender:
     @property
     def _label(self) -> str:
         return f"{BENCH_LABEL}={self.run_id}"
-
-    def _sandbox(self, client: docker.APIClient, index: int) -> None:
-        labels = {BENCH_LABEL: self.run_id}
-        prefix = f"bench-{self.run_id}-s{index}"
-        infra = _create_started(client, PAUSE, None, f"{prefix}-infra", labels, "shareable")
-        joined = f"container:{infra}"
-        for worker in range(WORKLOADS):
-            name = f"{prefix}-w{worker}"
-            _create_started(client, BUSYBOX, ["sleep", "3600"], name, labels, joined, joined)
-
-
-def _create_started(
-    client: docker.APIClient,
-    image: str,
-    command: list[str] | None,
-    name: str,
-    labels: dict[str, str],
-    ipc_mode: str,
-    network_mode: str | None = None,
-) -> str:
-    host_config = client.create_host_config(ipc_mode=ipc_mode, network_mode=network_mode)
-    container = client.create_container(
-        image, command=command, name=name, labels=labels, host_config=host_config
-    )
-    container_id: str = container["Id"]
-    client.start(container_id)
-    return container_id
 
 
 @dataclass
@@ -529,8 +512,10 @@ def summary_table(results: Results, sizes: Sequence[int]) -> str:
         [
             "N",
             "floor empty",
+            "in-process",
             "reconciler empty",
             "/floor",
+            "/in-process",
             "compose no-op",
             "reconciler no-op",
             "/compose",
@@ -544,8 +529,10 @@ def summary_table(results: Results, sizes: Sequence[int]) -> str:
             [
                 str(size),
                 _secs(results.median(size, FLOOR, EMPTY)),
+                _secs(results.median(size, IN_PROCESS, EMPTY)),
                 _secs(results.median(size, RECONCILER, EMPTY)),
                 _plain(results.ratio(size, (RECONCILER, EMPTY), (FLOOR, EMPTY))),
+                _plain(results.ratio(size, (RECONCILER, EMPTY), (IN_PROCESS, EMPTY))),
                 _secs(results.median(size, COMPOSE_NAME, NOOP)),
                 _secs(results.median(size, RECONCILER, NOOP)),
                 _plain(results.ratio(size, (RECONCILER, NOOP), (COMPOSE_NAME, NOOP))),
@@ -575,6 +562,7 @@ def plot(results: Results, sizes: Sequence[int], path: Path) -> str:
     figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, phase, style in (
         (FLOOR, EMPTY, "k--"),
+        (IN_PROCESS, EMPTY, "k:"),
         (COMPOSE_NAME, EMPTY, "s-"),
         (RECONCILER, EMPTY, "o-"),
         (COMPOSE_NAME, NOOP, "s:"),
@@ -588,7 +576,7 @@ def plot(results: Results, sizes: Sequence[int], path: Path) -> str:
             times.plot(xs, ys, style, label=label)
     times.set(xlabel="sandboxes (3 containers each)", ylabel="seconds (median)")
     times.set_title("apply: converge time against N")
-    for name, style in ((COMPOSE_NAME, "s-"), (RECONCILER, "o-")):
+    for name, style in ((FLOOR, "k--"), (COMPOSE_NAME, "s-"), (RECONCILER, "o-")):
         points = [(n, results.peak_rss(n, name, EMPTY)) for n in sizes]
         xs = [n for n, v in points if v is not None]
         if xs:
@@ -645,7 +633,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="workers of the SDK floor and reconciler apply --parallel (default 4)",
     )
     parser.add_argument(
-        "--sequential", action="store_true", help="also time the SDK one sandbox at a time"
+        "--sequential",
+        action="store_true",
+        help="also time the SDK one sandbox at a time (in-process)",
     )
     parser.add_argument(
         "--no-compose", action="store_true", help="leave docker-compose out even if installed"
@@ -682,8 +672,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         workdir = Path(tmp)
         contenders: list[Contender] = [
-            SdkContender(FLOOR, api, args.parallel),
-            *([SdkContender("SDK sequential", api, 1)] if args.sequential else []),
+            SdkContender(FLOOR, api, args.parallel, script=True),
+            SdkContender(IN_PROCESS, api, args.parallel, script=False),
+            *([SdkContender("SDK sequential", api, 1, script=False)] if args.sequential else []),
             *([] if args.no_compose else [ComposeContender(api, workdir)]),
             ReconcilerContender(
                 api, args.parallel, workdir, args.reconciler or reconciler_executable()

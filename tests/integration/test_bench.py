@@ -35,7 +35,7 @@ def test_the_apply_benchmark_prints_its_tables_at_a_smoke_size(
     assert "== 2 sandboxes (6 containers): medians" in out
     assert "== summary" in out
     # The counting proxy saw both contenders, and the no-op of reconciler lists its containers.
-    assert re.search(r"^SDK parallel +from empty +12 ", out, re.M), out  # 6 creates, 6 starts
+    assert re.search(r"^SDK script +from empty +12 ", out, re.M), out  # 6 creates, 6 starts
     assert re.search(r"^reconciler +nothing to change +\d+ .*GET /containers/json", out, re.M)
     summary = out.split("== summary", 1)[1].splitlines()
     assert any(line.startswith("2 ") for line in summary), out
