@@ -641,6 +641,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-compose", action="store_true", help="leave docker-compose out even if installed"
     )
     parser.add_argument(
+        "--no-in-process", action="store_true", help="leave the in-process SDK reference out"
+    )
+    parser.add_argument(
         "--reconciler",
         type=Path,
         default=None,
@@ -673,7 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tmp)
         contenders: list[Contender] = [
             SdkContender(FLOOR, api, args.parallel, script=True),
-            SdkContender(IN_PROCESS, api, args.parallel, script=False),
+            *([] if args.no_in_process else [SdkContender(IN_PROCESS, api, args.parallel, False)]),
             *([SdkContender("SDK sequential", api, 1, script=False)] if args.sequential else []),
             *([] if args.no_compose else [ComposeContender(api, workdir)]),
             ReconcilerContender(
