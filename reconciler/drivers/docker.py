@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -52,6 +52,7 @@ from reconciler.core.models import Kind
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.runtimes import DOCKER
+from reconciler.drivers.base import ContainerEvent, EngineInfo
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.drivers.retrying import retried
 
@@ -139,7 +140,7 @@ def _timestamp(text: str | None) -> float | None:
     return stamp.timestamp() + (float(fraction) if fraction else 0.0)
 
 
-class LogStream:
+class DockerLogStream:
     """Lines of a container's output as Docker sends them; ``close()`` ends a follow."""
 
     def __init__(self, stream: Any) -> None:
@@ -168,23 +169,7 @@ def _copy_in(source: BinaryIO, sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_WR)
 
 
-@dataclass(frozen=True, slots=True)
-class EngineInfo:
-    version: str
-    api_version: str
-    runtimes: tuple[str, ...]
-    default_runtime: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerEvent:
-    unit: UnitKey | None
-    action: str  # die, stop, kill, destroy, start, restart, create, ...
-    role: str
-    container_id: str
-
-
-class ContainerEvents:
+class DockerEvents:
     """An iterator of events over Docker's stream; ``close()`` unblocks it from another thread."""
 
     def __init__(self, stream: Any) -> None:
@@ -211,7 +196,7 @@ class ContainerEvents:
 
 
 class DockerDriver:
-    """Talks to one Docker daemon for one reconciler instance."""
+    """Talks to one Docker daemon for one reconciler instance (a ``base.Driver``)."""
 
     capabilities = DOCKER  # both modes; the runtime profiles measured under Docker
 
@@ -362,7 +347,7 @@ class DockerDriver:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {cid: info for cid, info in pool.map(one, ids) if info is not None}
 
-    def events(self) -> ContainerEvents:
+    def events(self) -> DockerEvents:
         """This instance's container events, as they happen; ``close()`` ends the stream.
 
         Raises DaemonUnavailable when the daemon does not answer.
@@ -370,7 +355,7 @@ class DockerDriver:
         filters = {"type": ["container"], "label": [f"{L.MANAGED_BY}={self.instance}"]}
         with _engine("following events"):
             stream = self.api.events(decode=True, filters=filters)
-        return ContainerEvents(stream)
+        return DockerEvents(stream)
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> int:
         """Run ``command`` in the container (exec probes): its exit code.
@@ -438,7 +423,7 @@ class DockerDriver:
         since: float | None = None,
         until: float | None = None,
         timestamps: bool = False,
-    ) -> LogStream:
+    ) -> DockerLogStream:
         """The container's output (stdout and stderr merged, in order), as Docker keeps it.
 
         Docker keeps one log per container across restarts in place, so ``until``
@@ -456,7 +441,7 @@ class DockerDriver:
                 until=until,
                 timestamps=timestamps,
             )
-        return LogStream(stream)
+        return DockerLogStream(stream)
 
     def run_times(self, container_id: str) -> tuple[float | None, float | None]:
         """(StartedAt, FinishedAt) of the container's latest run; None where it has none.

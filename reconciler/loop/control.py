@@ -41,7 +41,7 @@ from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation, State
 from reconciler.core.planner import PlanConfig, plan
-from reconciler.drivers.docker import DockerDriver
+from reconciler.drivers.base import Driver, EventStream
 from reconciler.loop import backoff, probes
 from reconciler.loop.backoff import BackoffPolicy, RestartState
 from reconciler.loop.statefile import write_status
@@ -111,7 +111,7 @@ class Loop:
     def __init__(
         self,
         settings: LoopSettings,
-        driver: DockerDriver,
+        driver: Driver,
         source: Source | None = None,
         metrics: LoopMetrics | None = None,
     ) -> None:
@@ -142,7 +142,7 @@ class Loop:
         self._ready: dict[ContainerId, bool] = {}
         self._status: dict[UnitKey, _UnitStatus] = {}
         self._known: set[UnitKey] = set()  # units seen on the daemon
-        self._events: Any = None
+        self._events: EventStream | None = None
         self._warned_empty = False
 
     # -- running -------------------------------------------------------------
