@@ -41,6 +41,7 @@ from reconciler.core.effective import (
 from reconciler.core.errors import (
     DaemonUnavailable,
     DriverError,
+    ExecFailed,
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
@@ -358,24 +359,36 @@ class DockerDriver:
         return DockerEvents(stream)
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> int:
-        """Run ``command`` in the container (exec probes): its exit code.
+        """Run ``command`` in the container (exec probes, hooks): its exit code.
 
-        Raises TimeoutError when it outlives ``timeout``, DriverError when it cannot run.
+        Raises TimeoutError when it outlives ``timeout``; DriverError when the exec
+        cannot be made (the container is gone: _Gone; not running: PermanentDriverError);
+        ExecFailed when the engine fails it once made (the container stopped meanwhile,
+        the daemon failed): what it is, in its message, not a timeout.
         """
-        with _engine(f"exec in {container_id[:12]}"):
+        what = f"exec in {container_id[:12]}"
+        with _engine(what):
             run = self.api.exec_create(container_id, command)
-        result: list[int] = []
+        result: list[int | ExecFailed] = []
 
         def wait() -> None:
-            with contextlib.suppress(Exception):
-                self.api.exec_start(run["Id"])
-                result.append(int(self.api.exec_inspect(run["Id"]).get("ExitCode") or 0))
+            try:
+                with _engine(what):
+                    self.api.exec_start(run["Id"])
+                    code = self.api.exec_inspect(run["Id"]).get("ExitCode")
+                result.append(int(code or 0))
+            except DriverError as exc:  # handed to the caller's thread
+                failed = ExecFailed(str(exc))
+                failed.__cause__ = exc
+                result.append(failed)
 
         worker = threading.Thread(target=wait, daemon=True)
         worker.start()
         worker.join(timeout)
         if not result:
             raise TimeoutError(f"{command} did not finish within {timeout} s")
+        if isinstance(result[0], ExecFailed):
+            raise result[0]
         return result[0]
 
     def address(self, container_id: str) -> str | None:
