@@ -382,7 +382,7 @@ def _print_report(
                 dry_run=dry_run,
                 errors=loaded.errors if loaded else (),
                 warnings=[str(w) for w in (loaded.warnings if loaded else ())]
-                + list(plan.warnings),
+                + [w.message for w in plan.warnings],
                 not_found=not_found,
             ),
             indent=2,

@@ -40,7 +40,7 @@ from reconciler.core.errors import DriverError, Problem, ReconcilerError
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation, State
-from reconciler.core.planner import PlanConfig, plan
+from reconciler.core.planner import PlanConfig, PlanWarning, WarningKind, plan
 from reconciler.drivers.docker import DockerDriver
 from reconciler.loop import backoff, probes
 from reconciler.loop.backoff import BackoffPolicy, RestartState
@@ -501,9 +501,9 @@ class Loop:
         broken = set(self.source.errors())
         return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
 
-    def _warn(self, warnings: tuple[str, ...], desired: Desired) -> None:
+    def _warn(self, warnings: tuple[PlanWarning, ...], desired: Desired) -> None:
         for warning in warnings:
-            if "--allow-empty" in warning:
+            if warning.kind is WarningKind.EMPTY:
                 if not self._warned_empty:
                     log.warning(
                         "%s; the directory defines nothing, so no container is removed "
@@ -512,7 +512,7 @@ class Loop:
                     )
                 self._warned_empty = True
                 continue
-            log.warning(warning)
+            log.warning("%s", warning)
         if desired.units:
             self._warned_empty = False
 
