@@ -42,8 +42,9 @@ from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation, State
 from reconciler.core.planner import PlanConfig, PlanWarning, WarningKind, plan
 from reconciler.drivers.docker import DockerDriver
-from reconciler.loop import backoff, probes
-from reconciler.loop.backoff import BackoffPolicy, RestartState
+from reconciler.loop import probes
+from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.restarts import RestartBook
 from reconciler.loop.statefile import write_status
 from reconciler.loop.status import phase
 from reconciler.loop.workqueue import WorkQueue
@@ -104,9 +105,6 @@ class _Probed:
     startup: Probe | None
 
 
-BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
-
-
 class Loop:
     def __init__(
         self,
@@ -131,8 +129,7 @@ class Loop:
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
         self._lock = threading.Lock()  # guards the maps below
-        self._restarts: dict[BackoffKey, RestartState] = {}
-        self._restart_counts: dict[tuple[UnitKey, str], int] = {}
+        self.restarts = RestartBook(settings.backoff)
         self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
         self._not_before: dict[UnitKey, float] = {}  # a failed unit's next try (monotonic)
         self._said: set[str] = set()  # file errors and refusals already logged
@@ -319,8 +316,7 @@ class Loop:
             with self._lock:  # another source's unit: not ours to plan, nor to report
                 self._status.pop(key, None)
             return
-        now = time.monotonic()
-        held = self._held(key, observed, now)
+        held = self._held(key, observed)
         with self._lock:
             unhealthy = {
                 c.id: self._unhealthy[c.id] for c in observed.containers if c.id in self._unhealthy
@@ -368,31 +364,15 @@ class Loop:
             if self.metrics is not None and not held:
                 self.metrics.health.settled(key)
 
-    def _held(self, key: UnitKey, observed: Observation, now: float) -> dict[ContainerId, str]:
-        """Exited members in crash-loop backoff, and a timer for when each may start."""
-        held: dict[ContainerId, str] = {}
-        policy = self.settings.backoff
-        with self._lock:
-            for c in observed.containers:
-                if c.role == L.ROLE_INFRA:
-                    continue
-                bkey = (key, c.container, c.spec_hash or "")
-                if c.state is State.EXITED:
-                    before = self._restarts.get(bkey)
-                    state = backoff.on_exit(before, now, policy)
-                    self._restarts[bkey] = state
-                    if not backoff.may_start(state, now):
-                        if self.metrics is not None and state is not before:
-                            self.metrics.backed_off(key, c.container)
-                        left = backoff.seconds_left(state, now)
-                        held[c.id] = (
-                            f"CrashLoopBackOff: back-off {state.delay:.0f}s restarting "
-                            f"{c.container} (next try in {left:.0f}s)"
-                        )
-                        self.queue.add(key, delay=left)
-                elif c.state.alive and bkey not in self._restarts:
-                    self._restarts[bkey] = backoff.on_start(None, now)
-        return held
+    def _held(self, key: UnitKey, observed: Observation) -> dict[ContainerId, str]:
+        """Exited members in crash-loop backoff, and a timer for when the first may start."""
+        held = self.restarts.hold(key, observed.containers)
+        if self.metrics is not None:
+            for name in held.backed_off:
+                self.metrics.backed_off(key, name)
+        if held.retry_in is not None:
+            self.queue.add(key, delay=held.retry_in)
+        return held.reasons
 
     def _after(
         self,
@@ -408,22 +388,18 @@ class Loop:
         ``observed`` is the state the pass began with; it is read again only
         when the pass changed something.
         """
-        now = time.monotonic()
-        with self._lock:
-            for done in (o for u in outcome.units for o in u.outcomes if o.ok):
-                action = done.action
-                if not isinstance(action, Start | Restart | Stop):
-                    continue
-                restarted = action.restart if isinstance(action, Start) else False
-                if not restarted and action.ref.id not in unhealthy:
-                    continue
-                name = action.ref.container
-                self._restart_counts[(key, name)] = self._restart_counts.get((key, name), 0) + 1
-                if self.metrics is not None:
-                    self.metrics.restarted(key, name)
-                for bkey, state in list(self._restarts.items()):
-                    if bkey[:2] == (key, name):
-                        self._restarts[bkey] = backoff.on_start(state, now)
+        for done in (o for u in outcome.units for o in u.outcomes if o.ok):
+            action = done.action
+            if not isinstance(action, Start | Restart | Stop):
+                continue
+            restarted = action.restart if isinstance(action, Start) else False
+            if not restarted and action.ref.id not in unhealthy:
+                continue
+            name = action.ref.container
+            self.restarts.restarted(key, name)
+            if self.metrics is not None:
+                self.metrics.restarted(key, name)
+            with self._lock:
                 self._unhealthy.pop(action.ref.id, None)
                 self._forget_probes(action.ref.id)
         if any(u.outcomes for u in outcome.units):
@@ -431,6 +407,9 @@ class Loop:
                 observed = self.driver.observe(unit=key, start_times=False)
             except DriverError:
                 return
+        self.restarts.prune(
+            key, observed.containers, [m.name for m in unit.members] if unit else ()
+        )
         self._watch_probes(key, unit, observed)
         members = list(observed.containers)
         with self._lock:
@@ -441,7 +420,7 @@ class Loop:
                     "id": c.id[:12],
                     "state": c.state.value,
                     "exitCode": c.exit_code,
-                    "restarts": self._restart_counts.get((key, c.container), 0),
+                    "restarts": self.restarts.restarts(key, c.container),
                     "ready": self._ready.get(c.id),
                     "waiting": held.get(c.id),
                 }
