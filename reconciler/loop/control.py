@@ -45,8 +45,15 @@ from reconciler.drivers.docker import DockerDriver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.restarts import RestartBook
-from reconciler.loop.statefile import write_status
+from reconciler.loop.statefile import write_record
 from reconciler.loop.status import phase
+from reconciler.loop.statusrecord import (
+    CONVERGED,
+    FAILING,
+    ContainerRecord,
+    LoopStatus,
+    StatusBook,
+)
 from reconciler.loop.workqueue import WorkQueue
 from reconciler.sources.directory import Change, DirectorySource, Source
 
@@ -80,15 +87,6 @@ class LoopSettings:
     limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
     debounce_ms: int = 300
     probe_tick: float = 0.5
-
-
-@dataclass(slots=True)
-class _UnitStatus:
-    phase: str = "Pending"
-    containers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    last_error: str | None = None
-    source: str = ""
-    updated: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +135,7 @@ class Loop:
         self._probed: dict[ContainerId, _Probed] = {}
         self._probe_states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
         self._ready: dict[ContainerId, bool] = {}
-        self._status: dict[UnitKey, _UnitStatus] = {}
+        self.status = StatusBook(str(settings.build.owner))
         self._known: set[UnitKey] = set()  # units seen on the daemon
         self._events: Any = None
         self._warned_empty = False
@@ -313,8 +311,7 @@ class Loop:
             return
         mine = observed.owner(key, observed.containers) == self.settings.build.owner
         if key not in desired.keys and not mine:
-            with self._lock:  # another source's unit: not ours to plan, nor to report
-                self._status.pop(key, None)
+            self.status.drop(key)  # another source's unit: not ours to plan, nor to report
             return
         held = self._held(key, observed)
         with self._lock:
@@ -413,35 +410,33 @@ class Loop:
         self._watch_probes(key, unit, observed)
         members = list(observed.containers)
         with self._lock:
-            status = self._status.setdefault(key, _UnitStatus())
-            status.phase = "CrashLoopBackOff" if held else (phase(members) if members else "Absent")
-            status.containers = {
-                (c.container or "infra"): {
-                    "id": c.id[:12],
-                    "state": c.state.value,
-                    "exitCode": c.exit_code,
-                    "restarts": self.restarts.restarts(key, c.container),
-                    "ready": self._ready.get(c.id),
-                    "waiting": held.get(c.id),
-                }
+            ready = {c.id: self._ready.get(c.id) for c in members}
+        self.status.observed(
+            key,
+            "CrashLoopBackOff" if held else (phase(members) if members else "Absent"),
+            {
+                (c.container or "infra"): ContainerRecord(
+                    id=c.id[:12],
+                    state=c.state.value,
+                    exit_code=c.exit_code,
+                    restarts=self.restarts.restarts(key, c.container),
+                    ready=ready[c.id],
+                    waiting=held.get(c.id),
+                )
                 for c in members
-            }
+            },
+        )
 
     def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
         """Record why the unit is left as it is; say it once, not at every pass."""
         with self._lock:
-            known = self._status.get(key)
-            repeated = known is not None and known.last_error == reason
             self._retry.pop(key, None)
             self._not_before.pop(key, None)
-        if not repeated:
+        # Refused while nothing of it runs, and nothing will until it changes.
+        if self.status.refused(key, reason):
             log.error("%s: %s", key, reason)
         if self.metrics is not None:
             self.metrics.health.settled(key)  # refused: a settled answer, reported
-        with self._lock:
-            status = self._status.setdefault(key, _UnitStatus())
-            if status.phase in ("Absent", "Pending", "Failed"):
-                status.phase = "Refused"  # nothing of it runs, and nothing will until it changes
         self._record(key, unit, reason)
 
     def _failed(self, key: UnitKey, error: str, unit: DesiredUnit | None) -> None:
@@ -451,7 +446,7 @@ class Loop:
             delay = min(self._retry.get(key, 0.5) * 2, max(self.settings.backoff.maximum, 1.0))
             self._retry[key] = delay
             self._not_before[key] = time.monotonic() + delay
-            self._status.setdefault(key, _UnitStatus()).phase = "Failed"
+        self.status.failed(key)
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
         if self.metrics is not None:
             self.metrics.health.attempted(key)
@@ -460,13 +455,8 @@ class Loop:
 
     def _record(self, key: UnitKey, unit: DesiredUnit | None, error: str | None) -> None:
         with self._lock:
-            status = self._status.setdefault(key, _UnitStatus())
-            status.last_error = error
-            status.updated = datetime.now(UTC).isoformat(timespec="seconds")
-            if unit is not None:
-                status.source = unit.source
-            if status.phase == "Absent" and key not in self.desired.keys:
-                del self._status[key]
+            desired = key in self.desired.keys
+        self.status.record(key, error, unit.source if unit is not None else None, desired)
         self._write_status()
 
     def _source_broken(self, observed: Observation) -> bool:
@@ -589,48 +579,32 @@ class Loop:
     # -- status ----------------------------------------------------------------
 
     def _write_status(self) -> None:
-        with self._lock:
-            units = {
-                str(key): {
-                    "kind": key.kind.value,
-                    "namespace": key.namespace,
-                    "name": key.name,
-                    "phase": s.phase,
-                    "ready": all(c.get("ready") is not False for c in s.containers.values()),
-                    "containers": s.containers,
-                    "lastError": s.last_error,
-                    "source": s.source,
-                    "owner": str(self.settings.build.owner),
-                    "updated": s.updated,
-                }
-                for key, s in sorted(self._status.items())
-            }
+        units = self.status.units()
         if self.metrics is not None:
             with self._lock:
                 desired_keys = set(self.desired.keys)
-                phases = {k: s.phase for k, s in self._status.items()}
+            phases = self.status.phases()
             self.metrics.unit_states(
                 desired=len(desired_keys),
-                converged=sum(1 for k in desired_keys if phases.get(k) in ("Running", "Succeeded")),
-                failed=sum(
-                    1 for p in phases.values() if p in ("Failed", "CrashLoopBackOff", "Refused")
-                ),
+                converged=sum(1 for k in desired_keys if phases.get(k) in CONVERGED),
+                failed=sum(1 for p in phases.values() if p in FAILING),
             )
         source_status = self.source.status()
         if self.metrics is not None:
             self.metrics.source_status(source_status)
-        data = {
-            "instance": self.settings.build.instance,
-            "daemon": self.settings.daemon,
-            **source_status,
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "fileErrors": {
-                path: [str(p) for p in problems] for path, problems in self.source.errors().items()
+        record = LoopStatus(
+            instance=self.settings.build.instance,
+            daemon=self.settings.daemon,
+            updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            units=units,
+            file_errors={
+                path: tuple(str(p) for p in problems)
+                for path, problems in self.source.errors().items()
             },
-            "units": units,
-        }
+            source=source_status,
+        )
         try:
-            write_status(self.settings.state_dir, self.settings.state_name, data)
+            write_record(self.settings.state_dir, self.settings.state_name, record)
         except OSError as exc:
             log.warning("writing status: %s", exc)
 
