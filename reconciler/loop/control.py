@@ -36,14 +36,15 @@ from reconciler.converge.executor import Result, execute
 from reconciler.core import labels as L
 from reconciler.core.actions import Restart, Start, Stop, describe, waiting_text
 from reconciler.core.effective import BuildConfig, Desired, DesiredUnit, UnitKey
-from reconciler.core.errors import DriverError, Problem, ReconcilerError
+from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
-from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.observed import ContainerId, Observation
 from reconciler.core.planner import PlanConfig, PlanWarning, WarningKind, plan
 from reconciler.drivers.docker import DockerDriver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.prober import Probed, Prober
 from reconciler.loop.restarts import RestartBook
 from reconciler.loop.statefile import write_record
 from reconciler.loop.status import phase
@@ -89,20 +90,6 @@ class LoopSettings:
     probe_tick: float = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class _Probed:
-    """A running container the probe thread watches."""
-
-    unit: UnitKey
-    name: str
-    container_id: ContainerId
-    started: float  # monotonic
-    host: str
-    liveness: Probe | None
-    readiness: Probe | None
-    startup: Probe | None
-
-
 class Loop:
     def __init__(
         self,
@@ -131,10 +118,7 @@ class Loop:
         self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
         self._not_before: dict[UnitKey, float] = {}  # a failed unit's next try (monotonic)
         self._said: set[str] = set()  # file errors and refusals already logged
-        self._unhealthy: dict[ContainerId, str] = {}
-        self._probed: dict[ContainerId, _Probed] = {}
-        self._probe_states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
-        self._ready: dict[ContainerId, bool] = {}
+        self.prober = Prober(self._run_probe, self.queue.add, on_result=self._probed)
         self.status = StatusBook(str(settings.build.owner))
         self._known: set[UnitKey] = set()  # units seen on the daemon
         self._events: Any = None
@@ -314,10 +298,8 @@ class Loop:
             self.status.drop(key)  # another source's unit: not ours to plan, nor to report
             return
         held = self._held(key, observed)
+        unhealthy = self.prober.unhealthy(observed.containers)
         with self._lock:
-            unhealthy = {
-                c.id: self._unhealthy[c.id] for c in observed.containers if c.id in self._unhealthy
-            }
             if observed.containers:
                 self._known.add(key)
             else:
@@ -396,9 +378,7 @@ class Loop:
             self.restarts.restarted(key, name)
             if self.metrics is not None:
                 self.metrics.restarted(key, name)
-            with self._lock:
-                self._unhealthy.pop(action.ref.id, None)
-                self._forget_probes(action.ref.id)
+            self.prober.restarted(action.ref.id)
         if any(u.outcomes for u in outcome.units):
             try:
                 observed = self.driver.observe(unit=key, start_times=False)
@@ -407,10 +387,10 @@ class Loop:
         self.restarts.prune(
             key, observed.containers, [m.name for m in unit.members] if unit else ()
         )
-        self._watch_probes(key, unit, observed)
+        self.prober.watch(
+            key, unit.running if unit is not None else (), observed.containers, self.driver.address
+        )
         members = list(observed.containers)
-        with self._lock:
-            ready = {c.id: self._ready.get(c.id) for c in members}
         self.status.observed(
             key,
             "CrashLoopBackOff" if held else (phase(members) if members else "Absent"),
@@ -420,7 +400,7 @@ class Loop:
                     state=c.state.value,
                     exit_code=c.exit_code,
                     restarts=self.restarts.restarts(key, c.container),
-                    ready=ready[c.id],
+                    ready=self.prober.ready(c.id),
                     waiting=held.get(c.id),
                 )
                 for c in members
@@ -487,94 +467,20 @@ class Loop:
 
     # -- probes ----------------------------------------------------------------
 
-    def _watch_probes(self, key: UnitKey, unit: DesiredUnit | None, observed: Observation) -> None:
-        """Watch the unit's running workloads and sidecars that have probes; forget the others."""
-        running = {c.container: c for c in observed.containers if c.state is State.RUNNING}
-        infra = next((c for c in observed.containers if c.role == L.ROLE_INFRA), None)
-        live_ids = {c.id for c in running.values()}
-        with self._lock:
-            for cid in [cid for cid, p in self._probed.items() if p.unit == key]:
-                if cid not in live_ids:
-                    self._forget_probes(cid)
-        for member in unit.running if unit is not None else ():
-            c = running.get(member.name)
-            if c is None or c.id in self._probed:
-                continue
-            probes_of = (member.liveness_probe, member.readiness_probe, member.startup_probe)
-            if all(p is None for p in probes_of):
-                continue
-            # Probes reach a sandbox's workloads at the infra's address (its netns).
-            target = infra if infra is not None else c
-            host = self.driver.address(target.id) or "127.0.0.1"
-            watched = _Probed(
-                key,
-                member.name,
-                c.id,
-                time.monotonic(),
-                host,
-                *probes_of,
-            )
-            with self._lock:
-                self._probed[c.id] = watched
-
-    def _forget_probes(self, cid: ContainerId) -> None:
-        self._probed.pop(cid, None)
-        self._ready.pop(cid, None)
-        for kind in ("liveness", "readiness", "startup"):
-            self._probe_states.pop((cid, kind), None)
-
     def _probe(self) -> None:
         while not self.stop.wait(self.settings.probe_tick):
-            with self._lock:
-                watched = list(self._probed.values())
-            for target in watched:
-                if target.startup is not None and not self._started(target):
-                    # Kubernetes: until the startup probe succeeds, the others wait.
-                    self._run_probe(target, "startup", target.startup)
-                    continue
-                for kind, probe in (("liveness", target.liveness), ("readiness", target.readiness)):
-                    if probe is not None:
-                        self._run_probe(target, kind, probe)
+            self.prober.tick()
 
-    def _started(self, target: _Probed) -> bool:
-        with self._lock:
-            state = self._probe_states.get((target.container_id, "startup"))
-        return state is not None and state.ready
-
-    def _run_probe(self, target: _Probed, kind: str, probe: Probe) -> None:
-        now = time.monotonic()
-        with self._lock:
-            state = self._probe_states.get((target.container_id, kind), probes.ProbeState())
-        if not probes.due(state, probe, target.started, now):
-            return
-        try:
-            ok = probes.run_probe(
-                probe,
-                target.host,
-                lambda cmd, timeout: self.driver.exec(target.container_id, cmd, timeout),
-            )
-        except ReconcilerError as exc:  # the probe could not run: its result is unknown
-            log.debug("%s: %s probe of %s not run: %s", target.unit, kind, target.name, exc)
-            return
-        state = probes.record(state, probe, ok, now)
-        if self.metrics is not None:
+    def _probed(self, kind: str, ok: bool) -> None:
+        if self.metrics is not None:  # may come later: _notifier makes some under systemd
             self.metrics.probed(kind, ok)
-        with self._lock:
-            if target.container_id not in self._probed:
-                return  # forgotten meanwhile (restarted or gone)
-            self._probe_states[(target.container_id, kind)] = state
-            if kind == "readiness":
-                changed = self._ready.get(target.container_id) != state.ready
-                self._ready[target.container_id] = state.ready
-            elif state.failed and target.container_id not in self._unhealthy:
-                self._unhealthy[target.container_id] = (
-                    f"the {kind} probe failed {state.failures} time(s) in a row"
-                )
-                changed = True
-            else:
-                changed = False
-        if changed:
-            self.queue.add(target.unit)
+
+    def _run_probe(self, target: Probed, probe: Probe) -> bool:
+        return probes.run_probe(
+            probe,
+            target.host,
+            lambda cmd, timeout: self.driver.exec(target.container_id, cmd, timeout),
+        )
 
     # -- status ----------------------------------------------------------------
 
