@@ -11,9 +11,15 @@ queue coalesces triggers per unit, and a pass observes that unit, plans it
 - a periodic resync → every unit, desired or observed;
 - timers: a crash-loop backoff ending, a settling file, a retry after an error.
 
-Restarts are ours, with kubelet's crash-loop backoff (backoff.py), handed to
-the planner as ``held`` containers; liveness failures reach it as
-``unhealthy``. Nothing is lost: a file that fails to load keeps its last
+``Loop`` composes the parts, each with its own lock and its own tests:
+triggers.py (events, resync, timers, retries after errors → keys),
+workqueue.py (one pass per key at a time), restarts.py (the restart book:
+kubelet's crash-loop backoff, handed to the planner as ``held`` containers),
+prober.py (which containers are probed when; liveness failures reach the
+planner as ``unhealthy``) and statusrecord.py (what `get` reads). What is
+left here is the pass itself (observe → plan → execute) and the desired state.
+
+Nothing is lost: a file that fails to load keeps its last
 known good units; a unit whose source file is broken is never pruned, nor
 is anything while the source has read nothing good yet; an
 empty desired set prunes nothing without ``allow_empty``. On SIGTERM the loop
@@ -22,11 +28,9 @@ stops within seconds and leaves every container running, as kubelet does.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +59,7 @@ from reconciler.loop.statusrecord import (
     LoopStatus,
     StatusBook,
 )
+from reconciler.loop.triggers import KnownUnits, Retries, Triggers
 from reconciler.loop.workqueue import WorkQueue
 from reconciler.sources.directory import Change, DirectorySource, Source
 
@@ -63,12 +68,6 @@ if TYPE_CHECKING:
     from reconciler.loop.sdnotify import Notifier
 
 log = logging.getLogger("reconciler")
-
-# Events that may mean a unit needs work. A member's own start is usually ours;
-# an infra's start or restart means its members' namespaces may be stale.
-_ANY_ROLE = frozenset({"die", "stop", "kill", "destroy", "oom", "pause", "unpause"})
-_INFRA_ONLY = frozenset({"start", "restart"})
-_EVENT_RECHECK = 0.5  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +112,16 @@ class Loop:
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
-        self._lock = threading.Lock()  # guards the maps below
+        # The parts (each with its own lock): what queues a unit, when a failed one is
+        # retried, what the daemon holds, crash loops, probes, and what is reported.
+        self.triggers = Triggers(self.queue, self.stop)
+        self.retries = Retries(settings.backoff.maximum)
+        self.known = KnownUnits()
         self.restarts = RestartBook(settings.backoff)
-        self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
-        self._not_before: dict[UnitKey, float] = {}  # a failed unit's next try (monotonic)
-        self._said: set[str] = set()  # file errors and refusals already logged
         self.prober = Prober(self._run_probe, self.queue.add, on_result=self._probed)
         self.status = StatusBook(str(settings.build.owner))
-        self._known: set[UnitKey] = set()  # units seen on the daemon
-        self._events: Any = None
+        self._lock = threading.Lock()  # guards desired and the two below
+        self._said: set[str] = set()  # file errors and refusals already logged
         self._warned_empty = False
 
     # -- running -------------------------------------------------------------
@@ -142,8 +142,18 @@ class Loop:
         threads = [
             threading.Thread(target=self._watch, name="watch", daemon=True),
             threading.Thread(target=self._follow_events, name="events", daemon=True),
-            threading.Thread(target=self._resync, name="resync", daemon=True),
-            threading.Thread(target=self._probe, name="probes", daemon=True),
+            threading.Thread(
+                target=self.triggers.every,
+                args=(self.settings.resync, self._resync),
+                name="resync",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self.triggers.every,
+                args=(self.settings.probe_tick, self.prober.tick),
+                name="probes",
+                daemon=True,
+            ),
         ]
         for thread in threads:
             thread.start()
@@ -153,9 +163,7 @@ class Loop:
         while not self.stop.wait(1.0):
             pass
         log.info("stopping; containers are left running")
-        events = self._events
-        if events is not None:
-            events.close()
+        self.triggers.close()
         self.queue.stop(timeout=5.0)
         self._write_status()
         if notifier is not None:
@@ -181,7 +189,7 @@ class Loop:
         for key in self._all_keys() | change.units:
             self.queue.add(key)
         if change.recheck_in is not None:
-            self._later(change.recheck_in, self._rescan)
+            self.triggers.later(change.recheck_in, self._rescan)
 
     def _refresh_desired(self) -> None:
         desired = self.source.desired(self.settings.build)
@@ -204,12 +212,8 @@ class Loop:
 
     def _all_keys(self) -> set[UnitKey]:
         with self._lock:
-            return set(self.desired.keys) | self._known
-
-    def _later(self, delay: float, action: Callable[[], None]) -> None:
-        timer = threading.Timer(delay, lambda: None if self.stop.is_set() else action())
-        timer.daemon = True
-        timer.start()
+            desired = set(self.desired.keys)
+        return desired | self.known.keys()
 
     # -- triggers ------------------------------------------------------------
 
@@ -223,53 +227,27 @@ class Loop:
             return
         _say(change.warnings)
         self._refresh_desired()
-        with self._lock:  # an edit or a new commit deserves a try now, whatever failed before
-            for key in change.units:
-                self._not_before.pop(key, None)
-                self._retry.pop(key, None)
+        self.retries.clear(change.units)  # an edit or a new commit deserves a try now
         for key in change.units:
             self.queue.add(key)
 
     def _follow_events(self) -> None:
-        delay, connected_before = 0.5, False
-        while not self.stop.is_set():
-            try:
-                self._events = self.driver.events()
-                if connected_before:  # the daemon came back: look at everything again
-                    log.info("Docker events resumed; reconciling every unit")
-                    for key in self._all_keys():
-                        self.queue.add(key)
-                connected_before, delay = True, 0.5
-                for event in self._events:
-                    if event.unit is None:
-                        continue
-                    if event.action in _ANY_ROLE or (
-                        event.action in _INFRA_ONLY and event.role == L.ROLE_INFRA
-                    ):
-                        self.queue.add(event.unit)
-                        # Docker announces a death before its list shows it (the
-                        # list reads a replica saved after the event): look again.
-                        self._later(_EVENT_RECHECK, functools.partial(self.queue.add, event.unit))
-            except DriverError as exc:
-                if self.stop.is_set():
-                    return
-                log.warning("Docker events: %s; retrying in %.1f s", exc, delay)
-            self.stop.wait(delay)
-            delay = min(delay * 2, 30.0)
+        self.triggers.follow(self.driver.events, self._queue_all)
+
+    def _queue_all(self) -> None:
+        for key in self._all_keys():
+            self.queue.add(key)
 
     def _resync(self) -> None:
-        while not self.stop.wait(self.settings.resync):
-            if self.metrics is not None:
-                self.metrics.health.beat()
-            try:
-                observed = self.driver.observe(start_times=False)
-            except DriverError as exc:
-                log.warning("resync: %s", exc)
-                continue
-            with self._lock:
-                self._known = {k for c in observed.containers if (k := c.unit_key) is not None}
-                self._known |= observed.volume_units  # a crash can leave only a volume
-            self._rescan()
+        if self.metrics is not None:
+            self.metrics.health.beat()
+        try:
+            observed = self.driver.observe(start_times=False)
+        except DriverError as exc:
+            log.warning("resync: %s", exc)
+            return
+        self.known.resync(observed)
+        self._rescan()
 
     # -- one pass over one unit ------------------------------------------------
 
@@ -277,8 +255,7 @@ class Loop:
         if self.stop.is_set():
             return
         began = time.monotonic()
-        with self._lock:
-            wait = self._not_before.get(key, 0.0) - time.monotonic()
+        wait = self.retries.wait(key)
         if wait > 0:  # backing off after a failure: events (its own, too) wait for the timer
             self.queue.add(key, delay=wait)
             return
@@ -299,11 +276,7 @@ class Loop:
             return
         held = self._held(key, observed)
         unhealthy = self.prober.unhealthy(observed.containers)
-        with self._lock:
-            if observed.containers:
-                self._known.add(key)
-            else:
-                self._known.discard(key)
+        self.known.seen(key, bool(observed.containers))
         config = PlanConfig(
             instance=self.settings.build.instance,
             owner=self.settings.build.owner,
@@ -336,9 +309,7 @@ class Loop:
         elif error is not None:
             self._failed(key, error, unit)
         else:
-            with self._lock:
-                self._retry.pop(key, None)
-                self._not_before.pop(key, None)
+            self.retries.clear([key])
             self._record(key, unit, error=None)
             if self.metrics is not None and not held:
                 self.metrics.health.settled(key)
@@ -409,9 +380,7 @@ class Loop:
 
     def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
         """Record why the unit is left as it is; say it once, not at every pass."""
-        with self._lock:
-            self._retry.pop(key, None)
-            self._not_before.pop(key, None)
+        self.retries.clear([key])
         # Refused while nothing of it runs, and nothing will until it changes.
         if self.status.refused(key, reason):
             log.error("%s: %s", key, reason)
@@ -422,10 +391,7 @@ class Loop:
     def _failed(self, key: UnitKey, error: str, unit: DesiredUnit | None) -> None:
         """Record the error, show the unit Failed, and try again later: 1 s, doubling up to
         the crash-loop cap (--backoff-max) while it lasts; one log line per attempt."""
-        with self._lock:
-            delay = min(self._retry.get(key, 0.5) * 2, max(self.settings.backoff.maximum, 1.0))
-            self._retry[key] = delay
-            self._not_before[key] = time.monotonic() + delay
+        delay = self.retries.failed(key)
         self.status.failed(key)
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
         if self.metrics is not None:
@@ -466,10 +432,6 @@ class Loop:
             self._warned_empty = False
 
     # -- probes ----------------------------------------------------------------
-
-    def _probe(self) -> None:
-        while not self.stop.wait(self.settings.probe_tick):
-            self.prober.tick()
 
     def _probed(self, kind: str, ok: bool) -> None:
         if self.metrics is not None:  # may come later: _notifier makes some under systemd
