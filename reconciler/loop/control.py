@@ -304,6 +304,17 @@ class Loop:
                 elif done.error == error:  # said once, with the retry, by _failed
                     error = f"{_what(done.action)} failed: {done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
+        self._conclude(key, unit, refusal, error, held)
+
+    def _conclude(
+        self,
+        key: UnitKey,
+        unit: DesiredUnit | None,
+        refusal: str | None,
+        error: str | None,
+        held: dict[ContainerId, str],
+    ) -> None:
+        """How the pass ended: refused, failed (retried later) or done."""
         if refusal is not None:
             self._refused(key, unit, refusal)
         elif error is not None:
