@@ -406,7 +406,7 @@ def _print_report(
                 dry_run=dry_run,
                 errors=loaded.errors if loaded else (),
                 warnings=[str(w) for w in (loaded.warnings if loaded else ())]
-                + list(plan.warnings),
+                + [w.message for w in plan.warnings],
                 not_found=not_found,
             ),
             indent=2,
@@ -623,7 +623,7 @@ def get(
     After `reconciler sync`: the repository, branch, path, the last applied and
     attempted revisions and the last error (``sync`` in -o json).
     """
-    from reconciler.loop.statefile import default_state_dir, read_statuses
+    from reconciler.loop.statefile import default_state_dir, read_records
     from reconciler.loop.status import merge_loop_status, unit_statuses
 
     driver = _driver(options)
@@ -632,10 +632,11 @@ def get(
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
-        loops = read_statuses(directory, options.instance, _daemon(options))
-    except (OSError, ValueError) as exc:
-        click.echo(f"warning: the loops' status is unreadable: {exc}", err=True)
-        loops = []
+        loops, unreadable = read_records(directory, options.instance, _daemon(options))
+    except OSError as exc:
+        loops, unreadable = [], [str(exc)]
+    for problem in unreadable:
+        click.echo(f"warning: the loops' status is unreadable: {problem}", err=True)
     for loop in loops:  # one per source: each reports only its own units
         statuses = merge_loop_status(statuses, loop)
     if namespace:
@@ -653,9 +654,9 @@ def get(
         missing += sorted(bare - {s.name for s in statuses})
     file_errors: dict[str, list[str]] = {}
     for loop in loops:
-        file_errors |= loop.get("fileErrors") or {}
+        file_errors |= {path: list(problems) for path, problems in loop.file_errors.items()}
     # What each `sync` follows and where it is.
-    syncs = [sync for loop in loops if isinstance(sync := loop.get("sync"), dict)]
+    syncs = [sync for loop in loops if (sync := loop.sync) is not None]
     if output == "table":
         if statuses or not names:
             click.echo(render.status_table(statuses) if statuses else "no units")
@@ -992,7 +993,8 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     """Fetch, converge once; 0 converged, 1 the commit or a unit failed."""
     from datetime import UTC, datetime
 
-    from reconciler.loop.statefile import write_status
+    from reconciler.loop.statefile import write_record
+    from reconciler.loop.statusrecord import LoopStatus
 
     source.poll()
     revision = source.revision
@@ -1010,15 +1012,14 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
             incomplete=False,
         )
         code = _run(_plan(options, desired, observed, config), driver, parallel, False)[0] or code
-    status = {
-        "instance": options.instance,
-        "daemon": settings.daemon,
-        **source.status(),
-        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "units": {},
-    }
+    status = LoopStatus(
+        instance=options.instance,
+        daemon=settings.daemon,
+        updated=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=source.status(),
+    )
     try:
-        write_status(settings.state_dir, settings.state_name, status)
+        write_record(settings.state_dir, settings.state_name, status)
     except OSError as exc:
         click.echo(f"warning: writing status: {exc}", err=True)
     return code

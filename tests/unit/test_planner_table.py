@@ -16,7 +16,7 @@ from reconciler.core.actions import CreateInfra, Recreate, Remove, Start
 from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind, Mode
 from reconciler.core.observed import ContainerId, Observation, State
-from reconciler.core.planner import Plan, plan
+from reconciler.core.planner import Plan, WarningKind, plan
 
 from .planning import (
     by_container,
@@ -111,7 +111,7 @@ def test_an_infra_whose_hash_version_is_unknown_is_kept_with_a_warning() -> None
     p = plan(want, engine.observe(), config())
     assert p.actions == []
     assert p.units[0].infra_id == infra.id
-    assert any("infra" in w and "unknown version" in w for w in p.warnings)
+    assert any("infra" in w.message and w.kind is WarningKind.UNKNOWN_HASH for w in p.warnings)
 
 
 @pytest.mark.parametrize("state", [State.DEAD, State.REMOVING])
@@ -313,8 +313,8 @@ def test_what_the_planner_skips_never_hides_the_containers_listed_after_it() -> 
     first = Observation((engine.containers[stranger], unlabeled, *ours))
     p = plan(want, first, config())
     assert kinds(p) == ["Start"] and p.actions[0].ref.id == app.id  # type: ignore[union-attr]
-    assert len(p.warnings) == 1 and "lacks the unit labels" in p.warnings[0]
-    assert "(999999999999)" in p.warnings[0], "the short id: 12 characters"
+    assert len(p.warnings) == 1 and "lacks the unit labels" in p.warnings[0].message
+    assert "(999999999999)" in p.warnings[0].message, "the short id: 12 characters"
 
 
 def test_skipping_a_unit_never_skips_the_units_after_it() -> None:
