@@ -63,10 +63,10 @@ def admit(
         verdict = _static(candidate, config)
         refusal = verdict.refusal
         if refusal is None:
-            notes.extend((unit.key, n) for n in verdict.notes)
             refusal = next((c for u in admitted if (c := port_clash(unit, u)) is not None), None)
         if refusal is None:
             admitted.append(unit)
+            notes.extend((unit.key, n) for n in verdict.notes)
         else:
             refused.append((unit.key, refusal))
     # What the engine lacks refuses last: those units still hold their host ports.
@@ -80,7 +80,7 @@ def admit(
     return Desired(
         tuple(u for u in admitted if u.key not in missing),
         tuple(sorted(refused, key=lambda r: order[r[0]])),
-        tuple(notes),
+        tuple((key, note) for key, note in notes if key not in missing),
         offered,
     )
 
