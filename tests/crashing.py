@@ -30,7 +30,8 @@ from typing import Any
 import docker
 
 from reconciler.core import labels as L
-from reconciler.core.effective import BuildConfig, Desired, DesiredUnit, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, Desired, DesiredUnit
 from reconciler.core.manifests import load_paths
 
 BUSYBOX = "local/busybox:test"
@@ -207,7 +208,7 @@ class CrashRun:
         loaded = load_paths([str(self.manifests)])
         assert loaded.ok, [str(p) for p in loaded.errors]
         config = BuildConfig(self.instance, infra_image=PAUSE)
-        return build_units([(m.manifest, m.source) for m in loaded.manifests], config)
+        return compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], config)
 
     def containers(self) -> list[dict[str, Any]]:
         label = f"{L.MANAGED_BY}={self.instance}"

@@ -24,10 +24,13 @@ from reconciler.cli import render
 from reconciler.cli.config import DEFAULT_PATH as DEFAULT_CONFIG
 from reconciler.cli.config import OperatorConfig, load_config
 from reconciler.core.actions import waiting_text
+from reconciler.core.admission import admit
 from reconciler.core.effective import (
     DEFAULT_INFRA_IMAGE,
     BuildConfig,
+    Compiled,
     Desired,
+    DesiredUnit,
     UnitKey,
     build_units,
 )
@@ -249,9 +252,16 @@ def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     return loaded
 
 
-def _desired(options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT) -> Desired:
+def _compiled(
+    options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT
+) -> tuple[Compiled, ...]:
     build = replace(options.build, owner=owner)
     return build_units([(m.manifest, m.source) for m in loaded.manifests], build)
+
+
+def _admitted(options: Options, compiled: Sequence[Compiled], observed: Observation) -> Desired:
+    """Admission (core/admission.py), against the runtimes the engine was seen to offer."""
+    return admit(compiled, options.build, observed.runtimes)
 
 
 def _applied(paths: Sequence[str]) -> Owner:
@@ -276,10 +286,10 @@ def _driver(options: Options) -> Driver:
     raise click.UsageError(f"no such driver: {options.driver}")
 
 
-def _observe(driver: Driver, desired: Desired) -> Observation:
-    names = [m.docker_name for u in desired.units for m in u.members]
-    names += [u.infra.docker_name for u in desired.units if u.infra is not None]
-    runtimes = {r for u in desired.units for r in u.runtimes}
+def _observe(driver: Driver, units: Sequence[DesiredUnit]) -> Observation:
+    names = [m.docker_name for u in units for m in u.members]
+    names += [u.infra.docker_name for u in units if u.infra is not None]
+    runtimes = {r for u in units for r in u.runtimes}
     try:
         return driver.observe(names, runtimes)
     except ReconcilerError as exc:
@@ -452,9 +462,10 @@ def apply(
     """
     loaded = _load(paths, recursive)
     owner = _applied(paths)
-    desired = _desired(options, loaded, owner)
+    compiled = _compiled(options, loaded, owner)
     driver = _driver(options)
-    observed = _observe(driver, desired)
+    observed = _observe(driver, [c.unit for c in compiled])
+    desired = _admitted(options, compiled, observed)
     config = _plan_config(
         options,
         owner=owner,
@@ -466,7 +477,7 @@ def apply(
     planned = _plan(options, desired, observed, config)
 
     def replan(keys: frozenset[UnitKey]) -> Plan:
-        return _plan(options, desired, _observe(driver, desired), replace(config, only=keys))
+        return _plan(options, desired, _observe(driver, desired.units), replace(config, only=keys))
 
     code, result = _run(planned, driver, parallel, dry_run, output, replan)
     if output == "json":
@@ -496,9 +507,10 @@ def diff(
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
     owner = _applied(paths)
-    desired = _desired(options, loaded, owner)
+    compiled = _compiled(options, loaded, owner)
+    observed = _observe(_driver(options), [c.unit for c in compiled])
+    desired = _admitted(options, compiled, observed)
     _notes(desired)
-    observed = _observe(_driver(options), desired)
     config = _plan_config(
         options,
         owner=owner,
@@ -565,7 +577,7 @@ def delete(
         ok = loaded.ok
         keys |= {UnitKey(*m.identity) for m in loaded.manifests}
     driver = _driver(options)
-    observed = _observe(driver, Desired())
+    observed = _observe(driver, ())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
     present |= observed.volume_units  # a unit that a crash left as only a volume
     named = {k for k in present if k.name in bare and k.namespace == namespace}
@@ -627,7 +639,7 @@ def get(
     from reconciler.loop.status import merge_loop_status, unit_statuses
 
     driver = _driver(options)
-    observed = _observe(driver, Desired())
+    observed = _observe(driver, ())
     details = driver.inspect([c.id for c in observed.containers])
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
@@ -1000,9 +1012,10 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     revision = source.revision
     code = 1 if source.last_error else 0
     if revision is not None:
-        desired = source.desired(settings.build)
+        compiled = source.compiled(settings.build)
         driver = _driver(options)
-        observed = _observe(driver, desired)
+        observed = _observe(driver, [c.unit for c in compiled])
+        desired = _admitted(options, compiled, observed)
         config = _plan_config(
             options,
             owner=settings.build.owner,
@@ -1070,22 +1083,18 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     Needs no daemon; when one answers, the runtimes it offers are checked too.
     """
     loaded = _load(paths, recursive)
-    desired = _desired(options, loaded)
-    _notes(desired)
-    refused = list(desired.refused)
-    runtimes = {r for u in desired.units for r in u.runtimes}
-    if runtimes - {"runc"}:
-        from reconciler.core.runtimes import unavailable
-
+    compiled = _compiled(options, loaded)
+    offered = None
+    if {r for c in compiled for r in c.unit.runtimes} - {"runc"}:
         try:
             offered = _driver(options).runtimes()
         except ReconcilerError as exc:
             click.echo(f"warning: runtimes not checked against the daemon: {exc}", err=True)
-        else:
-            refused += [(u.key, p) for u in desired.units for p in unavailable(u.runtimes, offered)]
-    for key, reason in refused:
+    desired = admit(compiled, options.build, offered)
+    _notes(desired)
+    for key, reason in desired.refused:
         click.echo(f"error: {key}: {reason}", err=True)
-    if loaded.ok and not refused:
+    if loaded.ok and not desired.refused:
         click.echo(f"{len(loaded.manifests)} manifest(s) valid in {len(loaded.files)} file(s)")
         sys.exit(0)
     sys.exit(1)

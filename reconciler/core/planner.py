@@ -5,7 +5,10 @@ for with what the engine reports and returns, per unit, the ordered actions
 that converge it, each with its reason. This is the one place that decides to
 create, start, rejoin, recreate or remove a container (DESIGN.md, "The
 planner's decision table"). It never touches a container that does not carry
-this instance's ``managed-by`` label.
+this instance's ``managed-by`` label. ``desired`` comes from admission
+(admission.py), which refused what needs no observed container; what is
+refused here needs one: another owner, a name an unmanaged container holds,
+a host port a container of another unit publishes.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from reconciler.core.hashing import hash_matches
 from reconciler.core.models import RestartPolicy
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.ownership import ONE_SHOT, Owner, conflict
-from reconciler.core.runtimes import unavailable
 
 # The infra runs nothing worth a grace period: it is killed once its members are gone.
 INFRA_GRACE = 0
@@ -150,10 +152,6 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     units: list[UnitPlan] = []
     for unit in desired.units:
         if config.only is not None and unit.key not in config.only:
-            continue
-        missing = unavailable(unit.runtimes, observed.runtimes) if observed.runtimes else []
-        if missing:  # refused before anything is created: never half a sandbox
-            units.append(UnitPlan(unit.key, error="; ".join(missing)))
             continue
         owner = owners.get(unit.key)
         if conflict(owner, config.owner) and not config.adopt:

@@ -102,7 +102,7 @@ class DriverCapabilities:
     name: str
     modes: frozenset[Mode]
     profiles: tuple[RuntimeProfile, ...]
-    sandbox: SandboxKind
+    sandbox: SandboxKind = SandboxKind.INFRA_CONTAINER
 
 
 # The Docker driver (drivers/docker.py) runs both modes; the profiles above are

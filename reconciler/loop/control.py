@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 from reconciler.converge.executor import Result, execute
 from reconciler.core import labels as L
 from reconciler.core.actions import Restart, Start, Stop, describe, waiting_text
-from reconciler.core.effective import BuildConfig, Desired, DesiredUnit, UnitKey
+from reconciler.core.admission import admit
+from reconciler.core.effective import BuildConfig, Compiled, Desired, DesiredUnit, UnitKey
 from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
@@ -109,6 +110,7 @@ class Loop:
             settings.debounce_ms,
             settings.limits,
         )
+        self.compiled: tuple[Compiled, ...] = ()  # the source's units, not yet admitted
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
@@ -192,9 +194,12 @@ class Loop:
             self.triggers.later(change.recheck_in, self._rescan)
 
     def _refresh_desired(self) -> None:
-        desired = self.source.desired(self.settings.build)
+        compiled = self.source.compiled(self.settings.build)
         with self._lock:
-            self.desired = desired
+            offered = self.desired.offered  # the engine's runtimes, as last observed
+        desired = admit(compiled, self.settings.build, offered)
+        with self._lock:
+            self.compiled, self.desired = compiled, desired
         if self.metrics is not None and self.source.complete():
             # The first pass: the units of the first good read (sync: its first commit),
             # queued right after this. Later calls change nothing.
@@ -260,16 +265,21 @@ class Loop:
             self.queue.add(key, delay=wait)
             return
         with self._lock:
-            desired = self.desired
+            desired, compiled = self.desired, self.compiled
         unit = desired.unit(key)
-        names = [m.docker_name for m in unit.members] if unit else []
-        if unit is not None and unit.infra is not None:
-            names.append(unit.infra.docker_name)
+        # Observe what the unit asks for even when refused: the runtimes it needs may come.
+        asked = next((c.unit for c in compiled if c.unit.key == key), None)
+        names = [m.docker_name for m in asked.members] if asked else []
+        if asked is not None and asked.infra is not None:
+            names.append(asked.infra.docker_name)
         try:
-            observed = self.driver.observe(names, unit.runtimes if unit else (), unit=key)
+            observed = self.driver.observe(names, asked.runtimes if asked else (), unit=key)
         except DriverError as exc:
             self._failed(key, f"observing: {exc}", unit)
             return
+        if observed.runtimes is not None and observed.runtimes != desired.offered:
+            desired = self._admit_again(compiled, observed.runtimes)
+            unit = desired.unit(key)
         mine = observed.owner(key, observed.containers) == self.settings.build.owner
         if key not in desired.keys and not mine:
             self.status.drop(key)  # another source's unit: not ours to plan, nor to report
@@ -324,6 +334,14 @@ class Loop:
             self._record(key, unit, error=None)
             if self.metrics is not None and not held:
                 self.metrics.health.settled(key)
+
+    def _admit_again(self, compiled: tuple[Compiled, ...], offered: frozenset[str]) -> Desired:
+        """The engine offers other runtimes than the units were admitted against."""
+        desired = admit(compiled, self.settings.build, offered)
+        with self._lock:
+            if self.compiled is compiled:  # else a newer read of the source is admitted
+                self.desired = desired
+        return desired
 
     def _held(self, key: UnitKey, observed: Observation) -> dict[ContainerId, str]:
         """Exited members in crash-loop backoff, and a timer for when the first may start."""

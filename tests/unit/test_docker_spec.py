@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from reconciler.core import labels as L
-from reconciler.core.effective import BuildConfig, DesiredUnit, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, DesiredUnit
 from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
@@ -21,7 +22,7 @@ INFRA_ID = "f00dfeed" * 8
 def unit_of(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> DesiredUnit:
     loaded = load_text(dedent(text), "web.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    desired = build_units(
+    desired = compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests],
         BuildConfig("inst", mode, "pause:test", policy=PRIVILEGED),
     )

@@ -124,10 +124,10 @@ spec:
     return "---".join(docs) or "{}\n"
 
 
-def _desired(text: str, mode: Mode) -> Desired:
+def _desired(text: str, mode: Mode, offered: frozenset[str] | None = None) -> Desired:
     if text.strip() == "{}":
         return Desired()
-    return desired(text, mode)
+    return desired(text, mode, offered)
 
 
 @dataclass
@@ -209,7 +209,8 @@ def scenarios(draw: st.DrawFn, faults: bool = True) -> Scenario:
         _DISTURB[op](engine, victim, index)
     engine.offered = draw(st.sampled_from(RUNTIMES))
     # Often the same manifests (the engine drifted), else new ones (an edit).
-    want = _desired(draw(st.sampled_from([before, before]) | manifests()), mode)
+    text = draw(st.sampled_from([before, before]) | manifests())
+    want = _desired(text, mode, engine.observe().runtimes)  # admitted as the engine stands
     ours = [c for c in engine.containers.values() if c.instance == INSTANCE]
     held, unhealthy, fail_once, init_fails = (
         _faults(draw, want, ours) if faults else ({}, {}, frozenset(), frozenset())

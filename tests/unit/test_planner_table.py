@@ -175,23 +175,24 @@ def test_a_failed_init_container_held_in_backoff_keeps_the_workloads_waiting() -
 
 
 def test_a_runtime_the_daemon_does_not_offer_refuses_the_unit_before_anything_is_created() -> None:
-    want = desired(
-        """
+    vm = """
         apiVersion: reconciler/v1
         kind: Container
         metadata: {name: vm}
         spec: {image: busybox:1, runtime: kata}
         """
-    )
     for offered in (frozenset({"runc"}), frozenset({"runc", "runsc"})):
-        p = plan(want, Engine(runtimes=offered).observe(), config())
+        observed = Engine(runtimes=offered).observe()
+        p = plan(desired(vm, offered=observed.runtimes), observed, config())
         assert p.actions == []
         (unit,) = p.units
         assert unit.error and "runtime 'kata' is not offered" in unit.error
         assert "Kata Containers is not installed" in unit.error
-    offered_p = plan(want, Engine(runtimes=frozenset({"runc", "kata"})).observe(), config())
+    observed = Engine(runtimes=frozenset({"runc", "kata"})).observe()
+    offered_p = plan(desired(vm, offered=observed.runtimes), observed, config())
     assert offered_p.units[0].error is None and kinds(offered_p) == ["CreateMember"]
-    unread = plan(want, Engine(runtimes=None).observe(), config())
+    observed = Engine(runtimes=None).observe()
+    unread = plan(desired(vm, offered=observed.runtimes), observed, config())
     assert kinds(unread) == ["CreateMember"], "runtimes not read: only runc was asked for"
 
 
@@ -202,7 +203,8 @@ def test_a_refused_runtime_leaves_the_running_unit_as_it_is() -> None:
     runsc = desired(
         sandbox(share="[network]").replace(
             "restartPolicy: Always", "restartPolicy: Always\n          runtime: runsc"
-        )
+        ),
+        offered=engine.observe().runtimes,
     )
     p = plan(runsc, engine.observe(), config(prune=True))
     assert p.actions == [] and p.units[0].error and "'runsc'" in p.units[0].error
