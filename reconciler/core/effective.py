@@ -44,10 +44,6 @@ from reconciler.core.runtimes import DOCKER, DriverCapabilities
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
 CLUSTER_DOMAIN = "svc.cluster.local"  # what a subdomain's FQDN ends in, as in a cluster
 
-# init: runs to completion before the next; sidecar: an init container with
-# restartPolicy Always (starts in order, keeps running, stops after the workloads).
-Role = Literal["init", "sidecar", "workload"]
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class UnitKey:
@@ -108,7 +104,7 @@ class InfraSpec(Spec):
 class MemberSpec(Spec):
     """What a workload, init or standalone container is created from."""
 
-    role: Role
+    role: L.MemberRole
     image: str
     runtime: str
     joins: tuple[str, ...] = ()  # namespaces of the infra it joins; () when standalone
@@ -199,7 +195,7 @@ class DesiredUnit:
     @property
     def running(self) -> tuple[DesiredMember, ...]:
         """The members that keep running: native sidecars, then workloads."""
-        return (*(m for m in self.init if m.spec.role == "sidecar"), *self.workloads)
+        return (*(m for m in self.init if m.spec.role == L.ROLE_SIDECAR), *self.workloads)
 
     @property
     def runtimes(self) -> frozenset[str]:
@@ -415,7 +411,9 @@ def _sandbox(
     else:
         member_ports, hostname = ports, spec.hostname or key.name
 
-    def member(container: SandboxContainer, name: str, role: Role, position: int) -> DesiredMember:
+    def member(
+        container: SandboxContainer, name: str, role: L.MemberRole, position: int
+    ) -> DesiredMember:
         member_runtime = container.runtime or runtime
         member_spec = _member_spec(
             container,
@@ -463,11 +461,11 @@ def _sandbox(
         mode=mode,
         infra=infra,
         init=tuple(
-            member(c, c.name, "sidecar" if c.restart_policy == "Always" else "init", i)
+            member(c, c.name, L.ROLE_SIDECAR if c.restart_policy == "Always" else L.ROLE_INIT, i)
             for i, c in enumerate(spec.init_containers)
         ),
         workloads=tuple(
-            member(c, c.name, "workload", len(spec.init_containers) + i)
+            member(c, c.name, L.ROLE_WORKLOAD, len(spec.init_containers) + i)
             for i, c in enumerate(spec.containers)
         ),
         volumes=_volumes(spec.volumes, config, key, source, mode, fs_group, helper),
@@ -485,7 +483,7 @@ def _standalone(
     runtime = spec.runtime or config.default_runtime
     member_spec = _member_spec(
         spec,
-        "workload",
+        L.ROLE_WORKLOAD,
         runtime,
         (),
         _ports(spec.ports),
@@ -570,7 +568,7 @@ def _net(spec: UnitSpec, key: UnitKey) -> NetSpec:
 
 def _member_spec(
     container: ContainerFields,
-    role: Role,
+    role: L.MemberRole,
     runtime: str,
     joins: tuple[str, ...],
     ports: tuple[PortSpec, ...],

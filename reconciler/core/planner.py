@@ -247,7 +247,12 @@ def _port_taken(
 
 def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) -> UnitPlan:
     """Remove a whole unit: workloads, then init containers, then the infra, then volumes."""
-    order = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2, L.ROLE_INFRA: 3}
+    order: dict[L.Role | None, int] = {
+        L.ROLE_WORKLOAD: 0,
+        L.ROLE_SIDECAR: 1,
+        L.ROLE_INIT: 2,
+        L.ROLE_INFRA: 3,
+    }
     actions: list[Action] = []
     for c in sorted(containers, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
         grace = INFRA_GRACE if c.role == L.ROLE_INFRA else c.grace_period
@@ -405,7 +410,7 @@ class _UnitPlanner:
         return current, False, members
 
     def _remove_members(self, members: Iterable[ObservedContainer], why: str) -> None:
-        order = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2}
+        order: dict[L.Role | None, int] = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2}
         for c in sorted(members, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
             self._remove(c, why)
 

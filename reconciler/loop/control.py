@@ -46,7 +46,7 @@ from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation
 from reconciler.core.planner import PlanConfig, PlanWarning, WarningKind, plan
-from reconciler.drivers.docker import DockerDriver
+from reconciler.drivers.base import Driver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.prober import Probed, Prober
@@ -94,7 +94,7 @@ class Loop:
     def __init__(
         self,
         settings: LoopSettings,
-        driver: DockerDriver,
+        driver: Driver,
         source: Source | None = None,
         metrics: LoopMetrics | None = None,
     ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.core import labels as L
 from reconciler.core.effective import UnitKey
@@ -21,7 +21,7 @@ from reconciler.loop.statusrecord import LoopStatus
 @dataclass(frozen=True, slots=True)
 class ContainerStatus:
     name: str  # in the manifest; "infra" for the infra
-    role: str
+    role: L.Role | Literal[""]  # "": its role label is missing or unknown
     id: str
     state: str
     runtime: str
@@ -81,7 +81,12 @@ def unit_statuses(
             groups[key].append(c)
     for key, _claim in observed.claims:
         groups.setdefault(key, [])
-    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_SIDECAR: 1, L.ROLE_WORKLOAD: 2}
+    order: dict[L.Role | None, int] = {
+        L.ROLE_INFRA: 0,
+        L.ROLE_INIT: 1,
+        L.ROLE_SIDECAR: 1,
+        L.ROLE_WORKLOAD: 2,
+    }
     result = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), _position(c), c.created))
@@ -119,7 +124,7 @@ def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus
     started = state.get("StartedAt")
     return ContainerStatus(
         name=c.container or "infra",
-        role=c.role,
+        role=c.role or "",
         id=c.id[:12],
         state=c.state.value,
         runtime=host.get("Runtime") or c.labels.get(L.RUNTIME, ""),

@@ -10,6 +10,7 @@ import pytest
 from reconciler.core import labels as L
 from reconciler.core.admission import compile_and_admit
 from reconciler.core.effective import BuildConfig, DesiredUnit
+from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.policy import PRIVILEGED
@@ -184,7 +185,7 @@ def test_init_members_join_too() -> None:
 
 def test_a_joining_member_needs_an_infra_id() -> None:
     unit = unit_of(sandbox())
-    with pytest.raises(ValueError, match="app joins an infra but none is known"):
+    with pytest.raises(UntranslatableSpec, match="app joins an infra but none is known"):
         member_body(unit.workloads[0], None)
 
 

@@ -7,7 +7,6 @@ writes the status record `get` reads, and warns about an empty desire once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from pathlib import Path
 from textwrap import dedent
 
@@ -15,7 +14,6 @@ import pytest
 
 from reconciler.core.effective import BuildConfig, UnitKey
 from reconciler.core.models import Kind, Mode
-from reconciler.core.observed import ContainerId, Observation
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import Loop, LoopSettings
 from reconciler.loop.statefile import read_records, state_name
@@ -26,29 +24,6 @@ from .simulator import Engine
 
 WEB = UnitKey(Kind.SANDBOX, "default", "web")
 DAEMON = "unix:///simulated"
-
-
-class Driver(Engine):
-    """The simulator behind the signatures the loop calls."""
-
-    def observe(  # type: ignore[override]
-        self,
-        desired_names: Collection[str] = (),
-        runtimes: Collection[str] = (),
-        unit: UnitKey | None = None,
-        start_times: bool = True,
-    ) -> Observation:
-        seen = super().observe()
-        if unit is None:
-            return seen
-        mine = tuple(c for c in seen.containers if c.unit_key == unit)
-        return Observation(mine, seen.foreign_names, seen.runtimes, claims=seen.claims)
-
-    def address(self, container_id: ContainerId) -> str | None:
-        return None
-
-    def exec(self, container_id: str, command: list[str], timeout: float) -> int:
-        return 0
 
 
 @pytest.fixture
@@ -64,14 +39,14 @@ def loop(tmp_path: Path) -> Loop:
         daemon=DAEMON,
         backoff=BackoffPolicy(initial=10.0, maximum=40.0),
     )
-    made = Loop(settings, Driver(instance=INSTANCE))  # type: ignore[arg-type]
+    made = Loop(settings, Engine(instance=INSTANCE))
     made.source.scan(0.0)
     made._refresh_desired()
     return made
 
 
-def _engine(loop: Loop) -> Driver:
-    assert isinstance(loop.driver, Driver)
+def _engine(loop: Loop) -> Engine:
+    assert isinstance(loop.driver, Engine)
     return loop.driver
 
 

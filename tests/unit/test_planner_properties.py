@@ -152,7 +152,7 @@ class Scenario:
         units = ", ".join(str(u.key) for u in self.want.units)
         return (
             f"Scenario(want=[{units}], refused={self.want.refused}, "
-            f"runtimes={self.engine.runtimes}, foreign={sorted(self.engine.unmanaged)}, "
+            f"runtimes={self.engine.offered}, foreign={sorted(self.engine.unmanaged)}, "
             f"held={len(self.held)}, unhealthy={len(self.unhealthy)}, "
             f"fail_once={sorted(self.fail_once)}, init_fails={sorted(self.init_fails)})\n  {rows}"
         )
@@ -207,7 +207,7 @@ def scenarios(draw: st.DrawFn, faults: bool = True) -> Scenario:
             break
         victim = ours[index % len(ours)]
         _DISTURB[op](engine, victim, index)
-    engine.runtimes = draw(st.sampled_from(RUNTIMES))
+    engine.offered = draw(st.sampled_from(RUNTIMES))
     # Often the same manifests (the engine drifted), else new ones (an edit).
     text = draw(st.sampled_from([before, before]) | manifests())
     want = _desired(text, mode, engine.observe().runtimes)  # admitted as the engine stands
@@ -230,7 +230,7 @@ def expected_errors(s: Scenario, failed_inits: set[str]) -> set[UnitKey]:
         names = {m.docker_name for m in unit.members}
         if unit.infra is not None:
             names.add(unit.infra.docker_name)
-        offered = s.engine.runtimes
+        offered = s.engine.offered
         if (
             (offered is not None and unit.runtimes - offered)
             or names & foreign

@@ -199,7 +199,7 @@ def test_a_runtime_the_daemon_does_not_offer_refuses_the_unit_before_anything_is
 def test_a_refused_runtime_leaves_the_running_unit_as_it_is() -> None:
     runc = desired(sandbox())
     engine = converge(runc)
-    engine.runtimes = frozenset({"runc"})
+    engine.offered = frozenset({"runc"})
     runsc = desired(
         sandbox(share="[network]").replace(
             "restartPolicy: Always", "restartPolicy: Always\n          runtime: runsc"
@@ -241,7 +241,7 @@ def test_the_simulator_refuses_what_docker_refuses() -> None:
         engine.start(sidecar.id)
     # A runtime the daemon lacks cannot be used.
     engine.unmanaged.clear()
-    engine.runtimes = frozenset({"runsc"})
+    engine.offered = frozenset({"runsc"})
     with pytest.raises(Exception, match="unknown or invalid runtime"):
         engine.create_infra(infra_spec)
 
