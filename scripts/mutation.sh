@@ -21,8 +21,8 @@ case $target in
         tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_planner_sidecars.py tests/unit/test_host_ports.py tests/unit/test_ownership.py tests/unit/test_planner_properties.py"
         ;;
     admission)
-        paths=reconciler/core/runtimes.py,reconciler/core/effective.py
-        tests="tests/unit/test_runtimes.py tests/unit/test_desired.py tests/unit/test_admission.py tests/unit/test_planner_table.py"
+        paths=reconciler/core/admission.py,reconciler/core/runtimes.py
+        tests="tests/unit/test_admission.py tests/unit/test_runtimes.py tests/unit/test_desired.py tests/unit/test_policy.py tests/unit/test_host_ports.py tests/unit/test_planner_table.py"
         ;;
     *)
         echo "usage: $0 [planner|admission]" >&2

@@ -30,7 +30,8 @@ from typing import Any
 import docker
 
 from reconciler.core import labels as L
-from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, Desired, DesiredUnit
 from reconciler.core.manifests import load_paths
 
 BUSYBOX = "local/busybox:test"
@@ -207,7 +208,7 @@ class CrashRun:
         loaded = load_paths([str(self.manifests)])
         assert loaded.ok, [str(p) for p in loaded.errors]
         config = BuildConfig(self.instance, infra_image=PAUSE)
-        return build_units([(m.manifest, m.source) for m in loaded.manifests], config)
+        return compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], config)
 
     def containers(self) -> list[dict[str, Any]]:
         label = f"{L.MANAGED_BY}={self.instance}"
@@ -251,30 +252,7 @@ class CrashRun:
         for r in rows:
             by_unit.setdefault(r["Labels"][L.SANDBOX], []).append(r)
         for unit in want.units:
-            here = by_unit.pop(unit.key.name, [])
-            infras = [r for r in here if r["Labels"][L.ROLE] == "infra"]
-            if len(infras) != 1 or infras[0]["State"] != "running":
-                wrong.append(f"{unit.key}: {len(infras)} infra(s), not one running")
-                continue
-            assert unit.infra is not None
-            if infras[0]["Labels"][L.SPEC_HASH] != unit.infra.hash:
-                wrong.append(f"{unit.key}: infra of another spec")
-            for member in unit.members:
-                mine = [r for r in here if r["Labels"][L.CONTAINER] == member.name]
-                if len(mine) != 1:
-                    wrong.append(f"{unit.key}: {len(mine)} copies of {member.name}")
-                    continue
-                labels, state = mine[0]["Labels"], mine[0]["State"]
-                if labels[L.SPEC_HASH] != member.hash:
-                    wrong.append(f"{unit.key}: {member.name} of another spec")
-                if labels.get(L.INFRA_ID) != infras[0]["Id"]:
-                    wrong.append(f"{unit.key}: {member.name} joined another infra")
-                expected = "running" if member.spec.role == "workload" else "exited"
-                if state != expected:
-                    wrong.append(f"{unit.key}: {member.name} is {state}, not {expected}")
-            extra = len(here) - 1 - len(unit.members)
-            if extra > 0:
-                wrong.append(f"{unit.key}: {extra} container(s) more than desired")
+            wrong += _unit_problems(unit, by_unit.pop(unit.key.name, []))
         for name, rows_left in by_unit.items():
             wrong.append(f"sandbox/{name}: {len(rows_left)} orphaned container(s)")
         wanted_volumes = {v.docker_name for u in want.units for v in u.volumes}
@@ -299,3 +277,32 @@ class CrashRun:
             self.api.remove_container(r["Id"], force=True)
         for v in self.volumes():
             self.api.remove_volume(v["Name"], force=True)
+
+
+def _unit_problems(unit: DesiredUnit, here: list[dict[str, Any]]) -> list[str]:
+    """Why one desired sandbox's containers (``here``) are not exactly what it asks for."""
+    wrong: list[str] = []
+    infras = [r for r in here if r["Labels"][L.ROLE] == "infra"]
+    if len(infras) != 1 or infras[0]["State"] != "running":
+        wrong.append(f"{unit.key}: {len(infras)} infra(s), not one running")
+        return wrong
+    assert unit.infra is not None
+    if infras[0]["Labels"][L.SPEC_HASH] != unit.infra.hash:
+        wrong.append(f"{unit.key}: infra of another spec")
+    for member in unit.members:
+        mine = [r for r in here if r["Labels"][L.CONTAINER] == member.name]
+        if len(mine) != 1:
+            wrong.append(f"{unit.key}: {len(mine)} copies of {member.name}")
+            continue
+        labels, state = mine[0]["Labels"], mine[0]["State"]
+        if labels[L.SPEC_HASH] != member.hash:
+            wrong.append(f"{unit.key}: {member.name} of another spec")
+        if labels.get(L.INFRA_ID) != infras[0]["Id"]:
+            wrong.append(f"{unit.key}: {member.name} joined another infra")
+        expected = "running" if member.spec.role == "workload" else "exited"
+        if state != expected:
+            wrong.append(f"{unit.key}: {member.name} is {state}, not {expected}")
+    extra = len(here) - 1 - len(unit.members)
+    if extra > 0:
+        wrong.append(f"{unit.key}: {extra} container(s) more than desired")
+    return wrong

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig
 from reconciler.core.manifests import LoadResult, load_bytes
 from reconciler.core.policy import RESTRICTED
 from reconciler.core.policy import check as check_policy
@@ -248,7 +249,9 @@ def check(text: str | bytes) -> LoadResult:
     result = load_bytes(data, "fuzz.yaml")
     for problem in result.errors:
         assert problem.location.path == "fuzz.yaml" and problem.message
-    desired = build_units([(m.manifest, m.source) for m in result.manifests], BuildConfig("fuzz"))
+    desired = compile_and_admit(
+        [(m.manifest, m.source) for m in result.manifests], BuildConfig("fuzz")
+    )
     for _key, reason in desired.refused:
         assert reason
     for loaded in result.manifests:

@@ -24,10 +24,13 @@ from reconciler.cli import render
 from reconciler.cli.config import DEFAULT_PATH as DEFAULT_CONFIG
 from reconciler.cli.config import OperatorConfig, load_config
 from reconciler.core.actions import waiting_text
+from reconciler.core.admission import admit
 from reconciler.core.effective import (
     DEFAULT_INFRA_IMAGE,
     BuildConfig,
+    Compiled,
     Desired,
+    DesiredUnit,
     UnitKey,
     build_units,
 )
@@ -36,16 +39,23 @@ from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadResult, l
 from reconciler.core.models import Kind, Mode
 from reconciler.core.ownership import ONE_SHOT, Owner, applied, watching
 from reconciler.core.policy import BASELINE, Level, Policy
+from reconciler.core.runtimes import DOCKER, DriverCapabilities
 
 if TYPE_CHECKING:
     from reconciler.converge.executor import Outcome, Result
     from reconciler.core.actions import Action
     from reconciler.core.observed import Observation
     from reconciler.core.planner import Plan, PlanConfig
-    from reconciler.drivers.docker import DockerDriver
+    from reconciler.drivers.base import Driver
     from reconciler.loop.control import LoopSettings
     from reconciler.loop.metrics import LoopMetrics
     from reconciler.sources.git import GitSource
+
+
+# The drivers --driver picks from, by name: what each can run is known without
+# connecting to its engine or importing its client (validate needs no daemon).
+# ``_driver`` makes the one asked for.
+DRIVERS: dict[str, DriverCapabilities] = {DOCKER.name: DOCKER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,7 @@ class Options:
     allowed_modes: frozenset[Mode] | None
     policy: Policy = BASELINE
     limits: InputLimits = DEFAULT_LIMITS
+    driver: str = DOCKER.name  # a key of DRIVERS
 
     @property
     def build(self) -> BuildConfig:
@@ -69,6 +80,7 @@ class Options:
             self.default_runtime,
             self.allowed_runtimes,
             self.allowed_modes,
+            driver=DRIVERS[self.driver],
             policy=self.policy,
         )
 
@@ -100,6 +112,15 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     envvar="DOCKER_HOST",
     default=None,
     help="Docker daemon address (default: the local socket).",
+)
+@click.option(
+    "--driver",
+    "driver_name",
+    envvar="RECONCILER_DRIVER",
+    default=DOCKER.name,
+    type=click.Choice(sorted(DRIVERS)),
+    show_default=True,
+    help="The container engine's driver.",
 )
 @click.option(
     "--mode",
@@ -160,6 +181,7 @@ def cli(
     ctx: click.Context,
     instance: str,
     docker_host: str | None,
+    driver_name: str,
     mode: str,
     config_path: str | None,
     default_runtime: str,
@@ -191,6 +213,7 @@ def cli(
         allowed,
         policy,
         operator.input.to_limits(),
+        driver_name,
     )
 
 
@@ -229,9 +252,16 @@ def _load(paths: Sequence[str], recursive: bool) -> LoadResult:
     return loaded
 
 
-def _desired(options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT) -> Desired:
+def _compiled(
+    options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT
+) -> tuple[Compiled, ...]:
     build = replace(options.build, owner=owner)
     return build_units([(m.manifest, m.source) for m in loaded.manifests], build)
+
+
+def _admitted(options: Options, compiled: Sequence[Compiled], observed: Observation) -> Desired:
+    """Admission (core/admission.py), against the runtimes the engine was seen to offer."""
+    return admit(compiled, options.build, observed.runtimes)
 
 
 def _applied(paths: Sequence[str]) -> Owner:
@@ -246,16 +276,20 @@ _adopt = click.option(
 )
 
 
-def _driver(options: Options) -> DockerDriver:
-    from reconciler.drivers.docker import DockerDriver
+def _driver(options: Options) -> Driver:
+    """The driver ``--driver`` names: the only place a concrete one is named, imported
+    only when a command needs the engine (import-linter holds it so)."""
+    if options.driver == DOCKER.name:
+        from reconciler.drivers.docker import DockerDriver
 
-    return DockerDriver(options.instance, options.docker_host)
+        return DockerDriver(options.instance, options.docker_host)
+    raise click.UsageError(f"no such driver: {options.driver}")
 
 
-def _observe(driver: DockerDriver, desired: Desired) -> Observation:
-    names = [m.docker_name for u in desired.units for m in u.members]
-    names += [u.infra.docker_name for u in desired.units if u.infra is not None]
-    runtimes = {r for u in desired.units for r in u.runtimes}
+def _observe(driver: Driver, units: Sequence[DesiredUnit]) -> Observation:
+    names = [m.docker_name for u in units for m in u.members]
+    names += [u.infra.docker_name for u in units if u.infra is not None]
+    runtimes = {r for u in units for r in u.runtimes}
     try:
         return driver.observe(names, runtimes)
     except ReconcilerError as exc:
@@ -285,7 +319,7 @@ OBSERVE_AGAIN_ROUNDS = 10
 
 def _run(
     plan: Plan,
-    driver: DockerDriver,
+    driver: Driver,
     parallel: int,
     dry_run: bool,
     output: str = "text",
@@ -382,7 +416,7 @@ def _print_report(
                 dry_run=dry_run,
                 errors=loaded.errors if loaded else (),
                 warnings=[str(w) for w in (loaded.warnings if loaded else ())]
-                + list(plan.warnings),
+                + [w.message for w in plan.warnings],
                 not_found=not_found,
             ),
             indent=2,
@@ -428,9 +462,10 @@ def apply(
     """
     loaded = _load(paths, recursive)
     owner = _applied(paths)
-    desired = _desired(options, loaded, owner)
+    compiled = _compiled(options, loaded, owner)
     driver = _driver(options)
-    observed = _observe(driver, desired)
+    observed = _observe(driver, [c.unit for c in compiled])
+    desired = _admitted(options, compiled, observed)
     config = _plan_config(
         options,
         owner=owner,
@@ -442,7 +477,7 @@ def apply(
     planned = _plan(options, desired, observed, config)
 
     def replan(keys: frozenset[UnitKey]) -> Plan:
-        return _plan(options, desired, _observe(driver, desired), replace(config, only=keys))
+        return _plan(options, desired, _observe(driver, desired.units), replace(config, only=keys))
 
     code, result = _run(planned, driver, parallel, dry_run, output, replan)
     if output == "json":
@@ -472,9 +507,10 @@ def diff(
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
     loaded = _load(paths, recursive)
     owner = _applied(paths)
-    desired = _desired(options, loaded, owner)
+    compiled = _compiled(options, loaded, owner)
+    observed = _observe(_driver(options), [c.unit for c in compiled])
+    desired = _admitted(options, compiled, observed)
     _notes(desired)
-    observed = _observe(_driver(options), desired)
     config = _plan_config(
         options,
         owner=owner,
@@ -541,7 +577,7 @@ def delete(
         ok = loaded.ok
         keys |= {UnitKey(*m.identity) for m in loaded.manifests}
     driver = _driver(options)
-    observed = _observe(driver, Desired())
+    observed = _observe(driver, ())
     present = {c.unit_key for c in observed.containers if c.unit_key is not None}
     present |= observed.volume_units  # a unit that a crash left as only a volume
     named = {k for k in present if k.name in bare and k.namespace == namespace}
@@ -599,19 +635,20 @@ def get(
     After `reconciler sync`: the repository, branch, path, the last applied and
     attempted revisions and the last error (``sync`` in -o json).
     """
-    from reconciler.loop.statefile import default_state_dir, read_statuses
+    from reconciler.loop.statefile import default_state_dir, read_records
     from reconciler.loop.status import merge_loop_status, unit_statuses
 
     driver = _driver(options)
-    observed = _observe(driver, Desired())
+    observed = _observe(driver, ())
     details = driver.inspect([c.id for c in observed.containers])
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
-        loops = read_statuses(directory, options.instance, _daemon(options))
-    except (OSError, ValueError) as exc:
-        click.echo(f"warning: the loops' status is unreadable: {exc}", err=True)
-        loops = []
+        loops, unreadable = read_records(directory, options.instance, _daemon(options))
+    except OSError as exc:
+        loops, unreadable = [], [str(exc)]
+    for problem in unreadable:
+        click.echo(f"warning: the loops' status is unreadable: {problem}", err=True)
     for loop in loops:  # one per source: each reports only its own units
         statuses = merge_loop_status(statuses, loop)
     if namespace:
@@ -629,9 +666,9 @@ def get(
         missing += sorted(bare - {s.name for s in statuses})
     file_errors: dict[str, list[str]] = {}
     for loop in loops:
-        file_errors |= loop.get("fileErrors") or {}
+        file_errors |= {path: list(problems) for path, problems in loop.file_errors.items()}
     # What each `sync` follows and where it is.
-    syncs = [sync for loop in loops if isinstance(sync := loop.get("sync"), dict)]
+    syncs = [sync for loop in loops if (sync := loop.sync) is not None]
     if output == "table":
         if statuses or not names:
             click.echo(render.status_table(statuses) if statuses else "no units")
@@ -968,15 +1005,17 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     """Fetch, converge once; 0 converged, 1 the commit or a unit failed."""
     from datetime import UTC, datetime
 
-    from reconciler.loop.statefile import write_status
+    from reconciler.loop.statefile import write_record
+    from reconciler.loop.statusrecord import LoopStatus
 
     source.poll()
     revision = source.revision
     code = 1 if source.last_error else 0
     if revision is not None:
-        desired = source.desired(settings.build)
+        compiled = source.compiled(settings.build)
         driver = _driver(options)
-        observed = _observe(driver, desired)
+        observed = _observe(driver, [c.unit for c in compiled])
+        desired = _admitted(options, compiled, observed)
         config = _plan_config(
             options,
             owner=settings.build.owner,
@@ -986,15 +1025,14 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
             incomplete=False,
         )
         code = _run(_plan(options, desired, observed, config), driver, parallel, False)[0] or code
-    status = {
-        "instance": options.instance,
-        "daemon": settings.daemon,
-        **source.status(),
-        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "units": {},
-    }
+    status = LoopStatus(
+        instance=options.instance,
+        daemon=settings.daemon,
+        updated=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=source.status(),
+    )
     try:
-        write_status(settings.state_dir, settings.state_name, status)
+        write_record(settings.state_dir, settings.state_name, status)
     except OSError as exc:
         click.echo(f"warning: writing status: {exc}", err=True)
     return code
@@ -1045,22 +1083,18 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     Needs no daemon; when one answers, the runtimes it offers are checked too.
     """
     loaded = _load(paths, recursive)
-    desired = _desired(options, loaded)
-    _notes(desired)
-    refused = list(desired.refused)
-    runtimes = {r for u in desired.units for r in u.runtimes}
-    if runtimes - {"runc"}:
-        from reconciler.core.runtimes import unavailable
-
+    compiled = _compiled(options, loaded)
+    offered = None
+    if {r for c in compiled for r in c.unit.runtimes} - {"runc"}:
         try:
             offered = _driver(options).runtimes()
         except ReconcilerError as exc:
             click.echo(f"warning: runtimes not checked against the daemon: {exc}", err=True)
-        else:
-            refused += [(u.key, p) for u in desired.units for p in unavailable(u.runtimes, offered)]
-    for key, reason in refused:
+    desired = admit(compiled, options.build, offered)
+    _notes(desired)
+    for key, reason in desired.refused:
         click.echo(f"error: {key}: {reason}", err=True)
-    if loaded.ok and not refused:
+    if loaded.ok and not desired.refused:
         click.echo(f"{len(loaded.manifests)} manifest(s) valid in {len(loaded.files)} file(s)")
         sys.exit(0)
     sys.exit(1)
@@ -1087,9 +1121,7 @@ def _since(value: str | None, now: float) -> float | None:
         ) from None
 
 
-def _pick(
-    options: Options, unit: str, namespace: str, container: str | None
-) -> tuple[DockerDriver, str]:
+def _pick(options: Options, unit: str, namespace: str, container: str | None) -> tuple[Driver, str]:
     """The driver and the id of the container `logs` / `exec` mean (kubectl's defaults)."""
     from reconciler.core.selection import pick
 

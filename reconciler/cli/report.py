@@ -9,9 +9,10 @@ seconds) and the manifest problems. Fields are only ever added within
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from reconciler.converge.executor import Outcome, Result, UnitResult
+from reconciler.core import labels as L
 from reconciler.core.actions import (
     Action,
     CreateInfra,
@@ -37,7 +38,7 @@ KINDS = {"apply": "ApplyResult", "diff": "DiffResult", "delete": "DeleteResult"}
 
 
 def _ref(ref: Ref) -> dict[str, Any]:
-    return {"container": ref.label, "role": ref.role, "name": ref.name, "id": ref.id}
+    return {"container": ref.label, "role": ref.role or "", "name": ref.name, "id": ref.id}
 
 
 def target(action: Action) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def target(action: Action) -> dict[str, Any]:
         case EnsureVolume(volume=v):
             return {"volume": v.docker_name}
         case CreateInfra(infra=i):
-            return {"container": "infra", "role": "infra", "name": i.docker_name}
+            return {"container": "infra", "role": L.ROLE_INFRA, "name": i.docker_name}
         case CreateMember(member=m) | RunInit(member=m):
             return {"container": m.name, "role": m.spec.role, "name": m.docker_name}
         case WaitInit(ref=r) | Start(ref=r) | Stop(ref=r) | Restart(ref=r) | Remove(ref=r):
@@ -57,7 +58,8 @@ def target(action: Action) -> dict[str, Any]:
             return {"container": m.name, "role": m.spec.role, "name": m.docker_name, "id": old.id}
         case RemoveVolumes():
             return {"volumes": "all of the unit's"}
-    raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
+        case _:
+            assert_never(action)
 
 
 def action(a: Action) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Protocol
+from typing import assert_never
 
+from reconciler.core import labels as L
 from reconciler.core.actions import (
     Action,
     CreateInfra,
@@ -34,7 +35,7 @@ from reconciler.core.actions import (
     Stop,
     WaitInit,
 )
-from reconciler.core.effective import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
+from reconciler.core.effective import DesiredMember, UnitKey
 from reconciler.core.errors import (
     DriverError,
     HookFailed,
@@ -42,28 +43,11 @@ from reconciler.core.errors import (
     ObserveAgain,
     ReconcilerError,
 )
-from reconciler.core.observed import ContainerId
-from reconciler.core.ownership import Owner
 from reconciler.core.planner import Plan, UnitPlan
+from reconciler.drivers.base import Driver
 
 DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
 POST_START_TIMEOUT = 30.0  # seconds a postStart hook may take before it counts as failed
-
-
-class Driver(Protocol):
-    """The primitive operations the executor needs (see drivers/docker.py)."""
-
-    def create_infra(self, infra: DesiredInfra) -> ContainerId: ...
-    def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId: ...
-    def start(self, container_id: str) -> None: ...
-    def exec(self, container_id: str, command: list[str], timeout: float) -> int: ...
-    def restart(self, container_id: str, grace_period: int) -> None: ...
-    def stop(self, container_id: str, grace_period: int) -> None: ...
-    def wait(self, container_id: str) -> int: ...
-    def remove(self, container_id: str, grace_period: int) -> None: ...
-    def ensure_volume(self, volume: DesiredVolume) -> None: ...
-    def remove_volumes(self, unit: UnitKey) -> None: ...
-    def record_owner(self, unit: UnitKey, owner: Owner) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +213,14 @@ def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
             driver.remove(ref.id, _pre_stop(driver, ref, grace))
         case Recreate(old=old, grace_period=grace, member=member):
             driver.remove(old.id, _pre_stop(driver, old, grace))
-            if member.spec.role == "init":
+            if member.spec.role == L.ROLE_INIT:
                 _run_init(driver, member, infra_id)
             else:
                 _create(driver, member, infra_id)
         case RemoveVolumes(unit=key):
             driver.remove_volumes(key)
+        case _:
+            assert_never(action)
     return infra_id
 
 

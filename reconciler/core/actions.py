@@ -24,7 +24,7 @@ class Ref:
 
     id: ContainerId
     name: str  # its Docker name
-    role: str
+    role: L.Role | None  # None: its role label is missing or unknown
     container: str  # its name in the manifest ("" for the infra)
     # Its lifecycle hooks, as it was created with them (labels): the executor
     # runs preStop before stopping it and postStart after starting it again.
@@ -187,10 +187,10 @@ def _lane(action: Action) -> str | None:
     match action:
         case Restart():
             return "restart"
-        case Recreate(member=member) if member.spec.role == "workload":
+        case Recreate(member=member) if member.spec.role == L.ROLE_WORKLOAD:
             return "recreate"
-        case Remove(ref=ref) if ref.role != "infra":
-            return f"remove-{ref.role}"
+        case Remove(ref=ref) if ref.role != L.ROLE_INFRA:
+            return f"remove-{ref.role or ''}"
     return None
 
 

@@ -1,4 +1,4 @@
-"""From manifests to desired units: the effective spec of every container. No I/O.
+"""From manifests to units: the effective spec of every container. No I/O.
 
 A *unit* is what the planner converges as a whole: a Sandbox (an infra plus
 init and workload members) or a standalone Container. The effective specs
@@ -38,17 +38,11 @@ from reconciler.core.models import (
 )
 from reconciler.core.ownership import ONE_SHOT, Owner
 from reconciler.core.policy import BASELINE, Policy
-from reconciler.core.policy import check as policy_check
-from reconciler.core.policy import refusal as policy_refusal
 from reconciler.core.quantity import memory_to_bytes
-from reconciler.core.runtimes import DOCKER, DriverCapabilities, sharing_notes, sharing_problems
+from reconciler.core.runtimes import DOCKER, DriverCapabilities
 
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
 CLUSTER_DOMAIN = "svc.cluster.local"  # what a subdomain's FQDN ends in, as in a cluster
-
-# init: runs to completion before the next; sidecar: an init container with
-# restartPolicy Always (starts in order, keeps running, stops after the workloads).
-Role = Literal["init", "sidecar", "workload"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -110,7 +104,7 @@ class InfraSpec(Spec):
 class MemberSpec(Spec):
     """What a workload, init or standalone container is created from."""
 
-    role: Role
+    role: L.MemberRole
     image: str
     runtime: str
     joins: tuple[str, ...] = ()  # namespaces of the infra it joins; () when standalone
@@ -201,7 +195,7 @@ class DesiredUnit:
     @property
     def running(self) -> tuple[DesiredMember, ...]:
         """The members that keep running: native sidecars, then workloads."""
-        return (*(m for m in self.init if m.spec.role == "sidecar"), *self.workloads)
+        return (*(m for m in self.init if m.spec.role == L.ROLE_SIDECAR), *self.workloads)
 
     @property
     def runtimes(self) -> frozenset[str]:
@@ -211,14 +205,17 @@ class DesiredUnit:
 
 @dataclass(frozen=True, slots=True)
 class Desired:
-    """Everything the manifests ask for; ``refused`` units are left exactly as they are.
+    """What admission (admission.py) made of the manifests: the planner's input.
 
-    ``notes`` say what an accepted combination gives up (e.g. mixed runtimes).
+    ``units`` are admitted; ``refused`` units are left exactly as they are;
+    ``notes`` say what an admitted combination gives up (e.g. mixed runtimes);
+    ``offered`` is the engine's runtimes they were checked against (None: unknown).
     """
 
     units: tuple[DesiredUnit, ...] = ()
     refused: tuple[tuple[UnitKey, str], ...] = ()
     notes: tuple[tuple[UnitKey, str], ...] = ()
+    offered: frozenset[str] | None = None
 
     @property
     def keys(self) -> frozenset[UnitKey]:
@@ -230,6 +227,9 @@ class Desired:
 
 @dataclass(frozen=True, slots=True)
 class BuildConfig:
+    """The operator's settings: what units are compiled with (instance, mode, images,
+    default runtime, owner) and what admission holds them to (the rest)."""
+
     instance: str
     mode: Mode = Mode.CONTAINER_IN_SANDBOX
     infra_image: str = DEFAULT_INFRA_IMAGE
@@ -297,59 +297,41 @@ def volume_name(instance: str, key: UnitKey, volume: str) -> str:
     return f"{instance}_{key.namespace}_{key.name}{sep}{volume}"
 
 
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """One manifest compiled into its unit, not yet admitted (admission.py decides that).
+
+    ``manifest`` stays beside the effective specs for what admission reads of
+    it alone: the fields the security policy names, and the mode it asked for.
+    """
+
+    unit: DesiredUnit
+    manifest: SandboxManifest | ContainerManifest
+
+    @property
+    def asked_mode(self) -> Mode | None:
+        """The mode ``spec.mode`` asks for (None: the operator's default, or a Container)."""
+        return self.manifest.spec.mode if isinstance(self.manifest, SandboxManifest) else None
+
+
 def build_units(
     manifests: Sequence[tuple[SandboxManifest | ContainerManifest, str]],
     config: BuildConfig,
-) -> Desired:
-    """Desired units from (manifest, source) pairs, with per-unit refusals and notes."""
-    units: list[DesiredUnit] = []
-    refused: list[tuple[UnitKey, str]] = []
-    notes: list[tuple[UnitKey, str]] = []
+) -> tuple[Compiled, ...]:
+    """Every (manifest, source) pair compiled into its unit's effective specs.
+
+    Nothing is refused here: a unit runs only once admission.admit has let it.
+    """
+    compiled: list[Compiled] = []
     for manifest, source in manifests:
         key = UnitKey(Kind(manifest.kind), manifest.metadata.namespace, manifest.metadata.name)
-        refusal = _admit(manifest, source, config)
-        if refusal is not None:
-            refused.append((key, refusal))
-            continue
         if isinstance(manifest, ContainerManifest):
             unit = _standalone(key, manifest, source, config)
         else:
-            mode, problem = _mode(manifest, config)
-            if problem is None:
-                problem, unit_notes = _capable(manifest, mode, config)
-                notes.extend((key, n) for n in unit_notes)
-            if problem is not None:
-                refused.append((key, problem))
-                continue
+            mode = manifest.spec.mode or config.mode
             unit = _sandbox(key, manifest, source, replace(config, mode=mode))
-        if config.allowed_runtimes is not None and unit.runtimes - config.allowed_runtimes:
-            refused.append(
-                (
-                    key,
-                    f"runtime(s) {', '.join(sorted(unit.runtimes - config.allowed_runtimes))} "
-                    f"not allowed by the operator (allowedRuntimes: "
-                    f"{', '.join(sorted(config.allowed_runtimes)) or 'none'})",
-                )
-            )
-            continue
-        clash = next((c for u in units if (c := port_clash(unit, u)) is not None), None)
-        if clash is not None:
-            refused.append((key, clash))
-            continue
-        units.append(unit)
-    return Desired(tuple(units), tuple(refused), tuple(notes))
-
-
-def _admit(
-    manifest: SandboxManifest | ContainerManifest, source: str, config: BuildConfig
-) -> str | None:
-    """The admission step: why the unit may not run at all (None if it may).
-
-    Only the security policy for now; one pure function, so further checks
-    (driver capabilities, runtimes) can join it here.
-    """
-    violations = policy_check(manifest, config.policy)
-    return policy_refusal(violations, source, config.policy) if violations else None
+        compiled.append(Compiled(unit, manifest))
+    return tuple(compiled)
 
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
@@ -366,66 +348,6 @@ def ports_overlap(a: PortSpec, b_ip: str, b_port: int, b_protocol: str) -> bool:
     if a.host_port != b_port or a.protocol != b_protocol:
         return False
     return a.host_ip == b_ip or a.host_ip in _ANY_ADDRESS or b_ip in _ANY_ADDRESS
-
-
-def port_clash(unit: DesiredUnit, other: DesiredUnit) -> str | None:
-    """Why ``unit`` cannot publish its ports beside ``other`` (defined before it), or None."""
-    for mine in published(unit):
-        for theirs in published(other):
-            assert theirs.host_port is not None
-            if ports_overlap(mine, theirs.host_ip, theirs.host_port, theirs.protocol):
-                return (
-                    f"host port {_binding(mine)} ({unit.source}) is also published by "
-                    f"{other.key} ({other.source}); one host port takes one unit"
-                )
-    return None
-
-
-def _binding(port: PortSpec) -> str:
-    return f"{port.host_ip or '0.0.0.0'}:{port.host_port}/{port.protocol}"
-
-
-def _mode(manifest: SandboxManifest, config: BuildConfig) -> tuple[Mode, str | None]:
-    """The unit's mode, and why the manifest may not choose it (None if it may)."""
-    asked = manifest.spec.mode
-    if asked is None:
-        if config.mode not in config.driver.modes:
-            return config.mode, f"the {config.driver.name} driver cannot run mode {config.mode}"
-        return config.mode, None
-    if asked not in config.driver.modes:
-        return asked, f"the {config.driver.name} driver cannot run mode {asked}"
-    allowed = config.allowed_modes if config.allowed_modes is not None else {config.mode}
-    if asked not in allowed:
-        return asked, (
-            f"spec.mode {asked} is not allowed by the operator (allowedModes: "
-            f"{', '.join(sorted(m.value for m in allowed))})"
-        )
-    return asked, None
-
-
-def _capable(
-    manifest: SandboxManifest, mode: Mode, config: BuildConfig
-) -> tuple[str | None, list[str]]:
-    """Why this sandbox cannot run as asked in ``mode`` (or None), and notes on what it gives up."""
-    spec = manifest.spec
-    members = [*spec.init_containers, *spec.containers]
-    if mode is Mode.STANDALONE:
-        if len(members) != 1:
-            return (
-                f"standalone mode runs a Sandbox with exactly one container, this one has "
-                f"{len(members)}: without an infra there is nothing for them to share "
-                "(use --mode container-in-sandbox)"
-            ), []
-        return None, []
-    runtime = spec.runtime or config.default_runtime
-    runtimes = [(c.name, c.runtime or runtime) for c in members]
-    problems = sharing_problems(runtime, runtimes, spec.share, config.driver.profiles)
-    if problems:
-        return "; ".join(problems) + (
-            "; what would work: share only what every runtime lends and joins "
-            "(e.g. share: [network] with runsc), or run it standalone"
-        ), []
-    return None, sharing_notes(runtime, runtimes, spec.share)
 
 
 def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:
@@ -489,7 +411,9 @@ def _sandbox(
     else:
         member_ports, hostname = ports, spec.hostname or key.name
 
-    def member(container: SandboxContainer, name: str, role: Role, position: int) -> DesiredMember:
+    def member(
+        container: SandboxContainer, name: str, role: L.MemberRole, position: int
+    ) -> DesiredMember:
         member_runtime = container.runtime or runtime
         member_spec = _member_spec(
             container,
@@ -537,11 +461,11 @@ def _sandbox(
         mode=mode,
         infra=infra,
         init=tuple(
-            member(c, c.name, "sidecar" if c.restart_policy == "Always" else "init", i)
+            member(c, c.name, L.ROLE_SIDECAR if c.restart_policy == "Always" else L.ROLE_INIT, i)
             for i, c in enumerate(spec.init_containers)
         ),
         workloads=tuple(
-            member(c, c.name, "workload", len(spec.init_containers) + i)
+            member(c, c.name, L.ROLE_WORKLOAD, len(spec.init_containers) + i)
             for i, c in enumerate(spec.containers)
         ),
         volumes=_volumes(spec.volumes, config, key, source, mode, fs_group, helper),
@@ -559,7 +483,7 @@ def _standalone(
     runtime = spec.runtime or config.default_runtime
     member_spec = _member_spec(
         spec,
-        "workload",
+        L.ROLE_WORKLOAD,
         runtime,
         (),
         _ports(spec.ports),
@@ -644,7 +568,7 @@ def _net(spec: UnitSpec, key: UnitKey) -> NetSpec:
 
 def _member_spec(
     container: ContainerFields,
-    role: Role,
+    role: L.MemberRole,
     runtime: str,
     joins: tuple[str, ...],
     ports: tuple[PortSpec, ...],

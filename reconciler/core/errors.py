@@ -7,12 +7,14 @@
     ├── HookFailed               a postStart hook failed (the container is stopped)
     └── DriverError              the container engine refused or failed
         ├── ObserveAgain             the engine changed under the plan (a concurrent apply)
+        ├── ExecFailed               a command started in a container failed to run to its end
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
         └── PermanentDriverError     retrying the same call gives the same answer
             ├── ImageUnavailable         neither local nor pullable
             ├── NameConflict             the name belongs to a container we do not manage
-            └── InvalidSpec              the engine rejected the configuration
+            ├── InvalidSpec              the engine rejected the configuration
+            └── UntranslatableSpec       the driver cannot express the spec for its engine
 
 Only ``reconciler.drivers`` maps engine errors onto this tree, most specific
 first, and re-raises with ``from``. A unit the planner refuses (a name clash,
@@ -75,6 +77,11 @@ class ObserveAgain(DriverError):
     this container meanwhile): not a failure; observe and plan again."""
 
 
+class ExecFailed(DriverError):
+    """A command was set up in a container but the engine failed it before it exited (the
+    container stopped, the daemon failed): a probe or hook that cannot run fails."""
+
+
 class TransientDriverError(DriverError):
     """Worth retrying with backoff: the same call may succeed later."""
 
@@ -97,6 +104,11 @@ class NameConflict(PermanentDriverError):
 
 class InvalidSpec(PermanentDriverError):
     """The engine rejected the container configuration."""
+
+
+class UntranslatableSpec(PermanentDriverError):
+    """The driver cannot turn the effective spec into its engine's configuration (a member
+    that joins an infra, with none known): that unit fails, nothing is created."""
 
 
 class InitContainerFailed(ReconcilerError):

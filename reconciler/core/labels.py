@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Final, Literal, TypeGuard, get_args
+
 PREFIX = "io.reconciler."
 MANAGED_BY = PREFIX + "managed-by"  # the instance name; the only ownership test
 KIND = PREFIX + "kind"  # Sandbox | Container
@@ -28,7 +31,24 @@ POST_START = PREFIX + "post-start"  # the postStart exec hook, a JSON list (when
 PRE_STOP = PREFIX + "pre-stop"  # the preStop exec hook, a JSON list (when there is one)
 HELPER = PREFIX + "helper"  # a throwaway container of the driver's (the instance name)
 
-ROLE_INFRA = "infra"
-ROLE_INIT = "init"
-ROLE_SIDECAR = "sidecar"  # an init container with restartPolicy Always
-ROLE_WORKLOAD = "workload"
+# A container's part in its unit, as the ROLE label says it. init: runs to
+# completion before the next; sidecar: an init container with restartPolicy
+# Always (starts in order, keeps running, stops after the workloads).
+MemberRole = Literal["init", "sidecar", "workload"]
+Role = Literal["infra", MemberRole]
+
+ROLE_INFRA: Final = "infra"
+ROLE_INIT: Final = "init"
+ROLE_SIDECAR: Final = "sidecar"
+ROLE_WORKLOAD: Final = "workload"
+_ROLES: Final[frozenset[str]] = frozenset(get_args(Role))
+
+
+def role_of(labels: Mapping[str, str]) -> Role | None:
+    """The role a container's labels give it; None when the label is missing or unknown."""
+    value = labels.get(ROLE, "")
+    return value if _is_role(value) else None
+
+
+def _is_role(value: str) -> TypeGuard[Role]:
+    return value in _ROLES

@@ -216,22 +216,30 @@ def read_manifest(
     except OSError as exc:
         raise refuse(f"cannot read: {exc}") from exc
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise refuse("refused: not a regular file (it changed while being opened)")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limits.max_bytes:
-            chunk = os.read(fd, min(1 << 16, limits.max_bytes + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = _read_regular(fd, limits.max_bytes)
     except OSError as exc:
         raise refuse(f"cannot read: {exc}") from exc
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
     finally:
         os.close(fd)
-    if size > limits.max_bytes:
-        raise refuse(f"refused: over the limit of {limits.max_bytes} bytes")
+    return data
+
+
+def _read_regular(fd: int, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` from ``fd``; ValueError if it is not a regular file or is larger."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise ValueError("refused: not a regular file (it changed while being opened)")
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = os.read(fd, min(1 << 16, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > max_bytes:
+        raise ValueError(f"refused: over the limit of {max_bytes} bytes")
     return b"".join(chunks)
 
 

@@ -65,8 +65,9 @@ class ObservedContainer:
             return None
 
     @property
-    def role(self) -> str:
-        return self.labels.get(L.ROLE, "")
+    def role(self) -> L.Role | None:
+        """None when its role label is missing or unknown."""
+        return L.role_of(self.labels)
 
     @property
     def container(self) -> str:

@@ -5,7 +5,10 @@ for with what the engine reports and returns, per unit, the ordered actions
 that converge it, each with its reason. This is the one place that decides to
 create, start, rejoin, recreate or remove a container (DESIGN.md, "The
 planner's decision table"). It never touches a container that does not carry
-this instance's ``managed-by`` label.
+this instance's ``managed-by`` label. ``desired`` comes from admission
+(admission.py), which refused what needs no observed container; what is
+refused here needs one: another owner, a name an unmanaged container holds,
+a host port a container of another unit publishes.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from reconciler.core.hashing import hash_matches
 from reconciler.core.models import RestartPolicy
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.ownership import ONE_SHOT, Owner, conflict
-from reconciler.core.runtimes import unavailable
 
 # The infra runs nothing worth a grace period: it is killed once its members are gone.
 INFRA_GRACE = 0
@@ -80,10 +82,31 @@ class UnitPlan:
         return steps(self.actions)
 
 
+class WarningKind(Enum):
+    """What a planner warning is about, for callers that act on one kind (the loop)."""
+
+    UNLABELED = "unlabeled"  # a container of the instance lacks the unit labels
+    UNKNOWN_HASH = "unknown-hash"  # a spec hash of a version this planner cannot read
+    HELD = "held"  # a restart held back (crash-loop backoff)
+    INCOMPLETE = "incomplete"  # not pruning: some manifests failed to load
+    EMPTY = "empty"  # not pruning everything: nothing is desired and allow_empty is off
+
+
+@dataclass(frozen=True, slots=True)
+class PlanWarning:
+    """Something a person should know about a plan; ``message`` says it, ``kind`` names it."""
+
+    kind: WarningKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     units: tuple[UnitPlan, ...] = ()
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
 
     @property
     def actions(self) -> list[Action]:
@@ -100,7 +123,7 @@ class Plan:
 
 def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     """The actions that converge ``observed`` towards ``desired``, per unit."""
-    warnings: list[str] = []
+    warnings: list[PlanWarning] = []
     groups: dict[UnitKey, list[ObservedContainer]] = defaultdict(list)
     for container in observed.containers:
         if container.instance != config.instance:
@@ -108,8 +131,11 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         key = container.unit_key
         if key is None:
             warnings.append(
-                f"container {container.name} ({container.id[:12]}) is labeled for instance "
-                f"{config.instance!r} but lacks the unit labels; it is left alone"
+                PlanWarning(
+                    WarningKind.UNLABELED,
+                    f"container {container.name} ({container.id[:12]}) is labeled for instance "
+                    f"{config.instance!r} but lacks the unit labels; it is left alone",
+                )
             )
             continue
         groups[key].append(container)
@@ -126,10 +152,6 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     units: list[UnitPlan] = []
     for unit in desired.units:
         if config.only is not None and unit.key not in config.only:
-            continue
-        missing = unavailable(unit.runtimes, observed.runtimes) if observed.runtimes else []
-        if missing:  # refused before anything is created: never half a sandbox
-            units.append(UnitPlan(unit.key, error="; ".join(missing)))
             continue
         owner = owners.get(unit.key)
         if conflict(owner, config.owner) and not config.adopt:
@@ -175,13 +197,20 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     if config.prune and prunable:
         if config.incomplete:
             warnings.append(
-                f"not pruning {len(prunable)} unit(s): some manifests failed to load, "
-                "so what they define is unknown (last known good is kept)"
+                PlanWarning(
+                    WarningKind.INCOMPLETE,
+                    f"not pruning {len(prunable)} unit(s): some manifests failed to load, "
+                    "so what they define is unknown (last known good is kept)",
+                )
             )
         elif not desired.units and not desired.refused and not config.allow_empty:
             warnings.append(
-                f"refusing to prune all {len(prunable)} unit(s) {config.owner} owns in instance "
-                f"{config.instance!r}: nothing is desired (pass --allow-empty to mean it)"
+                PlanWarning(
+                    WarningKind.EMPTY,
+                    f"refusing to prune all {len(prunable)} unit(s) {config.owner} owns in "
+                    f"instance {config.instance!r}: nothing is desired (pass --allow-empty to "
+                    "mean it)",
+                )
             )
         else:
             doomed.extend(prunable)
@@ -218,7 +247,12 @@ def _port_taken(
 
 def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) -> UnitPlan:
     """Remove a whole unit: workloads, then init containers, then the infra, then volumes."""
-    order = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2, L.ROLE_INFRA: 3}
+    order: dict[L.Role | None, int] = {
+        L.ROLE_WORKLOAD: 0,
+        L.ROLE_SIDECAR: 1,
+        L.ROLE_INIT: 2,
+        L.ROLE_INFRA: 3,
+    }
     actions: list[Action] = []
     for c in sorted(containers, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
         grace = INFRA_GRACE if c.role == L.ROLE_INFRA else c.grace_period
@@ -253,7 +287,7 @@ class _UnitPlanner:
         self.unhealthy = config.unhealthy
         self.waiting: list[tuple[Ref, str]] = []
         self.actions: list[Action] = []
-        self.warnings: list[str] = []
+        self.warnings: list[PlanWarning] = []
         self.failure = ""  # why the unit cannot go on (an init container failed for good)
 
     def plan(self) -> UnitPlan:
@@ -313,7 +347,10 @@ class _UnitPlanner:
             self.actions[first:first] = [
                 EnsureVolume(v, "mounted by containers about to be created") for v in unit.volumes
             ]
-        self.warnings.extend(f"{unit.key}: {r.label}: {why}" for r, why in self.waiting)
+        self.warnings.extend(
+            PlanWarning(WarningKind.HELD, f"{unit.key}: {r.label}: {why}")
+            for r, why in self.waiting
+        )
         return UnitPlan(unit.key, tuple(self.actions), _id(infra), waiting=tuple(self.waiting))
 
     # -- the infra -------------------------------------------------------------
@@ -330,8 +367,11 @@ class _UnitPlanner:
             match = hash_matches(c.spec_hash, desired.hash, desired.spec)
             if match is None:
                 self.warnings.append(
-                    f"{self.unit.key}: infra {_short(c.id)} has a spec hash of an unknown "
-                    f"version ({c.spec_hash}); it is kept as it is"
+                    PlanWarning(
+                        WarningKind.UNKNOWN_HASH,
+                        f"{self.unit.key}: infra {_short(c.id)} has a spec hash of an unknown "
+                        f"version ({c.spec_hash}); it is kept as it is",
+                    )
                 )
             if match is not False and c.state not in (State.DEAD, State.REMOVING):
                 usable.append(c)
@@ -370,7 +410,7 @@ class _UnitPlanner:
         return current, False, members
 
     def _remove_members(self, members: Iterable[ObservedContainer], why: str) -> None:
-        order = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2}
+        order: dict[L.Role | None, int] = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2}
         for c in sorted(members, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
             self._remove(c, why)
 
@@ -415,8 +455,11 @@ class _UnitPlanner:
         match = hash_matches(keep.spec_hash, desired.hash, desired.spec)
         if match is None:
             self.warnings.append(
-                f"{self.unit.key}: {desired.name} has a spec hash of an unknown version "
-                f"({keep.spec_hash}); it is kept as it is"
+                PlanWarning(
+                    WarningKind.UNKNOWN_HASH,
+                    f"{self.unit.key}: {desired.name} has a spec hash of an unknown version "
+                    f"({keep.spec_hash}); it is kept as it is",
+                )
             )
         elif not match:
             return "its spec changed"
@@ -560,4 +603,4 @@ def _id(infra: ObservedContainer | None) -> ContainerId | None:
     return infra.id if infra is not None else None
 
 
-__all__ = ["Plan", "PlanConfig", "UnitPlan", "plan"]
+__all__ = ["Plan", "PlanConfig", "PlanWarning", "UnitPlan", "WarningKind", "plan"]

@@ -4,7 +4,7 @@ Modeled on the Kubernetes Pod Security Standards: ``baseline`` (the default)
 refuses what breaks out of a container unless the operator allows it;
 ``restricted`` adds the hardening a workload should have anyway;
 ``privileged`` checks nothing. ``check`` takes one manifest and the policy and
-returns its violations; ``desired.build_units`` refuses a unit with any, so
+returns its violations; ``admission.admit`` refuses a unit with any, so
 nothing of it is created while the other units converge. Each rule is one
 function over one field, listed in ``RULES`` with the levels it applies at
 (docs/safety.md is the reference).

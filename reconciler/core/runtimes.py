@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from reconciler.core.models import Mode, Namespace
 
@@ -83,19 +84,31 @@ PROFILES: tuple[RuntimeProfile, ...] = (
 )
 
 
+class SandboxKind(StrEnum):
+    """What holds a sandbox's shared namespaces under a driver."""
+
+    # A container of the driver's own (the infra image) that the members join
+    # with --net/--ipc/--pid=container: (Docker).
+    INFRA_CONTAINER = "infra-container"
+    # The engine's own pod sandbox, made and removed as one (CRI RunPodSandbox).
+    ENGINE_POD = "engine-pod"
+
+
 @dataclass(frozen=True, slots=True)
 class DriverCapabilities:
-    """What a driver can provide: the modes it runs, and the runtime profiles it vouches for."""
+    """What a driver can provide, known without connecting to its engine: the modes it
+    runs, the runtime profiles it vouches for, and what a sandbox is for it."""
 
     name: str
     modes: frozenset[Mode]
     profiles: tuple[RuntimeProfile, ...]
+    sandbox: SandboxKind = SandboxKind.INFRA_CONTAINER
 
 
 # The Docker driver (drivers/docker.py) runs both modes; the profiles above are
 # measured, or documented, under Docker: Kata and gVisor behave otherwise under
 # a CRI runtime that can group containers into one sandbox.
-DOCKER = DriverCapabilities("docker", frozenset(Mode), PROFILES)
+DOCKER = DriverCapabilities("docker", frozenset(Mode), PROFILES, SandboxKind.INFRA_CONTAINER)
 
 
 def profile(runtime: str, profiles: tuple[RuntimeProfile, ...] = PROFILES) -> RuntimeProfile | None:

@@ -42,6 +42,7 @@ from reconciler.core.effective import (
 from reconciler.core.errors import (
     DaemonUnavailable,
     DriverError,
+    ExecFailed,
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
@@ -53,6 +54,7 @@ from reconciler.core.models import Kind
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.runtimes import DOCKER
+from reconciler.drivers.base import ContainerEvent, EngineInfo
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.drivers.retrying import retried
 
@@ -140,7 +142,7 @@ def _timestamp(text: str | None) -> float | None:
     return stamp.timestamp() + (float(fraction) if fraction else 0.0)
 
 
-class LogStream:
+class DockerLogStream:
     """Lines of a container's output as Docker sends them; ``close()`` ends a follow."""
 
     def __init__(self, stream: Any) -> None:
@@ -169,23 +171,7 @@ def _copy_in(source: BinaryIO, sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_WR)
 
 
-@dataclass(frozen=True, slots=True)
-class EngineInfo:
-    version: str
-    api_version: str
-    runtimes: tuple[str, ...]
-    default_runtime: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerEvent:
-    unit: UnitKey | None
-    action: str  # die, stop, kill, destroy, start, restart, create, ...
-    role: str
-    container_id: str
-
-
-class ContainerEvents:
+class DockerEvents:
     """An iterator of events over Docker's stream; ``close()`` unblocks it from another thread."""
 
     def __init__(self, stream: Any) -> None:
@@ -237,7 +223,7 @@ class _Proof:
 
 
 class DockerDriver:
-    """Talks to one Docker daemon for one reconciler instance."""
+    """Talks to one Docker daemon for one reconciler instance (a ``base.Driver``)."""
 
     capabilities = DOCKER  # both modes; the runtime profiles measured under Docker
 
@@ -467,7 +453,7 @@ class DockerDriver:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {cid: info for cid, info in pool.map(one, ids) if info is not None}
 
-    def events(self) -> ContainerEvents:
+    def events(self) -> DockerEvents:
         """This instance's container events, as they happen; ``close()`` ends the stream.
 
         Raises DaemonUnavailable when the daemon does not answer.
@@ -475,27 +461,39 @@ class DockerDriver:
         filters = {"type": ["container"], "label": [f"{L.MANAGED_BY}={self.instance}"]}
         with _engine("following events"):
             stream = self.api.events(decode=True, filters=filters)
-        return ContainerEvents(stream)
+        return DockerEvents(stream)
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> int:
-        """Run ``command`` in the container (exec probes): its exit code.
+        """Run ``command`` in the container (exec probes, hooks): its exit code.
 
-        Raises TimeoutError when it outlives ``timeout``, DriverError when it cannot run.
+        Raises TimeoutError when it outlives ``timeout``; DriverError when the exec
+        cannot be made (the container is gone: _Gone; not running: PermanentDriverError);
+        ExecFailed when the engine fails it once made (the container stopped meanwhile,
+        the daemon failed): what it is, in its message, not a timeout.
         """
-        with _engine(f"exec in {container_id[:12]}"):
+        what = f"exec in {container_id[:12]}"
+        with _engine(what):
             run = self.api.exec_create(container_id, command)
-        result: list[int] = []
+        result: list[int | ExecFailed] = []
 
         def wait() -> None:
-            with contextlib.suppress(Exception):
-                self.api.exec_start(run["Id"])
-                result.append(int(self.api.exec_inspect(run["Id"]).get("ExitCode") or 0))
+            try:
+                with _engine(what):
+                    self.api.exec_start(run["Id"])
+                    code = self.api.exec_inspect(run["Id"]).get("ExitCode")
+                result.append(int(code or 0))
+            except DriverError as exc:  # handed to the caller's thread
+                failed = ExecFailed(str(exc))
+                failed.__cause__ = exc
+                result.append(failed)
 
         worker = threading.Thread(target=wait, daemon=True)
         worker.start()
         worker.join(timeout)
         if not result:
             raise TimeoutError(f"{command} did not finish within {timeout} s")
+        if isinstance(result[0], ExecFailed):
+            raise result[0]
         return result[0]
 
     def address(self, container_id: str) -> str | None:
@@ -543,7 +541,7 @@ class DockerDriver:
         since: float | None = None,
         until: float | None = None,
         timestamps: bool = False,
-    ) -> LogStream:
+    ) -> DockerLogStream:
         """The container's output (stdout and stderr merged, in order), as Docker keeps it.
 
         Docker keeps one log per container across restarts in place, so ``until``
@@ -561,7 +559,7 @@ class DockerDriver:
                 until=until,
                 timestamps=timestamps,
             )
-        return LogStream(stream)
+        return DockerLogStream(stream)
 
     def run_times(self, container_id: str) -> tuple[float | None, float | None]:
         """(StartedAt, FinishedAt) of the container's latest run; None where it has none.

@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.core import labels as L
 from reconciler.core.effective import DesiredInfra, DesiredMember, MountSpec, NetSpec, PortSpec
+from reconciler.core.errors import UntranslatableSpec
 
 
 def _ports(ports: tuple[PortSpec, ...]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
@@ -87,7 +88,10 @@ def _mount(m: MountSpec) -> dict[str, Any]:
 
 
 def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
-    """The create body of a workload or init container joined to ``infra_id`` (if any)."""
+    """The create body of a workload or init container joined to ``infra_id`` (if any).
+
+    Raises UntranslatableSpec when it joins an infra and ``infra_id`` is None.
+    """
     spec = member.spec
     labels = dict(member.labels)
     host: dict[str, Any] = {"RestartPolicy": {"Name": "no"}, "Runtime": spec.runtime}
@@ -97,7 +101,7 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         body["StdinOnce"] = spec.stdin_once
     if spec.joins:
         if infra_id is None:
-            raise ValueError(f"{member.name} joins an infra but none is known")
+            raise UntranslatableSpec(f"{member.name} joins an infra but none is known")
         labels[L.INFRA_ID] = infra_id
         mode = f"container:{infra_id}"
         host["NetworkMode"] = mode

@@ -110,32 +110,10 @@ class _Service:
             c["args"] = _words(d["command"])
         if "working_dir" in d:
             c["workingDir"] = d["working_dir"]
-        env = d.get("environment") or {}
-        if isinstance(env, list):
-            env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
-        for key, value in env.items():
-            if value is None:
-                self.lose(
-                    f"environment.{key}", "taken from the shell at compose time: give a value"
-                )
-        c["env"] = [{"name": k, "value": str(v)} for k, v in env.items() if v is not None]
+        c["env"] = self.env()
         c["ports"] = [p for p in (self.port(p) for p in d.get("ports") or []) if p]
         c["volumeMounts"] = [m for m in (self.mount(v) for v in d.get("volumes") or []) if m]
-        security: dict[str, Any] = {}
-        if "user" in d:
-            user, _, group = str(d["user"]).partition(":")
-            if user.isdigit() and (not group or group.isdigit()):
-                security["runAsUser"] = int(user)
-                if group:
-                    security["runAsGroup"] = int(group)
-            else:
-                self.lose("user", f"{d['user']!r}: only numeric uid[:gid] is supported")
-        for key, target in (("privileged", "privileged"), ("read_only", "readOnlyRootFilesystem")):
-            if key in d:
-                security[target] = bool(d[key])
-        caps = {k: list(d[f"cap_{k}"]) for k in ("add", "drop") if f"cap_{k}" in d}
-        if caps:
-            security["capabilities"] = caps
+        security = self.security()
         if security:
             c["securityContext"] = security
         if d.get("tty"):
@@ -154,6 +132,36 @@ class _Service:
             if probe:
                 c["readinessProbe"] = probe
         return c
+
+    def env(self) -> list[dict[str, str]]:
+        env = self.data.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+        for key, value in env.items():
+            if value is None:
+                self.lose(
+                    f"environment.{key}", "taken from the shell at compose time: give a value"
+                )
+        return [{"name": k, "value": str(v)} for k, v in env.items() if v is not None]
+
+    def security(self) -> dict[str, Any]:
+        d = self.data
+        security: dict[str, Any] = {}
+        if "user" in d:
+            user, _, group = str(d["user"]).partition(":")
+            if user.isdigit() and (not group or group.isdigit()):
+                security["runAsUser"] = int(user)
+                if group:
+                    security["runAsGroup"] = int(group)
+            else:
+                self.lose("user", f"{d['user']!r}: only numeric uid[:gid] is supported")
+        for key, target in (("privileged", "privileged"), ("read_only", "readOnlyRootFilesystem")):
+            if key in d:
+                security[target] = bool(d[key])
+        caps = {k: list(d[f"cap_{k}"]) for k in ("add", "drop") if f"cap_{k}" in d}
+        if caps:
+            security["capabilities"] = caps
+        return security
 
     def port(self, spec: Any) -> dict[str, Any] | None:
         if isinstance(spec, dict):
@@ -261,77 +269,96 @@ def convert(compose: dict[str, Any], base: str) -> Converted:
     for root, members in groups.items():
         members.sort(key=lambda n: n != root)  # the root first: the sandbox's first workload
         converted = [_Service(n, services[n] or {}, base, out) for n in members]
-        containers = [s.container() for s in converted]
-        volumes: dict[str, dict[str, Any]] = {}
-        for s in converted:
-            volumes |= s.volumes
-            mode = str(s.data.get("network_mode") or "")
-            if mode and not mode.startswith("service:"):
-                s.lose("network_mode", f"{mode}: units get their own network namespace")
-            for key in ("pid", "ipc"):
-                value = str(s.data.get(key) or "")
-                if value and value not in (f"service:{root}", "shareable"):
-                    s.lose(key, f"{value}: only service:{root} (the sandbox) is expressed")
-        head = services[root] or {}
-        spec: dict[str, Any] = {
-            "restartPolicy": _RESTART.get(str(head.get("restart", "no")), "Always"),
-            "volumes": list(volumes.values()),
+        document, volumes = _unit(root, converted, services[root] or {})
+        named_by_unit[document["metadata"]["name"]] = {
+            v["name"] for v in volumes if "emptyDir" in v and "medium" not in v["emptyDir"]
         }
-        if head.get("restart") == "unless-stopped":
-            converted[0].lose("restart", "unless-stopped: restarted Always (a stop is undone)")
-        if "stop_grace_period" in head:
-            spec["terminationGracePeriodSeconds"] = _seconds(head["stop_grace_period"])
-        if head.get("runtime"):
-            spec["runtime"] = str(head["runtime"])
-        for s in converted[1:]:
-            for key in ("restart", "stop_grace_period", "runtime"):
-                if key in s.data and s.data[key] != head.get(key):
-                    s.lose(key, f"the sandbox takes {root}'s ({head.get(key)!r})")
-        unit = dns_name(root)
-        named_by_unit[unit] = {
-            v["name"] for v in volumes.values() if "emptyDir" in v and "medium" not in v["emptyDir"]
+        dumped = _validated(document, root, out)
+        if dumped is not None:
+            out.documents.append(dumped)
+    _shared_volume_losses(named_by_unit, compose.get("volumes") or {}, out)
+    return out
+
+
+def _unit(
+    root: str, converted: list[_Service], head: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The manifest document for one group of services, and the volumes it defines."""
+    containers = [s.container() for s in converted]
+    volumes: dict[str, dict[str, Any]] = {}
+    for s in converted:
+        volumes |= s.volumes
+        mode = str(s.data.get("network_mode") or "")
+        if mode and not mode.startswith("service:"):
+            s.lose("network_mode", f"{mode}: units get their own network namespace")
+        for key in ("pid", "ipc"):
+            value = str(s.data.get(key) or "")
+            if value and value not in (f"service:{root}", "shareable"):
+                s.lose(key, f"{value}: only service:{root} (the sandbox) is expressed")
+    spec = _unit_spec(root, converted, head) | {"volumes": list(volumes.values())}
+    metadata = {"name": dns_name(root)}
+    if len(containers) == 1:
+        body = {k: v for k, v in containers[0].items() if k != "name"}
+        document = {"kind": "Container", "metadata": metadata, "spec": {**body, **spec}}
+    else:
+        share = ["network", "ipc"]
+        if any(str(s.data.get("pid", "")) == f"service:{root}" for s in converted[1:]):
+            share.append("pid")
+        document = {
+            "kind": "Sandbox",
+            "metadata": metadata,
+            "spec": {**spec, "share": share, "containers": containers},
         }
-        if len(containers) == 1:
-            document = {
-                "apiVersion": API_VERSION,
-                "kind": "Container",
-                "metadata": {"name": unit},
-                "spec": {**{k: v for k, v in containers[0].items() if k != "name"}, **spec},
-            }
-            model: Any = ContainerManifest
-        else:
-            share = ["network", "ipc"]
-            if any(str(s.data.get("pid", "")) == f"service:{root}" for s in converted[1:]):
-                share.append("pid")
-            document = {
-                "apiVersion": API_VERSION,
-                "kind": "Sandbox",
-                "metadata": {"name": unit},
-                "spec": {**spec, "share": share, "containers": containers},
-            }
-            model = SandboxManifest
-        try:
-            validated = model.model_validate(document)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            out.errors.append(f"service {root}: {problems}")
-            continue
-        dumped = validated.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        if "containers" in dumped["spec"]:  # the name first, as people write it
-            dumped["spec"]["containers"] = [
-                {"name": c.pop("name"), **c} for c in dumped["spec"]["containers"]
-            ]
-        out.documents.append(dumped | {"apiVersion": API_VERSION, "kind": document["kind"]})
+    return {"apiVersion": API_VERSION, **document}, list(volumes.values())
+
+
+def _unit_spec(root: str, converted: list[_Service], head: dict[str, Any]) -> dict[str, Any]:
+    """What the unit's first service (``head``) says for the whole unit."""
+    spec: dict[str, Any] = {
+        "restartPolicy": _RESTART.get(str(head.get("restart", "no")), "Always"),
+    }
+    if head.get("restart") == "unless-stopped":
+        converted[0].lose("restart", "unless-stopped: restarted Always (a stop is undone)")
+    if "stop_grace_period" in head:
+        spec["terminationGracePeriodSeconds"] = _seconds(head["stop_grace_period"])
+    if head.get("runtime"):
+        spec["runtime"] = str(head["runtime"])
+    for s in converted[1:]:
+        for key in ("restart", "stop_grace_period", "runtime"):
+            if key in s.data and s.data[key] != head.get(key):
+                s.lose(key, f"the sandbox takes {root}'s ({head.get(key)!r})")
+    return spec
+
+
+def _validated(document: dict[str, Any], service: str, out: Converted) -> dict[str, Any] | None:
+    """``document`` as the loader would read it back, or None (the problem said in ``out``)."""
+    model: Any = ContainerManifest if document["kind"] == "Container" else SandboxManifest
+    try:
+        validated = model.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        out.errors.append(f"service {service}: {problems}")
+        return None
+    dumped: dict[str, Any] = validated.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if "containers" in dumped["spec"]:  # the name first, as people write it
+        dumped["spec"]["containers"] = [
+            {"name": c.pop("name"), **c} for c in dumped["spec"]["containers"]
+        ]
+    return dumped | {"apiVersion": API_VERSION, "kind": document["kind"]}
+
+
+def _shared_volume_losses(
+    named_by_unit: dict[str, set[str]], declared: dict[str, Any], out: Converted
+) -> None:
     shared: dict[str, list[str]] = {}
     for unit, names in named_by_unit.items():
         for name in names:
             shared.setdefault(name, []).append(unit)
     for name, units in sorted(shared.items()):
-        if len(units) > 1 and name in (compose.get("volumes") or {}):
+        if len(units) > 1 and name in declared:
             out.losses.append(
                 f"volume {name}: shared by {', '.join(sorted(units))} in compose; "
                 "each unit gets an emptyDir of its own (use a hostPath to share)"
             )
-    return out

@@ -11,9 +11,15 @@ queue coalesces triggers per unit, and a pass observes that unit, plans it
 - a periodic resync → every unit, desired or observed;
 - timers: a crash-loop backoff ending, a settling file, a retry after an error.
 
-Restarts are ours, with kubelet's crash-loop backoff (backoff.py), handed to
-the planner as ``held`` containers; liveness failures reach it as
-``unhealthy``. Nothing is lost: a file that fails to load keeps its last
+``Loop`` composes the parts, each with its own lock and its own tests:
+triggers.py (events, resync, timers, retries after errors → keys),
+workqueue.py (one pass per key at a time), restarts.py (the restart book:
+kubelet's crash-loop backoff, handed to the planner as ``held`` containers),
+prober.py (which containers are probed when; liveness failures reach the
+planner as ``unhealthy``) and statusrecord.py (what `get` reads). What is
+left here is the pass itself (observe → plan → execute) and the desired state.
+
+Nothing is lost: a file that fails to load keeps its last
 known good units; a unit whose source file is broken is never pruned, nor
 is anything while the source has read nothing good yet; an
 empty desired set prunes nothing without ``allow_empty``. On SIGTERM the loop
@@ -22,11 +28,9 @@ stops within seconds and leaves every container running, as kubelet does.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,17 +39,28 @@ from typing import TYPE_CHECKING, Any
 from reconciler.converge.executor import Result, execute
 from reconciler.core import labels as L
 from reconciler.core.actions import Restart, Start, Stop, describe, waiting_text
-from reconciler.core.effective import BuildConfig, Desired, DesiredUnit, UnitKey
-from reconciler.core.errors import DriverError, Problem, ReconcilerError
+from reconciler.core.admission import admit
+from reconciler.core.effective import BuildConfig, Compiled, Desired, DesiredUnit, UnitKey
+from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
-from reconciler.core.observed import ContainerId, Observation, State
-from reconciler.core.planner import PlanConfig, plan
-from reconciler.drivers.docker import DockerDriver
-from reconciler.loop import backoff, probes
-from reconciler.loop.backoff import BackoffPolicy, RestartState
-from reconciler.loop.statefile import write_status
+from reconciler.core.observed import ContainerId, Observation
+from reconciler.core.planner import PlanConfig, PlanWarning, WarningKind, plan
+from reconciler.drivers.base import Driver
+from reconciler.loop import probes
+from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.prober import Probed, Prober
+from reconciler.loop.restarts import RestartBook
+from reconciler.loop.statefile import write_record
 from reconciler.loop.status import phase
+from reconciler.loop.statusrecord import (
+    CONVERGED,
+    FAILING,
+    ContainerRecord,
+    LoopStatus,
+    StatusBook,
+)
+from reconciler.loop.triggers import KnownUnits, Retries, Triggers
 from reconciler.loop.workqueue import WorkQueue
 from reconciler.sources.directory import Change, DirectorySource, Source
 
@@ -54,12 +69,6 @@ if TYPE_CHECKING:
     from reconciler.loop.sdnotify import Notifier
 
 log = logging.getLogger("reconciler")
-
-# Events that may mean a unit needs work. A member's own start is usually ours;
-# an infra's start or restart means its members' namespaces may be stale.
-_ANY_ROLE = frozenset({"die", "stop", "kill", "destroy", "oom", "pause", "unpause"})
-_INFRA_ONLY = frozenset({"start", "restart"})
-_EVENT_RECHECK = 0.5  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,37 +90,11 @@ class LoopSettings:
     probe_tick: float = 0.5
 
 
-@dataclass(slots=True)
-class _UnitStatus:
-    phase: str = "Pending"
-    containers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    last_error: str | None = None
-    source: str = ""
-    updated: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Probed:
-    """A running container the probe thread watches."""
-
-    unit: UnitKey
-    name: str
-    container_id: ContainerId
-    started: float  # monotonic
-    host: str
-    liveness: Probe | None
-    readiness: Probe | None
-    startup: Probe | None
-
-
-BackoffKey = tuple[UnitKey, str, str]  # unit, container name, spec hash
-
-
 class Loop:
     def __init__(
         self,
         settings: LoopSettings,
-        driver: DockerDriver,
+        driver: Driver,
         source: Source | None = None,
         metrics: LoopMetrics | None = None,
     ) -> None:
@@ -127,22 +110,20 @@ class Loop:
             settings.debounce_ms,
             settings.limits,
         )
+        self.compiled: tuple[Compiled, ...] = ()  # the source's units, not yet admitted
         self.desired = Desired()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
-        self._lock = threading.Lock()  # guards the maps below
-        self._restarts: dict[BackoffKey, RestartState] = {}
-        self._restart_counts: dict[tuple[UnitKey, str], int] = {}
-        self._retry: dict[UnitKey, float] = {}  # delay of the next retry after an error
-        self._not_before: dict[UnitKey, float] = {}  # a failed unit's next try (monotonic)
+        # The parts (each with its own lock): what queues a unit, when a failed one is
+        # retried, what the daemon holds, crash loops, probes, and what is reported.
+        self.triggers = Triggers(self.queue, self.stop)
+        self.retries = Retries(settings.backoff.maximum)
+        self.known = KnownUnits()
+        self.restarts = RestartBook(settings.backoff)
+        self.prober = Prober(self._run_probe, self.queue.add, on_result=self._probed)
+        self.status = StatusBook(str(settings.build.owner))
+        self._lock = threading.Lock()  # guards desired and the two below
         self._said: set[str] = set()  # file errors and refusals already logged
-        self._unhealthy: dict[ContainerId, str] = {}
-        self._probed: dict[ContainerId, _Probed] = {}
-        self._probe_states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
-        self._ready: dict[ContainerId, bool] = {}
-        self._status: dict[UnitKey, _UnitStatus] = {}
-        self._known: set[UnitKey] = set()  # units seen on the daemon
-        self._events: Any = None
         self._warned_empty = False
 
     # -- running -------------------------------------------------------------
@@ -163,8 +144,18 @@ class Loop:
         threads = [
             threading.Thread(target=self._watch, name="watch", daemon=True),
             threading.Thread(target=self._follow_events, name="events", daemon=True),
-            threading.Thread(target=self._resync, name="resync", daemon=True),
-            threading.Thread(target=self._probe, name="probes", daemon=True),
+            threading.Thread(
+                target=self.triggers.every,
+                args=(self.settings.resync, self._resync),
+                name="resync",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self.triggers.every,
+                args=(self.settings.probe_tick, self.prober.tick),
+                name="probes",
+                daemon=True,
+            ),
         ]
         for thread in threads:
             thread.start()
@@ -174,9 +165,7 @@ class Loop:
         while not self.stop.wait(1.0):
             pass
         log.info("stopping; containers are left running")
-        events = self._events
-        if events is not None:
-            events.close()
+        self.triggers.close()
         self.queue.stop(timeout=5.0)
         self._write_status()
         if notifier is not None:
@@ -202,12 +191,15 @@ class Loop:
         for key in self._all_keys() | change.units:
             self.queue.add(key)
         if change.recheck_in is not None:
-            self._later(change.recheck_in, self._rescan)
+            self.triggers.later(change.recheck_in, self._rescan)
 
     def _refresh_desired(self) -> None:
-        desired = self.source.desired(self.settings.build)
+        compiled = self.source.compiled(self.settings.build)
         with self._lock:
-            self.desired = desired
+            offered = self.desired.offered  # the engine's runtimes, as last observed
+        desired = admit(compiled, self.settings.build, offered)
+        with self._lock:
+            self.compiled, self.desired = compiled, desired
         if self.metrics is not None and self.source.complete():
             # The first pass: the units of the first good read (sync: its first commit),
             # queued right after this. Later calls change nothing.
@@ -225,12 +217,8 @@ class Loop:
 
     def _all_keys(self) -> set[UnitKey]:
         with self._lock:
-            return set(self.desired.keys) | self._known
-
-    def _later(self, delay: float, action: Callable[[], None]) -> None:
-        timer = threading.Timer(delay, lambda: None if self.stop.is_set() else action())
-        timer.daemon = True
-        timer.start()
+            desired = set(self.desired.keys)
+        return desired | self.known.keys()
 
     # -- triggers ------------------------------------------------------------
 
@@ -244,53 +232,27 @@ class Loop:
             return
         _say(change.warnings)
         self._refresh_desired()
-        with self._lock:  # an edit or a new commit deserves a try now, whatever failed before
-            for key in change.units:
-                self._not_before.pop(key, None)
-                self._retry.pop(key, None)
+        self.retries.clear(change.units)  # an edit or a new commit deserves a try now
         for key in change.units:
             self.queue.add(key)
 
     def _follow_events(self) -> None:
-        delay, connected_before = 0.5, False
-        while not self.stop.is_set():
-            try:
-                self._events = self.driver.events()
-                if connected_before:  # the daemon came back: look at everything again
-                    log.info("Docker events resumed; reconciling every unit")
-                    for key in self._all_keys():
-                        self.queue.add(key)
-                connected_before, delay = True, 0.5
-                for event in self._events:
-                    if event.unit is None:
-                        continue
-                    if event.action in _ANY_ROLE or (
-                        event.action in _INFRA_ONLY and event.role == L.ROLE_INFRA
-                    ):
-                        self.queue.add(event.unit)
-                        # Docker announces a death before its list shows it (the
-                        # list reads a replica saved after the event): look again.
-                        self._later(_EVENT_RECHECK, functools.partial(self.queue.add, event.unit))
-            except DriverError as exc:
-                if self.stop.is_set():
-                    return
-                log.warning("Docker events: %s; retrying in %.1f s", exc, delay)
-            self.stop.wait(delay)
-            delay = min(delay * 2, 30.0)
+        self.triggers.follow(self.driver.events, self._queue_all)
+
+    def _queue_all(self) -> None:
+        for key in self._all_keys():
+            self.queue.add(key)
 
     def _resync(self) -> None:
-        while not self.stop.wait(self.settings.resync):
-            if self.metrics is not None:
-                self.metrics.health.beat()
-            try:
-                observed = self.driver.observe(start_times=False)
-            except DriverError as exc:
-                log.warning("resync: %s", exc)
-                continue
-            with self._lock:
-                self._known = {k for c in observed.containers if (k := c.unit_key) is not None}
-                self._known |= observed.volume_units  # a crash can leave only a volume
-            self._rescan()
+        if self.metrics is not None:
+            self.metrics.health.beat()
+        try:
+            observed = self.driver.observe(start_times=False)
+        except DriverError as exc:
+            log.warning("resync: %s", exc)
+            return
+        self.known.resync(observed)
+        self._rescan()
 
     # -- one pass over one unit ------------------------------------------------
 
@@ -298,37 +260,33 @@ class Loop:
         if self.stop.is_set():
             return
         began = time.monotonic()
-        with self._lock:
-            wait = self._not_before.get(key, 0.0) - time.monotonic()
+        wait = self.retries.wait(key)
         if wait > 0:  # backing off after a failure: events (its own, too) wait for the timer
             self.queue.add(key, delay=wait)
             return
         with self._lock:
-            desired = self.desired
+            desired, compiled = self.desired, self.compiled
         unit = desired.unit(key)
-        names = [m.docker_name for m in unit.members] if unit else []
-        if unit is not None and unit.infra is not None:
-            names.append(unit.infra.docker_name)
+        # Observe what the unit asks for even when refused: the runtimes it needs may come.
+        asked = next((c.unit for c in compiled if c.unit.key == key), None)
+        names = [m.docker_name for m in asked.members] if asked else []
+        if asked is not None and asked.infra is not None:
+            names.append(asked.infra.docker_name)
         try:
-            observed = self.driver.observe(names, unit.runtimes if unit else (), unit=key)
+            observed = self.driver.observe(names, asked.runtimes if asked else (), unit=key)
         except DriverError as exc:
             self._failed(key, f"observing: {exc}", unit)
             return
+        if observed.runtimes is not None and observed.runtimes != desired.offered:
+            desired = self._admit_again(compiled, observed.runtimes)
+            unit = desired.unit(key)
         mine = observed.owner(key, observed.containers) == self.settings.build.owner
         if key not in desired.keys and not mine:
-            with self._lock:  # another source's unit: not ours to plan, nor to report
-                self._status.pop(key, None)
+            self.status.drop(key)  # another source's unit: not ours to plan, nor to report
             return
-        now = time.monotonic()
-        held = self._held(key, observed, now)
-        with self._lock:
-            unhealthy = {
-                c.id: self._unhealthy[c.id] for c in observed.containers if c.id in self._unhealthy
-            }
-            if observed.containers:
-                self._known.add(key)
-            else:
-                self._known.discard(key)
+        held = self._held(key, observed)
+        unhealthy = self.prober.unhealthy(observed.containers)
+        self.known.seen(key, bool(observed.containers))
         config = PlanConfig(
             instance=self.settings.build.instance,
             owner=self.settings.build.owner,
@@ -356,43 +314,44 @@ class Loop:
                 elif done.error == error:  # said once, with the retry, by _failed
                     error = f"{_what(done.action)} failed: {done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
+        self._conclude(key, unit, refusal, error, held)
+
+    def _conclude(
+        self,
+        key: UnitKey,
+        unit: DesiredUnit | None,
+        refusal: str | None,
+        error: str | None,
+        held: dict[ContainerId, str],
+    ) -> None:
+        """How the pass ended: refused, failed (retried later) or done."""
         if refusal is not None:
             self._refused(key, unit, refusal)
         elif error is not None:
             self._failed(key, error, unit)
         else:
-            with self._lock:
-                self._retry.pop(key, None)
-                self._not_before.pop(key, None)
+            self.retries.clear([key])
             self._record(key, unit, error=None)
             if self.metrics is not None and not held:
                 self.metrics.health.settled(key)
 
-    def _held(self, key: UnitKey, observed: Observation, now: float) -> dict[ContainerId, str]:
-        """Exited members in crash-loop backoff, and a timer for when each may start."""
-        held: dict[ContainerId, str] = {}
-        policy = self.settings.backoff
+    def _admit_again(self, compiled: tuple[Compiled, ...], offered: frozenset[str]) -> Desired:
+        """The engine offers other runtimes than the units were admitted against."""
+        desired = admit(compiled, self.settings.build, offered)
         with self._lock:
-            for c in observed.containers:
-                if c.role == L.ROLE_INFRA:
-                    continue
-                bkey = (key, c.container, c.spec_hash or "")
-                if c.state is State.EXITED:
-                    before = self._restarts.get(bkey)
-                    state = backoff.on_exit(before, now, policy)
-                    self._restarts[bkey] = state
-                    if not backoff.may_start(state, now):
-                        if self.metrics is not None and state is not before:
-                            self.metrics.backed_off(key, c.container)
-                        left = backoff.seconds_left(state, now)
-                        held[c.id] = (
-                            f"CrashLoopBackOff: back-off {state.delay:.0f}s restarting "
-                            f"{c.container} (next try in {left:.0f}s)"
-                        )
-                        self.queue.add(key, delay=left)
-                elif c.state.alive and bkey not in self._restarts:
-                    self._restarts[bkey] = backoff.on_start(None, now)
-        return held
+            if self.compiled is compiled:  # else a newer read of the source is admitted
+                self.desired = desired
+        return desired
+
+    def _held(self, key: UnitKey, observed: Observation) -> dict[ContainerId, str]:
+        """Exited members in crash-loop backoff, and a timer for when the first may start."""
+        held = self.restarts.hold(key, observed.containers)
+        if self.metrics is not None:
+            for name in held.backed_off:
+                self.metrics.backed_off(key, name)
+        if held.retry_in is not None:
+            self.queue.add(key, delay=held.retry_in)
+        return held.reasons
 
     def _after(
         self,
@@ -408,71 +367,61 @@ class Loop:
         ``observed`` is the state the pass began with; it is read again only
         when the pass changed something.
         """
-        now = time.monotonic()
-        with self._lock:
-            for done in (o for u in outcome.units for o in u.outcomes if o.ok):
-                action = done.action
-                if not isinstance(action, Start | Restart | Stop):
-                    continue
-                restarted = action.restart if isinstance(action, Start) else False
-                if not restarted and action.ref.id not in unhealthy:
-                    continue
-                name = action.ref.container
-                self._restart_counts[(key, name)] = self._restart_counts.get((key, name), 0) + 1
-                if self.metrics is not None:
-                    self.metrics.restarted(key, name)
-                for bkey, state in list(self._restarts.items()):
-                    if bkey[:2] == (key, name):
-                        self._restarts[bkey] = backoff.on_start(state, now)
-                self._unhealthy.pop(action.ref.id, None)
-                self._forget_probes(action.ref.id)
+        for done in (o for u in outcome.units for o in u.outcomes if o.ok):
+            action = done.action
+            if not isinstance(action, Start | Restart | Stop):
+                continue
+            restarted = action.restart if isinstance(action, Start) else False
+            if not restarted and action.ref.id not in unhealthy:
+                continue
+            name = action.ref.container
+            self.restarts.restarted(key, name)
+            if self.metrics is not None:
+                self.metrics.restarted(key, name)
+            self.prober.restarted(action.ref.id)
         if any(u.outcomes for u in outcome.units):
             try:
                 observed = self.driver.observe(unit=key, start_times=False)
             except DriverError:
                 return
-        self._watch_probes(key, unit, observed)
+        self.restarts.prune(
+            key, observed.containers, [m.name for m in unit.members] if unit else ()
+        )
+        self.prober.watch(
+            key, unit.running if unit is not None else (), observed.containers, self.driver.address
+        )
         members = list(observed.containers)
-        with self._lock:
-            status = self._status.setdefault(key, _UnitStatus())
-            status.phase = "CrashLoopBackOff" if held else (phase(members) if members else "Absent")
-            status.containers = {
-                (c.container or "infra"): {
-                    "id": c.id[:12],
-                    "state": c.state.value,
-                    "exitCode": c.exit_code,
-                    "restarts": self._restart_counts.get((key, c.container), 0),
-                    "ready": self._ready.get(c.id),
-                    "waiting": held.get(c.id),
-                }
+        self.status.observed(
+            key,
+            "CrashLoopBackOff" if held else (phase(members) if members else "Absent"),
+            {
+                (c.container or "infra"): ContainerRecord(
+                    id=c.id[:12],
+                    state=c.state.value,
+                    exit_code=c.exit_code,
+                    restarts=self.restarts.restarts(key, c.container),
+                    ready=self.prober.ready(c.id),
+                    waiting=held.get(c.id),
+                )
                 for c in members
-            }
+            },
+        )
 
     def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
         """Record why the unit is left as it is; say it once, not at every pass."""
-        with self._lock:
-            known = self._status.get(key)
-            repeated = known is not None and known.last_error == reason
-            self._retry.pop(key, None)
-            self._not_before.pop(key, None)
-        if not repeated:
+        self.retries.clear([key])
+        # Refused while nothing of it runs, and nothing will until it changes.
+        if self.status.refused(key, reason):
             log.error("%s: %s", key, reason)
         if self.metrics is not None:
             self.metrics.health.settled(key)  # refused: a settled answer, reported
-        with self._lock:
-            status = self._status.setdefault(key, _UnitStatus())
-            if status.phase in ("Absent", "Pending", "Failed"):
-                status.phase = "Refused"  # nothing of it runs, and nothing will until it changes
         self._record(key, unit, reason)
 
     def _failed(self, key: UnitKey, error: str, unit: DesiredUnit | None) -> None:
         """Record the error, show the unit Failed, and try again later: 1 s, doubling up to
         the crash-loop cap (--backoff-max) while it lasts; one log line per attempt."""
-        with self._lock:
-            delay = min(self._retry.get(key, 0.5) * 2, max(self.settings.backoff.maximum, 1.0))
-            self._retry[key] = delay
-            self._not_before[key] = time.monotonic() + delay
-            self._status.setdefault(key, _UnitStatus()).phase = "Failed"
+        delay = self.retries.failed(key)
+        self.status.failed(key)
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
         if self.metrics is not None:
             self.metrics.health.attempted(key)
@@ -481,13 +430,8 @@ class Loop:
 
     def _record(self, key: UnitKey, unit: DesiredUnit | None, error: str | None) -> None:
         with self._lock:
-            status = self._status.setdefault(key, _UnitStatus())
-            status.last_error = error
-            status.updated = datetime.now(UTC).isoformat(timespec="seconds")
-            if unit is not None:
-                status.source = unit.source
-            if status.phase == "Absent" and key not in self.desired.keys:
-                del self._status[key]
+            desired = key in self.desired.keys
+        self.status.record(key, error, unit.source if unit is not None else None, desired)
         self._write_status()
 
     def _source_broken(self, observed: Observation) -> bool:
@@ -501,9 +445,9 @@ class Loop:
         broken = set(self.source.errors())
         return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
 
-    def _warn(self, warnings: tuple[str, ...], desired: Desired) -> None:
+    def _warn(self, warnings: tuple[PlanWarning, ...], desired: Desired) -> None:
         for warning in warnings:
-            if "--allow-empty" in warning:
+            if warning.kind is WarningKind.EMPTY:
                 if not self._warned_empty:
                     log.warning(
                         "%s; the directory defines nothing, so no container is removed "
@@ -512,146 +456,52 @@ class Loop:
                     )
                 self._warned_empty = True
                 continue
-            log.warning(warning)
+            log.warning("%s", warning)
         if desired.units:
             self._warned_empty = False
 
     # -- probes ----------------------------------------------------------------
 
-    def _watch_probes(self, key: UnitKey, unit: DesiredUnit | None, observed: Observation) -> None:
-        """Watch the unit's running workloads and sidecars that have probes; forget the others."""
-        running = {c.container: c for c in observed.containers if c.state is State.RUNNING}
-        infra = next((c for c in observed.containers if c.role == L.ROLE_INFRA), None)
-        live_ids = {c.id for c in running.values()}
-        with self._lock:
-            for cid in [cid for cid, p in self._probed.items() if p.unit == key]:
-                if cid not in live_ids:
-                    self._forget_probes(cid)
-        for member in unit.running if unit is not None else ():
-            c = running.get(member.name)
-            if c is None or c.id in self._probed:
-                continue
-            probes_of = (member.liveness_probe, member.readiness_probe, member.startup_probe)
-            if all(p is None for p in probes_of):
-                continue
-            # Probes reach a sandbox's workloads at the infra's address (its netns).
-            target = infra if infra is not None else c
-            host = self.driver.address(target.id) or "127.0.0.1"
-            watched = _Probed(
-                key,
-                member.name,
-                c.id,
-                time.monotonic(),
-                host,
-                *probes_of,
-            )
-            with self._lock:
-                self._probed[c.id] = watched
-
-    def _forget_probes(self, cid: ContainerId) -> None:
-        self._probed.pop(cid, None)
-        self._ready.pop(cid, None)
-        for kind in ("liveness", "readiness", "startup"):
-            self._probe_states.pop((cid, kind), None)
-
-    def _probe(self) -> None:
-        while not self.stop.wait(self.settings.probe_tick):
-            with self._lock:
-                watched = list(self._probed.values())
-            for target in watched:
-                if target.startup is not None and not self._started(target):
-                    # Kubernetes: until the startup probe succeeds, the others wait.
-                    self._run_probe(target, "startup", target.startup)
-                    continue
-                for kind, probe in (("liveness", target.liveness), ("readiness", target.readiness)):
-                    if probe is not None:
-                        self._run_probe(target, kind, probe)
-
-    def _started(self, target: _Probed) -> bool:
-        with self._lock:
-            state = self._probe_states.get((target.container_id, "startup"))
-        return state is not None and state.ready
-
-    def _run_probe(self, target: _Probed, kind: str, probe: Probe) -> None:
-        now = time.monotonic()
-        with self._lock:
-            state = self._probe_states.get((target.container_id, kind), probes.ProbeState())
-        if not probes.due(state, probe, target.started, now):
-            return
-        try:
-            ok = probes.run_probe(
-                probe,
-                target.host,
-                lambda cmd, timeout: self.driver.exec(target.container_id, cmd, timeout),
-            )
-        except ReconcilerError as exc:  # the probe could not run: its result is unknown
-            log.debug("%s: %s probe of %s not run: %s", target.unit, kind, target.name, exc)
-            return
-        state = probes.record(state, probe, ok, now)
-        if self.metrics is not None:
+    def _probed(self, kind: str, ok: bool) -> None:
+        if self.metrics is not None:  # may come later: _notifier makes some under systemd
             self.metrics.probed(kind, ok)
-        with self._lock:
-            if target.container_id not in self._probed:
-                return  # forgotten meanwhile (restarted or gone)
-            self._probe_states[(target.container_id, kind)] = state
-            if kind == "readiness":
-                changed = self._ready.get(target.container_id) != state.ready
-                self._ready[target.container_id] = state.ready
-            elif state.failed and target.container_id not in self._unhealthy:
-                self._unhealthy[target.container_id] = (
-                    f"the {kind} probe failed {state.failures} time(s) in a row"
-                )
-                changed = True
-            else:
-                changed = False
-        if changed:
-            self.queue.add(target.unit)
+
+    def _run_probe(self, target: Probed, probe: Probe) -> bool:
+        return probes.run_probe(
+            probe,
+            target.host,
+            lambda cmd, timeout: self.driver.exec(target.container_id, cmd, timeout),
+        )
 
     # -- status ----------------------------------------------------------------
 
     def _write_status(self) -> None:
-        with self._lock:
-            units = {
-                str(key): {
-                    "kind": key.kind.value,
-                    "namespace": key.namespace,
-                    "name": key.name,
-                    "phase": s.phase,
-                    "ready": all(c.get("ready") is not False for c in s.containers.values()),
-                    "containers": s.containers,
-                    "lastError": s.last_error,
-                    "source": s.source,
-                    "owner": str(self.settings.build.owner),
-                    "updated": s.updated,
-                }
-                for key, s in sorted(self._status.items())
-            }
+        units = self.status.units()
         if self.metrics is not None:
             with self._lock:
                 desired_keys = set(self.desired.keys)
-                phases = {k: s.phase for k, s in self._status.items()}
+            phases = self.status.phases()
             self.metrics.unit_states(
                 desired=len(desired_keys),
-                converged=sum(1 for k in desired_keys if phases.get(k) in ("Running", "Succeeded")),
-                failed=sum(
-                    1 for p in phases.values() if p in ("Failed", "CrashLoopBackOff", "Refused")
-                ),
+                converged=sum(1 for k in desired_keys if phases.get(k) in CONVERGED),
+                failed=sum(1 for p in phases.values() if p in FAILING),
             )
         source_status = self.source.status()
         if self.metrics is not None:
             self.metrics.source_status(source_status)
-        data = {
-            "instance": self.settings.build.instance,
-            "daemon": self.settings.daemon,
-            **source_status,
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "fileErrors": {
-                path: [str(p) for p in problems] for path, problems in self.source.errors().items()
+        record = LoopStatus(
+            instance=self.settings.build.instance,
+            daemon=self.settings.daemon,
+            updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            units=units,
+            file_errors={
+                path: tuple(str(p) for p in problems)
+                for path, problems in self.source.errors().items()
             },
-            "units": units,
-        }
+            source=source_status,
+        )
         try:
-            write_status(self.settings.state_dir, self.settings.state_name, data)
+            write_record(self.settings.state_dir, self.settings.state_name, record)
         except OSError as exc:
             log.warning("writing status: %s", exc)
 

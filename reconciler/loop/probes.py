@@ -25,6 +25,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reconciler.core.errors import ExecFailed
 from reconciler.core.models import Probe
 
 # Runs a command in the container within a timeout and returns its exit code;
@@ -100,15 +101,16 @@ def tcp_socket(host: str, port: int, timeout: float) -> bool:
 def run_probe(probe: Probe, host: str, exec_fn: ExecFn) -> bool:
     """Run ``probe`` once against a container reachable at ``host``.
 
-    An exec probe succeeds on exit code 0 and fails on ``TimeoutError``; any
-    other error of ``exec_fn`` propagates: the probe could not run, so its
-    result is unknown and should not be recorded (as kubelet discards it).
+    An exec probe succeeds on exit code 0 and fails on ``TimeoutError`` or
+    ``ExecFailed`` (the engine failed the command once started); any other error
+    of ``exec_fn`` propagates: the probe could not run, so its result is unknown
+    and should not be recorded (as kubelet discards it).
     """
     timeout = float(probe.timeout_seconds)
     if probe.exec is not None:
         try:
             return exec_fn(list(probe.exec.command), timeout) == 0
-        except TimeoutError:
+        except (TimeoutError, ExecFailed):
             return False
     if probe.http_get is not None:
         action = probe.http_get

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.loop.statusrecord import LoopStatus
 
 
 class InstanceLocked(ReconcilerError):
@@ -151,6 +152,26 @@ def write_status(state_dir: Path, instance: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def write_record(state_dir: Path, name: str, record: LoopStatus) -> Path:
+    """Replace the loop's status file with ``record`` (statusrecord.py's layout)."""
+    return write_status(state_dir, name, record.to_json())
+
+
+def read_records(state_dir: Path, instance: str, daemon: str) -> tuple[list[LoopStatus], list[str]]:
+    """What every loop of ``instance`` on ``daemon`` last wrote (one per source), and
+    a warning for each file that could not be read (not JSON, or from a newer version)."""
+    prefix = state_name(instance, daemon)
+    records, warnings = [], []
+    for path in sorted(state_dir.glob(f"{glob_escape(prefix)}*.status.json")):
+        try:
+            data = read_status(state_dir, path.name.removesuffix(".status.json"))
+            if data is not None:
+                records.append(LoopStatus.from_json(data))
+        except (OSError, ValueError) as exc:  # UnsupportedStatus is a ValueError
+            warnings.append(f"{path}: {exc}")
+    return records, warnings
+
+
 def read_statuses(state_dir: Path, instance: str, daemon: str) -> list[dict[str, Any]]:
     """What every loop of ``instance`` on ``daemon`` last wrote (one per source).
 
@@ -184,7 +205,9 @@ __all__ = [
     "InstanceLock",
     "InstanceLocked",
     "default_state_dir",
+    "read_records",
     "read_status",
     "read_statuses",
+    "write_record",
     "write_status",
 ]

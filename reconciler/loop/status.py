@@ -1,22 +1,27 @@
-"""What `reconciler get` reports, derived from observed containers. No I/O."""
+"""What `reconciler get` reports, derived from observed containers. No I/O.
+
+``UnitStatus`` is `get`'s output (docs/output.schema.json); what a loop adds
+to it comes from its record (statusrecord.py), merged by ``merge_loop_status``.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.core import labels as L
 from reconciler.core.effective import UnitKey
 from reconciler.core.models import Kind
 from reconciler.core.observed import Observation, ObservedContainer, State
+from reconciler.loop.statusrecord import LoopStatus
 
 
 @dataclass(frozen=True, slots=True)
 class ContainerStatus:
     name: str  # in the manifest; "infra" for the infra
-    role: str
+    role: L.Role | Literal[""]  # "": its role label is missing or unknown
     id: str
     state: str
     runtime: str
@@ -76,7 +81,12 @@ def unit_statuses(
             groups[key].append(c)
     for key, _claim in observed.claims:
         groups.setdefault(key, [])
-    order = {L.ROLE_INFRA: 0, L.ROLE_INIT: 1, L.ROLE_SIDECAR: 1, L.ROLE_WORKLOAD: 2}
+    order: dict[L.Role | None, int] = {
+        L.ROLE_INFRA: 0,
+        L.ROLE_INIT: 1,
+        L.ROLE_SIDECAR: 1,
+        L.ROLE_WORKLOAD: 2,
+    }
     result = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda c: (order.get(c.role, 3), _position(c), c.created))
@@ -114,7 +124,7 @@ def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus
     started = state.get("StartedAt")
     return ContainerStatus(
         name=c.container or "infra",
-        role=c.role,
+        role=c.role or "",
         id=c.id[:12],
         state=c.state.value,
         runtime=host.get("Runtime") or c.labels.get(L.RUNTIME, ""),
@@ -124,27 +134,33 @@ def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus
     )
 
 
-def merge_loop_status(statuses: list[UnitStatus], loop: Mapping[str, Any]) -> list[UnitStatus]:
-    """Fold what `reconciler run` knows (restarts, backoff, readiness, errors) into ``statuses``."""
-    units = loop.get("units") or {}
+def merge_loop_status(
+    statuses: list[UnitStatus], loop: LoopStatus | Mapping[str, Any]
+) -> list[UnitStatus]:
+    """Fold what `reconciler run` knows (restarts, backoff, readiness, errors) into ``statuses``.
+
+    ``loop`` is a loop's record (statusrecord.py), or its file's JSON object.
+    """
+    record = loop if isinstance(loop, LoopStatus) else LoopStatus.from_json(loop)
+    units = record.units
     merged = []
     for s in statuses:
-        key = str(UnitKey(Kind(s.kind), s.namespace, s.name))
-        seen = units.get(key)
-        if not isinstance(seen, dict):
+        seen = units.get(str(UnitKey(Kind(s.kind), s.namespace, s.name)))
+        if seen is None:
             merged.append(s)
             continue
-        containers = seen.get("containers") or {}
         new = []
         for c in s.containers:
-            known = containers.get(c.name) or {}
-            same = known.get("id") == c.id
+            known = seen.containers.get(c.name)
+            same = known is not None and known.id == c.id
             new.append(
                 replace(
                     c,
-                    restarts=int(known.get("restarts") or 0) if same else c.restarts,
-                    ready=known.get("ready") if same else None,
-                    waiting=known.get("waiting") if same and c.state == "exited" else None,
+                    restarts=known.restarts if known is not None and same else c.restarts,
+                    ready=known.ready if known is not None and same else None,
+                    waiting=known.waiting
+                    if known is not None and same and c.state == "exited"
+                    else None,
                 )
             )
         waiting = any(c.waiting for c in new)
@@ -154,32 +170,32 @@ def merge_loop_status(statuses: list[UnitStatus], loop: Mapping[str, Any]) -> li
                 containers=new,
                 phase="CrashLoopBackOff"
                 if waiting
-                else seen["phase"]
-                if seen.get("phase") in ("Failed", "Refused")
+                else seen.phase
+                if seen.phase in ("Failed", "Refused")
                 else s.phase,
-                last_error=seen.get("lastError"),
+                last_error=seen.last_error,
             )
         )
     # Desired units with nothing on the daemon: refused, failed, or not made yet.
     observed = {str(UnitKey(Kind(s.kind), s.namespace, s.name)) for s in statuses}
     for key, seen in sorted(units.items()):
-        if key in observed or not isinstance(seen, dict):
+        if key in observed:
             continue
         try:
-            kind = Kind(seen.get("kind", ""))
+            kind = Kind(seen.kind)
         except ValueError:
             continue
         merged.append(
             UnitStatus(
                 kind=kind.value,
-                namespace=str(seen.get("namespace", "")),
-                name=str(seen.get("name", "")),
+                namespace=seen.namespace,
+                name=seen.name,
                 mode="",
                 runtime="",
-                phase=str(seen.get("phase") or "Pending"),
-                source=str(seen.get("source") or ""),
-                owner=str(seen.get("owner") or ""),
-                last_error=seen.get("lastError"),
+                phase=seen.phase,
+                source=seen.source,
+                owner=seen.owner,
+                last_error=seen.last_error,
             )
         )
     return sorted(merged, key=lambda s: UnitKey(Kind(s.kind), s.namespace, s.name))

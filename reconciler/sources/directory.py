@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.core.effective import BuildConfig, Desired, UnitKey, build_units
+from reconciler.core.effective import BuildConfig, Compiled, UnitKey, build_units
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.manifests import (
     DEFAULT_LIMITS,
@@ -83,8 +83,9 @@ class Source(Protocol):
         """
         ...
 
-    def desired(self, config: BuildConfig) -> Desired:
-        """The units asked for now (last known good where something is broken)."""
+    def compiled(self, config: BuildConfig) -> tuple[Compiled, ...]:
+        """The units asked for now (last known good where something is broken), compiled:
+        the loop admits them (admission.admit)."""
         ...
 
     def errors(self) -> dict[str, list[Problem]]:
@@ -196,7 +197,7 @@ class ManifestDirectory:
         state.candidate, state.candidate_digest = None, ""
         return before | after, None
 
-    def desired(self, config: BuildConfig) -> Desired:
+    def compiled(self, config: BuildConfig) -> tuple[Compiled, ...]:
         """What the files ask for; a unit defined twice counts where it was defined first."""
         first: dict[UnitKey, LoadedManifest] = {}
         self._duplicates = []
@@ -252,8 +253,8 @@ class DirectorySource:
     def scan(self, now: float) -> Change:
         return self.files.scan(now)
 
-    def desired(self, config: BuildConfig) -> Desired:
-        return self.files.desired(config)
+    def compiled(self, config: BuildConfig) -> tuple[Compiled, ...]:
+        return self.files.compiled(config)
 
     def errors(self) -> dict[str, list[Problem]]:
         return self.files.errors()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.effective import BuildConfig, Desired, UnitKey, build_units
+from reconciler.core.effective import BuildConfig, Compiled, UnitKey, build_units
 from reconciler.core.errors import Location, Problem, ReconcilerError
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadedManifest, load_paths
 from reconciler.core.ownership import Owner
@@ -152,11 +152,11 @@ class GitSource:
         del now  # a resync looks at every unit; new commits come through watch()
         return Change(frozenset())
 
-    def desired(self, config: BuildConfig) -> Desired:
+    def compiled(self, config: BuildConfig) -> tuple[Compiled, ...]:
         with self._lock:
             revision = self._revision
         if revision is None:
-            return Desired()
+            return ()
         return build_units([(m.manifest, m.source) for m in revision.manifests], config)
 
     def errors(self) -> dict[str, list[Problem]]:

@@ -9,6 +9,11 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
+from reconciler.core.errors import DriverError, PermanentDriverError
+from reconciler.drivers.docker import DockerDriver
+
 from .conftest import PAUSE, Harness
 
 WEB = """
@@ -159,3 +164,20 @@ def test_exec_in_a_stopped_container_is_a_clear_error(h: Harness) -> None:
     done = h.cli("exec", "web", "-c", "side", "--", "true")
     assert done.returncode == 1
     assert "is not running" in done.stderr, done.stderr
+
+
+def test_a_probes_exec_in_a_stopped_or_removed_container_says_so(h: Harness) -> None:
+    """The driver's exec (probes, hooks) reports the engine's answer, not a timeout."""
+    _running(h)
+    side = h.containers(**{"io.reconciler.container": "side"})[0]["Id"]
+    driver = DockerDriver(h.instance)
+    try:
+        assert driver.exec(side, ["sh", "-c", "exit 3"], 30) == 3
+        h.api.stop(side, timeout=1)
+        with pytest.raises(PermanentDriverError, match="is not running"):
+            driver.exec(side, ["true"], 30)
+        h.api.remove_container(side, force=True)
+        with pytest.raises(DriverError, match="No such container"):
+            driver.exec(side, ["true"], 30)
+    finally:
+        driver.close()

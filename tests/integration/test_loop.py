@@ -478,3 +478,24 @@ def test_the_loop_survives_a_daemon_restart_and_reconverges(h: Harness, tmp_path
     finally:
         subprocess.run([scripts / "dockerd.sh", "stop", str(home)], check=False)
         subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def test_a_runtime_the_daemon_lacks_is_refused_by_the_loop_and_the_rest_converges(
+    h: Harness, loop: LoopProcess
+) -> None:
+    """The loop admits against the runtimes the daemon offers, as apply does."""
+    h.write(
+        "vm.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: vm}
+        spec: {image: local/busybox:test, runtime: kata, command: [sleep, "3600"]}
+        """,
+    )
+    h.write("web.yaml", sandbox("web"))
+    h.wait_until(lambda: running(h, "web") and loop.unit("container/vm").get("phase") == "Refused")
+    assert "runtime 'kata' is not offered by the Docker daemon" in str(
+        loop.unit("container/vm").get("lastError")
+    )
+    assert not h.containers(**{L.SANDBOX: "vm"}), "nothing of a refused unit is created"

@@ -6,7 +6,8 @@ from dataclasses import replace
 from textwrap import dedent
 
 from reconciler.core.actions import Action
-from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, Desired
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.observed import Observation, ObservedContainer, State
@@ -15,12 +16,16 @@ from reconciler.core.planner import Plan, PlanConfig, plan
 from .simulator import INSTANCE, Engine
 
 
-def desired(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> Desired:
+def desired(
+    text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX, offered: frozenset[str] | None = None
+) -> Desired:
+    """The admitted units of ``text``; ``offered``: the runtimes the engine offers."""
     loaded = load_text(dedent(text), "test.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    return build_units(
+    return compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests],
         BuildConfig(INSTANCE, mode, "pause:test"),
+        offered,
     )
 
 

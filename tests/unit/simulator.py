@@ -1,7 +1,8 @@
-"""A pure in-memory engine for planner and executor tests. No I/O.
+"""A pure in-memory engine for planner, executor and CLI tests. No I/O.
 
-``Engine`` implements the executor's ``Driver`` protocol, so a plan is applied
-the way ``reconciler apply`` applies it: through ``reconciler.converge.executor``. It
+``Engine`` implements the whole ``reconciler.drivers.base.Driver`` protocol
+(mypy checks it: see the end of this file), so a plan is applied the way
+``reconciler apply`` applies it: through ``reconciler.converge.executor``. It
 refuses what Docker refuses, so a plan that only works on a kind engine
 fails here too:
 
@@ -29,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
 from reconciler.converge.executor import Result, execute
 from reconciler.core import labels as L
@@ -44,6 +46,7 @@ from reconciler.core.effective import (
     ports_overlap,
 )
 from reconciler.core.errors import (
+    DriverError,
     InvalidSpec,
     NameConflict,
     PermanentDriverError,
@@ -53,6 +56,11 @@ from reconciler.core.models import Kind
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.ownership import Claim, Owner
 from reconciler.core.planner import Plan
+from reconciler.core.runtimes import DOCKER, DriverCapabilities
+from reconciler.drivers.base import ContainerEvent, EngineInfo
+
+if TYPE_CHECKING:
+    from reconciler.drivers.base import Driver
 
 INSTANCE = "test"
 
@@ -74,7 +82,30 @@ class Faults:
     fail_once: set[str] = field(default_factory=set)  # docker names whose next start fails
 
 
+T = TypeVar("T")
+
+
+class _Stream(Generic[T]):
+    """What the engine has to say, once; ``close()`` ends it early."""
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._items = list(items)
+        self.closed = False
+
+    def __iter__(self) -> Iterator[T]:
+        for item in self._items:
+            if self.closed:
+                return
+            yield item
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class Engine:
+    # What the Docker driver declares: the simulator refuses what Docker refuses.
+    capabilities: DriverCapabilities = DOCKER
+
     def __init__(
         self,
         observation: Observation | None = None,
@@ -89,11 +120,14 @@ class Engine:
         self.extra: dict[ContainerId, _Extra] = {}
         # Names held by containers nobody manages (the driver never lists those).
         self.unmanaged: set[str] = set(observation.foreign_names)
-        self.runtimes = runtimes if runtimes is not None else observation.runtimes
+        # The runtimes the engine offers; None: not read (observe reports None too).
+        self.offered = runtimes if runtimes is not None else observation.runtimes
         self.faults = Faults()
         self.volumes: dict[str, Mapping[str, str]] = {}  # name -> labels
         self.claims: dict[UnitKey, Claim] = dict(observation.claims)  # owners apart from labels
         self.calls: list[tuple[str, str]] = []  # (operation, docker name), in the order made
+        self.exec_codes: dict[str, int] = {}  # a command's exit code, by its first word
+        self.pending: list[ContainerEvent] = []  # what events() reports next
         self._lock = threading.RLock()
         latest = max((c.started_at or c.created for c in self.containers.values()), default=1000.0)
         self.clock = itertools.count(start=int(latest) + 1)
@@ -113,23 +147,96 @@ class Engine:
 
     # -- what the driver reports ---------------------------------------------------
 
-    def observe(self) -> Observation:
+    def observe(
+        self,
+        desired_names: Collection[str] = (),
+        runtimes: Collection[str] = (),
+        unit: UnitKey | None = None,
+        start_times: bool = True,
+    ) -> Observation:
+        """Everything (every foreign name, the offered runtimes as set), or ``unit``'s."""
         with self._lock:
             foreign = self.unmanaged | {
                 c.name for c in self.containers.values() if c.instance != self.instance
             }
             return Observation(
-                tuple(self.containers.values()),
+                tuple(c for c in self.containers.values() if unit is None or c.unit_key == unit),
                 frozenset(foreign),
-                self.runtimes,
-                claims=tuple(self.claims.items()),
+                self.offered,
+                claims=tuple((k, c) for k, c in self.claims.items() if unit in (None, k)),
                 volumes=tuple(
                     (key, labels)
                     for labels in self.volumes.values()
                     if labels.get(L.MANAGED_BY) == self.instance
                     and (key := _unit_of(labels)) is not None
+                    and unit in (None, key)
                 ),
             )
+
+    def runtimes(self) -> frozenset[str]:
+        return self.offered if self.offered is not None else frozenset({"runc"})
+
+    def events(self) -> _Stream[ContainerEvent]:
+        """The events queued in ``pending`` so far (then they are gone)."""
+        with self._lock:
+            pending, self.pending = self.pending, []
+        return _Stream(pending)
+
+    def inspect(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def address(self, container_id: str) -> str | None:
+        return None
+
+    def engine(self) -> EngineInfo:
+        return EngineInfo("simulated", "simulated", tuple(sorted(self.runtimes())), "runc")
+
+    def run_times(self, container_id: str) -> tuple[float | None, float | None]:
+        c = self._get(container_id, "inspecting")
+        return c.started_at, None
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
+    ) -> _Stream[bytes]:
+        self._get(container_id, "reading the logs of")
+        return _Stream()
+
+    def exec(self, container_id: str, command: list[str], timeout: float) -> int:
+        """Exit code 0 in a running container (``exec_codes`` by command name says else)."""
+        with self._lock:
+            c = self._get(container_id, "exec in")
+            self.calls.append(("exec", c.name))
+            if not c.state.alive:
+                raise PermanentDriverError(f"exec in {c.name}: container is not running")
+            return self.exec_codes.get(command[0], 0)
+
+    def exec_attached(
+        self,
+        container_id: str,
+        command: list[str],
+        out: BinaryIO,
+        err: BinaryIO,
+        stdin: BinaryIO | None = None,
+        tty: bool = False,
+        size: tuple[int, int] | None = None,
+    ) -> int:
+        return self.exec(container_id, command, 0.0)
+
+    def close(self) -> None:
+        pass
+
+    def _get(self, container_id: str, what: str) -> ObservedContainer:
+        c = self.containers.get(ContainerId(container_id))
+        if c is None:
+            raise DriverError(f"{what} {container_id[:12]}: No such container")
+        return c
 
     def names(self) -> set[str]:
         return {c.name for c in self.containers.values()} | self.unmanaged
@@ -145,7 +252,7 @@ class Engine:
         self.calls.append(("create", name))
         if name in self.names():
             raise NameConflict(f"creating {name}: the name is already in use")
-        if self.runtimes is not None and runtime not in self.runtimes:
+        if self.offered is not None and runtime not in self.offered:
             raise InvalidSpec(f"creating {name}: unknown or invalid runtime name: {runtime}")
         cid = ContainerId(f"{next(self.ids):064x}")
         bindings = tuple((p.host_ip, p.host_port or 0, p.protocol) for p in extra.ports)
@@ -421,9 +528,10 @@ def divergence(
             if c.role != L.ROLE_INFRA and (c.role, c.container) not in wanted
         )
         for member in unit.members:
-            c = one(member.spec.role, member.name, member.hash)
-            if c is None:
+            found = one(member.spec.role, member.name, member.hash)
+            if found is None:
                 continue
+            c = found
             if unit.infra is not None and infra is not None:
                 if c.infra_id != infra.id:
                     problems.append(
@@ -464,3 +572,7 @@ def divergence(
             if key not in want.keys and key not in skipped
         )
     return problems
+
+
+if TYPE_CHECKING:  # mypy holds the simulator to the whole driver interface
+    _check: Driver = Engine(instance="x")

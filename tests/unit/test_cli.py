@@ -10,10 +10,12 @@ invalid or the daemon is unreachable; 2 bad usage; ``diff``: 0 no changes,
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Collection
 from pathlib import Path
 from textwrap import dedent
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -21,7 +23,9 @@ from click.testing import CliRunner, Result
 from reconciler import cli
 from reconciler.core.effective import UnitKey
 from reconciler.core.errors import DaemonUnavailable, DriverError
+from reconciler.core.models import Mode
 from reconciler.core.observed import Observation
+from reconciler.core.runtimes import DOCKER
 
 from .simulator import Engine
 
@@ -41,7 +45,7 @@ WITH_INIT = WEB.replace(
 
 
 class FakeDriver(Engine):
-    """The simulator behind the Docker driver's observe/inspect signatures."""
+    """The simulator (a whole ``Driver``), with an unreachable daemon and a failing removal."""
 
     def __init__(self) -> None:
         super().__init__(instance=INSTANCE)
@@ -57,10 +61,7 @@ class FakeDriver(Engine):
     ) -> Observation:
         if self.unreachable:
             raise DaemonUnavailable("the Docker daemon does not answer at unix:///nowhere")
-        return super().observe()
-
-    def inspect(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
-        return {}
+        return super().observe(desired_names, runtimes, unit, start_times)
 
     def remove(self, container_id: str, grace_period: int) -> None:
         if self.failing_removal:
@@ -223,3 +224,53 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     done = invoke("validate", "-f", str(bad))
     assert done.exit_code == 1
     assert "bad.yaml:2" in done.output
+
+
+def test_exec_exits_with_the_commands_code(driver: FakeDriver, tmp_path: Path) -> None:
+    assert invoke("apply", "-f", str(_write(tmp_path, WEB))).exit_code == 0
+    driver.exec_codes["false"] = 1
+    assert invoke("exec", "web", "--", "true").exit_code == 0
+    assert invoke("exec", "web", "--", "false").exit_code == 1
+    assert ("exec", f"{INSTANCE}_default_web.app") in driver.calls
+
+
+def test_the_driver_is_chosen_by_name_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_DRIVER", "nonesuch")
+    done = invoke("validate", "-f", "-")
+    assert done.exit_code == 2 and "Invalid value for '--driver'" in done.output
+    monkeypatch.setenv("RECONCILER_DRIVER", "docker")
+    assert invoke("validate", "-f", "-").exit_code == 0
+
+
+def test_the_docker_driver_is_made_only_by_the_factory() -> None:
+    options = cli.Options(
+        "inst", "unix:///nowhere", Mode.CONTAINER_IN_SANDBOX, "pause", "runc", None, None
+    )
+    assert options.build.driver is DOCKER
+    driver = cli._driver(options)
+    try:
+        assert driver.capabilities is DOCKER
+        assert type(driver).__module__ == "reconciler.drivers.docker"
+    finally:
+        driver.close()
+
+
+def test_validate_needs_neither_a_daemon_nor_the_docker_sdk(tmp_path: Path) -> None:
+    path = _write(tmp_path, WEB)
+    script = (
+        "import sys\n"
+        "from reconciler.cli import main\n"
+        "try:\n"
+        f"    main(['validate', '-f', {str(path)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m == 'docker' or m.startswith('docker.'))\n"
+        "assert not loaded, loaded\n"
+        "assert 'reconciler.drivers.docker' not in sys.modules\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RECONCILER_CONFIG"}
+    env["DOCKER_HOST"] = "unix:///nowhere"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from reconciler.core import hashing
 from reconciler.core import labels as L
+from reconciler.core.admission import compile_and_admit
 from reconciler.core.effective import (
     BuildConfig,
     Desired,
@@ -21,7 +22,6 @@ from reconciler.core.effective import (
     MountSpec,
     PortSpec,
     UnitKey,
-    build_units,
     docker_name,
     volume_name,
 )
@@ -38,7 +38,7 @@ STANDALONE = Mode.STANDALONE
 def build(text: str, mode: Mode = CIS, source: str = "dir/web.yaml") -> Desired:
     loaded = load_text(dedent(text), "web.yaml", source=source)
     assert loaded.ok, [str(p) for p in loaded.errors]
-    return build_units(
+    return compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests],
         BuildConfig(INSTANCE, mode, "pause:test", policy=PRIVILEGED),
     )
@@ -435,8 +435,8 @@ def test_hash_is_stable_for_equal_specs() -> None:
 def test_hash_ignores_the_infra_image() -> None:
     text = dedent(sandbox())
     loaded = [(m.manifest, m.source) for m in load_text(text, "w.yaml").manifests]
-    a = build_units(loaded, BuildConfig(INSTANCE, CIS, "pause:1")).units[0]
-    b = build_units(loaded, BuildConfig(INSTANCE, CIS, "pause:2")).units[0]
+    a = compile_and_admit(loaded, BuildConfig(INSTANCE, CIS, "pause:1")).units[0]
+    b = compile_and_admit(loaded, BuildConfig(INSTANCE, CIS, "pause:2")).units[0]
     assert a.infra is not None
     assert b.infra is not None
     assert a.infra.image != b.infra.image
@@ -690,7 +690,7 @@ def test_a_container_volume_is_named_with_an_underscore() -> None:
 
 
 def test_empty_desired_state() -> None:
-    desired = build_units([], BuildConfig(INSTANCE))
+    desired = compile_and_admit([], BuildConfig(INSTANCE))
     assert desired == Desired()
     assert desired.keys == frozenset()
 

@@ -9,13 +9,14 @@ import requests.exceptions
 
 from reconciler.core.errors import (
     DaemonUnavailable,
+    ExecFailed,
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
     PermanentDriverError,
     TransientDriverError,
 )
-from reconciler.drivers.docker import _Gone, _mapped, _timestamp
+from reconciler.drivers.docker import DockerDriver, _Gone, _mapped, _timestamp
 
 
 def api_error(status: int, explanation: str) -> docker.errors.APIError:
@@ -64,3 +65,27 @@ def test_timestamps_with_nanoseconds_and_zero_time() -> None:
     )
     assert _timestamp("2026-11-29T06:32:11Z") == pytest.approx(1795933931.0, abs=1e-6)
     assert _timestamp("2026-11-29T07:32:11.5+01:00") == pytest.approx(1795933931.5, abs=1e-6)
+
+
+class _ExecStartFails:
+    """The part of docker.APIClient an exec uses; the engine fails the started command."""
+
+    def exec_create(self, container: str, cmd: list[str]) -> dict[str, str]:
+        return {"Id": "exec-1"}
+
+    def exec_start(self, exec_id: str) -> bytes:
+        raise api_error(409, "container 0123456789ab is not running")
+
+    def exec_inspect(self, exec_id: str) -> dict[str, int]:
+        raise AssertionError("not reached")
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_exec_the_engine_fails_is_reported_as_that_at_once_not_as_a_timeout() -> None:
+    driver = DockerDriver("inst", base_url="unix:///nowhere")
+    driver.api = _ExecStartFails()  # type: ignore[assignment]
+    # Before, the failure was swallowed and reported as a timeout once this had passed.
+    with pytest.raises(ExecFailed, match=r"exec in 0123456789ab: container \w+ is not running"):
+        driver.exec("0123456789abcdef", ["true"], timeout=30)

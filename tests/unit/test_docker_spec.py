@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from reconciler.core import labels as L
-from reconciler.core.effective import BuildConfig, DesiredUnit, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, DesiredUnit
+from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.policy import PRIVILEGED
@@ -20,7 +22,7 @@ INFRA_ID = "f00dfeed" * 8
 def unit_of(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> DesiredUnit:
     loaded = load_text(dedent(text), "web.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    desired = build_units(
+    desired = compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests],
         BuildConfig("inst", mode, "pause:test", policy=PRIVILEGED),
     )
@@ -183,7 +185,7 @@ def test_init_members_join_too() -> None:
 
 def test_a_joining_member_needs_an_infra_id() -> None:
     unit = unit_of(sandbox())
-    with pytest.raises(ValueError, match="app joins an infra but none is known"):
+    with pytest.raises(UntranslatableSpec, match="app joins an infra but none is known"):
         member_body(unit.workloads[0], None)
 
 

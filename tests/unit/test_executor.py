@@ -14,9 +14,12 @@ from dataclasses import replace
 import pytest
 
 from reconciler.converge.executor import Outcome, execute
-from reconciler.core.effective import Desired, DesiredInfra, UnitKey
+from reconciler.core.actions import CreateInfra, CreateMember
+from reconciler.core.effective import Desired, DesiredInfra, DesiredMember, UnitKey
+from reconciler.core.errors import ObserveAgain
 from reconciler.core.observed import ContainerId, State
 from reconciler.core.planner import Plan, UnitPlan, plan
+from reconciler.drivers.docker_spec import member_body
 
 from .planning import by_container, config, converge, desired, exited, sandbox, set_state
 from .simulator import Engine, divergence
@@ -206,3 +209,84 @@ def test_any_pool_size_runs_every_unit(parallel: int) -> None:
     engine = Engine()
     assert execute(plan(want, engine.observe(), config()), engine, parallel=parallel).ok
     assert divergence(want, engine) == []
+
+
+class Translating(Engine):
+    """The simulator, building each member's Docker create body first, as the Docker
+    driver does: docker_spec raises what it cannot express."""
+
+    def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
+        member_body(member, infra_id)
+        return super().create_member(member, infra_id)
+
+
+def test_a_spec_the_driver_cannot_express_fails_its_unit_and_no_other() -> None:
+    want = desired(sandbox(name="web") + "---" + sandbox(name="api"))
+    engine = Translating()
+    planned = plan(want, engine.observe(), config())
+    web = next(u for u in planned.units if u.key.name == "web")
+    # Its members, with no infra known to join: what a stale or broken plan would ask.
+    members = tuple(a for a in web.actions if isinstance(a, CreateMember))
+    broken = Plan(tuple(UnitPlan(web.key, members) if u is web else u for u in planned.units))
+    result = execute(broken, engine, parallel=2)
+    (failed,) = result.failed
+    assert failed.key == web.key
+    assert failed.error == "app joins an infra but none is known"
+    assert [o.ok for o in failed.outcomes] == [False]
+    assert failed.skipped == len(members) - 1
+    assert not any(name.startswith("test_default_web") for _, name in engine.calls)
+    api = next(u for u in result.units if u.key.name == "api")
+    assert api.ok and api.changed
+
+
+class Racing(Engine):
+    """Another process makes every infra a moment before this one does."""
+
+    def create_infra(self, infra: DesiredInfra) -> ContainerId:
+        raise ObserveAgain(f"creating {infra.docker_name}: made meanwhile by another process")
+
+
+def test_a_unit_changed_under_the_plan_is_marked_to_be_observed_again() -> None:
+    want = desired(sandbox())
+    engine = Racing()
+    (unit,) = execute(plan(want, engine.observe(), config()), engine).units
+    assert not unit.ok and unit.observe_again
+    assert unit.outcomes[0].observe_again and "made meanwhile" in (unit.error or "")
+    assert unit.skipped == 2
+
+
+class LastFirst(Engine):
+    """The first unit's infra is made only once the last unit's is."""
+
+    def __init__(self, first: str, last: str) -> None:
+        super().__init__()
+        self.first, self.last = first, last
+        self.last_made = threading.Event()
+
+    def create_infra(self, infra: DesiredInfra) -> ContainerId:
+        if infra.docker_name == self.first:
+            assert self.last_made.wait(timeout=30), "the units did not run at once"
+        made = super().create_infra(infra)
+        if infra.docker_name == self.last:
+            self.last_made.set()
+        return made
+
+
+def test_results_come_in_plan_order_whatever_order_the_units_end_in() -> None:
+    want = desired(_three())
+    planned = plan(want, Engine().observe(), config())
+    infras = [
+        a.infra.docker_name for u in planned.units for a in u.actions if isinstance(a, CreateInfra)
+    ]
+    engine = LastFirst(infras[0], infras[-1])
+    ended: list[UnitKey] = []
+    lock = threading.Lock()
+
+    def record(key: UnitKey, outcome: Outcome) -> None:
+        with lock:
+            ended.append(key)
+
+    result = execute(planned, engine, parallel=3, on_outcome=record)
+    assert result.ok
+    assert [u.key for u in result.units] == [u.key for u in planned.units]
+    assert ended.index(planned.units[-1].key) < ended.index(planned.units[0].key)

@@ -47,7 +47,7 @@ def source(repo: Repo, tmp_path: Path, **settings: object) -> GitSource:
 
 
 def names(src: GitSource) -> set[str]:
-    return {u.key.name for u in src.desired(BUILD).units}
+    return {c.unit.key.name for c in src.compiled(BUILD)}
 
 
 def test_nothing_is_desired_and_nothing_complete_before_a_good_revision(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from textwrap import dedent
 
-from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, Desired
 from reconciler.core.manifests import load_text
 from reconciler.core.planner import plan
 
@@ -22,7 +23,7 @@ def two(first_ports: str, second_ports: str) -> Desired:
         loaded = load_text(text, path)
         assert loaded.ok
         pairs += [(m.manifest, m.source) for m in loaded.manifests]
-    return build_units(pairs, BuildConfig(INSTANCE, infra_image="pause:test"))
+    return compile_and_admit(pairs, BuildConfig(INSTANCE, infra_image="pause:test"))
 
 
 LOCAL = "[{containerPort: 80, hostPort: 8080, hostIP: 127.0.0.1}]"

@@ -7,7 +7,8 @@ from textwrap import dedent
 
 from reconciler.core import labels as L
 from reconciler.core.actions import RecordOwner, Remove
-from reconciler.core.effective import BuildConfig, Desired, UnitKey, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, Desired, UnitKey
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Kind
 from reconciler.core.observed import Observation
@@ -27,7 +28,7 @@ def want(owner: Owner, *names: str) -> Desired:
     loaded = load_text(text, "test.yaml")
     assert loaded.ok
     build = BuildConfig(INSTANCE, infra_image="pause:test", owner=owner)
-    return build_units([(m.manifest, m.source) for m in loaded.manifests], build)
+    return compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], build)
 
 
 def made_by(owner: Owner, *names: str) -> Engine:

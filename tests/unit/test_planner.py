@@ -17,7 +17,7 @@ from reconciler.core.actions import (
 from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind, Mode
 from reconciler.core.observed import ContainerId, Observation, State
-from reconciler.core.planner import plan
+from reconciler.core.planner import WarningKind, plan
 
 from .planning import (
     by_container,
@@ -219,9 +219,11 @@ def test_prune_removes_undesired_units_members_first_then_volumes() -> None:
 def test_prune_never_follows_a_broken_manifest_or_an_empty_desire() -> None:
     engine = converge(desired(sandbox()))
     p = plan(Desired(), engine.observe(), config(prune=True, incomplete=True))
-    assert p.actions == [] and "failed to load" in p.warnings[0]
+    assert p.actions == [] and "failed to load" in p.warnings[0].message
+    assert p.warnings[0].kind is WarningKind.INCOMPLETE
     p = plan(Desired(), engine.observe(), config(prune=True))
-    assert p.actions == [] and "--allow-empty" in p.warnings[0]
+    assert p.actions == [] and "--allow-empty" in p.warnings[0].message
+    assert p.warnings[0].kind is WarningKind.EMPTY, "the loop matches on the kind, not the text"
     p = plan(Desired(), engine.observe(), config(prune=True, allow_empty=True))
     assert kinds(p) == ["Remove"] * 3 + ["RemoveVolumes"]
 
@@ -280,7 +282,7 @@ def test_unknown_hash_version_is_kept_with_a_warning() -> None:
     set_state(engine, "app", labels={**app.labels, L.SPEC_HASH: "9:from-the-future"})
     p = plan(want, engine.observe(), config())
     assert p.actions == []
-    assert any("unknown version" in w for w in p.warnings)
+    assert any("unknown version" in w.message for w in p.warnings)
 
 
 def test_switching_to_standalone_removes_members_then_infra_then_creates_bare() -> None:
@@ -302,7 +304,9 @@ def test_containers_lacking_unit_labels_are_left_alone_with_a_warning() -> None:
     engine.containers[app.id] = replace(app, labels={L.MANAGED_BY: "test"})
     p = plan(Desired(), engine.observe(), config(prune=True, allow_empty=True))
     assert all(getattr(a, "ref", None) is None or a.ref.id != app.id for a in p.actions)
-    assert any("lacks the unit labels" in w for w in p.warnings)
+    assert any(
+        "lacks the unit labels" in w.message and w.kind is WarningKind.UNLABELED for w in p.warnings
+    )
 
 
 def test_standalone_container_kind_has_no_infra() -> None:

@@ -33,7 +33,7 @@ from reconciler.core import labels as L
 from reconciler.core.actions import CreateMember, Restart
 from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Mode
-from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.planner import Plan, PlanConfig, plan
 
 from .planning import INSTANCE, config, converge, desired
@@ -124,10 +124,10 @@ spec:
     return "---".join(docs) or "{}\n"
 
 
-def _desired(text: str, mode: Mode) -> Desired:
+def _desired(text: str, mode: Mode, offered: frozenset[str] | None = None) -> Desired:
     if text.strip() == "{}":
         return Desired()
-    return desired(text, mode)
+    return desired(text, mode, offered)
 
 
 @dataclass
@@ -152,10 +152,47 @@ class Scenario:
         units = ", ".join(str(u.key) for u in self.want.units)
         return (
             f"Scenario(want=[{units}], refused={self.want.refused}, "
-            f"runtimes={self.engine.runtimes}, foreign={sorted(self.engine.unmanaged)}, "
+            f"runtimes={self.engine.offered}, foreign={sorted(self.engine.unmanaged)}, "
             f"held={len(self.held)}, unhealthy={len(self.unhealthy)}, "
             f"fail_once={sorted(self.fail_once)}, init_fails={sorted(self.init_fails)})\n  {rows}"
         )
+
+
+_DISTURB: dict[str, Callable[[Engine, str, int], object]] = {
+    "kill": lambda e, victim, index: e.kill(victim, 137 if index % 2 else 1),
+    "exit0": lambda e, victim, _: e.kill(victim, 0),
+    "remove": lambda e, victim, _: (e.kill(victim), e.containers.pop(victim)),
+    "restart": lambda e, victim, _: e.restart_behind(victim),
+    "duplicate": lambda e, victim, _: e.duplicate(victim),
+    "take-name": lambda e, victim, _: e.take_name(victim),
+    "other-instance": lambda e, victim, _: e.other_instance(victim),
+    "created": lambda e, victim, _: e.set_state(victim, State.CREATED),
+    "dead": lambda e, victim, _: e.set_state(victim, State.DEAD),
+    "removing": lambda e, victim, _: e.set_state(victim, State.REMOVING),
+    "paused": lambda e, victim, _: e.set_state(victim, State.PAUSED),
+}
+
+
+def _faults(
+    draw: st.DrawFn, want: Desired, ours: list[ObservedContainer]
+) -> tuple[dict[ContainerId, str], dict[ContainerId, str], frozenset[str], frozenset[str]]:
+    """Held and unhealthy containers, creations that fail once, init containers that fail."""
+    stopped = [c.id for c in ours if c.state is State.EXITED]
+    held = dict.fromkeys(draw(st.lists(st.sampled_from(stopped))) if stopped else [], "backoff")
+    alive = [c.id for c in ours if c.state.alive and c.role == L.ROLE_WORKLOAD]
+    unhealthy = dict.fromkeys(draw(st.lists(st.sampled_from(alive))) if alive else [], "probe")
+    names = sorted(
+        {u.infra.docker_name for u in want.units if u.infra}
+        | {m.docker_name for u in want.units for m in u.members}
+    )
+    fail_once: frozenset[str] = frozenset()
+    if names:
+        fail_once = frozenset(draw(st.lists(st.sampled_from(names), max_size=2)))
+    inits = sorted({m.docker_name for u in want.units for m in u.init})
+    init_fails: frozenset[str] = frozenset()
+    if inits:
+        init_fails = frozenset(draw(st.lists(st.sampled_from(inits), max_size=1)))
+    return held, unhealthy, fail_once, init_fails
 
 
 @st.composite
@@ -169,52 +206,15 @@ def scenarios(draw: st.DrawFn, faults: bool = True) -> Scenario:
         if not ours:
             break
         victim = ours[index % len(ours)]
-        match op:
-            case "kill":
-                engine.kill(victim, 137 if index % 2 else 1)
-            case "exit0":
-                engine.kill(victim, 0)
-            case "remove":
-                engine.kill(victim)
-                del engine.containers[victim]
-            case "restart":
-                engine.restart_behind(victim)
-            case "duplicate":
-                engine.duplicate(victim)
-            case "take-name":
-                engine.take_name(victim)
-            case "other-instance":
-                engine.other_instance(victim)
-            case "created":
-                engine.set_state(victim, State.CREATED)
-            case "dead":
-                engine.set_state(victim, State.DEAD)
-            case "removing":
-                engine.set_state(victim, State.REMOVING)
-            case "paused":
-                engine.set_state(victim, State.PAUSED)
-    engine.runtimes = draw(st.sampled_from(RUNTIMES))
+        _DISTURB[op](engine, victim, index)
+    engine.offered = draw(st.sampled_from(RUNTIMES))
     # Often the same manifests (the engine drifted), else new ones (an edit).
-    want = _desired(draw(st.sampled_from([before, before]) | manifests()), mode)
+    text = draw(st.sampled_from([before, before]) | manifests())
+    want = _desired(text, mode, engine.observe().runtimes)  # admitted as the engine stands
     ours = [c for c in engine.containers.values() if c.instance == INSTANCE]
-    held: dict[ContainerId, str] = {}
-    unhealthy: dict[ContainerId, str] = {}
-    fail_once: frozenset[str] = frozenset()
-    init_fails: frozenset[str] = frozenset()
-    if faults:
-        stopped = [c.id for c in ours if c.state is State.EXITED]
-        held = dict.fromkeys(draw(st.lists(st.sampled_from(stopped))) if stopped else [], "backoff")
-        alive = [c.id for c in ours if c.state.alive and c.role == L.ROLE_WORKLOAD]
-        unhealthy = dict.fromkeys(draw(st.lists(st.sampled_from(alive))) if alive else [], "probe")
-        names = sorted(
-            {u.infra.docker_name for u in want.units if u.infra}
-            | {m.docker_name for u in want.units for m in u.members}
-        )
-        if names:
-            fail_once = frozenset(draw(st.lists(st.sampled_from(names), max_size=2)))
-        inits = sorted({m.docker_name for u in want.units for m in u.init})
-        if inits:
-            init_fails = frozenset(draw(st.lists(st.sampled_from(inits), max_size=1)))
+    held, unhealthy, fail_once, init_fails = (
+        _faults(draw, want, ours) if faults else ({}, {}, frozenset(), frozenset())
+    )
     engine.faults.fail_once = set(fail_once)
     engine.faults.init_exit = dict.fromkeys(init_fails, 1)
     had = frozenset(c.unit_key for c in ours if c.unit_key is not None)
@@ -230,7 +230,7 @@ def expected_errors(s: Scenario, failed_inits: set[str]) -> set[UnitKey]:
         names = {m.docker_name for m in unit.members}
         if unit.infra is not None:
             names.add(unit.infra.docker_name)
-        offered = s.engine.runtimes
+        offered = s.engine.offered
         if (
             (offered is not None and unit.runtimes - offered)
             or names & foreign

@@ -16,7 +16,7 @@ from reconciler.core.actions import CreateInfra, Recreate, Remove, Start
 from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind, Mode
 from reconciler.core.observed import ContainerId, Observation, State
-from reconciler.core.planner import Plan, plan
+from reconciler.core.planner import Plan, WarningKind, plan
 
 from .planning import (
     by_container,
@@ -111,7 +111,7 @@ def test_an_infra_whose_hash_version_is_unknown_is_kept_with_a_warning() -> None
     p = plan(want, engine.observe(), config())
     assert p.actions == []
     assert p.units[0].infra_id == infra.id
-    assert any("infra" in w and "unknown version" in w for w in p.warnings)
+    assert any("infra" in w.message and w.kind is WarningKind.UNKNOWN_HASH for w in p.warnings)
 
 
 @pytest.mark.parametrize("state", [State.DEAD, State.REMOVING])
@@ -175,34 +175,36 @@ def test_a_failed_init_container_held_in_backoff_keeps_the_workloads_waiting() -
 
 
 def test_a_runtime_the_daemon_does_not_offer_refuses_the_unit_before_anything_is_created() -> None:
-    want = desired(
-        """
+    vm = """
         apiVersion: reconciler/v1
         kind: Container
         metadata: {name: vm}
         spec: {image: busybox:1, runtime: kata}
         """
-    )
     for offered in (frozenset({"runc"}), frozenset({"runc", "runsc"})):
-        p = plan(want, Engine(runtimes=offered).observe(), config())
+        observed = Engine(runtimes=offered).observe()
+        p = plan(desired(vm, offered=observed.runtimes), observed, config())
         assert p.actions == []
         (unit,) = p.units
         assert unit.error and "runtime 'kata' is not offered" in unit.error
         assert "Kata Containers is not installed" in unit.error
-    offered_p = plan(want, Engine(runtimes=frozenset({"runc", "kata"})).observe(), config())
+    observed = Engine(runtimes=frozenset({"runc", "kata"})).observe()
+    offered_p = plan(desired(vm, offered=observed.runtimes), observed, config())
     assert offered_p.units[0].error is None and kinds(offered_p) == ["CreateMember"]
-    unread = plan(want, Engine(runtimes=None).observe(), config())
+    observed = Engine(runtimes=None).observe()
+    unread = plan(desired(vm, offered=observed.runtimes), observed, config())
     assert kinds(unread) == ["CreateMember"], "runtimes not read: only runc was asked for"
 
 
 def test_a_refused_runtime_leaves_the_running_unit_as_it_is() -> None:
     runc = desired(sandbox())
     engine = converge(runc)
-    engine.runtimes = frozenset({"runc"})
+    engine.offered = frozenset({"runc"})
     runsc = desired(
         sandbox(share="[network]").replace(
             "restartPolicy: Always", "restartPolicy: Always\n          runtime: runsc"
-        )
+        ),
+        offered=engine.observe().runtimes,
     )
     p = plan(runsc, engine.observe(), config(prune=True))
     assert p.actions == [] and p.units[0].error and "'runsc'" in p.units[0].error
@@ -239,7 +241,7 @@ def test_the_simulator_refuses_what_docker_refuses() -> None:
         engine.start(sidecar.id)
     # A runtime the daemon lacks cannot be used.
     engine.unmanaged.clear()
-    engine.runtimes = frozenset({"runsc"})
+    engine.offered = frozenset({"runsc"})
     with pytest.raises(Exception, match="unknown or invalid runtime"):
         engine.create_infra(infra_spec)
 
@@ -313,8 +315,8 @@ def test_what_the_planner_skips_never_hides_the_containers_listed_after_it() -> 
     first = Observation((engine.containers[stranger], unlabeled, *ours))
     p = plan(want, first, config())
     assert kinds(p) == ["Start"] and p.actions[0].ref.id == app.id  # type: ignore[union-attr]
-    assert len(p.warnings) == 1 and "lacks the unit labels" in p.warnings[0]
-    assert "(999999999999)" in p.warnings[0], "the short id: 12 characters"
+    assert len(p.warnings) == 1 and "lacks the unit labels" in p.warnings[0].message
+    assert "(999999999999)" in p.warnings[0].message, "the short id: 12 characters"
 
 
 def test_skipping_a_unit_never_skips_the_units_after_it() -> None:

@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from reconciler.core import labels as L
 from reconciler.core.actions import Ref
+from reconciler.core.admission import compile_and_admit
 from reconciler.core.effective import (
     BuildConfig,
     DesiredUnit,
     InfraSpec,
     MemberSpec,
-    build_units,
     non_root_problem,
     storage_problem,
 )
@@ -73,7 +73,7 @@ SECURITY_DEMO = """
 def unit_of(text: str, share_ipc: bool = True) -> DesiredUnit:
     loaded = load_text(dedent(text), "pod.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    desired = build_units(
+    desired = compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests],
         BuildConfig("inst", infra_image="p:1", policy=PRIVILEGED),
     )
@@ -370,7 +370,7 @@ def test_a_standalone_container_owns_its_network_identity() -> None:
         "c.yaml",
     )
     assert loaded.ok, loaded.errors
-    desired = build_units(
+    desired = compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i", policy=PRIVILEGED)
     )
     body = member_body(desired.units[0].workloads[0], None)
@@ -506,7 +506,7 @@ def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
     (warning,) = loaded.warnings
     assert "skipped 'bad-name!': not a valid variable name" in warning.message
     assert warning.field == "spec.containers[0].envFrom[0].configMapRef"
-    desired = build_units(
+    desired = compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i", policy=PRIVILEGED)
     )
     env = desired.units[0].workloads[0].spec.env

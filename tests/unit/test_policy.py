@@ -1,4 +1,4 @@
-"""The security policy: each rule, each level, the allowances, and refusal in build_units."""
+"""The security policy: each rule, each level, the allowances, and refusal in admission."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli, main
 from reconciler.cli.config import load_config
-from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig
 from reconciler.core.errors import ManifestError
 from reconciler.core.manifests import load_text
 from reconciler.core.models import ContainerManifest, SandboxManifest
@@ -207,7 +208,7 @@ def test_host_namespaces_and_proc_mount_never_load() -> None:
         assert not load_text(text, "m.yaml").ok
 
 
-# --- refusal in build_units --------------------------------------------------------
+# --- refusal in admission ----------------------------------------------------------
 
 
 def test_a_refused_unit_names_file_field_rule_and_level() -> None:
@@ -218,7 +219,9 @@ def test_a_refused_unit_names_file_field_rule_and_level() -> None:
         "m.yaml",
         source="dir/m.yaml",
     )
-    desired = build_units([(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i"))
+    desired = compile_and_admit(
+        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i")
+    )
     assert [u.key.name for u in desired.units] == ["ok"]
     ((key, reason),) = desired.refused
     assert key.name == "bad"
@@ -226,7 +229,7 @@ def test_a_refused_unit_names_file_field_rule_and_level() -> None:
     assert "spec.securityContext.privileged" in reason and "rule privileged" in reason
 
 
-def test_build_units_is_baseline_by_default() -> None:
+def test_admission_is_baseline_by_default() -> None:
     assert BuildConfig("i").policy == BASELINE
 
 

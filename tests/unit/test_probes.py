@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.core.errors import ExecFailed
 from reconciler.core.models import Probe
 from reconciler.loop.probes import ProbeState, due, http_get, record, run_probe, tcp_socket
 
@@ -253,6 +254,11 @@ def test_run_probe_exec_passes_command_and_timeout() -> None:
 def test_run_probe_exec_fails_on_non_zero_exit_and_on_timeout() -> None:
     assert not run_probe(probe(), HOST, FakeExec(1))
     assert not run_probe(probe(), HOST, FakeExec(TimeoutError()))
+
+
+def test_run_probe_exec_fails_when_the_engine_fails_the_started_command() -> None:
+    failed = ExecFailed("exec in 0123456789ab: container is not running")
+    assert not run_probe(probe(), HOST, FakeExec(failed))
 
 
 def test_run_probe_exec_lets_other_errors_through_as_unknown() -> None:

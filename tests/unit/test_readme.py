@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig
 from reconciler.core.manifests import load_text
 from reconciler.core.policy import Policy
 
@@ -19,7 +20,7 @@ def test_the_readme_manifest_example_loads_and_is_not_refused() -> None:
     assert loaded.ok, [str(p) for p in loaded.errors]
     manifests = [(m.manifest, m.source) for m in loaded.manifests]
     # The example shows every field, some beyond the default policy (as its comments say).
-    baseline = build_units(manifests, BuildConfig("readme", infra_image="pause:test"))
+    baseline = compile_and_admit(manifests, BuildConfig("readme", infra_image="pause:test"))
     ((_, refusal),) = baseline.refused
     for rule in ("hostPath", "capabilities", "sysctls", "seccomp"):
         assert f"rule {rule})" in refusal
@@ -29,7 +30,7 @@ def test_the_readme_manifest_example_loads_and_is_not_refused() -> None:
         allowed_unsafe_sysctls=("net.core.somaxconn",),
         allow_unconfined_seccomp=True,
     )
-    desired = build_units(
+    desired = compile_and_admit(
         manifests, BuildConfig("readme", infra_image="pause:test", policy=allowing)
     )
     assert not desired.refused

@@ -7,7 +7,8 @@ from textwrap import dedent
 
 import pytest
 
-from reconciler.core.effective import BuildConfig, Desired, build_units
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.effective import BuildConfig, Desired
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.runtimes import profile, unavailable
@@ -26,7 +27,7 @@ REAL = {("runc", "runc", tuple(s)) for s in SHARES} | {
 def build(text: str, **config: object) -> Desired:
     loaded = load_text(dedent(text), "t.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    return build_units(
+    return compile_and_admit(
         [(m.manifest, m.source) for m in loaded.manifests],
         BuildConfig("t", **config),  # type: ignore[arg-type]
     )

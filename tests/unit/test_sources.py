@@ -34,12 +34,11 @@ def _key(name: str) -> UnitKey:
 
 
 def _names(source: ManifestDirectory) -> set[str]:
-    return {u.key.name for u in source.desired(CONFIG).units}
+    return {c.unit.key.name for c in source.compiled(CONFIG)}
 
 
 def _image(source: ManifestDirectory, name: str) -> str:
-    unit = source.desired(CONFIG).unit(_key(name))
-    assert unit is not None
+    (unit,) = [c.unit for c in source.compiled(CONFIG) if c.unit.key == _key(name)]
     return unit.workloads[0].spec.image
 
 
@@ -171,7 +170,7 @@ def test_errors_name_every_file_by_its_relative_path(root: Path, source: Manifes
     (root / "a.yaml").write_text(_container("x"))
     (root / "b.yaml").write_text(_container("x"))
     source.scan(now=0.0)
-    source.desired(CONFIG)
+    source.compiled(CONFIG)
     assert set(source.errors()) == {"b.yaml"}
 
 

@@ -1,0 +1,111 @@
+"""The Loop composed of its parts (reconciler/loop/control.py), over the simulator.
+
+Passes are run directly (no threads): the pass converges, books restarts,
+writes the status record `get` reads, and warns about an empty desire once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from reconciler.core.effective import BuildConfig, UnitKey
+from reconciler.core.models import Kind, Mode
+from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.control import Loop, LoopSettings
+from reconciler.loop.statefile import read_records, state_name
+from reconciler.loop.statusrecord import STATUS_VERSION
+
+from .planning import INSTANCE, by_container, exited, sandbox, set_state
+from .simulator import Engine
+
+WEB = UnitKey(Kind.SANDBOX, "default", "web")
+DAEMON = "unix:///simulated"
+
+
+@pytest.fixture
+def loop(tmp_path: Path) -> Loop:
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "web.yaml").write_text(dedent(sandbox()))
+    settings = LoopSettings(
+        directory=root,
+        build=BuildConfig(INSTANCE, Mode.CONTAINER_IN_SANDBOX, "pause:test"),
+        state_dir=tmp_path / "state",
+        state_name=state_name(INSTANCE, DAEMON, "dir"),
+        daemon=DAEMON,
+        backoff=BackoffPolicy(initial=10.0, maximum=40.0),
+    )
+    made = Loop(settings, Engine(instance=INSTANCE))
+    made.source.scan(0.0)
+    made._refresh_desired()
+    return made
+
+
+def _engine(loop: Loop) -> Engine:
+    assert isinstance(loop.driver, Engine)
+    return loop.driver
+
+
+def test_a_pass_converges_the_unit_and_writes_the_record_get_reads(loop: Loop) -> None:
+    loop._pass(WEB)
+    assert len(_engine(loop).containers) == 3, "infra, app, sidecar"
+    (record,), warnings = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
+    assert warnings == [] and record.version == STATUS_VERSION
+    web = record.units["sandbox/web"]
+    assert web.phase == "Running" and web.last_error is None and web.source == "web.yaml"
+    assert set(web.containers) == {"infra", "app", "sidecar"}
+    assert record.source == {"directory": str(loop.settings.directory)}
+
+
+def test_a_crash_is_restarted_once_then_held_and_reported(loop: Loop) -> None:
+    loop._pass(WEB)
+    engine = _engine(loop)
+    set_state(engine, "app", **exited(1))
+    loop._pass(WEB)
+    assert by_container(engine, "app").state.alive, "the first restart is immediate"
+    assert loop.restarts.restarts(WEB, "app") == 1
+    set_state(engine, "app", **exited(1))
+    loop._pass(WEB)
+    assert not by_container(engine, "app").state.alive, "in backoff: held"
+    (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
+    web = record.units["sandbox/web"]
+    assert web.phase == "CrashLoopBackOff"
+    assert (web.containers["app"].restarts, web.containers["app"].waiting or "") == (
+        1,
+        "CrashLoopBackOff: back-off 10s restarting app (next try in 10s)",
+    )
+
+
+def test_a_unit_that_leaves_desired_state_leaves_no_bookkeeping(loop: Loop) -> None:
+    loop._pass(WEB)
+    engine = _engine(loop)
+    set_state(engine, "app", **exited(1))
+    loop._pass(WEB)
+    assert len(loop.restarts) > 0
+    (loop.settings.directory / "web.yaml").unlink()
+    (loop.settings.directory / "other.yaml").write_text(dedent(sandbox("other")))
+    loop.source.scan(1.0)
+    loop._refresh_desired()
+    loop._pass(WEB)
+    assert engine.containers.keys() == set(), "pruned: web is no longer defined"
+    assert len(loop.restarts) == 0 and loop.restarts.restarts(WEB, "app") == 0
+    assert loop.status.units() == {}, "absent and not desired: not reported"
+
+
+def test_an_empty_desire_is_warned_about_once_by_its_kind(
+    loop: Loop, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop._pass(WEB)
+    (loop.settings.directory / "web.yaml").unlink()
+    loop.source.scan(1.0)
+    loop._refresh_desired()
+    with caplog.at_level(logging.WARNING, logger="reconciler"):
+        loop._pass(WEB)
+        loop._pass(WEB)
+    said = [r.getMessage() for r in caplog.records if "defines nothing" in r.getMessage()]
+    assert len(said) == 1 and "--allow-empty" in said[0]
+    assert len(_engine(loop).containers) == 3, "nothing is removed"
