@@ -653,8 +653,10 @@ class DockerDriver:
             try:
                 with _engine(f"inspecting infra {infra_id[:12]}"):
                     info = self.api.inspect_container(infra_id)
-            except _Gone:
-                return ""  # creating the member fails on its own, with its own message
+            except DriverError:
+                # Only a shortcut is lost: the member is inspected when observed. If the
+                # infra is gone, creating the member fails on its own, with its own message.
+                return ""
             known = _run_label(_run_key(info.get("NetworkSettings")))
             with self._lock:
                 self._infra_runs[infra_id] = known
