@@ -8,14 +8,13 @@ capabilities to ``DRIVERS`` and a branch to ``make_driver``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
 from reconciler.core.runtimes import DOCKER, DriverCapabilities
 
 if TYPE_CHECKING:
-    from reconciler.cli.options import Options
     from reconciler.drivers.base import Driver
 
 # By name: what each driver can run is known without connecting to its engine
@@ -23,7 +22,18 @@ if TYPE_CHECKING:
 DRIVERS: dict[str, DriverCapabilities] = {DOCKER.name: DOCKER}
 
 
-def make_driver(options: Options) -> Driver:
+class DriverOptions(Protocol):
+    """What a driver is made from (``options.Options`` has it)."""
+
+    @property
+    def driver(self) -> str: ...  # a key of DRIVERS
+    @property
+    def instance(self) -> str: ...
+    @property
+    def docker_host(self) -> str | None: ...
+
+
+def make_driver(options: DriverOptions) -> Driver:
     """The driver ``--driver`` names, imported only when a command needs the engine."""
     if options.driver == DOCKER.name:
         from reconciler.drivers.docker import DockerDriver
