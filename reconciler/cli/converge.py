@@ -7,7 +7,7 @@ per command to the codes the docstring of ``reconciler.cli`` documents.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -20,7 +20,7 @@ from reconciler.converge.reconcile import OBSERVE_AGAIN_ROUNDS, Verdict
 if TYPE_CHECKING:
     from reconciler.cli.progress import Progress
     from reconciler.converge.executor import Outcome, Result
-    from reconciler.converge.reconcile import Reconciled
+    from reconciler.converge.reconcile import Configure, Reconciled
     from reconciler.core.actions import Action
     from reconciler.core.effective import Compiled, Desired, UnitKey
     from reconciler.core.manifests import LoadResult
@@ -95,7 +95,7 @@ class Printer:
 def converge(
     options: Options,
     compiled: Sequence[Compiled],
-    configure: PlanConfig | Callable[[Observation, Desired], PlanConfig | None],
+    configure: Configure,
     *,
     dry_run: bool = False,
     parallel: int = 4,
