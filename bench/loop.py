@@ -333,7 +333,10 @@ def time_floor(api: docker.APIClient, sandboxes: int, parallel: int) -> float:
     ]
     began = time.perf_counter()
     try:
-        subprocess.run(command, check=True, capture_output=True)
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise BenchError(f"the floor failed at {sandboxes} sandboxes: {last}")
         return time.perf_counter() - began
     finally:
         rows = api.containers(all=True, filters={"label": label})
