@@ -39,7 +39,7 @@ from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadResult, l
 from reconciler.core.models import Kind, Mode
 from reconciler.core.ownership import ONE_SHOT, Owner, applied, watching
 from reconciler.core.policy import BASELINE, Level, Policy
-from reconciler.core.runtimes import DOCKER, DriverCapabilities
+from reconciler.core.runtimes import CRI, DOCKER, DriverCapabilities
 
 if TYPE_CHECKING:
     from reconciler.converge.executor import Outcome, Result
@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 # The drivers --driver picks from, by name: what each can run is known without
 # connecting to its engine or importing its client (validate needs no daemon).
 # ``_driver`` makes the one asked for.
-DRIVERS: dict[str, DriverCapabilities] = {DOCKER.name: DOCKER}
+DRIVERS: dict[str, DriverCapabilities] = {DOCKER.name: DOCKER, CRI.name: CRI}
+CRI_ENDPOINT = "unix:///run/containerd/containerd.sock"  # crictl's default, as cri_client's
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class Options:
     policy: Policy = BASELINE
     limits: InputLimits = DEFAULT_LIMITS
     driver: str = DOCKER.name  # a key of DRIVERS
+    cri_endpoint: str = CRI_ENDPOINT
+    cri_state_dir: str | None = None  # the CRI driver's volumes, claims and logs
 
     @property
     def build(self) -> BuildConfig:
@@ -121,6 +124,21 @@ def _instance(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     type=click.Choice(sorted(DRIVERS)),
     show_default=True,
     help="The container engine's driver.",
+)
+@click.option(
+    "--cri-endpoint",
+    envvar="CONTAINER_RUNTIME_ENDPOINT",
+    default=CRI_ENDPOINT,
+    show_default=True,
+    help="The CRI runtime's socket (--driver cri), as crictl takes it.",
+)
+@click.option(
+    "--cri-state-dir",
+    envvar="RECONCILER_CRI_STATE_DIR",
+    default=None,
+    metavar="DIR",
+    help="Where the cri driver keeps volumes, owner claims and container logs "
+    "(default: /var/lib/reconciler-cri).",
 )
 @click.option(
     "--mode",
@@ -182,6 +200,8 @@ def cli(
     instance: str,
     docker_host: str | None,
     driver_name: str,
+    cri_endpoint: str,
+    cri_state_dir: str | None,
     mode: str,
     config_path: str | None,
     default_runtime: str,
@@ -214,6 +234,8 @@ def cli(
         policy,
         operator.input.to_limits(),
         driver_name,
+        cri_endpoint,
+        cri_state_dir,
     )
 
 
@@ -283,6 +305,12 @@ def _driver(options: Options) -> Driver:
         from reconciler.drivers.docker import DockerDriver
 
         return DockerDriver(options.instance, options.docker_host)
+    if options.driver == CRI.name:
+        try:
+            from reconciler.drivers.cri import CriDriver
+        except ImportError as exc:  # grpcio and protobuf come with the `cri` extra
+            _fail(f"the cri driver needs the cri extra (pip install 'reconciler[cri]'): {exc}")
+        return CriDriver(options.instance, options.cri_endpoint, options.cri_state_dir)
     raise click.UsageError(f"no such driver: {options.driver}")
 
 
@@ -308,6 +336,7 @@ def _plan(options: Options, desired: Desired, observed: Observation, config: Pla
 def _plan_config(options: Options, **kwargs: object) -> PlanConfig:
     from reconciler.core.planner import PlanConfig
 
+    kwargs.setdefault("in_place", DRIVERS[options.driver].in_place)
     return PlanConfig(instance=options.instance, **kwargs)  # type: ignore[arg-type]
 
 
@@ -597,6 +626,9 @@ def delete(
 
 
 def _daemon(options: Options) -> str:
+    """The engine's address: what a loop's lock and status are kept for."""
+    if options.driver == CRI.name:
+        return options.cri_endpoint
     return options.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
@@ -1318,6 +1350,7 @@ def version(options: Options, output: str) -> None:
         "reconciler": mine,
         "python": platform.python_version(),
         "dockerHost": _daemon(options),
+        "driver": options.driver,
     }
     try:
         engine = _driver(options).engine()
@@ -1338,7 +1371,7 @@ def version(options: Options, output: str) -> None:
     if engine_data := data["engine"]:
         assert isinstance(engine_data, dict)
         click.echo(
-            f"docker engine {engine_data['version']} (API {engine_data['apiVersion']}) "
+            f"{options.driver} engine {engine_data['version']} (API {engine_data['apiVersion']}) "
             f"at {data['dockerHost']}"
         )
         click.echo(
@@ -1346,7 +1379,9 @@ def version(options: Options, output: str) -> None:
             f"(engine default: {engine_data['defaultRuntime']})"
         )
     else:
-        click.echo(f"docker engine: not reachable at {data['dockerHost']}: {data['engineError']}")
+        click.echo(
+            f"{options.driver} engine: not reachable at {data['dockerHost']}: {data['engineError']}"
+        )
 
 
 @cli.command()
