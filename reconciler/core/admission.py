@@ -149,7 +149,7 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
     share = [Namespace(s) for s in unit.infra.spec.share]
     runtimes = [(m.name, m.spec.runtime) for m in unit.members]
     if config.driver.sandbox is SandboxKind.ENGINE_POD:
-        problem = _one_pod(runtime, runtimes, config.driver.name)
+        problem = _one_pod(runtime, runtimes, share, config.driver.name)
         if problem is not None:
             return _Verdict(problem)
     problems = sharing_problems(runtime, runtimes, share, config.driver.profiles)
@@ -161,15 +161,24 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
     return _Verdict(notes=tuple(sharing_notes(runtime, runtimes, share, config.driver.profiles)))
 
 
-def _one_pod(runtime: str, members: Sequence[tuple[str, str]], driver: str) -> str | None:
+def _one_pod(
+    runtime: str, members: Sequence[tuple[str, str]], share: Sequence[Namespace], driver: str
+) -> str | None:
     """Why a sandbox cannot be one engine pod: the engine runs one runtime handler per
-    pod (a CRI pod cannot mix them)."""
+    pod (a CRI pod cannot mix them), and puts every container in the pod's IPC
+    namespace (containerd 1.6 has no per-container IPC namespace: measured)."""
     mixed = [f"container {name} asks for {r}" for name, r in members if r != runtime]
     if mixed:
         return (
             f"the {driver} driver runs one runtime handler per pod and this pod's is "
             f"{runtime}: {', '.join(mixed)} (a CRI pod cannot mix runtimes; drop the "
             "per-container runtime, or run it as a pod of its own)"
+        )
+    if Namespace.IPC not in share:
+        return (
+            f"the {driver} driver puts every container of a pod in the pod's IPC namespace "
+            "(CRI has no container-level IPC namespace): add ipc to share, or run the "
+            "containers as pods of their own"
         )
     return None
 

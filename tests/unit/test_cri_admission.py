@@ -60,9 +60,18 @@ def test_the_cri_capabilities_are_declared() -> None:
 @pytest.mark.parametrize("share", SHARES)
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_every_runtime_shares_every_namespace_of_its_pod(runtime: str, share: str) -> None:
-    """One handler for the pod: runc namespaces, one gVisor kernel, one Kata VM."""
+    """One handler for the pod: runc namespaces, one gVisor kernel, one Kata VM; IPC is
+    always the pod's under CRI, so a sandbox that keeps it apart is refused."""
     admitted, refused = _admit(_pod(runtime, share), CRI, None)
-    assert (admitted, refused) == (["web"], [])
+    if "ipc" in share:
+        assert (admitted, refused) == (["web"], [])
+    else:
+        assert admitted == []
+        assert refused == [
+            "the cri driver puts every container of a pod in the pod's IPC namespace (CRI "
+            "has no container-level IPC namespace): add ipc to share, or run the containers "
+            "as pods of their own"
+        ]
 
 
 @pytest.mark.parametrize("share", SHARES)
@@ -71,7 +80,9 @@ def test_against_the_handlers_offered_only_kata_is_refused_by_name(
     runtime: str, share: str
 ) -> None:
     admitted, refused = _admit(_pod(runtime, share), CRI, OFFERED)
-    if runtime == "kata":
+    if "ipc" not in share:
+        assert admitted == [] and "IPC namespace" in refused[0]
+    elif runtime == "kata":
         assert admitted == []
         assert refused == [
             "runtime 'kata' is not offered by the CRI runtime (no Kata runtime handler, "
@@ -94,7 +105,7 @@ def test_docker_still_refuses_what_its_per_container_runtimes_cannot_share(
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_standalone_mode_is_refused_with_the_reason(runtime: str) -> None:
-    text = _pod(runtime, "[network]", mode="standalone")
+    text = _pod(runtime, "[network, ipc]", mode="standalone")
     admitted, refused = _admit(text, CRI, OFFERED, frozenset(Mode))
     assert admitted == []
     assert refused == ["the cri driver cannot run mode standalone"]
@@ -104,7 +115,7 @@ def test_standalone_mode_is_refused_with_the_reason(runtime: str) -> None:
     ("pod", "member"), [("runc", "runsc"), ("runsc", "runc"), ("runc", "kata")]
 )
 def test_a_per_container_runtime_override_is_refused(pod: str, member: str) -> None:
-    admitted, (refusal,) = _admit(_pod(pod, "[network]", member_runtime=member), CRI, None)
+    admitted, (refusal,) = _admit(_pod(pod, "[network, ipc]", member_runtime=member), CRI, None)
     assert admitted == []
     assert refusal.startswith(
         f"the cri driver runs one runtime handler per pod and this pod's is {pod}: "
@@ -113,7 +124,7 @@ def test_a_per_container_runtime_override_is_refused(pod: str, member: str) -> N
 
 
 def test_a_member_naming_the_pods_own_runtime_is_no_override() -> None:
-    assert _admit(_pod("runsc", "[network, pid]", member_runtime="runsc"), CRI, OFFERED) == (
+    assert _admit(_pod("runsc", "[network, ipc, pid]", member_runtime="runsc"), CRI, OFFERED) == (
         ["web"],
         [],
     )

@@ -28,10 +28,8 @@ from reconciler.drivers.cri_spec import (
     sandbox_config_of,
 )
 
-SHARES = {
-    "[network]": (pb.CONTAINER, pb.CONTAINER),
+SHARES = {  # what admission lets through under CRI: IPC is always the pod's
     "[network, ipc]": (pb.POD, pb.CONTAINER),
-    "[network, pid]": (pb.CONTAINER, pb.POD),
     "[network, ipc, pid]": (pb.POD, pb.POD),
 }
 
