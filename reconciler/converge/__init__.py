@@ -1,0 +1,1 @@
+"""Convergence: observe, admit, plan and execute a plan through a driver."""

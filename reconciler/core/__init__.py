@@ -1,0 +1,1 @@
+"""The pure core: manifests, effective specs, admission, the planner and its actions. No I/O."""

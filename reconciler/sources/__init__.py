@@ -1,0 +1,1 @@
+"""Where desired state comes from: a watched directory or a git branch."""
