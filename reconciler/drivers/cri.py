@@ -73,6 +73,7 @@ from reconciler.drivers.cri_spec import (
 )
 
 DEFAULT_STATE_DIR = "/var/lib/reconciler-cri"
+ONE_CONTAINER_POD = "one-container-pod"  # the mode `get` shows for a kind: Container
 POLL_SECONDS = 1.0  # the events relist period (kubelet's PLEG relists every second)
 _WAIT_POLL = 0.2
 
@@ -284,11 +285,14 @@ class CriDriver:
         implicit_ports = {p.id: ports_of(p.annotations) for p in pods if IMPLICIT in p.labels}
         for row in rows:
             state = _CONTAINER_STATES.get(row.state, State.DEAD)
+            labels = dict(row.labels)
+            if row.pod_sandbox_id in implicit_ports:  # `get` says what it runs as (read only there)
+                labels[L.MODE] = ONE_CONTAINER_POD
             observed.append(
                 ObservedContainer(
                     ContainerId(row.id),
                     f"{row.metadata.name}.{row.metadata.attempt}",
-                    dict(row.labels),
+                    labels,
                     state,
                     row.created_at / 1e9,
                     exit_code=codes.get(row.id),

@@ -311,21 +311,43 @@ def test_delete_leaves_nothing_behind(c: Cri, cri: CriClient) -> None:
           image: local/busybox:test
           command: [sleep, "3600"]
           terminationGracePeriodSeconds: 1
-          volumes: []
         """,
     )
-    before = _allocated(cri.endpoint)  # other tests' pods may hold some
+    c.write(
+        "data.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: data}
+        spec:
+          terminationGracePeriodSeconds: 1
+          volumes: [{name: scratch, emptyDir: {}}]
+          containers:
+            - name: writer
+              image: local/busybox:test
+              command: [sh, -c, "echo written > /scratch/note; sleep 3600"]
+              volumeMounts: [{name: scratch, mountPath: /scratch}]
+            - name: reader
+              image: local/busybox:test
+              command: [sleep, "3600"]
+              volumeMounts: [{name: scratch, mountPath: /scratch, readOnly: true}]
+        """,
+    )
     c.apply()
-    assert len(c.pods()) == 2  # the pod, and the one-container pod of kind: Container
+    note = poll(lambda: c.exec(c.running("reader").id, "cat", "/scratch/note"))
+    assert note == "written\n"  # one emptyDir, two containers
+    assert len(list((c.state / "volumes").iterdir())) == 1
+    assert len(c.pods()) == 3  # two pods, and the one-container pod of kind: Container
     get = c.cli("get")
     assert "solo" in get.stdout and "web" in get.stdout
-    addresses = _allocated(cri.endpoint) - before
-    assert len(addresses) == 2
+    addresses = {cri.pod_sandbox_status(p.id).status.network.ip for p in c.pods()}
+    assert len(addresses) == 3 and addresses <= _allocated(cri.endpoint)
     done = c.cli("delete", "-f", str(c.root))
     assert done.returncode == 0, done.stderr
     assert c.pods() == [] and c.containers() == []
     assert not (_allocated(cri.endpoint) & addresses)  # CNI addresses released
     assert list((c.state / "logs").iterdir()) == []
+    assert list((c.state / "volumes").iterdir()) == []
     assert "no units" in c.cli("get").stdout
 
 
@@ -387,3 +409,72 @@ def test_the_loop_replaces_an_exited_workload_from_its_relisted_events(c: Cri) -
         loop.wait(timeout=60)
         log.close()
     assert loop.returncode == 0, (state / "loop.log").read_text()
+
+
+def _view(c: Cri, env: dict[str, str]) -> list[dict[str, Any]]:
+    """`get -o json` without what differs by nature: ids and start times."""
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "get", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=os.environ | env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    units = json.loads(done.stdout)["units"]
+    for unit in units:
+        for container in unit["containers"]:
+            assert container.pop("id") and container.pop("started_at")
+    return list(units)
+
+
+def test_the_same_manifests_give_the_same_get_view_under_both_drivers(c: Cri) -> None:
+    if not os.environ.get("DOCKER_HOST"):
+        if os.environ.get("CI"):
+            pytest.fail("DOCKER_HOST is not set", pytrace=False)
+        pytest.skip("DOCKER_HOST is not set (scripts/test.sh starts a private dockerd)")
+    c.write("web.yaml", pod_yaml())
+    c.write("db.yaml", pod_yaml(name="db", share="[network, ipc]", restart="OnFailure"))
+    c.write(
+        "solo.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: solo}
+        spec:
+          image: local/busybox:test
+          command: [sleep, "3600"]
+          terminationGracePeriodSeconds: 1
+        """,
+    )
+    docker = {
+        "RECONCILER_INSTANCE": c.instance,
+        "RECONCILER_DRIVER": "docker",
+        "RECONCILER_INFRA_IMAGE": "local/pause:test",
+    }
+    applied = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "-f", str(c.root)],
+        capture_output=True,
+        text=True,
+        env=os.environ | docker,
+        timeout=300,
+        check=False,
+    )
+    try:
+        assert applied.returncode == 0, applied.stderr
+        c.apply()
+        under_docker, under_cri = _view(c, docker), _view(c, c.env)
+        solo = next(u for u in under_cri if u["name"] == "solo")
+        assert solo["mode"] == "one-container-pod"  # what a kind: Container runs as here
+        assert next(u for u in under_docker if u["name"] == "solo")["mode"] == "standalone"
+        solo["mode"] = "standalone"
+        assert under_cri == under_docker
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "reconciler", "delete", "-f", str(c.root)],
+            capture_output=True,
+            env=os.environ | docker,
+            timeout=300,
+            check=False,
+        )
