@@ -537,7 +537,13 @@ class CriDriver:
     def _ensure_image(self, member: DesiredMember, pod: pb.PodSandboxConfig) -> None:
         image, policy = member.spec.image, member.pull_policy
         if policy == "Always" or (policy != "Never" and self.cri.image_status(image) is None):
-            self.cri.pull_image(image, pod)
+            try:
+                self.cri.pull_image(image, pod)
+            except ImageUnavailable as exc:
+                raise ImageUnavailable(
+                    f"image {image} of container {member.name} is not present and could not "
+                    f"be pulled (imagePullPolicy {policy}): {exc}"
+                ) from exc
         elif policy == "Never" and self.cri.image_status(image) is None:
             raise ImageUnavailable(f"image {image} is not present and imagePullPolicy is Never")
 

@@ -376,39 +376,88 @@ def test_a_per_container_runtime_is_refused(c: Cri) -> None:
     assert c.pods() == []
 
 
-def test_the_loop_replaces_an_exited_workload_from_its_relisted_events(c: Cri) -> None:
-    c.write("web.yaml", pod_yaml())
+PROBED = """
+    apiVersion: reconciler/v1
+    kind: Sandbox
+    metadata: {name: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: app
+          image: local/busybox:test
+          command: [httpd, -f, -p, "8080", -h, /www]
+          readinessProbe:
+            httpGet: {path: /index.html, port: 8080}
+            periodSeconds: 1
+        - name: live
+          image: local/busybox:test
+          command: [sh, -c, "touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 3600"]
+          livenessProbe:
+            exec: {command: [test, -f, /tmp/ok]}
+            periodSeconds: 1
+            failureThreshold: 2
+        - {name: side, image: local/busybox:test, command: [sleep, "3601"]}
+    """
+
+
+def test_the_loop_relists_probes_and_replaces_what_exits_or_fails(c: Cri) -> None:
+    """The run loop under CRI: events by relisting, an HTTP probe to the pod's address,
+    an exec probe through ExecSync; an exit and a liveness failure each bring the
+    container back as its next attempt, its siblings untouched."""
+    c.write("web.yaml", PROBED)
     state = c.root.parent / "loop"
     state.mkdir()
     log = (state / "loop.log").open("w")
     loop = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "run",
-            str(c.root),
-            "--state-dir",
-            str(state),
-            "--resync",
-            "3600",
-            "--backoff-initial",
-            "1",
+            *(sys.executable, "-m", "reconciler", "run", str(c.root)),
+            *("--state-dir", str(state), "--resync", "3600", "--backoff-initial", "1"),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ | c.env,
     )
+
+    def unit() -> dict[str, Any]:
+        files = list(state.glob(f"{c.instance}.*.status.json"))
+        record = json.loads(files[0].read_text()) if files else {}
+        return dict((record.get("units") or {}).get("sandbox/web") or {})
+
     try:
-        app = poll(lambda: c.running("app"))
-        c.cri.stop_container(app.id, 0)
-        again = poll(lambda: c.running("app").metadata.attempt == 1 and c.running("app"))
-        assert again.id != app.id
+        side = poll(lambda: c.running("side"))
+        poll(lambda: unit()["containers"]["app"]["ready"] is True)  # HTTP to the pod's IP
+        poll(lambda: c.running("live").metadata.attempt == 1)
+        assert "liveness probe failed" in (state / "loop.log").read_text()
+        assert 0 not in [r.metadata.attempt for r in c.containers("live")]  # replaced, removed
+        c.cri.stop_container(side.id, 0)  # an exit, seen by relisting
+        again = poll(lambda: c.running("side").metadata.attempt == 1 and c.running("side"))
+        assert again.id != side.id
+        assert poll(lambda: unit()["containers"]["side"]["restarts"] >= 1)
     finally:
         loop.send_signal(signal.SIGTERM)
         loop.wait(timeout=60)
         log.close()
     assert loop.returncode == 0, (state / "loop.log").read_text()
+
+
+def test_an_image_that_cannot_be_pulled_is_a_clear_error(c: Cri) -> None:
+    c.write(
+        "web.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: web}
+        spec:
+          terminationGracePeriodSeconds: 1
+          containers: [{name: app, image: registry.invalid/nothing:1}]
+        """,
+    )
+    out = c.apply(expect=1)
+    assert (
+        "image registry.invalid/nothing:1 of container app is not present and could not be "
+        "pulled (imagePullPolicy IfNotPresent)"
+    ) in out, out
+    assert c.containers() == []
 
 
 def _view(c: Cri, env: dict[str, str]) -> list[dict[str, Any]]:
