@@ -699,7 +699,9 @@ class CriDriver:
         """ExecSync: its exit code. TimeoutError when it outlives ``timeout``."""
         seconds = max(1, int(timeout + 0.999))
         try:
-            return self.cri.exec_sync(container_id, command, seconds).exit_code
+            # containerd may wait out a command that ignores its timeout (seen under
+            # gVisor): the call itself gives up a moment after the timeout.
+            return self.cri.exec_sync(container_id, command, seconds, margin=2.0).exit_code
         except TransientDriverError as exc:
             if "timeout" in str(exc).lower() or "deadline" in str(exc).lower():
                 raise TimeoutError(f"{command} did not finish within {timeout} s") from exc
