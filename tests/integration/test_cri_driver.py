@@ -272,8 +272,11 @@ def test_a_killed_workload_comes_back_as_its_next_attempt(c: Cri, runtime: str) 
     assert restarts["app"] == 1 and restarts["side"] == 0
 
 
-def test_a_killed_sandbox_is_rebuilt_with_new_containers(c: Cri) -> None:
-    c.write("web.yaml", pod_yaml())
+@pytest.mark.parametrize("runtime", ["runc", "runsc"])
+def test_a_killed_sandbox_is_rebuilt_with_new_containers(c: Cri, runtime: str) -> None:
+    if runtime == "runsc":
+        need_runsc()
+    c.write("web.yaml", pod_yaml(runtime=runtime))
     c.apply()
     pod, app = c.pod(), c.running("app")
     os.kill(c.sandbox_pid(pod.id), signal.SIGKILL)
@@ -287,11 +290,16 @@ def test_a_killed_sandbox_is_rebuilt_with_new_containers(c: Cri) -> None:
     assert [r.metadata.name for r in c.containers("setup")] == ["setup"]  # init ran again
 
 
-def test_an_edited_container_is_the_only_one_replaced(c: Cri) -> None:
-    c.write("web.yaml", pod_yaml())
+@pytest.mark.parametrize("runtime", ["runc", "runsc"])
+def test_an_edited_container_is_the_only_one_replaced(c: Cri, runtime: str) -> None:
+    """Under runsc too: the pause is PID 1 of the pod's shared PID namespace (the
+    adapter sees to it), so replacing one container leaves its siblings running."""
+    if runtime == "runsc":
+        need_runsc()
+    c.write("web.yaml", pod_yaml(runtime=runtime))
     c.apply()
     pod, app, side = c.pod(), c.running("app"), c.running("side")
-    c.write("web.yaml", pod_yaml(app="sleep 3700"))
+    c.write("web.yaml", pod_yaml(runtime=runtime, app="sleep 3700"))
     out = c.apply()
     assert "recreate app" in out and "side" not in out, out
     assert c.pod().id == pod.id and c.running("side").id == side.id
