@@ -374,6 +374,14 @@ def test_kata_is_refused_by_name(c: Cri) -> None:
     assert c.pods() == []
 
 
+def test_standalone_mode_is_refused_with_the_reason(c: Cri) -> None:
+    c.write("web.yaml", pod_yaml())
+    done = c.cli("--mode", "standalone", "apply", "-f", str(c.root))
+    assert done.returncode == 1
+    assert "the cri driver cannot run mode standalone" in done.stdout + done.stderr
+    assert c.pods() == []
+
+
 def test_a_per_container_runtime_is_refused(c: Cri) -> None:
     text = pod_yaml().replace(
         'command: [sleep, "3601"]}', 'command: [sleep, "3601"], runtime: runsc}'
