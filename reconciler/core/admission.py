@@ -149,7 +149,8 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
     share = [Namespace(s) for s in unit.infra.spec.share]
     runtimes = [(m.name, m.spec.runtime) for m in unit.members]
     if config.driver.sandbox is SandboxKind.ENGINE_POD:
-        problem = _one_pod(runtime, runtimes, share, config.driver.name)
+        privileged = [m.name for m in unit.members if m.spec.privileged]
+        problem = _one_pod(runtime, runtimes, share, privileged, config.driver.name)
         if problem is not None:
             return _Verdict(problem)
     problems = sharing_problems(runtime, runtimes, share, config.driver.profiles)
@@ -162,11 +163,17 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
 
 
 def _one_pod(
-    runtime: str, members: Sequence[tuple[str, str]], share: Sequence[Namespace], driver: str
+    runtime: str,
+    members: Sequence[tuple[str, str]],
+    share: Sequence[Namespace],
+    privileged: Sequence[str],
+    driver: str,
 ) -> str | None:
     """Why a sandbox cannot be one engine pod: the engine runs one runtime handler per
-    pod (a CRI pod cannot mix them), and puts every container in the pod's IPC
-    namespace (containerd 1.6 has no per-container IPC namespace: measured)."""
+    pod (a CRI pod cannot mix them), puts every container in the pod's IPC
+    namespace (containerd 1.6 has no per-container IPC namespace: measured), and
+    runs a privileged container only in a privileged pod, which this driver does
+    not make."""
     mixed = [f"container {name} asks for {r}" for name, r in members if r != runtime]
     if mixed:
         return (
@@ -179,6 +186,12 @@ def _one_pod(
             f"the {driver} driver puts every container of a pod in the pod's IPC namespace "
             "(CRI has no container-level IPC namespace): add ipc to share, or run the "
             "containers as pods of their own"
+        )
+    if privileged:
+        return (
+            f"the {driver} driver does not run privileged containers ({', '.join(privileged)}): "
+            'containerd runs one only in a privileged pod sandbox ("no privileged container '
+            'allowed in sandbox")'
         )
     return None
 

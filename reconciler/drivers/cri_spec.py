@@ -39,6 +39,7 @@ class PodShape:
     sysctls: tuple[str, ...]
     labels: Mapping[str, str]
     runtime: str
+    privileged: bool = False  # containerd runs a privileged container only in such a pod
 
 
 def infra_shape(infra: DesiredInfra) -> PodShape:
@@ -72,6 +73,7 @@ def bare_shape(member: DesiredMember) -> PodShape:
         sysctls=member.spec.sysctls,
         labels=labels | {IMPLICIT: member.name},
         runtime=member.spec.runtime,
+        privileged=member.spec.privileged,
     )
 
 
@@ -122,7 +124,7 @@ def sandbox_config(shape: PodShape, uid: str, log_directory: str) -> pb.PodSandb
         annotations={PORTS: json.dumps(ports), LOG_DIRECTORY: log_directory},
         linux=pb.LinuxPodSandboxConfig(
             security_context=pb.LinuxSandboxSecurityContext(
-                namespace_options=namespaces(shape.share)
+                namespace_options=namespaces(shape.share), privileged=shape.privileged
             ),
             sysctls=dict(s.split("=", 1) for s in shape.sysctls),
         ),

@@ -10,6 +10,7 @@ from reconciler.core.admission import admit
 from reconciler.core.effective import BuildConfig, build_units
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
+from reconciler.core.policy import PRIVILEGED
 from reconciler.core.runtimes import CRI, DOCKER, DriverCapabilities, SandboxKind
 
 RUNTIMES = ("runc", "runsc", "kata")
@@ -143,3 +144,18 @@ def test_a_container_runs_as_a_one_container_pod(runtime: str) -> None:
     admitted, refused = _admit(text, CRI, OFFERED)
     assert admitted == ([] if runtime == "kata" else ["solo"])
     assert bool(refused) is (runtime == "kata")
+
+
+def test_a_privileged_container_is_refused_before_a_pod_is_made() -> None:
+    text = _pod("runc", "[network, ipc]").replace(
+        "{name: side, image: busybox:1}",
+        "{name: side, image: busybox:1, securityContext: {privileged: true}}",
+    )
+    loaded = load_text(text, "pod.yaml")
+    config = BuildConfig("t", driver=CRI, policy=PRIVILEGED)
+    compiled = build_units([(m.manifest, m.source) for m in loaded.manifests], config)
+    want = admit(compiled, config, OFFERED)
+    assert [why for _, why in want.refused] == [
+        "the cri driver does not run privileged containers (side): containerd runs one only "
+        'in a privileged pod sandbox ("no privileged container allowed in sandbox")'
+    ]

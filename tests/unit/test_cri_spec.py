@@ -250,3 +250,16 @@ def test_a_memory_volume_is_refused_by_name() -> None:
     )
     with pytest.raises(InvalidSpec, match="a tmpfs mount at /fast is not supported"):
         container_config(unit.workloads[0], 0, ("network",), "/vol")
+
+
+def test_a_privileged_container_kind_gets_a_privileged_pod() -> None:
+    unit = _unit(
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: solo}
+        spec: {image: busybox:1, securityContext: {privileged: true}}
+        """
+    )
+    config = sandbox_config(bare_shape(unit.members[0]), "u", "/l")
+    assert config.linux.security_context.privileged
