@@ -75,6 +75,7 @@ from reconciler.drivers.cri_spec import (
 DEFAULT_STATE_DIR = "/var/lib/reconciler-cri"
 ONE_CONTAINER_POD = "one-container-pod"  # the mode `get` shows for a kind: Container
 POLL_SECONDS = 1.0  # the events relist period (kubelet's PLEG relists every second)
+ORPHAN_SECONDS = 60.0  # a one-container pod this old without its container is left over
 _WAIT_POLL = 0.2
 
 _CONTAINER_STATES = {
@@ -299,9 +300,32 @@ class CriDriver:
                     ports=implicit_ports.get(row.pod_sandbox_id, ()) if state.alive else (),
                 )
             )
+        observed.extend(self._orphans(pods, rows))
         offered = self.runtimes() if set(runtimes) - {"runc"} else None
         claims, volumes = self._stored(unit)
         return Observation(tuple(observed), frozenset(), offered, claims, volumes)
+
+    @staticmethod
+    def _orphans(pods: list[pb.PodSandbox], rows: list[pb.Container]) -> list[ObservedContainer]:
+        """One-container pods left without their container (a crash between removing the
+        container and its pod), older than ORPHAN_SECONDS (younger ones may be a pod
+        another process is filling): reported without a role, so the planner removes
+        them as no longer in the manifest."""
+        filled = {r.pod_sandbox_id for r in rows}
+        now = time.time()
+        return [
+            ObservedContainer(
+                ContainerId(pod.id),
+                f"empty pod {pod.metadata.namespace}/{pod.metadata.name}",
+                {k: v for k, v in pod.labels.items() if k not in (L.ROLE, L.CONTAINER)},
+                State.RUNNING if pod.state == pb.SANDBOX_READY else State.EXITED,
+                pod.created_at / 1e9,
+            )
+            for pod in pods
+            if IMPLICIT in pod.labels
+            and pod.id not in filled
+            and now - pod.created_at / 1e9 > ORPHAN_SECONDS
+        ]
 
     def _exit_codes(self, ids: list[str]) -> dict[str, int]:
         def one(cid: str) -> tuple[str, int | None]:

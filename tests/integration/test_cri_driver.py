@@ -543,3 +543,45 @@ def test_the_same_manifests_give_the_same_get_view_under_both_drivers(c: Cri) ->
             timeout=300,
             check=False,
         )
+
+
+def test_a_one_container_pod_left_without_its_container_is_reported_for_removal(
+    c: Cri, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between removing a kind: Container's container and its pod leaves the pod:
+    observe reports it without a role (the planner removes such a member), and remove
+    takes the pod away."""
+    from reconciler.drivers import cri as cri_driver
+
+    c.write(
+        "solo.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: solo}
+        spec:
+          image: local/busybox:test
+          command: [sleep, "3600"]
+          terminationGracePeriodSeconds: 1
+        """,
+    )
+    c.apply()
+    (solo,) = c.containers("solo")
+    c.cri.stop_container(solo.id, 0)
+    c.cri.remove_container(solo.id)  # the crash: the pod stays
+    driver = cri_driver.CriDriver(c.instance, c.cri.endpoint, str(c.state))
+    try:
+        assert driver.observe().containers == ()  # a young pod may be being filled
+        monkeypatch.setattr(cri_driver, "ORPHAN_SECONDS", 0.0)
+        (orphan,) = driver.observe().containers
+        assert orphan.role is None and orphan.unit_key is not None
+        assert orphan.unit_key.name == "solo"
+    finally:
+        driver.close()
+    assert "container/solo configured" in c.apply()  # a new pod for it; the orphan is young
+    driver = cri_driver.CriDriver(c.instance, c.cri.endpoint, str(c.state))
+    try:
+        driver.remove(orphan.id, 0)
+    finally:
+        driver.close()
+    assert [p.id for p in c.pods()] == [c.pod().id] and c.pod().id != orphan.id
