@@ -542,12 +542,8 @@ class _UnitPlanner:
                 self.actions.append(
                     Stop(ref, self.unit.grace_period, f"{why}; restartPolicy is Never")
                 )
-            elif not self.in_place:
-                self._recreate(keep, desired, f"{why}; {_NEXT_ATTEMPT}", restart=True)
-                return _Led.CREATES
-            else:
-                self.actions.append(Restart(ref, self.unit.grace_period, why))
-            return _Led.NOTHING
+                return _Led.NOTHING
+            return self._again(keep, desired, why, exited=False)
         if keep.state.alive:
             if fresh:
                 self.actions.append(
@@ -581,10 +577,22 @@ class _UnitPlanner:
                 self.waiting.append((ref, self.held[keep.id]))
             else:
                 reason = f"exited (code {code}); restartPolicy is {policy}"
-                if not self.in_place:
-                    self._recreate(keep, desired, f"{reason}; {_NEXT_ATTEMPT}", restart=True)
-                    return _Led.CREATES
-                self.actions.append(Start(ref, reason, restart=True))
+                return self._again(keep, desired, reason, exited=True)
+        return _Led.NOTHING
+
+    def _again(
+        self, keep: ObservedContainer, desired: DesiredMember, why: str, exited: bool
+    ) -> _Led:
+        """Run a member again: in place where the engine can (start the exited container,
+        restart the running one), else as a new container, its next attempt (CRI)."""
+        if not self.in_place:
+            self._recreate(keep, desired, f"{why}; {_NEXT_ATTEMPT}", restart=True)
+            return _Led.CREATES
+        ref = Ref.of(keep)
+        if exited:
+            self.actions.append(Start(ref, why, restart=True))
+        else:
+            self.actions.append(Restart(ref, self.unit.grace_period, why))
         return _Led.NOTHING
 
     def _recreate(
