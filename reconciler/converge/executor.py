@@ -187,41 +187,66 @@ def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcom
 def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
     """Perform one action; return the unit's current infra id afterwards."""
     match action:
-        case RecordOwner(unit=key, owner=owner):
-            driver.record_owner(key, owner)
-        case EnsureVolume(volume=volume):
-            driver.ensure_volume(volume)
         case CreateInfra(infra=infra):
             return driver.create_infra(infra)
+        case Start(ref=ref, is_infra=True):
+            driver.start(ref.id)
+            return ref.id
+        case CreateMember() | RunInit() | WaitInit() | Start() | Restart() | Recreate():
+            _run_member(action, driver, infra_id)
+        case Stop() | Remove() | RecordOwner() | EnsureVolume() | RemoveVolumes():
+            _stop_or_record(action, driver)
+        case _:
+            assert_never(action)
+    return infra_id
+
+
+def _run_member(
+    action: CreateMember | RunInit | WaitInit | Start | Restart | Recreate,
+    driver: Driver,
+    infra_id: str | None,
+) -> None:
+    """The actions that make a member run (its hooks with them)."""
+    match action:
         case CreateMember(member=member):
             _create(driver, member, infra_id)
         case RunInit(member=member):
             _run_init(driver, member, infra_id)
         case WaitInit(ref=ref):
             _check_init(ref.container, driver.wait(ref.id))
-        case Start(ref=ref, is_infra=is_infra):
+        case Start(ref=ref):
             driver.start(ref.id)
-            if is_infra:
-                return ref.id
             _post_start(driver, ref.id, ref.container, ref.post_start)
         case Restart(ref=ref, grace_period=grace):
             driver.restart(ref.id, _pre_stop(driver, ref, grace))
             _post_start(driver, ref.id, ref.container, ref.post_start)
-        case Stop(ref=ref, grace_period=grace):
-            driver.stop(ref.id, _pre_stop(driver, ref, grace))
-        case Remove(ref=ref, grace_period=grace):
-            driver.remove(ref.id, _pre_stop(driver, ref, grace))
         case Recreate(old=old, grace_period=grace, member=member):
             driver.remove(old.id, _pre_stop(driver, old, grace))
             if member.spec.role == L.ROLE_INIT:
                 _run_init(driver, member, infra_id)
             else:
                 _create(driver, member, infra_id)
+        case _:
+            assert_never(action)
+
+
+def _stop_or_record(
+    action: Stop | Remove | RecordOwner | EnsureVolume | RemoveVolumes, driver: Driver
+) -> None:
+    """The actions that stop, remove or record, and change no infra."""
+    match action:
+        case Stop(ref=ref, grace_period=grace):
+            driver.stop(ref.id, _pre_stop(driver, ref, grace))
+        case Remove(ref=ref, grace_period=grace):
+            driver.remove(ref.id, _pre_stop(driver, ref, grace))
+        case RecordOwner(unit=key, owner=owner):
+            driver.record_owner(key, owner)
+        case EnsureVolume(volume=volume):
+            driver.ensure_volume(volume)
         case RemoveVolumes(unit=key):
             driver.remove_volumes(key)
         case _:
             assert_never(action)
-    return infra_id
 
 
 def _create(driver: Driver, member: DesiredMember, infra_id: str | None) -> None:

@@ -198,6 +198,13 @@ class DesiredUnit:
         return (*(m for m in self.init if m.spec.role == L.ROLE_SIDECAR), *self.workloads)
 
     @property
+    def container_names(self) -> tuple[str, ...]:
+        """The engine's names of its containers (members, then the infra): what the
+        driver is asked about before planning (which of them others hold)."""
+        infra = (self.infra.docker_name,) if self.infra is not None else ()
+        return (*(m.docker_name for m in self.members), *infra)
+
+    @property
     def runtimes(self) -> frozenset[str]:
         infra = {self.infra.spec.runtime} if self.infra is not None else set()
         return frozenset({m.spec.runtime for m in self.members} | infra)

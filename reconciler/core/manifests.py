@@ -22,7 +22,7 @@ import stat
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import yaml
@@ -120,14 +120,24 @@ class LoadResult:
         self.files.extend(other.files)
 
 
+def is_manifest_name(relative: PurePath) -> bool:
+    """Whether a path below a scanned directory names a manifest: *.yaml, *.yml,
+    *.json; nothing in a dot directory, no dot files, no editor leftovers (#..., ~...).
+
+    Names only (no stat): the watcher asks it about files already deleted.
+    """
+    if relative.suffix not in MANIFEST_SUFFIXES or relative.name.startswith(("#", "~")):
+        return False
+    return not any(part.startswith(".") for part in relative.parts)
+
+
 def is_manifest_file(path: Path) -> bool:
-    """What a directory scan reads: *.yaml, *.yml, *.json; no dot files, no editor leftovers.
+    """What a directory scan reads: a manifest's name (``is_manifest_name``), not a directory.
 
     Anything of such a name that is not a directory counts (a FIFO, a device, a
     dangling symlink), so that reading it is refused with a reason, not skipped.
     """
-    name = path.name
-    if path.suffix not in MANIFEST_SUFFIXES or name.startswith((".", "#", "~")):
+    if not is_manifest_name(PurePath(path.name)):
         return False
     try:
         return not stat.S_ISDIR(os.stat(path).st_mode)  # stat never opens: no FIFO blocks
@@ -143,8 +153,7 @@ def discover(path: Path, recursive: bool = False) -> list[tuple[Path, Path]]:
     files = (
         p
         for p in path.glob(pattern)
-        if is_manifest_file(p)
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        if is_manifest_name(p.relative_to(path)) and is_manifest_file(p)
     )
     return [(p, path) for p in sorted(files)]
 
@@ -739,22 +748,29 @@ def _dotted(path: Path_) -> str:
     return text
 
 
-def _check_unique(result: LoadResult) -> None:
+def first_of_each(
+    manifests: Iterable[LoadedManifest],
+) -> tuple[list[LoadedManifest], list[tuple[LoadedManifest, Problem]]]:
+    """Each identity (kind, namespace, name) where it is defined first, and every later
+    definition with the problem it is (both apply and the watched directory say it so)."""
     first: dict[tuple[Kind, str, str], LoadedManifest] = {}
-    kept: list[LoadedManifest] = []
-    for loaded in result.manifests:
+    duplicates: list[tuple[LoadedManifest, Problem]] = []
+    for loaded in manifests:
         identity = loaded.identity
         if identity in first:
             kind, namespace, name = identity
-            result.errors.append(
-                Problem(
-                    loaded.location,
-                    "metadata.name",
-                    f"duplicate {kind} {namespace}/{name} "
-                    f"(first defined at {first[identity].location})",
-                )
+            problem = Problem(
+                loaded.location,
+                "metadata.name",
+                f"duplicate {kind} {namespace}/{name} "
+                f"(first defined at {first[identity].location})",
             )
+            duplicates.append((loaded, problem))
             continue
         first[identity] = loaded
-        kept.append(loaded)
-    result.manifests = kept
+    return list(first.values()), duplicates
+
+
+def _check_unique(result: LoadResult) -> None:
+    result.manifests, duplicates = first_of_each(result.manifests)
+    result.errors.extend(problem for _, problem in duplicates)

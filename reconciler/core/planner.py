@@ -130,6 +130,32 @@ class Plan:
 def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     """The actions that converge ``observed`` towards ``desired``, per unit."""
     warnings: list[PlanWarning] = []
+    groups = _groups(observed, config, warnings)
+    owners = {key: observed.owner(key, members) for key, members in groups.items()}
+    units = [
+        _plan_unit(unit, groups, owners.get(unit.key), observed.foreign_names, config, warnings)
+        for unit in desired.units
+        if config.only is None or unit.key in config.only
+    ]
+    units.extend(
+        UnitPlan(key, error=reason)
+        for key, reason in desired.refused
+        if config.only is None or key in config.only
+    )
+    units.extend(
+        _removal(
+            key, groups[key], "deleted" if key in config.delete else f"{key} is no longer defined"
+        )
+        for key in sorted(_doomed(desired, groups, owners, config, warnings))
+    )
+    return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
+
+
+def _groups(
+    observed: Observation, config: PlanConfig, warnings: list[PlanWarning]
+) -> dict[UnitKey, list[ObservedContainer]]:
+    """This instance's containers by unit (oldest first); units known only by a claim or
+    a volume have none."""
     groups: dict[UnitKey, list[ObservedContainer]] = defaultdict(list)
     for container in observed.containers:
         if container.instance != config.instance:
@@ -153,46 +179,51 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
         groups.setdefault(key, [])
     for members in groups.values():
         members.sort(key=lambda c: (c.created, c.id))  # observed order never matters
-    owners = {key: observed.owner(key, members) for key, members in groups.items()}
+    return groups
 
-    units: list[UnitPlan] = []
-    for unit in desired.units:
-        if config.only is not None and unit.key not in config.only:
-            continue
-        owner = owners.get(unit.key)
-        if conflict(owner, config.owner) and not config.adopt:
-            units.append(
-                UnitPlan(
-                    unit.key,
-                    error=f"{unit.key} is owned by {owner}; it is left as it is "
-                    "(until its owner lets it go, or pass --adopt to take it over)",
-                )
-            )
-            continue
-        taken = _port_taken(unit, groups)
-        if taken is not None:  # refused before anything is created: the daemon would refuse it
-            units.append(UnitPlan(unit.key, error=taken))
-            continue
-        planner = _UnitPlanner(unit, groups.get(unit.key, []), observed.foreign_names, config)
-        planned = planner.plan()
-        if unit.key in groups and owner != config.owner and not planned.error:
-            why = (
-                "it had no owner: adopted"
-                if owner is None
-                else f"taken over from {owner} (--adopt)"
-                if conflict(owner, config.owner)
-                else "last applied from another set of paths"
-            )
-            record = RecordOwner(unit.key, config.owner, why)
-            planned = replace(planned, actions=(record, *planned.actions))
-        units.append(planned)
-        warnings.extend(planner.warnings)
-    units.extend(
-        UnitPlan(key, error=reason)
-        for key, reason in desired.refused
-        if config.only is None or key in config.only
-    )
 
+def _plan_unit(
+    unit: DesiredUnit,
+    groups: Mapping[UnitKey, Sequence[ObservedContainer]],
+    owner: Owner | None,
+    foreign_names: frozenset[str],
+    config: PlanConfig,
+    warnings: list[PlanWarning],
+) -> UnitPlan:
+    """One desired unit: refused (another owner, a host port taken) or its actions."""
+    if conflict(owner, config.owner) and not config.adopt:
+        return UnitPlan(
+            unit.key,
+            error=f"{unit.key} is owned by {owner}; it is left as it is "
+            "(until its owner lets it go, or pass --adopt to take it over)",
+        )
+    taken = _port_taken(unit, groups)
+    if taken is not None:  # refused before anything is created: the daemon would refuse it
+        return UnitPlan(unit.key, error=taken)
+    planner = _UnitPlanner(unit, groups.get(unit.key, []), foreign_names, config)
+    planned = planner.plan()
+    warnings.extend(planner.warnings)
+    if unit.key in groups and owner != config.owner and not planned.error:
+        why = (
+            "it had no owner: adopted"
+            if owner is None
+            else f"taken over from {owner} (--adopt)"
+            if conflict(owner, config.owner)
+            else "last applied from another set of paths"
+        )
+        record = RecordOwner(unit.key, config.owner, why)
+        planned = replace(planned, actions=(record, *planned.actions))
+    return planned
+
+
+def _doomed(
+    desired: Desired,
+    groups: Mapping[UnitKey, Sequence[ObservedContainer]],
+    owners: Mapping[UnitKey, Owner | None],
+    config: PlanConfig,
+    warnings: list[PlanWarning],
+) -> list[UnitKey]:
+    """The observed units to remove: those deleted, and those pruned."""
     leftovers = sorted(
         k for k in groups if k not in desired.keys and (config.only is None or k in config.only)
     )
@@ -200,33 +231,28 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     # A source prunes only what it owns: never another source's units, nor
     # units from before owners existed (their source is unknown).
     prunable = [k for k in leftovers if k not in config.delete and owners[k] == config.owner]
-    if config.prune and prunable:
-        if config.incomplete:
-            warnings.append(
-                PlanWarning(
-                    WarningKind.INCOMPLETE,
-                    f"not pruning {len(prunable)} unit(s): some manifests failed to load, "
-                    "so what they define is unknown (last known good is kept)",
-                )
+    if not config.prune or not prunable:
+        return doomed
+    if config.incomplete:
+        warnings.append(
+            PlanWarning(
+                WarningKind.INCOMPLETE,
+                f"not pruning {len(prunable)} unit(s): some manifests failed to load, "
+                "so what they define is unknown (last known good is kept)",
             )
-        elif not desired.units and not desired.refused and not config.allow_empty:
-            warnings.append(
-                PlanWarning(
-                    WarningKind.EMPTY,
-                    f"refusing to prune all {len(prunable)} unit(s) {config.owner} owns in "
-                    f"instance {config.instance!r}: nothing is desired (pass --allow-empty to "
-                    "mean it)",
-                )
-            )
-        else:
-            doomed.extend(prunable)
-    units.extend(
-        _removal(
-            key, groups[key], "deleted" if key in config.delete else f"{key} is no longer defined"
         )
-        for key in sorted(doomed)
-    )
-    return Plan(tuple(sorted(units, key=lambda u: u.key)), tuple(warnings))
+    elif not desired.units and not desired.refused and not config.allow_empty:
+        warnings.append(
+            PlanWarning(
+                WarningKind.EMPTY,
+                f"refusing to prune all {len(prunable)} unit(s) {config.owner} owns in "
+                f"instance {config.instance!r}: nothing is desired (pass --allow-empty to "
+                "mean it)",
+            )
+        )
+    else:
+        doomed.extend(prunable)
+    return doomed
 
 
 def _port_taken(

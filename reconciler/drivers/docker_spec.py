@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.core import labels as L
-from reconciler.core.effective import DesiredInfra, DesiredMember, MountSpec, NetSpec, PortSpec
+from reconciler.core.effective import (
+    DesiredInfra,
+    DesiredMember,
+    MemberSpec,
+    MountSpec,
+    NetSpec,
+    PortSpec,
+)
 from reconciler.core.errors import UntranslatableSpec
 
 
@@ -103,12 +110,7 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         if infra_id is None:
             raise UntranslatableSpec(f"{member.name} joins an infra but none is known")
         labels[L.INFRA_ID] = infra_id
-        mode = f"container:{infra_id}"
-        host["NetworkMode"] = mode
-        if "ipc" in spec.joins:
-            host["IpcMode"] = mode
-        if "pid" in spec.joins:
-            host["PidMode"] = mode
+        _joined(spec.joins, infra_id, host)
     else:
         exposed, bindings = _ports(spec.ports)
         body["ExposedPorts"] = exposed
@@ -116,6 +118,26 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         if spec.hostname:
             body["Hostname"] = spec.hostname
         _net(spec.net, body, host)
+    _process(spec, body)
+    _mounts(spec.mounts, host)
+    _resources(spec, host)
+    _security(spec, host)
+    body["HostConfig"] = host
+    return body
+
+
+def _joined(joins: tuple[str, ...], infra_id: str, host: dict[str, Any]) -> None:
+    """The infra's namespaces a member joins: its network always, IPC and PID if shared."""
+    mode = f"container:{infra_id}"
+    host["NetworkMode"] = mode
+    if "ipc" in joins:
+        host["IpcMode"] = mode
+    if "pid" in joins:
+        host["PidMode"] = mode
+
+
+def _process(spec: MemberSpec, body: dict[str, Any]) -> None:
+    """What runs, where and as whom."""
     # Kubernetes semantics: command replaces ENTRYPOINT (and drops the image's
     # CMD), args replace CMD; Docker's merge does exactly that when Entrypoint is set.
     if spec.command:
@@ -128,21 +150,26 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         body["Env"] = list(spec.env)
     if spec.user:
         body["User"] = spec.user
-    if spec.mounts:
-        # The Mounts API refuses a missing bind source (hostPath Directory, File,
-        # Socket); the legacy Binds form creates it (hostPath DirectoryOrCreate).
-        # An fsGroup-owned tmpfs needs gid=, which only the older Tmpfs form takes.
-        tmpfs = {m.target: _tmpfs_options(m) for m in spec.mounts if _owned_tmpfs(m)}
-        if tmpfs:
-            host["Tmpfs"] = tmpfs
-        host["Mounts"] = [
-            _mount(m)
-            for m in spec.mounts
-            if (m.type != "bind" or m.must_exist) and not _owned_tmpfs(m)
-        ]
-        binds = [m for m in spec.mounts if m.type == "bind" and not m.must_exist]
-        if binds:
-            host["Binds"] = [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in binds]
+
+
+def _mounts(mounts: tuple[MountSpec, ...], host: dict[str, Any]) -> None:
+    if not mounts:
+        return
+    # The Mounts API refuses a missing bind source (hostPath Directory, File,
+    # Socket); the legacy Binds form creates it (hostPath DirectoryOrCreate).
+    # An fsGroup-owned tmpfs needs gid=, which only the older Tmpfs form takes.
+    tmpfs = {m.target: _tmpfs_options(m) for m in mounts if _owned_tmpfs(m)}
+    if tmpfs:
+        host["Tmpfs"] = tmpfs
+    host["Mounts"] = [
+        _mount(m) for m in mounts if (m.type != "bind" or m.must_exist) and not _owned_tmpfs(m)
+    ]
+    binds = [m for m in mounts if m.type == "bind" and not m.must_exist]
+    if binds:
+        host["Binds"] = [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in binds]
+
+
+def _resources(spec: MemberSpec, host: dict[str, Any]) -> None:
     for field, key in (
         ("nano_cpus", "NanoCpus"),
         ("memory", "Memory"),
@@ -152,6 +179,11 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         value = getattr(spec, field)
         if value is not None:
             host[key] = value
+    if spec.storage_size is not None:
+        host["StorageOpt"] = {"size": str(spec.storage_size)}
+
+
+def _security(spec: MemberSpec, host: dict[str, Any]) -> None:
     if spec.privileged:
         host["Privileged"] = True
     if spec.read_only_root:
@@ -167,14 +199,10 @@ def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
         security_opt.append(f"seccomp={spec.seccomp}")
     if security_opt:
         host["SecurityOpt"] = security_opt
-    if spec.storage_size is not None:
-        host["StorageOpt"] = {"size": str(spec.storage_size)}
     if spec.group_add:
         host["GroupAdd"] = [str(g) for g in spec.group_add]
     if spec.sysctls:
         host["Sysctls"] = _sysctls(spec.sysctls)
-    body["HostConfig"] = host
-    return body
 
 
 def _owned_tmpfs(m: MountSpec) -> bool:

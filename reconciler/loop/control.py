@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.converge.executor import Result, execute
+from reconciler.converge.executor import Result
+from reconciler.converge.reconcile import reconcile
 from reconciler.core import labels as L
 from reconciler.core.actions import Recreate, Restart, Start, Stop, describe, waiting_text
 from reconciler.core.admission import admit
@@ -45,7 +46,7 @@ from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation
-from reconciler.core.planner import PlanConfig, PlanWarning, WarningKind, plan
+from reconciler.core.planner import Plan, PlanConfig, PlanWarning, WarningKind
 from reconciler.drivers.base import Driver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
@@ -257,6 +258,7 @@ class Loop:
     # -- one pass over one unit ------------------------------------------------
 
     def _pass(self, key: UnitKey) -> None:
+        """Reconcile one unit (converge/reconcile.py) and book what it did."""
         if self.stop.is_set():
             return
         began = time.monotonic()
@@ -266,54 +268,81 @@ class Loop:
             return
         with self._lock:
             desired, compiled = self.desired, self.compiled
-        unit = desired.unit(key)
+        held: dict[ContainerId, str] = {}
+        unhealthy: dict[ContainerId, str] = {}
+
+        def configure(observed: Observation, admitted: Desired) -> PlanConfig | None:
+            """Plan the unit, unless it is another source's; its restarts held, its
+            containers that failed liveness."""
+            mine = observed.owner(key, observed.containers) == self.settings.build.owner
+            if key not in admitted.keys and not mine:
+                return None
+            held.update(self._held(key, observed))
+            unhealthy.update(self.prober.unhealthy(observed.containers))
+            self.known.seen(key, bool(observed.containers))
+            return PlanConfig(
+                in_place=self.settings.build.driver.in_place,
+                instance=self.settings.build.instance,
+                owner=self.settings.build.owner,
+                adopt=self.settings.adopt,
+                prune=True,
+                allow_empty=self.settings.allow_empty,
+                incomplete=self._source_broken(observed),
+                only=frozenset({key}),
+                held=held,
+                unhealthy=unhealthy,
+            )
+
         # Observe what the unit asks for even when refused: the runtimes it needs may come.
-        asked = next((c.unit for c in compiled if c.unit.key == key), None)
-        names = [m.docker_name for m in asked.members] if asked else []
-        if asked is not None and asked.infra is not None:
-            names.append(asked.infra.docker_name)
-        try:
-            observed = self.driver.observe(names, asked.runtimes if asked else (), unit=key)
-        except DriverError as exc:
-            self._failed(key, f"observing: {exc}", unit)
+        done = reconcile(
+            self.driver,
+            compiled,
+            self.settings.build,
+            configure,
+            parallel=1,
+            unit=key,
+            admitted=desired,
+            rounds=0,  # a unit changed meanwhile is retried (_failed), like any failure
+            on_plan=lambda admitted, planned: self._warn(planned.warnings, admitted),
+            on_begin=_begin,
+        )
+        if done.desired is not None and done.desired is not desired:
+            self._admitted_again(compiled, done.desired)
+        unit = (done.desired or desired).unit(key)
+        if done.error is not None or done.observed is None:
+            self._failed(key, f"observing: {done.error}", unit)
             return
-        if observed.runtimes is not None and observed.runtimes != desired.offered:
-            desired = self._admit_again(compiled, observed.runtimes)
-            unit = desired.unit(key)
-        mine = observed.owner(key, observed.containers) == self.settings.build.owner
-        if key not in desired.keys and not mine:
+        if done.result is None:  # nothing planned
             self.status.drop(key)  # another source's unit: not ours to plan, nor to report
             return
-        held = self._held(key, observed)
-        unhealthy = self.prober.unhealthy(observed.containers)
-        self.known.seen(key, bool(observed.containers))
-        config = PlanConfig(
-            in_place=self.settings.build.driver.in_place,
-            instance=self.settings.build.instance,
-            owner=self.settings.build.owner,
-            adopt=self.settings.adopt,
-            prune=True,
-            allow_empty=self.settings.allow_empty,
-            incomplete=self._source_broken(observed),
-            only=frozenset({key}),
-            held=held,
-            unhealthy=unhealthy,
-        )
-        result = plan(desired, observed, config)
-        self._warn(result.warnings, desired)
+        self._book(key, unit, done.plan, done.result, done.observed, began, held, unhealthy)
+
+    def _book(
+        self,
+        key: UnitKey,
+        unit: DesiredUnit | None,
+        planned: Plan,
+        outcome: Result,
+        observed: Observation,
+        began: float,
+        held: dict[ContainerId, str],
+        unhealthy: dict[ContainerId, str],
+    ) -> None:
+        """Log and record what the pass did, and how it ended."""
         # A refusal (another source owns the unit, a name clash, ...) stays until
         # something changes: files, events and resyncs bring the unit back here.
-        refusal = next((u.error for u in result.units if u.error and not u.actions), None)
-        outcome = execute(result, self.driver, parallel=1, on_begin=_begin)
+        refusal = next((u.error for u in planned.units if u.error and not u.actions), None)
         if self.metrics is not None:
             self.metrics.pass_done(time.monotonic() - began, outcome)
         error = next((u.error for u in outcome.units if u.error), None)
         for unit_result in outcome.units:
-            for done in unit_result.outcomes:
-                if done.ok:
-                    log.info("%s: %s: %s", key, _what(done.action), done.action.reason)
-                elif done.error == error:  # said once, with the retry, by _failed
-                    error = f"{_what(done.action)} failed: {done.error}"
+            for action_done in unit_result.outcomes:
+                if action_done.ok:
+                    log.info(
+                        "%s: %s: %s", key, _what(action_done.action), action_done.action.reason
+                    )
+                elif action_done.error == error:  # said once, with the retry, by _failed
+                    error = f"{_what(action_done.action)} failed: {action_done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
         self._conclude(key, unit, refusal, error, held)
 
@@ -336,13 +365,11 @@ class Loop:
             if self.metrics is not None and not held:
                 self.metrics.health.settled(key)
 
-    def _admit_again(self, compiled: tuple[Compiled, ...], offered: frozenset[str]) -> Desired:
-        """The engine offers other runtimes than the units were admitted against."""
-        desired = admit(compiled, self.settings.build, offered)
+    def _admitted_again(self, compiled: tuple[Compiled, ...], desired: Desired) -> None:
+        """The engine offered other runtimes than the units were admitted against."""
         with self._lock:
             if self.compiled is compiled:  # else a newer read of the source is admitted
                 self.desired = desired
-        return desired
 
     def _held(self, key: UnitKey, observed: Observation) -> dict[ContainerId, str]:
         """Exited members in crash-loop backoff, and a timer for when the first may start."""

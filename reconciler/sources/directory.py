@@ -32,7 +32,9 @@ from reconciler.core.manifests import (
     InputLimits,
     LoadedManifest,
     discover,
+    first_of_each,
     is_manifest_file,
+    is_manifest_name,
     load_bytes,
     read_manifest,
     source_of,
@@ -125,11 +127,9 @@ class ManifestDirectory:
             relative = path.relative_to(self.root)
         except ValueError:
             return False
-        if any(part.startswith(".") for part in relative.parts):
-            return False
         if not self.recursive and len(relative.parts) != 1:
             return False
-        return path.suffix in (".yaml", ".yml", ".json") and not path.name.startswith(("#", "~"))
+        return is_manifest_name(relative)
 
     def scan(self, now: float) -> Change:
         """Reload every file (at start and on resync); files gone are forgotten."""
@@ -199,26 +199,12 @@ class ManifestDirectory:
 
     def compiled(self, config: BuildConfig) -> tuple[Compiled, ...]:
         """What the files ask for; a unit defined twice counts where it was defined first."""
-        first: dict[UnitKey, LoadedManifest] = {}
-        self._duplicates = []
         with self._lock:
-            for path in sorted(self._files):
-                for m in self._files[path].good:
-                    if _key(m) in first:
-                        self._duplicates.append(
-                            (
-                                path,
-                                Problem(
-                                    m.location,
-                                    "metadata.name",
-                                    f"duplicate {_key(m)} "
-                                    f"(first defined at {first[_key(m)].location})",
-                                ),
-                            )
-                        )
-                        continue
-                    first[_key(m)] = m
-        return build_units([(m.manifest, m.source) for m in first.values()], config)
+            defined = [(path, m) for path in sorted(self._files) for m in self._files[path].good]
+        where = {id(m): path for path, m in defined}
+        first, duplicates = first_of_each(m for _, m in defined)
+        self._duplicates = [(where[id(m)], problem) for m, problem in duplicates]
+        return build_units([(m.manifest, m.source) for m in first], config)
 
     def errors(self) -> dict[str, list[Problem]]:
         """Files that failed to load, by their source label (relative path)."""

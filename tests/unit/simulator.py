@@ -40,6 +40,7 @@ from reconciler.core.effective import (
     Desired,
     DesiredInfra,
     DesiredMember,
+    DesiredUnit,
     DesiredVolume,
     PortSpec,
     UnitKey,
@@ -299,9 +300,23 @@ class Engine:
 
     def _run(self, c: ObservedContainer) -> None:
         """Start ``c`` (stopped): Docker's checks, then its new run."""
+        extra = self.extra[c.id]
+        infra = self._may_start(c, extra)
+        now = self._tick()
+        if c.role == L.ROLE_INIT:
+            code = self.faults.init_exit.pop(c.name, 0)
+            self.containers[c.id] = replace(c, state=State.EXITED, exit_code=code, started_at=now)
+        else:
+            self.containers[c.id] = replace(c, state=State.RUNNING, exit_code=None, started_at=now)
+        if infra is not None:
+            extra.generation = self.extra[infra.id].generation
+        elif extra.shares or c.role == L.ROLE_INFRA:
+            extra.generation += 1
+
+    def _may_start(self, c: ObservedContainer, extra: _Extra) -> ObservedContainer | None:
+        """What Docker checks before a start (and the injected faults); the infra joined."""
         if c.state in (State.DEAD, State.REMOVING):
             raise PermanentDriverError(f"starting {c.name}: container is marked for removal")
-        extra = self.extra[c.id]
         infra = None
         if extra.joins:
             infra = self.containers.get(ContainerId(c.infra_id))
@@ -322,16 +337,7 @@ class Engine:
         if c.name in self.faults.fail_once:
             self.faults.fail_once.discard(c.name)
             raise TransientDriverError(f"starting {c.name}: injected failure")
-        now = self._tick()
-        if c.role == L.ROLE_INIT:
-            code = self.faults.init_exit.pop(c.name, 0)
-            self.containers[c.id] = replace(c, state=State.EXITED, exit_code=code, started_at=now)
-        else:
-            self.containers[c.id] = replace(c, state=State.RUNNING, exit_code=None, started_at=now)
-        if infra is not None:
-            extra.generation = self.extra[infra.id].generation
-        elif extra.shares or c.role == L.ROLE_INFRA:
-            extra.generation += 1
+        return infra
 
     def restart(self, container_id: str, grace_period: int) -> None:
         with self._lock:
@@ -495,69 +501,8 @@ def divergence(
         if c.instance == engine.instance and c.unit_key is not None:
             ours.setdefault(c.unit_key, []).append(c)
     for unit in want.units:
-        if unit.key in skipped:
-            continue
-        have = ours.pop(unit.key, [])
-        where = str(unit.key)
-
-        def one(role: str, name: str, want_hash: str) -> ObservedContainer | None:
-            found = [c for c in have if c.role == role and c.container == name]  # noqa: B023
-            if len(found) != 1:
-                problems.append(f"{where}: {len(found)} {role} {name or 'infra'} container(s)")  # noqa: B023
-                return None
-            if found[0].spec_hash != want_hash:
-                problems.append(f"{where}: {name or 'infra'} has hash {found[0].spec_hash}")  # noqa: B023
-            return found[0]
-
-        problems.extend(
-            f"{where}: volume {v.docker_name} is missing"
-            for v in unit.volumes
-            if v.docker_name not in engine.volumes
-        )
-        infra = None
-        if unit.infra is not None:
-            infra = one(L.ROLE_INFRA, "", unit.infra.hash)
-            if infra is not None and not infra.state.alive:
-                problems.append(f"{where}: the infra is {infra.state}")
-        elif any(c.role == L.ROLE_INFRA for c in have):
-            problems.append(f"{where}: an infra remains in standalone mode")
-        wanted = {(m.spec.role, m.name) for m in unit.members}
-        problems.extend(
-            f"{where}: {c.container} remains, no longer desired"
-            for c in have
-            if c.role != L.ROLE_INFRA and (c.role, c.container) not in wanted
-        )
-        for member in unit.members:
-            found = one(member.spec.role, member.name, member.hash)
-            if found is None:
-                continue
-            c = found
-            if unit.infra is not None and infra is not None:
-                if c.infra_id != infra.id:
-                    problems.append(
-                        f"{where}: {member.name} joined {c.infra_id[:12]}, not the infra"
-                    )
-                elif c.state.alive and (
-                    engine.extra[c.id].generation != engine.extra[infra.id].generation
-                ):
-                    problems.append(f"{where}: {member.name} runs in the infra's old namespaces")
-            elif c.infra_id:
-                problems.append(f"{where}: {member.name} still names an infra")
-            policy = unit.restart_policy
-            if member.spec.role == "init":
-                if c.state is not State.EXITED or c.exit_code != 0:
-                    problems.append(f"{where}: init {member.name} is {c.state} ({c.exit_code})")
-            elif not c.state.alive and c.id not in held:
-                allowed = (
-                    c.state is State.EXITED
-                    and c.exit_code is not None
-                    and (policy == "Never" or (policy == "OnFailure" and c.exit_code == 0))
-                )
-                if not allowed:
-                    problems.append(
-                        f"{where}: {member.name} is {c.state} (exit {c.exit_code}), "
-                        f"restartPolicy {policy}"
-                    )
+        if unit.key not in skipped:
+            problems.extend(_unit_divergence(unit, ours.pop(unit.key, []), engine, held))
     if prune:
         gone = {(k.kind.value, k.namespace, k.name) for k in set(had) - want.keys - skipped}
         problems.extend(
@@ -571,6 +516,85 @@ def divergence(
             for key, left in ours.items()
             if key not in want.keys and key not in skipped
         )
+    return problems
+
+
+def _unit_divergence(
+    unit: DesiredUnit,
+    have: list[ObservedContainer],
+    engine: Engine,
+    held: Mapping[ContainerId, str],
+) -> list[str]:
+    """How one desired unit's containers differ from it (see ``divergence``)."""
+    where = str(unit.key)
+    problems: list[str] = []
+
+    def one(role: str, name: str, want_hash: str) -> ObservedContainer | None:
+        found = [c for c in have if c.role == role and c.container == name]
+        if len(found) != 1:
+            problems.append(f"{where}: {len(found)} {role} {name or 'infra'} container(s)")
+            return None
+        if found[0].spec_hash != want_hash:
+            problems.append(f"{where}: {name or 'infra'} has hash {found[0].spec_hash}")
+        return found[0]
+
+    problems.extend(
+        f"{where}: volume {v.docker_name} is missing"
+        for v in unit.volumes
+        if v.docker_name not in engine.volumes
+    )
+    infra = None
+    if unit.infra is not None:
+        infra = one(L.ROLE_INFRA, "", unit.infra.hash)
+        if infra is not None and not infra.state.alive:
+            problems.append(f"{where}: the infra is {infra.state}")
+    elif any(c.role == L.ROLE_INFRA for c in have):
+        problems.append(f"{where}: an infra remains in standalone mode")
+    wanted = {(m.spec.role, m.name) for m in unit.members}
+    problems.extend(
+        f"{where}: {c.container} remains, no longer desired"
+        for c in have
+        if c.role != L.ROLE_INFRA and (c.role, c.container) not in wanted
+    )
+    for member in unit.members:
+        found = one(member.spec.role, member.name, member.hash)
+        if found is not None:
+            problems.extend(_member_divergence(unit, member, found, infra, engine, held))
+    return problems
+
+
+def _member_divergence(
+    unit: DesiredUnit,
+    member: DesiredMember,
+    c: ObservedContainer,
+    infra: ObservedContainer | None,
+    engine: Engine,
+    held: Mapping[ContainerId, str],
+) -> list[str]:
+    """How one member's container differs: its infra, its namespaces, its state."""
+    where = str(unit.key)
+    problems: list[str] = []
+    if unit.infra is not None and infra is not None:
+        if c.infra_id != infra.id:
+            problems.append(f"{where}: {member.name} joined {c.infra_id[:12]}, not the infra")
+        elif c.state.alive and (engine.extra[c.id].generation != engine.extra[infra.id].generation):
+            problems.append(f"{where}: {member.name} runs in the infra's old namespaces")
+    elif c.infra_id:
+        problems.append(f"{where}: {member.name} still names an infra")
+    policy = unit.restart_policy
+    if member.spec.role == "init":
+        if c.state is not State.EXITED or c.exit_code != 0:
+            problems.append(f"{where}: init {member.name} is {c.state} ({c.exit_code})")
+    elif not c.state.alive and c.id not in held:
+        allowed = (
+            c.state is State.EXITED
+            and c.exit_code is not None
+            and (policy == "Never" or (policy == "OnFailure" and c.exit_code == 0))
+        )
+        if not allowed:
+            problems.append(
+                f"{where}: {member.name} is {c.state} (exit {c.exit_code}), restartPolicy {policy}"
+            )
     return problems
 
 

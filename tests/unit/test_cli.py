@@ -1,7 +1,7 @@
 """The command line's exit codes and messages, with click's runner and a fake driver.
 
-The CLI builds its driver in one factory, ``cli._driver``; these tests swap
-that factory for the simulator (the integration tests run the real one).
+The CLI builds its driver in one factory, ``cli.engines.make_driver``; these
+tests swap that factory for the simulator (the integration tests run the real one).
 Exit codes (cli.py's docstring): 0 success; 1 a unit failed, a manifest is
 invalid or the daemon is unreachable; 2 bad usage; ``diff``: 0 no changes,
 1 changes, 2 an error.
@@ -21,6 +21,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler import cli
+from reconciler.cli import engines
+from reconciler.cli.options import Options
 from reconciler.core.effective import UnitKey
 from reconciler.core.errors import DaemonUnavailable, DriverError
 from reconciler.core.models import Mode
@@ -72,7 +74,7 @@ class FakeDriver(Engine):
 @pytest.fixture
 def driver(monkeypatch: pytest.MonkeyPatch) -> FakeDriver:
     fake = FakeDriver()
-    monkeypatch.setattr(cli, "_driver", lambda options: fake)
+    monkeypatch.setattr(engines, "make_driver", lambda options: fake)
     for name in ("RECONCILER_CONFIG", "DOCKER_HOST", "RECONCILER_MODE"):
         monkeypatch.delenv(name, raising=False)
     return fake
@@ -243,11 +245,11 @@ def test_the_driver_is_chosen_by_name_or_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_the_docker_driver_is_made_only_by_the_factory() -> None:
-    options = cli.Options(
+    options = Options(
         "inst", "unix:///nowhere", Mode.CONTAINER_IN_SANDBOX, "pause", "runc", None, None
     )
     assert options.build.driver is DOCKER
-    driver = cli._driver(options)
+    driver = engines.make_driver(options)
     try:
         assert driver.capabilities is DOCKER
         assert type(driver).__module__ == "reconciler.drivers.docker"

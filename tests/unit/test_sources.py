@@ -5,14 +5,17 @@ The clock is the ``now`` argument, so settling is tested without sleeping.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
 
 from reconciler.core.effective import BuildConfig, UnitKey
+from reconciler.core.manifests import discover
 from reconciler.core.models import Kind
-from reconciler.sources.directory import ManifestDirectory
+from reconciler.sources.directory import Change, DirectorySource, ManifestDirectory
 
 CONFIG = BuildConfig("test")
 SETTLE = 2.0
@@ -163,7 +166,8 @@ def test_a_unit_defined_twice_counts_where_it_was_first_defined(
     assert _image(source, "x") == "busybox:1"
     ((label, (problem,)),) = source.errors().items()
     assert label.endswith("b.yaml")
-    assert "duplicate container/x" in problem.message and "a.yaml" in problem.message
+    # The same words as apply says it with (manifests.first_of_each).
+    assert "duplicate Container default/x" in problem.message and "a.yaml" in problem.message
 
 
 def test_errors_name_every_file_by_its_relative_path(root: Path, source: ManifestDirectory) -> None:
@@ -213,3 +217,113 @@ def test_a_file_restored_to_its_last_good_text_clears_its_error(tmp_path: Path) 
     assert files.errors() == {}
     files.scan(now=3.0)  # and a resync does not bring it back
     assert files.errors() == {}
+
+
+def _tree(root: Path) -> list[Path]:
+    """Files of every kind of name, at two depths and inside a dot directory."""
+    names = ("a.yaml", "b.yml", "c.json", ".d.yaml", "#e.yaml#", "~f.yaml", "g.txt", "h.yaml~")
+    paths = [root / n for n in names]
+    paths += [root / "sub" / n for n in names] + [root / ".git" / "i.yaml"]
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(_container("x"))
+    return paths
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_what_the_watcher_wants_is_what_a_scan_reads(root: Path, recursive: bool) -> None:
+    """One rule for both (manifests.is_manifest_name): an event for a file a scan
+    would not read is ignored, and no file a scan reads goes unwatched."""
+    paths = _tree(root)
+    files = ManifestDirectory(root, recursive=recursive)
+    scanned = {p for p, _ in discover(root, recursive)}
+    assert scanned == {p for p in paths if files.wants(p)}
+    expected = {"a.yaml", "b.yml", "c.json"}
+    assert {p.relative_to(root).as_posix() for p in scanned} == (
+        expected | {f"sub/{n}" for n in expected} if recursive else expected
+    )
+
+
+def test_a_deleted_file_is_still_wanted_so_its_units_go(root: Path) -> None:
+    files = ManifestDirectory(root, recursive=False)
+    path = root / "a.yaml"
+    path.write_text(_container("a"))
+    files.scan(now=0.0)
+    path.unlink()
+    assert files.wants(path), "decided from the name alone: the file is gone"
+    assert files.reload([path], now=1.0).units == {_key("a")}
+    assert _names(files) == set()
+
+
+def test_a_directory_named_like_a_manifest_is_not_read(
+    root: Path, source: ManifestDirectory
+) -> None:
+    (root / "dir.yaml").mkdir()
+    (root / "a.yaml").write_text(_container("a"))
+    assert source.scan(now=0.0).units == {_key("a")}
+    assert source.errors() == {}
+
+
+def test_a_unit_defined_twice_in_one_file_is_reported_there(
+    root: Path, source: ManifestDirectory
+) -> None:
+    (root / "a.yaml").write_text(_container("x") + "---" + _container("x", image="busybox:2"))
+    source.scan(now=0.0)
+    assert _image(source, "x") == "busybox:1"
+    ((label, (problem,)),) = source.errors().items()
+    assert label == "a.yaml" and problem.location.line > 2
+
+
+def test_a_duplicate_goes_when_its_first_definition_goes(
+    root: Path, source: ManifestDirectory
+) -> None:
+    (root / "a.yaml").write_text(_container("x", image="busybox:1"))
+    (root / "b.yaml").write_text(_container("x", image="busybox:2"))
+    source.scan(now=0.0)
+    source.compiled(CONFIG)
+    (root / "a.yaml").unlink()
+    source.scan(now=1.0)
+    assert _image(source, "x") == "busybox:2"
+    assert source.errors() == {}
+
+
+def test_a_recursive_directory_labels_units_by_their_relative_path(root: Path) -> None:
+    (root / "team").mkdir()
+    (root / "team" / "a.yaml").write_text(_container("a"))
+    files = ManifestDirectory(root, recursive=True)
+    files.scan(now=0.0)
+    (unit,) = [c.unit for c in files.compiled(CONFIG)]
+    assert unit.source == "team/a.yaml"
+
+
+def test_the_directory_source_is_complete_from_the_start_and_says_what_it_follows(
+    root: Path,
+) -> None:
+    directory = DirectorySource(root, recursive=False)
+    assert directory.complete(), "a broken file holds only its own units"
+    assert directory.describe() == str(root)
+    assert directory.status() == {"directory": str(root)}
+    (root / "a.yaml").write_text(_container("a"))
+    assert directory.scan(now=0.0).units == {_key("a")}
+    assert {c.unit.key for c in directory.compiled(CONFIG)} == {_key("a")}
+
+
+def test_a_settling_change_is_read_again_by_itself(root: Path) -> None:
+    """The watcher's recheck: a file that dropped a unit is read again once it has
+    settled, without another event, and the unit goes then."""
+    path = root / "a.yaml"
+    path.write_text(_container("a") + "---" + _container("b"))
+    directory = DirectorySource(root, recursive=False, settle=0.0)
+    directory.scan(now=0.0)
+    path.write_text(_container("a"))
+    changes: list[Change | None] = []
+    stop = threading.Event()
+    first = directory.files.reload([path], now=0.0)
+    assert first.recheck_in is not None
+    directory._changed(stop, changes.append, first, {path})
+    deadline = time.monotonic() + 10
+    while _names(directory.files) != {"a"} and time.monotonic() < deadline:
+        stop.wait(0.01)
+    stop.set()
+    assert _names(directory.files) == {"a"}
+    assert changes[0] is first and len(changes) >= 2

@@ -1,0 +1,429 @@
+"""`run` and `sync`: the control loop over a watched directory or a git branch."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli import common, engines
+from reconciler.cli.app import cli
+from reconciler.cli.options import Options
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.ownership import watching
+
+if TYPE_CHECKING:
+    from reconciler.loop.control import LoopSettings
+    from reconciler.loop.metrics import LoopMetrics
+    from reconciler.sources.git import GitSettings, GitSource
+
+
+def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The control loop's options, shared by `run` and `sync`."""
+    options = (
+        click.option(
+            "--resync",
+            default=30.0,
+            show_default=True,
+            type=click.FloatRange(min=0.1),
+            help="Seconds between full passes over every unit.",
+        ),
+        click.option(
+            "--backoff-initial",
+            default=10.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Crash-loop backoff: the wait before the second restart.",
+        ),
+        click.option(
+            "--backoff-max",
+            default=300.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Crash-loop backoff: the cap of the doubling.",
+        ),
+        click.option(
+            "--parallel",
+            default=4,
+            show_default=True,
+            type=click.IntRange(1, 64),
+            help="Units converged at once.",
+        ),
+        click.option(
+            "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+        ),
+        click.option(
+            "--metrics-addr",
+            envvar="RECONCILER_METRICS_ADDR",
+            default=None,
+            metavar="HOST:PORT",
+            help="Serve Prometheus /metrics, /healthz and /readyz here (host default 127.0.0.1).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@common.recursive
+@_loop_options
+@click.option(
+    "--allow-empty", is_flag=True, help="Remove every container when the directory defines nothing."
+)
+@common.adopt
+@common.state_dir
+@click.pass_obj
+def run(
+    options: Options,
+    directory: Path,
+    recursive: bool,
+    resync: float,
+    backoff_initial: float,
+    backoff_max: float,
+    allow_empty: bool,
+    parallel: int,
+    log_format: str,
+    adopt: bool,
+    state_dir: str | None,
+    metrics_addr: str | None,
+) -> None:
+    """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
+
+    The directory owns the units it defines: it prunes only those, and a unit
+    another source owns is reported, not taken (unless --adopt).
+    SIGTERM or SIGINT stops the loop and leaves the containers running.
+    """
+    from reconciler.loop.backoff import BackoffPolicy
+    from reconciler.loop.control import Loop, LoopSettings
+    from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name
+
+    _logging(log_format)
+    if not directory.is_dir():
+        common.fail(f"{directory} is not a directory")
+    if backoff_initial > backoff_max:
+        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
+    daemon = common.daemon(options)
+    owner = watching(str(directory.resolve()))
+    settings = LoopSettings(
+        directory=directory.resolve(),
+        build=replace(options.build, owner=owner),
+        adopt=adopt,
+        state_dir=Path(state_dir) if state_dir else default_state_dir(),
+        state_name=state_name(options.instance, daemon, owner.source),
+        daemon=daemon,
+        recursive=recursive,
+        resync=resync,
+        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
+        parallel=parallel,
+        allow_empty=allow_empty,
+        limits=options.limits,
+    )
+    try:
+        with (
+            InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance),
+            _served(metrics_addr, resync) as metrics,
+        ):
+            loop = Loop(settings, engines.make_driver(options), metrics=metrics)
+            _stop_on_signals(loop.stop)
+            loop.run()
+    except ReconcilerError as exc:
+        common.fail(str(exc))
+    except OSError as exc:
+        common.fail(f"state directory {settings.state_dir}: {exc}")
+
+
+@contextlib.contextmanager
+def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
+    """Metrics and health for a long-running command (run, and sync can reuse it),
+    served on ``addr`` when given; None otherwise."""
+    from reconciler.loop.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
+
+    if addr is None:
+        yield None
+        return
+    metrics = LoopMetrics(Health(stale_after(resync)))
+    try:
+        host, port = parse_addr(addr)
+        server = MetricsServer(metrics, host, port).start()
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--metrics-addr") from exc
+    logging.getLogger("reconciler").info(
+        "serving /metrics, /healthz, /readyz on http://%s:%d", host, server.port
+    )
+    try:
+        yield metrics
+    finally:
+        server.close()
+
+
+@cli.command()
+@click.option(
+    "--repo", "url", required=True, metavar="URL", help="Repository to follow (any URL git takes)."
+)
+@click.option("--branch", default="main", show_default=True, help="Branch to follow.")
+@click.option(
+    "--path",
+    "repo_path",
+    default=".",
+    show_default=True,
+    metavar="DIR",
+    help="Directory of the repository holding the manifests (read recursively).",
+)
+@click.option(
+    "--interval",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between fetches.",
+)
+@click.option("--once", is_flag=True, help="Fetch, converge once and exit (exit status as apply).")
+@click.option(
+    "--allow-empty", is_flag=True, help="Let a commit that defines nothing remove every unit."
+)
+@click.option("--listen", default=None, metavar="HOST:PORT", help="Serve the webhook here.")
+@click.option(
+    "--webhook-secret-file",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the webhook's HMAC secret (required with --listen).",
+)
+@click.option("--verify-commits", is_flag=True, help="Apply only commits signed by an allowed key.")
+@click.option(
+    "--allowed-signers",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ssh allowed-signers file for --verify-commits (gpg.ssh.allowedSignersFile).",
+)
+@click.option(
+    "--gnupg-home",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="GnuPG home whose keyring --verify-commits trusts.",
+)
+@_loop_options
+@common.adopt
+@common.state_dir
+@click.pass_obj
+def sync(
+    options: Options,
+    url: str,
+    branch: str,
+    repo_path: str,
+    interval: float,
+    once: bool,
+    allow_empty: bool,
+    listen: str | None,
+    webhook_secret_file: Path | None,
+    verify_commits: bool,
+    allowed_signers: Path | None,
+    gnupg_home: Path | None,
+    resync: float,
+    backoff_initial: float,
+    backoff_max: float,
+    parallel: int,
+    log_format: str,
+    metrics_addr: str | None,
+    adopt: bool,
+    state_dir: str | None,
+) -> None:
+    """Follow a branch of a git repository: keep the host as its manifests under --path say.
+
+    One whole commit at a time: a commit with any broken file, a missing
+    path or (with --verify-commits) no allowed signature changes nothing.
+    The branch and path own the units they define: they prune only those,
+    and a unit another source owns is reported, not taken (unless --adopt).
+    SIGTERM or SIGINT stops it and leaves the containers running.
+    """
+    from reconciler.loop.backoff import BackoffPolicy
+    from reconciler.loop.control import Loop, LoopSettings
+    from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name
+    from reconciler.sources.git import GitSettings, owner_for_git
+    from reconciler.sources.gitmirror import check_branch, clean_path
+    from reconciler.sources.webhook import parse_listen
+
+    _logging(log_format)
+    try:
+        branch = check_branch(branch)
+        repo_path = clean_path(repo_path)
+        address = parse_listen(listen) if listen else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if address is not None and webhook_secret_file is None:
+        raise click.UsageError("--listen needs --webhook-secret-file")
+    if verify_commits and allowed_signers is None and gnupg_home is None:
+        raise click.UsageError("--verify-commits needs --allowed-signers or --gnupg-home")
+    if backoff_initial > backoff_max:
+        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
+    secret = _webhook_secret(webhook_secret_file)
+    daemon = common.daemon(options)
+    states = Path(state_dir) if state_dir else default_state_dir()
+    owner = owner_for_git(url, branch, repo_path)
+    source = _git_source(
+        options,
+        states,
+        GitSettings(
+            url=url,
+            branch=branch,
+            path=repo_path,
+            interval=interval,
+            allow_empty=allow_empty,
+            verify_commits=verify_commits,
+            allowed_signers=allowed_signers.resolve() if allowed_signers else None,
+            gnupg_home=gnupg_home.resolve() if gnupg_home else None,
+            limits=options.limits,
+        ),
+        owner.source,
+    )
+    settings = LoopSettings(
+        directory=source.mirror.current,
+        build=replace(options.build, owner=owner),
+        adopt=adopt,
+        state_dir=states,
+        state_name=state_name(options.instance, daemon, owner.source),
+        daemon=daemon,
+        resync=resync,
+        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
+        parallel=parallel,
+        allow_empty=allow_empty,
+    )
+    try:
+        with InstanceLock(states, settings.state_name, daemon, options.instance):
+            if once:
+                sys.exit(_sync_once(options, source, settings, parallel))
+            with _served(metrics_addr, resync) as metrics:
+                loop = Loop(settings, engines.make_driver(options), source, metrics=metrics)
+                with _webhook(address, secret, source.trigger):
+                    _stop_on_signals(loop.stop)
+                    loop.run()
+    except ReconcilerError as exc:
+        common.fail(str(exc))
+    except OSError as exc:
+        common.fail(f"state directory {states}: {exc}")
+
+
+def _webhook_secret(path: Path | None) -> bytes:
+    """The webhook's HMAC secret from --webhook-secret-file (empty without one)."""
+    if path is None:
+        return b""
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        common.fail(f"webhook secret: {exc}")
+    if not secret:
+        common.fail(f"webhook secret: {path} is empty")
+    return secret
+
+
+def _git_source(options: Options, states: Path, settings: GitSettings, owner: str) -> GitSource:
+    """The branch to follow, through a mirror of its own under ``states``."""
+    import hashlib
+
+    from reconciler.loop.statefile import state_name
+    from reconciler.sources.git import GitSource
+    from reconciler.sources.gitmirror import Mirror
+
+    # A mirror per instance, daemon and source: two syncs never swap or clean
+    # each other's trees (whose 'current' is the last commit good for its path).
+    key = f"{state_name(options.instance, common.daemon(options))}\0{owner}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return GitSource(settings, Mirror(settings.url, settings.branch, states / "git" / digest))
+
+
+@contextlib.contextmanager
+def _webhook(
+    address: tuple[str, int] | None, secret: bytes, trigger: Callable[[], None]
+) -> Iterator[None]:
+    """The webhook (sources/webhook.py) served while the loop runs, when --listen asks."""
+    from reconciler.sources.webhook import Webhook
+
+    if address is None:
+        yield
+        return
+    hook = Webhook(*address, secret, trigger)
+    hook.start()
+    try:
+        yield
+    finally:
+        hook.stop()
+
+
+def _sync_once(options: Options, source: GitSource, settings: LoopSettings, parallel: int) -> int:
+    """Fetch, converge once; 0 converged, 1 the commit or a unit failed."""
+    from datetime import UTC, datetime
+
+    from reconciler.cli.converge import APPLY_CODES, converge
+    from reconciler.core.planner import PlanConfig
+    from reconciler.loop.statefile import write_record
+    from reconciler.loop.statusrecord import LoopStatus
+
+    source.poll()
+    revision = source.revision
+    code = 1 if source.last_error else 0
+    if revision is not None:
+        config = PlanConfig(
+            in_place=options.build.driver.in_place,
+            instance=options.instance,
+            owner=settings.build.owner,
+            adopt=settings.adopt,
+            prune=True,
+            allow_empty=settings.allow_empty,
+            incomplete=False,
+        )
+        compiled = source.compiled(settings.build)
+        done = converge(options, compiled, config, parallel=parallel, rounds=0)
+        code = APPLY_CODES[done.verdict] or code
+    status = LoopStatus(
+        instance=options.instance,
+        daemon=settings.daemon,
+        updated=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=source.status(),
+    )
+    try:
+        write_record(settings.state_dir, settings.state_name, status)
+    except OSError as exc:
+        click.echo(f"warning: writing status: {exc}", err=True)
+    return code
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (from another thread: a handler runs between two
+    bytecodes of the main thread, which may be holding the event's own lock)."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
+
+
+class _JsonLogs(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+            "thread": record.threadName,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonLogs())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)

@@ -1,0 +1,46 @@
+"""What the global options say: ``Options``, handed to every command. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
+from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
+from reconciler.core.models import Mode
+from reconciler.core.policy import BASELINE, Policy
+from reconciler.core.runtimes import DOCKER
+
+if TYPE_CHECKING:
+    from reconciler.core.effective import BuildConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    instance: str
+    docker_host: str | None
+    mode: Mode
+    infra_image: str
+    default_runtime: str
+    allowed_runtimes: frozenset[str] | None
+    allowed_modes: frozenset[Mode] | None
+    policy: Policy = BASELINE
+    limits: InputLimits = DEFAULT_LIMITS
+    driver: str = DOCKER.name  # a key of DRIVERS
+    cri_endpoint: str = CRI_ENDPOINT
+    cri_state_dir: str | None = None  # the CRI driver's volumes, claims and logs
+
+    @property
+    def build(self) -> BuildConfig:
+        from reconciler.core.effective import BuildConfig
+
+        return BuildConfig(
+            self.instance,
+            self.mode,
+            self.infra_image,
+            self.default_runtime,
+            self.allowed_runtimes,
+            self.allowed_modes,
+            driver=DRIVERS[self.driver],
+            policy=self.policy,
+        )
