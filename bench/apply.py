@@ -1,28 +1,43 @@
 """Benchmark `reconciler apply` against docker-compose and the docker SDK floor.
 
-What it measures: the wall-clock time to bring up N sandboxes (default 20),
-each an infra container (local/pause:test, IpcMode shareable) plus two
-workloads (local/busybox:test running ``sleep 3600``) that join the infra's
-network and IPC namespaces (``container:<infra-id>``), no published ports:
+What it measures, at each size N of ``--sizes`` (default 4,20): the wall-clock
+time to bring up N sandboxes, each an infra container (local/pause:test,
+IpcMode shareable) plus two workloads (local/busybox:test running ``sleep
+3600``) that join the infra's network and IPC namespaces
+(``container:<infra-id>``), no published ports:
 
-- SDK parallel (the floor): the low-level ``docker.APIClient``, a thread pool
-  of ``--parallel`` workers over sandboxes; each creates and starts the infra,
-  then creates and starts each workload. Containers are named, like the others'.
-- SDK sequential: the same, one sandbox after another.
+- SDK script (the floor): bench/floor.py as a subprocess, so process start
+  and imports count as they do for the others: the low-level
+  ``docker.APIClient``, a thread pool of ``--parallel`` workers over
+  sandboxes; each creates and starts the infra, then creates and starts each
+  workload. Containers are named, like the others'.
+- SDK in-process: the same code called in this process (no process start):
+  what the daemon alone takes. SDK sequential (``--sequential``): one sandbox
+  after another.
 - docker-compose (Debian's 1.29.2 at /usr/bin/docker-compose): one service
   per container, workloads on ``network_mode``/``ipc: service:sN``, the infra
   on the default bridge (as the SDK's and reconciler's are, so no project
   network is made); ``up -d`` from empty, then ``up -d`` with nothing changed.
+  Left out, with a note, when it is not installed.
 - reconciler: one Sandbox manifest per sandbox; ``reconciler apply -f DIR``
   from empty, then again with nothing changed. Timed as a subprocess, so the
   figures include process start.
 
 Each round runs every contender once, in an order rotated round by round so
-none always goes first; the table shows medians, the per-round raw figures
-follow. After each contender, exactly what it created is removed: SDK
-containers by their ``io.reconciler-bench.run`` label, compose by
-``docker-compose down`` (and its project label), reconciler by its
-``io.reconciler.managed-by`` instance label. Nothing else is touched.
+none always goes first; tables show medians and ratios (from empty against
+the floor, nothing-to-change against compose's nothing-to-change), then the
+raw figures. Before the timed rounds of a size, one more round (untimed)
+sends every contender through a counting proxy on the Docker socket
+(bench/proxy.py), which gives the API calls per contender and phase; timing
+goes straight to the daemon, so the proxy's own cost is in no figure. The
+peak RSS of each subprocess (floor, reconciler, compose) is read from ``wait4``.
+With matplotlib installed (``pip install -e '.[bench]'``) it writes a PNG
+(``--plot``): converge time against N, and peak RSS against N.
+
+After each contender, exactly what it created is removed: SDK containers by
+their ``io.reconciler-bench.run`` label, compose by ``docker-compose down``
+(and its project label), reconciler by its ``io.reconciler.managed-by``
+instance label. Nothing else is touched.
 
 This is a benchmark, not a test: it exits 0 whatever the verdicts say, and 1
 only when it cannot measure (no daemon, missing images, a contender failed).
@@ -32,7 +47,7 @@ Run it against a private daemon:
     scripts/dockerd.sh start /tmp/benchdocker      # prints unix:///tmp/benchdocker/docker.sock
     export DOCKER_HOST=unix:///tmp/benchdocker/docker.sock
     scripts/test-image.sh
-    .venv/bin/python bench/apply.py [--rounds 3] [--sandboxes 20] [--parallel 4]
+    .venv/bin/python bench/apply.py [--sizes 4,20,200] [--rounds 3] [--parallel 4]
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,11 +68,10 @@ from typing import Any, Protocol
 
 import docker
 import docker.errors
+import floor
 import yaml
 from common import (
-    BUSYBOX,
     MANAGED_BY,
-    PAUSE,
     BenchError,
     connect,
     joins_another,
@@ -66,8 +81,10 @@ from common import (
     short_id,
     table,
 )
+from proxy import CountingProxy
 
-WORKLOADS = 2  # per sandbox
+BUSYBOX, PAUSE, WORKLOADS = floor.BUSYBOX, floor.PAUSE, floor.WORKLOADS
+FLOOR_SCRIPT = Path(floor.__file__)
 BENCH_LABEL = "io.reconciler-bench.run"
 COMPOSE_LABEL = "com.docker.compose.project"
 COMPOSE = Path("/usr/bin/docker-compose")
@@ -75,10 +92,23 @@ SETTLE_SECONDS = 1.0  # let the daemon finish tearing down before the next conte
 
 EMPTY = "from empty"
 NOOP = "nothing to change"
-FLOOR_RATIO_TARGET = 1.15
-NOOP_TARGET_SECONDS = 0.4
+FLOOR = "SDK script"  # the floor: bench/floor.py as a process, like the other contenders
+IN_PROCESS = "SDK in-process"  # the same without process start and imports
+RECONCILER = "reconciler"
+COMPOSE_NAME = "docker-compose"
+FLOOR_TARGET = 1.05  # reconciler from empty / the floor from empty
+NOOP_TARGET = 0.25  # reconciler nothing to change / compose nothing to change
 
 Times = dict[str, float]  # phase -> seconds
+Mark = Callable[[str], None]  # a contender calls it when a phase ends (the proxy's counts)
+
+
+@dataclass
+class Sample:
+    """One run of one contender: seconds and peak RSS (KiB, subprocesses only) per phase."""
+
+    times: Times = field(default_factory=dict)
+    rss: dict[str, int] = field(default_factory=dict)
 
 
 # -- the daemon ---------------------------------------------------------------------
@@ -124,15 +154,22 @@ def expect_unchanged(before: set[str], after: set[str], who: str) -> None:
         )
 
 
-def run_timed(cmd: Sequence[str], cwd: Path | None = None) -> float:
-    """Wall-clock seconds of a subprocess (process start included); fail on non-zero exit."""
+def run_timed(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall-clock seconds (process start included) and peak RSS (KiB) of a subprocess;
+    fail on a non-zero exit."""
     began = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()  # until the child closes it: it has exited, or nearly
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
     if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
-        raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode}:\n{output[-2000:]}")
-    return elapsed
+        raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode}:\n{output.strip()[-2000:]}")
+    return elapsed, usage.ru_maxrss
 
 
 # -- the contenders -----------------------------------------------------------------
@@ -145,8 +182,9 @@ class Contender(Protocol):
     def available(self) -> str | None:
         """None when it can run, else why not (shown in its column)."""
 
-    def run(self) -> Times:
-        """Measure one round from empty; leaves its containers for cleanup()."""
+    def run(self, sandboxes: int, docker_host: str, mark: Mark) -> Sample:
+        """Measure one round from empty through ``docker_host``; leaves its containers
+        for cleanup()."""
 
     def cleanup(self) -> None:
         """Remove exactly what the last run() created."""
@@ -154,30 +192,39 @@ class Contender(Protocol):
 
 @dataclass
 class SdkContender:
-    """The floor: the low-level SDK doing the minimum, in ``workers`` threads."""
+    """The SDK doing the minimum (bench/floor.py) in ``workers`` threads: as a script,
+    process start included (the floor), or in this process (a reference)."""
 
     name: str
-    api: docker.APIClient
-    sandboxes: int
+    api: docker.APIClient  # straight to the daemon: checks and cleanup
     workers: int
+    script: bool
     phases: tuple[str, ...] = (EMPTY,)
     run_id: str = ""
 
     def available(self) -> str | None:
         return None
 
-    def run(self) -> Times:
+    def run(self, sandboxes: int, docker_host: str, mark: Mark) -> Sample:
         self.run_id = short_id()
-        began = time.perf_counter()
-        if self.workers == 1:
-            for index in range(self.sandboxes):
-                self._sandbox(index)
+        prefix = f"bench-{self.run_id}"
+        sample = Sample()
+        if self.script:
+            cmd = [sys.executable, str(FLOOR_SCRIPT), "--sandboxes", str(sandboxes)]
+            cmd += ["--parallel", str(self.workers), "--name", prefix, "--label", self._label]
+            env = os.environ | {"DOCKER_HOST": docker_host}
+            sample.times[EMPTY], sample.rss[EMPTY] = run_timed(cmd, env)
         else:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                list(pool.map(self._sandbox, range(self.sandboxes)))
-        elapsed = time.perf_counter() - began
-        expect_running(self.api, self._label, self.sandboxes * (1 + WORKLOADS), self.name)
-        return {EMPTY: elapsed}
+            client = docker.APIClient(base_url=docker_host, version="1.41", timeout=120)
+            try:
+                began = time.perf_counter()
+                floor.run(client, sandboxes, self.workers, prefix, self._label)
+                sample.times[EMPTY] = time.perf_counter() - began
+            finally:
+                client.close()
+        mark(EMPTY)
+        expect_running(self.api, self._label, sandboxes * (1 + WORKLOADS), self.name)
+        return sample
 
     def cleanup(self) -> None:
         if self.run_id:
@@ -187,58 +234,35 @@ class SdkContender:
     def _label(self) -> str:
         return f"{BENCH_LABEL}={self.run_id}"
 
-    def _sandbox(self, index: int) -> None:
-        labels = {BENCH_LABEL: self.run_id}
-        prefix = f"bench-{self.run_id}-s{index}"
-        infra = self._create_started(PAUSE, None, f"{prefix}-infra", labels, "shareable")
-        joined = f"container:{infra}"
-        for worker in range(WORKLOADS):
-            name = f"{prefix}-w{worker}"
-            self._create_started(BUSYBOX, ["sleep", "3600"], name, labels, joined, joined)
-
-    def _create_started(
-        self,
-        image: str,
-        command: list[str] | None,
-        name: str,
-        labels: dict[str, str],
-        ipc_mode: str,
-        network_mode: str | None = None,
-    ) -> str:
-        host_config = self.api.create_host_config(ipc_mode=ipc_mode, network_mode=network_mode)
-        container = self.api.create_container(
-            image, command=command, name=name, labels=labels, host_config=host_config
-        )
-        container_id: str = container["Id"]
-        self.api.start(container_id)
-        return container_id
-
 
 @dataclass
 class ComposeContender:
     """docker-compose 1.29.2: ``up -d`` from empty, then ``up -d`` with nothing changed."""
 
     api: docker.APIClient
-    sandboxes: int
     workdir: Path
-    name: str = "docker-compose"
+    name: str = COMPOSE_NAME
     phases: tuple[str, ...] = (EMPTY, NOOP)
     project: str = ""
 
     def available(self) -> str | None:
         return None if os.access(COMPOSE, os.X_OK) else "not installed"
 
-    def run(self) -> Times:
+    def run(self, sandboxes: int, docker_host: str, mark: Mark) -> Sample:
         self.project = f"rbench{short_id()}"  # compose keeps [a-z0-9] only
         compose_file = self.workdir / f"{self.project}.yml"
-        compose_file.write_text(yaml.safe_dump(self._compose(), sort_keys=False))
+        compose_file.write_text(yaml.safe_dump(_compose(sandboxes), sort_keys=False))
         up = [str(COMPOSE), "-p", self.project, "-f", str(compose_file), "up", "-d"]
-        expected = self.sandboxes * (1 + WORKLOADS)
-        empty = run_timed(up)
+        env = os.environ | {"DOCKER_HOST": docker_host}
+        expected = sandboxes * (1 + WORKLOADS)
+        sample = Sample()
+        sample.times[EMPTY], sample.rss[EMPTY] = run_timed(up, env)
+        mark(EMPTY)
         before = expect_running(self.api, self._label, expected, self.name)
-        noop = run_timed(up)
+        sample.times[NOOP], sample.rss[NOOP] = run_timed(up, env)
+        mark(NOOP)
         expect_unchanged(before, expect_running(self.api, self._label, expected, self.name), NOOP)
-        return {EMPTY: empty, NOOP: noop}
+        return sample
 
     def cleanup(self) -> None:
         if not self.project:
@@ -253,19 +277,20 @@ class ComposeContender:
     def _label(self) -> str:
         return f"{COMPOSE_LABEL}={self.project}"
 
-    def _compose(self) -> dict[str, Any]:
-        services: dict[str, Any] = {}
-        for index in range(self.sandboxes):
-            infra = f"s{index}"
-            services[infra] = {"image": PAUSE, "ipc": "shareable", "network_mode": "bridge"}
-            for worker in range(WORKLOADS):
-                services[f"{infra}w{worker}"] = {
-                    "image": BUSYBOX,
-                    "command": ["sleep", "3600"],
-                    "network_mode": f"service:{infra}",
-                    "ipc": f"service:{infra}",
-                }
-        return {"version": "2.4", "services": services}
+
+def _compose(sandboxes: int) -> dict[str, Any]:
+    services: dict[str, Any] = {}
+    for index in range(sandboxes):
+        infra = f"s{index}"
+        services[infra] = {"image": PAUSE, "ipc": "shareable", "network_mode": "bridge"}
+        for worker in range(WORKLOADS):
+            services[f"{infra}w{worker}"] = {
+                "image": BUSYBOX,
+                "command": ["sleep", "3600"],
+                "network_mode": f"service:{infra}",
+                "ipc": f"service:{infra}",
+            }
+    return {"version": "2.4", "services": services}
 
 
 @dataclass
@@ -273,29 +298,28 @@ class ReconcilerContender:
     """``reconciler apply -f DIR`` twice, as a subprocess: from empty, then a no-op."""
 
     api: docker.APIClient
-    sandboxes: int
     workers: int
     workdir: Path
     executable: Path
-    name: str = "reconciler"
+    name: str = RECONCILER
     phases: tuple[str, ...] = (EMPTY, NOOP)
     instance: str = ""
 
     def available(self) -> str | None:
         return None if os.access(self.executable, os.X_OK) else f"{self.executable} missing"
 
-    def run(self) -> Times:
+    def run(self, sandboxes: int, docker_host: str, mark: Mark) -> Sample:
         self.instance = f"bench-{short_id()}"
         manifests = self.workdir / self.instance
         manifests.mkdir()
-        for index in range(self.sandboxes):
+        for index in range(sandboxes):
             (manifests / f"s{index}.yaml").write_text(yaml.safe_dump(_sandbox(f"s{index}")))
         apply = [
             str(self.executable),
             "--instance",
             self.instance,
             "--docker-host",
-            os.environ["DOCKER_HOST"],
+            docker_host,
             "--infra-image",
             PAUSE,
             "apply",
@@ -304,12 +328,16 @@ class ReconcilerContender:
             "-f",
             str(manifests),
         ]
-        expected = self.sandboxes * (1 + WORKLOADS)
-        empty = run_timed(apply)
+        env = os.environ | {"DOCKER_HOST": docker_host}
+        expected = sandboxes * (1 + WORKLOADS)
+        sample = Sample()
+        sample.times[EMPTY], sample.rss[EMPTY] = run_timed(apply, env)
+        mark(EMPTY)
         before = expect_running(self.api, self._label, expected, self.name)
-        noop = run_timed(apply)
+        sample.times[NOOP], sample.rss[NOOP] = run_timed(apply, env)
+        mark(NOOP)
         expect_unchanged(before, expect_running(self.api, self._label, expected, self.name), NOOP)
-        return {EMPTY: empty, NOOP: noop}
+        return sample
 
     def cleanup(self) -> None:
         if self.instance:
@@ -329,7 +357,11 @@ def _sandbox(name: str) -> dict[str, Any]:
         "apiVersion": "reconciler/v1",
         "kind": "Sandbox",
         "metadata": {"name": name},
-        "spec": {"share": ["network", "ipc"], "containers": containers},
+        "spec": {
+            "share": ["network", "ipc"],
+            "terminationGracePeriodSeconds": 1,
+            "containers": containers,
+        },
     }
 
 
@@ -338,16 +370,29 @@ def _sandbox(name: str) -> dict[str, Any]:
 
 @dataclass
 class Results:
-    """Per contender, per phase: the seconds of every round."""
+    """Per size, per contender: every timed round, and the API calls of the counting round."""
 
-    rounds: dict[str, list[Times]] = field(default_factory=dict)
+    rounds: dict[tuple[int, str], list[Sample]] = field(default_factory=dict)
+    calls: dict[tuple[int, str, str], Counter[str]] = field(default_factory=dict)
 
-    def add(self, name: str, times: Times) -> None:
-        self.rounds.setdefault(name, []).append(times)
+    def add(self, size: int, name: str, sample: Sample) -> None:
+        self.rounds.setdefault((size, name), []).append(sample)
 
-    def median(self, name: str, phase: str) -> float | None:
-        values = [t[phase] for t in self.rounds.get(name, []) if phase in t]
+    def median(self, size: int, name: str, phase: str) -> float | None:
+        values = [s.times[phase] for s in self.rounds.get((size, name), []) if phase in s.times]
         return statistics.median(values) if values else None
+
+    def peak_rss(self, size: int, name: str, phase: str) -> int | None:
+        values = [s.rss[phase] for s in self.rounds.get((size, name), []) if phase in s.rss]
+        return max(values) if values else None
+
+    def total_calls(self, size: int, name: str, phase: str) -> int | None:
+        counts = self.calls.get((size, name, phase))
+        return None if counts is None else sum(counts.values())
+
+    def ratio(self, size: int, mine: tuple[str, str], theirs: tuple[str, str]) -> float | None:
+        a, b = self.median(size, *mine), self.median(size, *theirs)
+        return None if a is None or not b else a / b
 
 
 def rotated(items: Sequence[Contender], by: int) -> list[Contender]:
@@ -355,115 +400,206 @@ def rotated(items: Sequence[Contender], by: int) -> list[Contender]:
     return [*items[shift:], *items[:shift]]
 
 
-def run_rounds(
-    contenders: Sequence[Contender], rounds: int, report: Callable[[str], None]
-) -> Results:
-    results = Results()
+def run_size(
+    contenders: Sequence[Contender],
+    size: int,
+    rounds: int,
+    proxy: CountingProxy | None,
+    direct: str,
+    results: Results,
+    report: Callable[[str], None],
+) -> None:
+    """One counting round through ``proxy`` (when given), then ``rounds`` timed rounds."""
     runnable = [c for c in contenders if c.available() is None]
-    for contender in contenders:
-        missing = contender.available()
-        if missing is not None:
-            report(f"{contender.name}: {missing}")
-    for number in range(rounds):
-        order = rotated(runnable, number)
-        report(f"round {number + 1}/{rounds}: {', '.join(c.name for c in order)}")
-        for contender in order:
+    if proxy is not None:
+        report(f"{size} sandboxes: counting API calls (untimed)")
+        for contender in runnable:
+            proxy.take()
             try:
-                times = contender.run()
+                contender.run(
+                    size,
+                    proxy.docker_host,
+                    lambda phase, c=contender: results.calls.__setitem__(
+                        (size, c.name, phase), proxy.take()
+                    ),
+                )
             finally:
                 contender.cleanup()
                 time.sleep(SETTLE_SECONDS)
-            results.add(contender.name, times)
-            figures = ", ".join(f"{phase} {secs:.2f} s" for phase, secs in times.items())
+    for number in range(rounds):
+        order = rotated(runnable, number)
+        report(f"{size} sandboxes, round {number + 1}/{rounds}: {', '.join(c.name for c in order)}")
+        for contender in order:
+            try:
+                sample = contender.run(size, direct, lambda phase: None)
+            finally:
+                contender.cleanup()
+                time.sleep(SETTLE_SECONDS)
+            results.add(size, contender.name, sample)
+            figures = ", ".join(f"{phase} {secs:.2f} s" for phase, secs in sample.times.items())
             report(f"  {contender.name}: {figures}")
-    return results
 
 
 # -- printing -------------------------------------------------------------------------
 
 
-def _cell(seconds: float | None) -> str:
+def _secs(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.2f} s"
 
 
-def _ratio_cell(results: Results, floor: str) -> str:
-    ratio = _floor_ratio(results, floor)
-    if ratio is None:
+def _ratio(value: float | None, target: float) -> str:
+    if value is None:
         return "-"
-    verdict = "OK" if ratio <= FLOOR_RATIO_TARGET else "MISS"
-    return f"{ratio:.2f}x (<= {FLOOR_RATIO_TARGET}x {verdict})"
+    return f"{value:.2f}x ({'OK' if value <= target else 'MISS'} <= {target}x)"
 
 
-def _noop_cell(results: Results) -> str:
-    noop = results.median("reconciler", NOOP)
-    if noop is None:
-        return "-"
-    verdict = "OK" if noop < NOOP_TARGET_SECONDS else "MISS"
-    return f"{noop:.2f} s (< {NOOP_TARGET_SECONDS} s {verdict})"
+def _mib(kib: int | None) -> str:
+    return "-" if kib is None else f"{kib / 1024:.0f} MiB"
 
 
-def _floor_ratio(results: Results, floor: str) -> float | None:
-    mine = results.median("reconciler", EMPTY)
-    base = results.median(floor, EMPTY)
-    return None if mine is None or not base else mine / base
+def _num(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
-def summary_table(contenders: Sequence[Contender], results: Results, floor: str) -> str:
-    header = ["", *(_column_name(c, floor) for c in contenders), "reconciler/floor, target"]
-    rows = [header]
-    for phase in (EMPTY, NOOP):
+def size_table(contenders: Sequence[Contender], results: Results, size: int) -> str:
+    """Medians per phase and contender, with the two ratios the targets are about."""
+    header = ["phase", *(f"{c.name} (floor)" if c.name == FLOOR else c.name for c in contenders)]
+    rows = [[*header, "ratio"]]
+    for phase, ratio in (
+        (EMPTY, _ratio(results.ratio(size, (RECONCILER, EMPTY), (FLOOR, EMPTY)), FLOOR_TARGET)),
+        (NOOP, _ratio(results.ratio(size, (RECONCILER, NOOP), (COMPOSE_NAME, NOOP)), NOOP_TARGET)),
+    ):
         row = [phase]
         for contender in contenders:
             missing = contender.available()
-            row.append(missing or _cell(results.median(contender.name, phase)))
-        row.append(_ratio_cell(results, floor) if phase == EMPTY else _noop_cell(results))
-        rows.append(row)
+            cell = missing if missing else _secs(results.median(size, contender.name, phase))
+            row.append(cell if phase in contender.phases else "")
+        which = "reconciler/floor" if phase == EMPTY else "reconciler/compose"
+        rows.append([*row, f"{which} {ratio}"])
     return table(rows)
 
 
-def _column_name(contender: Contender, floor: str) -> str:
-    return f"{contender.name} (floor)" if contender.name == floor else contender.name
+def calls_table(contenders: Sequence[Contender], results: Results, size: int) -> str:
+    """API calls per contender and phase (the counting round), the busiest requests named."""
+    rows = [["contender", "phase", "calls", "of which"]]
+    for contender in contenders:
+        for phase in contender.phases:
+            counts = results.calls.get((size, contender.name, phase))
+            if counts is None:
+                continue
+            top = ", ".join(f"{n} {what}" for what, n in counts.most_common(4))
+            rows.append([contender.name, phase, str(sum(counts.values())), top])
+    return table(rows) if len(rows) > 1 else "(no counts: --no-count)"
 
 
-def raw_table(contenders: Sequence[Contender], results: Results) -> str:
+def raw_table(contenders: Sequence[Contender], results: Results, size: int) -> str:
     columns = [(c.name, p) for c in contenders if c.available() is None for p in c.phases]
     header = ["round", *(f"{n} {'empty' if p == EMPTY else 'no-op'}" for n, p in columns)]
-    rounds = max((len(r) for r in results.rounds.values()), default=0)
+    rounds = max((len(v) for (s, _), v in results.rounds.items() if s == size), default=0)
     rows = [header]
     for number in range(rounds):
         row = [str(number + 1)]
         for name, phase in columns:
-            runs = results.rounds.get(name, [])
-            row.append(_cell(runs[number].get(phase)) if number < len(runs) else "-")
+            runs = results.rounds.get((size, name), [])
+            row.append(_secs(runs[number].times.get(phase)) if number < len(runs) else "-")
         rows.append(row)
     return table(rows)
 
 
-def verdicts(results: Results, floor: str) -> list[str]:
-    lines = []
-    empty = results.median("reconciler", EMPTY)
-    ratio = _floor_ratio(results, floor)
-    if empty is not None and ratio is not None:
-        ok = "OK" if ratio <= FLOOR_RATIO_TARGET else "MISS"
-        lines.append(
-            f"reconciler from empty: {empty:.2f} s = {ratio:.2f}x floor "
-            f"(target <= {FLOOR_RATIO_TARGET}x): {ok}"
+def summary_table(results: Results, sizes: Sequence[int]) -> str:
+    """One row per size: the figures the issue's targets are about."""
+    rows = [
+        [
+            "N",
+            "floor empty",
+            "in-process",
+            "reconciler empty",
+            "/floor",
+            "/in-process",
+            "compose no-op",
+            "reconciler no-op",
+            "/compose",
+            "calls empty/no-op",
+            "compose calls",
+            "reconciler RSS",
+        ]
+    ]
+    for size in sizes:
+        rows.append(
+            [
+                str(size),
+                _secs(results.median(size, FLOOR, EMPTY)),
+                _secs(results.median(size, IN_PROCESS, EMPTY)),
+                _secs(results.median(size, RECONCILER, EMPTY)),
+                _plain(results.ratio(size, (RECONCILER, EMPTY), (FLOOR, EMPTY))),
+                _plain(results.ratio(size, (RECONCILER, EMPTY), (IN_PROCESS, EMPTY))),
+                _secs(results.median(size, COMPOSE_NAME, NOOP)),
+                _secs(results.median(size, RECONCILER, NOOP)),
+                _plain(results.ratio(size, (RECONCILER, NOOP), (COMPOSE_NAME, NOOP))),
+                f"{_num(results.total_calls(size, RECONCILER, EMPTY))}"
+                f"/{_num(results.total_calls(size, RECONCILER, NOOP))}",
+                f"{_num(results.total_calls(size, COMPOSE_NAME, EMPTY))}"
+                f"/{_num(results.total_calls(size, COMPOSE_NAME, NOOP))}",
+                _mib(results.peak_rss(size, RECONCILER, EMPTY)),
+            ]
         )
-    noop = results.median("reconciler", NOOP)
-    if noop is not None:
-        ok = "OK" if noop < NOOP_TARGET_SECONDS else "MISS"
-        lines.append(
-            f"reconciler nothing to change: {noop:.2f} s (target < {NOOP_TARGET_SECONDS} s): {ok}"
-        )
-    return lines
+    return table(rows)
+
+
+def _plain(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def plot(results: Results, sizes: Sequence[int], path: Path) -> str:
+    """Write the PNG; what was done, for the output."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "no plot: matplotlib is not installed (pip install -e '.[bench]')"
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, phase, style in (
+        (FLOOR, EMPTY, "k--"),
+        (IN_PROCESS, EMPTY, "k:"),
+        (COMPOSE_NAME, EMPTY, "s-"),
+        (RECONCILER, EMPTY, "o-"),
+        (COMPOSE_NAME, NOOP, "s:"),
+        (RECONCILER, NOOP, "o:"),
+    ):
+        points = [(n, results.median(n, name, phase)) for n in sizes]
+        xs = [n for n, v in points if v is not None]
+        if xs:
+            ys = [v for _, v in points if v is not None]
+            label = f"{name}, {'from empty' if phase == EMPTY else 'nothing to change'}"
+            times.plot(xs, ys, style, label=label)
+    times.set(xlabel="sandboxes (3 containers each)", ylabel="seconds (median)")
+    times.set_title("apply: converge time against N")
+    for name, style in ((FLOOR, "k--"), (COMPOSE_NAME, "s-"), (RECONCILER, "o-")):
+        points = [(n, results.peak_rss(n, name, EMPTY)) for n in sizes]
+        xs = [n for n, v in points if v is not None]
+        if xs:
+            memory.plot(xs, [v / 1024 for _, v in points if v is not None], style, label=name)
+    memory.set(xlabel="sandboxes (3 containers each)", ylabel="MiB")
+    memory.set_title("peak RSS of the process, from empty")
+    for axes in (times, memory):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+        if len(sizes) > 1 and max(sizes) / min(sizes) >= 20:
+            axes.set_xscale("log")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return f"plot written to {path}"
 
 
 def describe(api: docker.APIClient, args: argparse.Namespace) -> str:
     version = api.version()
-    total = args.sandboxes * (1 + WORKLOADS)
     return (
-        f"{args.sandboxes} sandboxes x (infra + {WORKLOADS} workloads) = {total} containers; "
-        f"{args.parallel} workers; {args.rounds} rounds, alternated; medians\n"
+        f"sizes {', '.join(map(str, args.sizes))} sandboxes x (infra + {WORKLOADS} workloads); "
+        f"{args.parallel} workers; {args.rounds} timed round(s) per size, alternated; medians"
+        f"{'' if args.no_count else '; one more, untimed, through the counting proxy'}\n"
         f"daemon {os.environ['DOCKER_HOST']}: Docker {version.get('Version')}, "
         f"{os.cpu_count()} CPUs on this host"
     )
@@ -472,18 +608,58 @@ def describe(api: docker.APIClient, args: argparse.Namespace) -> str:
 # -- main -----------------------------------------------------------------------------
 
 
+def sizes(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of numbers, e.g. 4,20") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("sizes must be at least 1")
+    return sorted(set(values))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time `reconciler apply` against docker-compose and the docker SDK floor."
     )
-    parser.add_argument("--rounds", type=positive, default=3, help="rounds (default 3)")
-    parser.add_argument("--sandboxes", type=positive, default=20, help="sandboxes (default 20)")
+    parser.add_argument(
+        "--sizes", type=sizes, default=[4, 20], help="sandbox counts (default 4,20)"
+    )
+    parser.add_argument("--rounds", type=positive, default=3, help="timed rounds (default 3)")
     parser.add_argument(
         "--parallel",
         type=positive,
         default=4,
         help="workers of the SDK floor and reconciler apply --parallel (default 4)",
     )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="also time the SDK one sandbox at a time (in-process)",
+    )
+    parser.add_argument(
+        "--no-compose", action="store_true", help="leave docker-compose out even if installed"
+    )
+    parser.add_argument(
+        "--no-in-process", action="store_true", help="leave the in-process SDK reference out"
+    )
+    parser.add_argument(
+        "--reconciler",
+        type=Path,
+        default=None,
+        help="the reconciler executable to time (default: the one beside this Python); "
+        "with PYTHONPATH, another checkout's code",
+    )
+    parser.add_argument(
+        "--no-count", action="store_true", help="skip the counting round (no API-call figures)"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("bench-apply.png"),
+        help="where the PNG goes (default ./bench-apply.png)",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
     return parser.parse_args(argv)
 
 
@@ -494,29 +670,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    floor = "SDK parallel"
+    direct = os.environ["DOCKER_HOST"]
+    results = Results()
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         workdir = Path(tmp)
         contenders: list[Contender] = [
-            SdkContender(floor, api, args.sandboxes, args.parallel),
-            SdkContender("SDK sequential", api, args.sandboxes, 1),
-            ComposeContender(api, args.sandboxes, workdir),
+            SdkContender(FLOOR, api, args.parallel, script=True),
+            *([] if args.no_in_process else [SdkContender(IN_PROCESS, api, args.parallel, False)]),
+            *([SdkContender("SDK sequential", api, 1, script=False)] if args.sequential else []),
+            *([] if args.no_compose else [ComposeContender(api, workdir)]),
             ReconcilerContender(
-                api, args.sandboxes, args.parallel, workdir, reconciler_executable()
+                api, args.parallel, workdir, args.reconciler or reconciler_executable()
             ),
         ]
         print(describe(api, args), flush=True)
+        for contender in contenders:
+            if contender.available() is not None:
+                print(f"{contender.name}: {contender.available()}; left out")
+        proxy = None
+        if not args.no_count:
+            if not direct.startswith("unix://"):
+                print("error: counting needs a unix socket DOCKER_HOST (or --no-count)")
+                return 1
+            proxy = CountingProxy(workdir / "counting.sock", Path(direct.removeprefix("unix://")))
+            proxy.start()
         try:
-            results = run_rounds(contenders, args.rounds, lambda line: print(line, flush=True))
+            for size in args.sizes:
+                run_size(
+                    contenders,
+                    size,
+                    args.rounds,
+                    proxy,
+                    direct,
+                    results,
+                    lambda line: print(line, flush=True),
+                )
         except (BenchError, docker.errors.DockerException) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    print(f"\nmedians of {args.rounds} round(s)")
-    print(summary_table(contenders, results, floor))
-    print("\nper round")
-    print(raw_table(contenders, results))
-    print()
-    print("\n".join(verdicts(results, floor)))
+        finally:
+            if proxy is not None:
+                proxy.stop()
+    for size in args.sizes:
+        print(f"\n== {size} sandboxes ({size * (1 + WORKLOADS)} containers): medians")
+        print(size_table(contenders, results, size))
+        print("\nAPI calls (counting round)")
+        print(calls_table(contenders, results, size))
+        print("\nper round")
+        print(raw_table(contenders, results, size))
+    print("\n== summary (medians; RSS: the largest of the timed rounds)")
+    print(summary_table(results, args.sizes))
+    if not args.no_plot:
+        print(plot(results, args.sizes, args.plot))
     return 0
 
 

@@ -14,6 +14,10 @@ ROLE = PREFIX + "role"  # infra | init | sidecar | workload
 CONTAINER = PREFIX + "container"  # the container's name in the manifest; empty for infra
 SPEC_HASH = PREFIX + "spec-hash"  # "<version>:<sha256>" of the effective spec
 INFRA_ID = PREFIX + "infra-id"  # on members: the id of the infra they joined
+# On members: the infra's run when the member was created (a digest of its network
+# endpoint ids, new at every start): while the infra shows the same, the member
+# started after it and is in its current namespaces. Daemon data: never hashed.
+INFRA_RUN = PREFIX + "infra-run"
 SOURCE = PREFIX + "source"  # the manifest file, relative to its root
 GRACE = PREFIX + "grace-period"  # seconds between SIGTERM and SIGKILL when stopping
 RUNTIME = PREFIX + "runtime"  # the OCI runtime asked for

@@ -167,8 +167,12 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
-        # Attribute docstrings become descriptions in `reconciler schema`.
-        use_attribute_docstrings=True,
+        # Attribute docstrings become descriptions in `reconciler schema`, which
+        # reads them itself (formats/schema.py): pydantic's use_attribute_docstrings
+        # would parse this module's source at every import.
+        # Validators are built on first use, not at import: a command pays only
+        # for the kinds it reads (measured in docs/benchmarks.md).
+        defer_build=True,
     )
 
 
@@ -354,7 +358,8 @@ class SecurityContext(Model):
     read_only_root_filesystem: bool = False
     allow_privilege_escalation: bool | None = None
     """false sets no-new-privileges."""
-    capabilities: Capabilities = Capabilities()
+    # model_construct: the default needs no validator, so none is built at import.
+    capabilities: Capabilities = Capabilities.model_construct()
     seccomp_profile: SeccompProfile | None = None
 
 
@@ -518,7 +523,7 @@ class ContainerFields(Model):
     ports: list[ContainerPort] = []
     """Ports; in a sandbox a hostPort is published by the infra."""
     volume_mounts: list[VolumeMount] = []
-    resources: Resources = Resources()
+    resources: Resources = Resources.model_construct()  # as capabilities
     security_context: SecurityContext | None = None
     tty: bool = False
     stdin: bool = False

@@ -47,7 +47,9 @@ class ObservedContainer:
     # Unix seconds the current run began. Docker's list call does not report
     # it, so the driver inspects the running members of running sandboxes to
     # fill it: it is how a workload left in a restarted infra's old
-    # namespaces is told from a current one. None where not needed.
+    # namespaces is told from a current one. None where not needed, which
+    # includes a member the driver proved current without it (the Docker
+    # driver's infra-run label): None never makes a rejoin.
     started_at: float | None = None
     # Host bindings of a running container: (host IP, host port, "tcp"/"udp").
     ports: tuple[tuple[str, int, str], ...] = ()

@@ -9,6 +9,7 @@ transient ones are retried here with jittered exponential backoff.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import socket
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -196,6 +197,31 @@ class DockerEvents:
             self._stream.close()
 
 
+def _run_key(settings: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """One run of a container, as list and inspect both show it: its network endpoints' ids.
+
+    Docker makes new endpoints at every start (bridge, host and none alike;
+    measured on 20.10 after restart, stop/start and kill/start) and shows
+    none while the container is stopped; () when there is nothing to go by.
+    """
+    networks = (settings or {}).get("Networks") or {}
+    return tuple(sorted(e for n in networks.values() if (e := (n or {}).get("EndpointID"))))
+
+
+def _run_label(run: tuple[str, ...]) -> str:
+    """The value of ``L.INFRA_RUN`` for a run ("" for none): short, fixed length."""
+    return hashlib.sha256(",".join(run).encode()).hexdigest()[:16] if run else ""
+
+
+@dataclass(slots=True)
+class _Proof:
+    """Members seen to start after an infra's run ``run`` began, with the start times read."""
+
+    run: tuple[str, ...]
+    infra_started: float
+    members: dict[str, float]
+
+
 class DockerDriver:
     """Talks to one Docker daemon for one reconciler instance (a ``base.Driver``)."""
 
@@ -212,6 +238,8 @@ class DockerDriver:
         self._pulled: set[str] = set()
         self._storage_info: tuple[str, str] | None = None
         self._lock = threading.Lock()
+        self._proofs: dict[str, _Proof] = {}  # by infra id: see _with_start_times
+        self._infra_runs: dict[str, str] = {}  # by infra id: see _infra_run
 
     def close(self) -> None:
         self.api.close()
@@ -228,9 +256,11 @@ class DockerDriver:
     ) -> Observation:
         """This instance's containers in one list call, plus what the plan needs more.
 
-        Start times are not in Docker's list output; they are read by inspecting
-        the running members of sandboxes whose infra runs (concurrently), since
-        that is how a workload left in a restarted infra's namespaces is found.
+        Start times are not in Docker's list output. They tell a workload left
+        in a restarted infra's namespaces from a current one, so the running
+        members of sandboxes whose infra runs need them, unless a proof from
+        an earlier observation still holds (``_with_start_times``); the rest
+        are read by inspecting them and their infra (concurrently).
         A second list call, only when a desired name is missing, finds names
         held by containers this instance does not manage; ``docker info`` is
         read only when a runtime other than runc is asked for. ``unit`` narrows
@@ -243,7 +273,8 @@ class DockerDriver:
             rows = self.api.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
         if start_times:
-            containers = self._with_start_times(containers)
+            runs = {r["Id"]: _run_key(r.get("NetworkSettings")) for r in rows}
+            containers = self._with_start_times(containers, runs, whole=unit is None)
         names = {c.name for c in containers}
         missing = [n for n in desired_names if n not in names]
         foreign: frozenset[str] = frozenset()
@@ -310,30 +341,104 @@ class DockerDriver:
             ),
         )
 
-    def _with_start_times(self, containers: list[ObservedContainer]) -> list[ObservedContainer]:
-        live_infra_units = {
-            c.unit_key for c in containers if c.role == L.ROLE_INFRA and c.state.alive
-        }
-        needed = [
+    def _with_start_times(
+        self,
+        containers: list[ObservedContainer],
+        runs: Mapping[str, tuple[str, ...]],
+        whole: bool,
+    ) -> list[ObservedContainer]:
+        """Start times for the running members of running sandboxes, and their infras.
+
+        Docker gives a container new network endpoints at every start (bridge,
+        host and none alike) and shows their ids in the list (``_run_key``).
+        So a member needs no inspect when the list proves it started after its
+        infra's current run began:
+        - its ``L.INFRA_RUN`` label, written when it was created, names the
+          infra's current run: the infra has not restarted since then, and the
+          member can only have started after its own creation (its start
+          times stay None: not needed);
+        - or an earlier observation by this driver inspected it starting after
+          the infra's start, and the infra is still in that run (a member
+          rejoined in place, or started again after a daemon restart, keeps a
+          label naming a run that is over). It keeps the start times read then.
+        The rest, and their infras, are inspected. So a steady state costs one
+        list call; ``whole``: the list covered every unit, so proofs of
+        containers gone are dropped.
+        """
+        infras = {c.unit_key: c for c in containers if c.role == L.ROLE_INFRA and c.state.alive}
+        members = [
             c
             for c in containers
-            if c.state.alive and c.unit_key in live_infra_units and c.role != L.ROLE_INIT
+            if c.state.alive and c.unit_key in infras and c.role not in (L.ROLE_INFRA, L.ROLE_INIT)
         ]
-        if not needed or not any(c.role != L.ROLE_INFRA for c in needed):
-            return containers
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            started = dict(
-                zip((c.id for c in needed), pool.map(self._started_at, needed), strict=True)
-            )
+        started: dict[str, float | None] = {}
+        unproven: list[ObservedContainer] = []
+        with self._lock:
+            if whole:  # forget infras and members gone
+                alive = {c.id for c in containers if c.state.alive}
+                self._proofs = {k: v for k, v in self._proofs.items() if k in alive}
+                for kept in self._proofs.values():
+                    kept.members = {k: v for k, v in kept.members.items() if k in alive}
+            for member in members:
+                infra = infras[member.unit_key]
+                label = member.labels.get(L.INFRA_RUN)
+                if label and label == _run_label(runs.get(infra.id, ())):
+                    continue  # created in the infra's current run: started after it
+                proof = self._proofs.get(infra.id)
+                if (
+                    proof is not None
+                    and proof.run == runs.get(infra.id)
+                    and member.id in proof.members
+                ):
+                    started[infra.id] = proof.infra_started
+                    started[member.id] = proof.members[member.id]
+                else:
+                    unproven.append(member)
+        if unproven:
+            needed: dict[str, ObservedContainer] = {}
+            for member in unproven:
+                needed[member.id] = member
+                needed[infras[member.unit_key].id] = infras[member.unit_key]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                found = dict(zip(needed, pool.map(self._started_at, needed.values()), strict=True))
+            started |= {cid: at for cid, (at, _) in found.items()}
+            self._prove(unproven, infras, found)
         return [replace(c, started_at=started[c.id]) if c.id in started else c for c in containers]
 
-    def _started_at(self, container: ObservedContainer) -> float | None:
+    def _prove(
+        self,
+        members: list[ObservedContainer],
+        infras: Mapping[UnitKey | None, ObservedContainer],
+        found: Mapping[str, tuple[float | None, tuple[str, ...]]],
+    ) -> None:
+        """Remember the members inspected to have started after their infra's current run began.
+
+        The infra's run is read from its own inspect, with its start time, so
+        the two belong together even if it restarted after the list call.
+        """
+        with self._lock:
+            for member in members:
+                infra = infras[member.unit_key]
+                infra_started, run = found[infra.id]
+                member_started, _ = found[member.id]
+                if infra_started is None or member_started is None or not run:
+                    continue
+                if member_started < infra_started:
+                    continue  # stale namespaces: the plan rejoins it
+                proof = self._proofs.get(infra.id)
+                if proof is None or proof.run != run:
+                    proof = self._proofs[infra.id] = _Proof(run, infra_started, {})
+                proof.members[member.id] = member_started
+
+    def _started_at(self, container: ObservedContainer) -> tuple[float | None, tuple[str, ...]]:
+        """When the container's current run began, and that run's endpoints (``_run_key``)."""
         try:
             with _engine(f"inspecting {container.name}"):
                 info = self.api.inspect_container(container.id)
         except _Gone:
-            return None
-        return _timestamp(info.get("State", {}).get("StartedAt"))
+            return None, ()
+        started = _timestamp(info.get("State", {}).get("StartedAt"))
+        return started, _run_key(info.get("NetworkSettings"))
 
     def inspect(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
         """Full inspect data for ``ids`` (for status display, never for planning)."""
@@ -528,9 +633,34 @@ class DockerDriver:
             if problem is not None:
                 raise InvalidSpec(problem)
         body = member_body(member, infra_id)
+        if infra_id is not None and member.spec.joins:
+            run = self._infra_run(infra_id)
+            if run:
+                body["Labels"][L.INFRA_RUN] = run
         container_id = self._create(body, member.docker_name, member.pull_policy)
         self._start_new(container_id)
         return container_id
+
+    def _infra_run(self, infra_id: str) -> str:
+        """The label ``L.INFRA_RUN`` for a member joining ``infra_id`` now ("" if unknown).
+
+        Read once per infra by this driver: if the infra restarts after that,
+        a later member names a run already over, which only costs it inspects.
+        """
+        with self._lock:
+            known = self._infra_runs.get(infra_id)
+        if known is None:
+            try:
+                with _engine(f"inspecting infra {infra_id[:12]}"):
+                    info = self.api.inspect_container(infra_id)
+            except DriverError:
+                # Only a shortcut is lost: the member is inspected when observed. If the
+                # infra is gone, creating the member fails on its own, with its own message.
+                return ""
+            known = _run_label(_run_key(info.get("NetworkSettings")))
+            with self._lock:
+                self._infra_runs[infra_id] = known
+        return known
 
     def _storage(self) -> tuple[str, str]:
         """The daemon's storage driver and its backing file system (read once)."""

@@ -1,0 +1,114 @@
+"""How much the Docker driver asks the daemon to observe (counted by bench/proxy.py).
+
+Members created in their infra's current run, and members a driver already
+proved to have started after it, are read from one list call; a restart of
+the infra (new endpoints) makes it inspect again, and stale members are found.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.core import labels as L
+from reconciler.core.observed import Observation, ObservedContainer
+from reconciler.drivers.docker import DockerDriver
+
+from .conftest import Harness
+
+pytestmark = pytest.mark.integration
+
+INSPECT = "GET /containers/{id}/json"
+LIST = "GET /containers/json"
+
+
+def _proxy_module() -> Any:
+    path = Path(__file__).resolve().parents[2] / "bench" / "proxy.py"
+    spec = importlib.util.spec_from_file_location("bench_proxy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def counted(h: Harness, tmp_path: Path) -> Iterator[tuple[DockerDriver, Any]]:
+    host = os.environ["DOCKER_HOST"]
+    if not host.startswith("unix://"):
+        pytest.skip("the counting proxy needs a unix socket DOCKER_HOST")
+    proxy = _proxy_module().CountingProxy(
+        Path(f"/tmp/obs-{h.instance}.sock"), Path(host.removeprefix("unix://"))
+    )
+    with proxy:
+        driver = DockerDriver(h.instance, proxy.docker_host)
+        yield driver, proxy
+        driver.close()
+
+
+def sandbox(h: Harness) -> None:
+    h.write(
+        "web.yaml",
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: web}
+        spec:
+          share: [network, ipc]
+          terminationGracePeriodSeconds: 1
+          containers:
+            - {name: app, image: local/busybox:test, command: [sleep, "3600"]}
+            - {name: sidecar, image: local/busybox:test, command: [sleep, "3600"]}
+        """,
+    )
+
+
+def started(observed: Observation) -> dict[str, float | None]:
+    return {c.container or "infra": c.started_at for c in observed.containers}
+
+
+def stale(observed: Observation) -> list[str]:
+    infra = next(c for c in observed.containers if c.role == L.ROLE_INFRA)
+    members: list[ObservedContainer] = [c for c in observed.containers if c is not infra]
+    if infra.started_at is None:
+        return []  # nothing was inspected: the list proved every member current
+    return sorted(
+        c.container for c in members if c.started_at is not None and c.started_at < infra.started_at
+    )
+
+
+def test_a_steady_sandbox_is_observed_in_one_list_call_until_its_infra_restarts(
+    h: Harness, counted: tuple[DockerDriver, Any]
+) -> None:
+    driver, proxy = counted
+    sandbox(h)
+    h.apply()
+    proxy.take()
+
+    first = driver.observe()
+    calls: Counter[str] = proxy.take()
+    # The members' infra-run labels name the infra's current run: nothing to inspect.
+    assert calls[INSPECT] == 0 and calls[LIST] == 1, calls
+    assert stale(first) == [] and set(started(first).values()) == {None}
+
+    h.api.restart(h.member("web")["Id"], timeout=1)  # behind reconciler's back
+    after = driver.observe()
+    calls = proxy.take()
+    assert calls[INSPECT] == 3, calls  # new endpoints: the infra and both members
+    assert stale(after) == ["app", "sidecar"]
+
+    assert "rejoin" in h.apply().stdout
+    proxy.take()
+    rejoined = driver.observe()
+    # Restarted in place, the members' labels name the run that is over: inspected once...
+    assert stale(rejoined) == [] and proxy.take()[INSPECT] == 3
+    # ... and then known to this driver while the infra stays in its run.
+    again = driver.observe()
+    assert proxy.take()[INSPECT] == 0 and started(again) == started(rejoined)
