@@ -216,6 +216,7 @@ def apply(
     loaded = common.load(paths, recursive)
     owner = common.applied_owner(paths)
     config = PlanConfig(
+        in_place=options.build.driver.in_place,
         instance=options.instance,
         owner=owner,
         adopt=adopt,
@@ -257,6 +258,7 @@ def diff(
     loaded = common.load(paths, recursive)
     owner = common.applied_owner(paths)
     config = PlanConfig(
+        in_place=options.build.driver.in_place,
         instance=options.instance,
         owner=owner,
         adopt=adopt,
@@ -320,7 +322,11 @@ def delete(
         )
         for message in missing:
             click.echo(f"error: {message}", err=True)
-        return PlanConfig(instance=options.instance, delete=frozenset(wanted & present))
+        return PlanConfig(
+            instance=options.instance,
+            in_place=options.build.driver.in_place,
+            delete=frozenset(wanted & present),
+        )
 
     done = converge(options, (), configure, dry_run=dry_run, output=output, rounds=0)
     if dry_run and output == "text":

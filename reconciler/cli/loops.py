@@ -370,6 +370,7 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     code = 1 if source.last_error else 0
     if revision is not None:
         config = PlanConfig(
+            in_place=options.build.driver.in_place,
             instance=options.instance,
             owner=settings.build.owner,
             adopt=settings.adopt,

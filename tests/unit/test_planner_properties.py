@@ -245,10 +245,14 @@ def _failures(result: Result) -> list[tuple[str, str | None]]:
     return [(str(u.key), u.error) for u in result.units if any(not o.ok for o in u.outcomes)]
 
 
-def check_convergence(s: Scenario, prune: bool, planner: Planner = plan) -> None:
+def check_convergence(
+    s: Scenario, prune: bool, planner: Planner = plan, in_place: bool = True
+) -> None:
     engine = s.engine
     note(s.describe())
-    cfg = config(prune=prune, allow_empty=True, held=s.held, unhealthy=s.unhealthy)
+    cfg = config(
+        prune=prune, allow_empty=True, held=s.held, unhealthy=s.unhealthy, in_place=in_place
+    )
     first = planner(s.want, engine.observe(), cfg)
     for kind in sorted({type(a).__name__ for a in first.actions}) or ["no action"]:
         event(kind)  # the distribution: pytest --hypothesis-show-statistics
@@ -303,6 +307,12 @@ def check_convergence(s: Scenario, prune: bool, planner: Planner = plan) -> None
 @given(scenarios(), st.booleans())
 def test_after_the_plan_the_engine_is_in_the_desired_state(s: Scenario, prune: bool) -> None:
     check_convergence(s, prune)
+
+
+@given(scenarios(), st.booleans())
+def test_without_restarts_in_place_the_engine_still_converges(s: Scenario, prune: bool) -> None:
+    """The CRI driver's planning (``in_place`` False: replace, rebuild) converges as well."""
+    check_convergence(s, prune, in_place=False)
 
 
 @given(scenarios(faults=False), st.randoms(use_true_random=False))
