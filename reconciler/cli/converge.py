@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
@@ -215,9 +216,8 @@ def apply(
 
     loaded = common.load(paths, recursive)
     owner = common.applied_owner(paths)
-    config = PlanConfig(
-        in_place=options.build.driver.in_place,
-        instance=options.instance,
+    config = replace(
+        PlanConfig.of(options.build),
         owner=owner,
         adopt=adopt,
         prune=prune,
@@ -257,9 +257,8 @@ def diff(
 
     loaded = common.load(paths, recursive)
     owner = common.applied_owner(paths)
-    config = PlanConfig(
-        in_place=options.build.driver.in_place,
-        instance=options.instance,
+    config = replace(
+        PlanConfig.of(options.build),
         owner=owner,
         adopt=adopt,
         prune=prune,
@@ -322,11 +321,7 @@ def delete(
         )
         for message in missing:
             click.echo(f"error: {message}", err=True)
-        return PlanConfig(
-            instance=options.instance,
-            in_place=options.build.driver.in_place,
-            delete=frozenset(wanted & present),
-        )
+        return replace(PlanConfig.of(options.build), delete=frozenset(wanted & present))
 
     done = converge(options, (), configure, dry_run=dry_run, output=output, rounds=0)
     if dry_run and output == "text":

@@ -37,6 +37,7 @@ from reconciler.core.actions import (
     steps,
 )
 from reconciler.core.effective import (
+    BuildConfig,
     Desired,
     DesiredMember,
     DesiredUnit,
@@ -72,6 +73,12 @@ class PlanConfig:
     # starts again in place and members rejoin a restarted infra (Docker). Under CRI
     # neither: a restart is a new container (its next attempt), a dead pod is rebuilt.
     in_place: bool = True
+
+    @classmethod
+    def of(cls, build: BuildConfig) -> PlanConfig:
+        """Where every caller starts (then ``replace``): the instance, and what the engine's
+        containers can do, so no caller plans a CRI pod as if it restarted in place."""
+        return cls(instance=build.instance, in_place=build.driver.in_place)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -280,9 +280,8 @@ class Loop:
             held.update(self._held(key, observed))
             unhealthy.update(self.prober.unhealthy(observed.containers))
             self.known.seen(key, bool(observed.containers))
-            return PlanConfig(
-                in_place=self.settings.build.driver.in_place,
-                instance=self.settings.build.instance,
+            return replace(
+                PlanConfig.of(self.settings.build),
                 owner=self.settings.build.owner,
                 adopt=self.settings.adopt,
                 prune=True,
