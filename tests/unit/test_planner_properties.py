@@ -253,7 +253,8 @@ def check_convergence(
     cfg = config(
         prune=prune, allow_empty=True, held=s.held, unhealthy=s.unhealthy, in_place=in_place
     )
-    first = planner(s.want, engine.observe(), cfg)
+    before = engine.observe()
+    first = planner(s.want, before, cfg)
     for kind in sorted({type(a).__name__ for a in first.actions}) or ["no action"]:
         event(kind)  # the distribution: pytest --hypothesis-show-statistics
     if any(isinstance(a, Restart) and "rejoin" in a.reason for a in first.actions):
@@ -288,7 +289,18 @@ def check_convergence(
         holder = re.search(r"already published by (\S+) ", u.error or "")
         if holder and holder.group(1) in left:
             want_errors.add(u.key)
-    assert errors == want_errors, [(str(u.key), u.error) for u in final.errors]
+    # An init container a disturbance killed (exit 137) before the plan has failed:
+    # under Never that fails its unit, unless the unit's infra or spec changed and the
+    # init runs again; the scenario does not model which, so either verdict is right.
+    may_fail = {
+        c.unit_key
+        for c in before.containers
+        if c.role == L.ROLE_INIT and c.state is State.EXITED and c.exit_code not in (0, None)
+    }
+    may_fail = {u.key for u in s.want.units if u.restart_policy == "Never" and u.key in may_fail}
+    assert want_errors <= errors <= want_errors | may_fail, [
+        (str(u.key), u.error) for u in final.errors
+    ]
     waiting = {ref.id for u in final.units for ref, _ in u.waiting}
     assert waiting <= set(s.held), "only what the loop holds back may wait"
     # Rule 1: a unit whose failed init container is held back creates nothing after it.
