@@ -11,7 +11,7 @@ import click
 
 from reconciler.cli.config import DEFAULT_PATH as DEFAULT_CONFIG
 from reconciler.cli.config import OperatorConfig
-from reconciler.cli.engines import DRIVERS
+from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
 from reconciler.cli.options import Options
 from reconciler.core.effective import DEFAULT_INFRA_IMAGE
 from reconciler.core.models import Mode
@@ -79,6 +79,21 @@ def _read_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     help="The container engine's driver.",
 )
 @click.option(
+    "--cri-endpoint",
+    envvar="CONTAINER_RUNTIME_ENDPOINT",
+    default=CRI_ENDPOINT,
+    show_default=True,
+    help="The CRI runtime's socket (--driver cri), as crictl takes it.",
+)
+@click.option(
+    "--cri-state-dir",
+    envvar="RECONCILER_CRI_STATE_DIR",
+    default=None,
+    metavar="DIR",
+    help="Where the cri driver keeps volumes, owner claims and container logs "
+    "(default: /var/lib/reconciler-cri).",
+)
+@click.option(
     "--mode",
     envvar="RECONCILER_MODE",
     default=Mode.CONTAINER_IN_SANDBOX.value,
@@ -141,6 +156,8 @@ def cli(
     instance: str,
     docker_host: str | None,
     driver_name: str,
+    cri_endpoint: str,
+    cri_state_dir: str | None,
     mode: str,
     default_runtime: str,
     allowed_runtimes: str | None,
@@ -171,6 +188,8 @@ def cli(
         policy,
         operator.input.to_limits(),
         driver_name,
+        cri_endpoint,
+        cri_state_dir,
     )
 
 

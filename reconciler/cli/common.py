@@ -15,6 +15,7 @@ from reconciler.cli.options import Options
 from reconciler.core.manifests import DEFAULT_LIMITS, LoadResult, load_paths
 from reconciler.core.models import Kind
 from reconciler.core.ownership import ONE_SHOT, Owner, applied
+from reconciler.core.runtimes import CRI
 
 if TYPE_CHECKING:
     from reconciler.core.effective import Compiled, Desired, UnitKey
@@ -115,4 +116,7 @@ def parse_names(names: Sequence[str], namespace: str) -> tuple[set[UnitKey], set
 
 
 def daemon(options: Options) -> str:
+    """The engine's address: what a loop's lock and status are kept for."""
+    if options.driver == CRI.name:
+        return options.cri_endpoint
     return options.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
@@ -215,8 +216,8 @@ def apply(
 
     loaded = common.load(paths, recursive)
     owner = common.applied_owner(paths)
-    config = PlanConfig(
-        instance=options.instance,
+    config = replace(
+        PlanConfig.of(options.build),
         owner=owner,
         adopt=adopt,
         prune=prune,
@@ -256,8 +257,8 @@ def diff(
 
     loaded = common.load(paths, recursive)
     owner = common.applied_owner(paths)
-    config = PlanConfig(
-        instance=options.instance,
+    config = replace(
+        PlanConfig.of(options.build),
         owner=owner,
         adopt=adopt,
         prune=prune,
@@ -320,7 +321,7 @@ def delete(
         )
         for message in missing:
             click.echo(f"error: {message}", err=True)
-        return PlanConfig(instance=options.instance, delete=frozenset(wanted & present))
+        return replace(PlanConfig.of(options.build), delete=frozenset(wanted & present))
 
     done = converge(options, (), configure, dry_run=dry_run, output=output, rounds=0)
     if dry_run and output == "text":

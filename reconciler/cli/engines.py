@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import click
 
-from reconciler.core.runtimes import DOCKER, DriverCapabilities
+from reconciler.core.runtimes import CRI, DOCKER, DriverCapabilities
 
 if TYPE_CHECKING:
     from reconciler.drivers.base import Driver
 
 # By name: what each driver can run is known without connecting to its engine
 # or importing its client (validate needs no daemon).
-DRIVERS: dict[str, DriverCapabilities] = {DOCKER.name: DOCKER}
+DRIVERS: dict[str, DriverCapabilities] = {DOCKER.name: DOCKER, CRI.name: CRI}
+CRI_ENDPOINT = "unix:///run/containerd/containerd.sock"  # crictl's default, as cri_client's
 
 
 class DriverOptions(Protocol):
@@ -31,6 +32,10 @@ class DriverOptions(Protocol):
     def instance(self) -> str: ...
     @property
     def docker_host(self) -> str | None: ...
+    @property
+    def cri_endpoint(self) -> str: ...
+    @property
+    def cri_state_dir(self) -> str | None: ...
 
 
 def make_driver(options: DriverOptions) -> Driver:
@@ -39,4 +44,12 @@ def make_driver(options: DriverOptions) -> Driver:
         from reconciler.drivers.docker import DockerDriver
 
         return DockerDriver(options.instance, options.docker_host)
+    if options.driver == CRI.name:
+        try:
+            from reconciler.drivers.cri import CriDriver
+        except ImportError as exc:  # grpcio and protobuf come with the `cri` extra
+            raise click.ClickException(
+                f"the cri driver needs the cri extra (pip install 'reconciler[cri]'): {exc}"
+            ) from exc
+        return CriDriver(options.instance, options.cri_endpoint, options.cri_state_dir)
     raise click.UsageError(f"no such driver: {options.driver}")

@@ -369,8 +369,8 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
     revision = source.revision
     code = 1 if source.last_error else 0
     if revision is not None:
-        config = PlanConfig(
-            instance=options.instance,
+        config = replace(
+            PlanConfig.of(settings.build),
             owner=settings.build.owner,
             adopt=settings.adopt,
             prune=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reconciler.cli.engines import DRIVERS
+from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Mode
 from reconciler.core.policy import BASELINE, Policy
@@ -27,6 +27,8 @@ class Options:
     policy: Policy = BASELINE
     limits: InputLimits = DEFAULT_LIMITS
     driver: str = DOCKER.name  # a key of DRIVERS
+    cri_endpoint: str = CRI_ENDPOINT
+    cri_state_dir: str | None = None  # the CRI driver's volumes, claims and logs
 
     @property
     def build(self) -> BuildConfig:

@@ -33,6 +33,7 @@ def version(options: Options, output: str) -> None:
         "reconciler": mine,
         "python": platform.python_version(),
         "dockerHost": common.daemon(options),
+        "driver": options.driver,
     }
     try:
         engine = engines.make_driver(options).engine()
@@ -53,7 +54,7 @@ def version(options: Options, output: str) -> None:
     if engine_data := data["engine"]:
         assert isinstance(engine_data, dict)
         click.echo(
-            f"docker engine {engine_data['version']} (API {engine_data['apiVersion']}) "
+            f"{options.driver} engine {engine_data['version']} (API {engine_data['apiVersion']}) "
             f"at {data['dockerHost']}"
         )
         click.echo(
@@ -61,4 +62,6 @@ def version(options: Options, output: str) -> None:
             f"(engine default: {engine_data['defaultRuntime']})"
         )
     else:
-        click.echo(f"docker engine: not reachable at {data['dockerHost']}: {data['engineError']}")
+        click.echo(
+            f"{options.driver} engine: not reachable at {data['dockerHost']}: {data['engineError']}"
+        )

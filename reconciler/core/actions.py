@@ -141,6 +141,9 @@ class Recreate:
     grace_period: int
     member: DesiredMember
     reason: str
+    # A restart of an exited or unhealthy member, where the engine cannot restart
+    # one in place (CRI): the loop counts it as Start(restart=True) is counted.
+    restart: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,12 @@ from reconciler.core.effective import (
 from reconciler.core.models import ContainerManifest, Mode, Namespace, SandboxManifest
 from reconciler.core.policy import check as policy_check
 from reconciler.core.policy import refusal as policy_refusal
-from reconciler.core.runtimes import sharing_notes, sharing_problems, unavailable
+from reconciler.core.runtimes import (
+    SandboxKind,
+    sharing_notes,
+    sharing_problems,
+    unavailable,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,7 @@ def admit(
     missing = {
         u.key: problems
         for u in admitted
-        if offered is not None and (problems := unavailable(u.runtimes, offered))
+        if offered is not None and (problems := unavailable(u.runtimes, offered, config.driver))
     }
     refused += [(key, "; ".join(problems)) for key, problems in missing.items()]
     order = {c.unit.key: i for i, c in enumerate(compiled)}
@@ -143,13 +148,52 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
     runtime = unit.infra.spec.runtime
     share = [Namespace(s) for s in unit.infra.spec.share]
     runtimes = [(m.name, m.spec.runtime) for m in unit.members]
+    if config.driver.sandbox is SandboxKind.ENGINE_POD:
+        privileged = [m.name for m in unit.members if m.spec.privileged]
+        problem = _one_pod(runtime, runtimes, share, privileged, config.driver.name)
+        if problem is not None:
+            return _Verdict(problem)
     problems = sharing_problems(runtime, runtimes, share, config.driver.profiles)
     if problems:
         return _Verdict(
             "; ".join(problems) + "; what would work: share only what every runtime lends "
             "and joins (e.g. share: [network] with runsc), or run it standalone"
         )
-    return _Verdict(notes=tuple(sharing_notes(runtime, runtimes, share)))
+    return _Verdict(notes=tuple(sharing_notes(runtime, runtimes, share, config.driver.profiles)))
+
+
+def _one_pod(
+    runtime: str,
+    members: Sequence[tuple[str, str]],
+    share: Sequence[Namespace],
+    privileged: Sequence[str],
+    driver: str,
+) -> str | None:
+    """Why a sandbox cannot be one engine pod: the engine runs one runtime handler per
+    pod (a CRI pod cannot mix them), puts every container in the pod's IPC
+    namespace (containerd 1.6 has no per-container IPC namespace: measured), and
+    runs a privileged container only in a privileged pod, which this driver does
+    not make."""
+    mixed = [f"container {name} asks for {r}" for name, r in members if r != runtime]
+    if mixed:
+        return (
+            f"the {driver} driver runs one runtime handler per pod and this pod's is "
+            f"{runtime}: {', '.join(mixed)} (a CRI pod cannot mix runtimes; drop the "
+            "per-container runtime, or run it as a pod of its own)"
+        )
+    if Namespace.IPC not in share:
+        return (
+            f"the {driver} driver puts every container of a pod in the pod's IPC namespace "
+            "(CRI has no container-level IPC namespace): add ipc to share, or run the "
+            "containers as pods of their own"
+        )
+    if privileged:
+        return (
+            f"the {driver} driver does not run privileged containers ({', '.join(privileged)}): "
+            'containerd runs one only in a privileged pod sandbox ("no privileged container '
+            'allowed in sandbox")'
+        )
+    return None
 
 
 def port_clash(unit: DesiredUnit, other: DesiredUnit) -> str | None:

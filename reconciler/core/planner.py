@@ -37,6 +37,7 @@ from reconciler.core.actions import (
     steps,
 )
 from reconciler.core.effective import (
+    BuildConfig,
     Desired,
     DesiredMember,
     DesiredUnit,
@@ -51,6 +52,8 @@ from reconciler.core.ownership import ONE_SHOT, Owner, conflict
 
 # The infra runs nothing worth a grace period: it is killed once its members are gone.
 INFRA_GRACE = 0
+# Why a restart is a new container where the engine cannot restart one in place (CRI).
+_NEXT_ATTEMPT = "the engine never restarts a container in place: a new one, its next attempt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,16 @@ class PlanConfig:
     only: frozenset[UnitKey] | None = None  # plan just these units (the rest is unobserved)
     held: Mapping[ContainerId, str] = field(default_factory=dict)  # crash-loop backoff: why
     unhealthy: Mapping[ContainerId, str] = field(default_factory=dict)  # liveness failed: why
+    # The driver's (runtimes.DriverCapabilities.in_place): whether a stopped container
+    # starts again in place and members rejoin a restarted infra (Docker). Under CRI
+    # neither: a restart is a new container (its next attempt), a dead pod is rebuilt.
+    in_place: bool = True
+
+    @classmethod
+    def of(cls, build: BuildConfig) -> PlanConfig:
+        """Where every caller starts (then ``replace``): the instance, and what the engine's
+        containers can do, so no caller plans a CRI pod as if it restarted in place."""
+        return cls(instance=build.instance, in_place=build.driver.in_place)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +324,7 @@ class _UnitPlanner:
         self.foreign = foreign
         self.held = config.held
         self.unhealthy = config.unhealthy
+        self.in_place = config.in_place
         self.waiting: list[tuple[Ref, str]] = []
         self.actions: list[Action] = []
         self.warnings: list[PlanWarning] = []
@@ -399,7 +413,9 @@ class _UnitPlanner:
                         f"version ({c.spec_hash}); it is kept as it is",
                     )
                 )
-            if match is not False and c.state not in (State.DEAD, State.REMOVING):
+            # Without in-place starts (CRI) a pod that is not ready cannot be used again.
+            alive_enough = self.in_place or c.state.alive
+            if match is not False and c.state not in (State.DEAD, State.REMOVING) and alive_enough:
                 usable.append(c)
         current = _newest(usable)
         for c in infras:
@@ -408,6 +424,9 @@ class _UnitPlanner:
             why = (
                 "a duplicate infra (keeping the newest)"
                 if c in usable
+                else f"the pod sandbox is {c.state}: the engine cannot start it again, so "
+                "the pod is rebuilt (no rejoin)"
+                if not self.in_place and not c.state.alive
                 else "the infra's spec changed (ports, share or runtime)"
                 if c.state not in (State.DEAD, State.REMOVING)
                 else f"the infra is {c.state}"
@@ -556,9 +575,8 @@ class _UnitPlanner:
                 self.actions.append(
                     Stop(ref, self.unit.grace_period, f"{why}; restartPolicy is Never")
                 )
-            else:
-                self.actions.append(Restart(ref, self.unit.grace_period, why))
-            return _Led.NOTHING
+                return _Led.NOTHING
+            return self._again(keep, desired, why, exited=False)
         if keep.state.alive:
             if fresh:
                 self.actions.append(
@@ -592,11 +610,30 @@ class _UnitPlanner:
                 self.waiting.append((ref, self.held[keep.id]))
             else:
                 reason = f"exited (code {code}); restartPolicy is {policy}"
-                self.actions.append(Start(ref, reason, restart=True))
+                return self._again(keep, desired, reason, exited=True)
         return _Led.NOTHING
 
-    def _recreate(self, keep: ObservedContainer, desired: DesiredMember, why: str) -> None:
-        self.actions.append(Recreate(Ref.of(keep), self.unit.grace_period, desired, why))
+    def _again(
+        self, keep: ObservedContainer, desired: DesiredMember, why: str, exited: bool
+    ) -> _Led:
+        """Run a member again: in place where the engine can (start the exited container,
+        restart the running one), else as a new container, its next attempt (CRI)."""
+        if not self.in_place:
+            self._recreate(keep, desired, f"{why}; {_NEXT_ATTEMPT}", restart=True)
+            return _Led.CREATES
+        ref = Ref.of(keep)
+        if exited:
+            self.actions.append(Start(ref, why, restart=True))
+        else:
+            self.actions.append(Restart(ref, self.unit.grace_period, why))
+        return _Led.NOTHING
+
+    def _recreate(
+        self, keep: ObservedContainer, desired: DesiredMember, why: str, restart: bool = False
+    ) -> None:
+        self.actions.append(
+            Recreate(Ref.of(keep), self.unit.grace_period, desired, why, restart=restart)
+        )
 
     def _name_clash(self) -> str | None:
         unit = self.unit

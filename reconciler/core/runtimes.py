@@ -103,12 +103,62 @@ class DriverCapabilities:
     modes: frozenset[Mode]
     profiles: tuple[RuntimeProfile, ...]
     sandbox: SandboxKind = SandboxKind.INFRA_CONTAINER
+    # Whether a stopped container can be started again in place, and an infra
+    # restarted with its members rejoining it (Docker). Under CRI neither: a
+    # restart is a new container (the next attempt), a dead pod is rebuilt.
+    in_place: bool = True
+    engine: str = "the Docker daemon"  # what offers the runtimes, for refusals
 
 
 # The Docker driver (drivers/docker.py) runs both modes; the profiles above are
 # measured, or documented, under Docker: Kata and gVisor behave otherwise under
 # a CRI runtime that can group containers into one sandbox.
 DOCKER = DriverCapabilities("docker", frozenset(Mode), PROFILES, SandboxKind.INFRA_CONTAINER)
+
+# Under CRI the runtime handler makes the pod sandbox the isolation boundary:
+# runc a pod of namespaces, runsc one gVisor kernel for the pod, Kata one VM
+# for the pod, so every namespace a pod shares is really shared (measured for
+# runc and runsc in tests/integration/test_cri_driver.py; Kata documented).
+CRI_PROFILES: tuple[RuntimeProfile, ...] = (
+    RuntimeProfile(
+        name="runc",
+        aliases=PROFILES[0].aliases,
+        boundary="a pod of namespaces and cgroups on the shared host kernel",
+        lends=frozenset({NET, IPC, PID}),
+        joins=frozenset({NET, IPC, PID}),
+        why_not={},
+    ),
+    RuntimeProfile(
+        name="runsc",
+        aliases=PROFILES[1].aliases,
+        boundary="one gVisor user-space kernel for the whole pod",
+        lends=frozenset({NET, IPC, PID}),
+        joins=frozenset({NET, IPC, PID}),
+        why_not={},
+        network_note="runsc pods run with --network=host inside the pod's network namespace "
+        "(scripts/runsc-cri-adapter, where gVisor's own shim is not installed): gVisor's own "
+        "network stack is bypassed",
+    ),
+    RuntimeProfile(
+        name="kata",
+        aliases=PROFILES[2].aliases,
+        boundary="one lightweight VM for the whole pod",
+        lends=frozenset({NET, IPC, PID}),
+        joins=frozenset({NET, IPC, PID}),
+        why_not={},
+    ),
+)
+
+# The CRI driver (drivers/cri.py): a Sandbox is the engine's pod sandbox, with one
+# runtime handler for the whole pod; a kind: Container runs as a one-container pod.
+CRI = DriverCapabilities(
+    "cri",
+    frozenset({Mode.CONTAINER_IN_SANDBOX}),
+    CRI_PROFILES,
+    SandboxKind.ENGINE_POD,
+    in_place=False,
+    engine="the CRI runtime",
+)
 
 
 def profile(runtime: str, profiles: tuple[RuntimeProfile, ...] = PROFILES) -> RuntimeProfile | None:
@@ -147,19 +197,24 @@ def sharing_problems(
 
 
 def sharing_notes(
-    infra_runtime: str, members: Iterable[tuple[str, str]], share: Iterable[Namespace]
+    infra_runtime: str,
+    members: Iterable[tuple[str, str]],
+    share: Iterable[Namespace],
+    profiles: tuple[RuntimeProfile, ...] = PROFILES,
 ) -> list[str]:
     """What a combination that works gives up, for `validate` to say."""
     notes: list[str] = []
     runtimes = {infra_runtime, *(r for _, r in members)}
     shared = set(share)
     for runtime in sorted(runtimes):
-        p = profile(runtime)
+        p = profile(runtime, profiles)
         if p is not None and p.network_note and NET in shared:
             notes.append(p.network_note)
     if len(runtimes) > 1:
         boundaries = ", ".join(
-            f"{r}: {p.boundary}" for r in sorted(runtimes) if (p := profile(r)) is not None
+            f"{r}: {p.boundary}"
+            for r in sorted(runtimes)
+            if (p := profile(r, profiles)) is not None
         )
         notes.append(
             f"mixed runtimes share the {', '.join(sorted(str(n) for n in shared))} "
@@ -177,18 +232,25 @@ def _unknown(runtime: str, what: str) -> str:
     )
 
 
-def unavailable(runtimes: Iterable[str], offered: frozenset[str]) -> list[str]:
-    """Runtimes the daemon does not offer, each with what would work."""
+def unavailable(
+    runtimes: Iterable[str], offered: frozenset[str], driver: DriverCapabilities = DOCKER
+) -> list[str]:
+    """Runtimes the engine does not offer, each with what would work."""
     problems = []
+    where = "this Docker host" if driver.sandbox is SandboxKind.INFRA_CONTAINER else None
     for runtime in sorted(set(runtimes)):
         if runtime in offered:
             continue
         hint = ""
         p = profile(runtime)
         if p is not None and p.name == "kata":
-            hint = " (Kata Containers is not installed on this Docker host)"
+            hint = (
+                f" (Kata Containers is not installed on {where})"
+                if where
+                else " (no Kata runtime handler, containerd-shim-kata-v2, is configured here)"
+            )
         problems.append(
-            f"runtime {runtime!r} is not offered by the Docker daemon{hint}; "
+            f"runtime {runtime!r} is not offered by {driver.engine}{hint}; "
             f"it offers: {', '.join(sorted(offered)) or 'none'}"
         )
     return problems

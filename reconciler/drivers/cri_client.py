@@ -353,11 +353,16 @@ class CriClient:
                 timeout=self.timeout,
             )
 
-    def exec_sync(self, container_id: str, command: list[str], timeout: int) -> ExecResult:
+    def exec_sync(
+        self, container_id: str, command: list[str], timeout: int, margin: float | None = None
+    ) -> ExecResult:
         """Run ``command`` in the container and wait for it, at most ``timeout`` seconds
-        (0: no limit). Not retried: the command may have side effects. Raises
-        TransientDriverError when it runs out of time."""
-        deadline = None if timeout <= 0 else timeout + self.timeout
+        (0: no limit), the call at most ``margin`` seconds more (default: the client's
+        timeout; the runtime may take the command's whole time to give up on it).
+        Not retried: the command may have side effects. Raises TransientDriverError
+        when it runs out of time."""
+        extra = self.timeout if margin is None else margin
+        deadline = None if timeout <= 0 else timeout + extra
         with _engine(f"exec in {container_id}"):
             response = self._runtime.ExecSync(
                 pb.ExecSyncRequest(container_id=container_id, cmd=command, timeout=timeout),

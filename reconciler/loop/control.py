@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.converge.executor import Result
 from reconciler.converge.reconcile import reconcile
 from reconciler.core import labels as L
-from reconciler.core.actions import Restart, Start, Stop, describe, waiting_text
+from reconciler.core.actions import Recreate, Restart, Start, Stop, describe, waiting_text
 from reconciler.core.admission import admit
 from reconciler.core.effective import BuildConfig, Compiled, Desired, DesiredUnit, UnitKey
 from reconciler.core.errors import DriverError, Problem
@@ -284,8 +284,8 @@ class Loop:
             held.update(self._held(key, observed))
             unhealthy.update(self.prober.unhealthy(observed.containers))
             self.known.seen(key, bool(observed.containers))
-            return PlanConfig(
-                instance=self.settings.build.instance,
+            return replace(
+                PlanConfig.of(self.settings.build),
                 owner=self.settings.build.owner,
                 adopt=self.settings.adopt,
                 prune=True,
@@ -400,16 +400,17 @@ class Loop:
         """
         for done in (o for u in outcome.units for o in u.outcomes if o.ok):
             action = done.action
-            if not isinstance(action, Start | Restart | Stop):
+            if not isinstance(action, Start | Restart | Stop | Recreate):
                 continue
-            restarted = action.restart if isinstance(action, Start) else False
-            if not restarted and action.ref.id not in unhealthy:
+            ref = action.old if isinstance(action, Recreate) else action.ref
+            restarted = action.restart if isinstance(action, Start | Recreate) else False
+            if not restarted and ref.id not in unhealthy:
                 continue
-            name = action.ref.container
+            name = ref.container
             self.restarts.restarted(key, name)
             if self.metrics is not None:
                 self.metrics.restarted(key, name)
-            self.prober.restarted(action.ref.id)
+            self.prober.restarted(ref.id)
         if any(u.outcomes for u in outcome.units):
             try:
                 observed = self.driver.observe(unit=key, start_times=False)

@@ -109,3 +109,27 @@ def test_an_empty_desire_is_warned_about_once_by_its_kind(
     said = [r.getMessage() for r in caplog.records if "defines nothing" in r.getMessage()]
     assert len(said) == 1 and "--allow-empty" in said[0]
     assert len(_engine(loop).containers) == 3, "nothing is removed"
+
+
+def test_without_restarts_in_place_a_crash_is_a_new_container_counted_and_held(
+    loop: Loop,
+) -> None:
+    """Under a driver that cannot restart in place (CRI) the loop books the replacing
+    Recreate as a restart, and the backoff (by member and spec) holds the next one."""
+    from dataclasses import replace
+
+    from reconciler.core.runtimes import CRI
+
+    loop.settings = replace(loop.settings, build=replace(loop.settings.build, driver=CRI))
+    loop._refresh_desired()
+    loop._pass(WEB)
+    engine = _engine(loop)
+    first = set_state(engine, "app", **exited(1))
+    loop._pass(WEB)
+    again = by_container(engine, "app")
+    assert again.id != first.id and again.state.alive, "a new container, at once"
+    assert loop.restarts.restarts(WEB, "app") == 1
+    set_state(engine, "app", **exited(1))
+    loop._pass(WEB)
+    held = by_container(engine, "app")
+    assert held.id == again.id and not held.state.alive, "in backoff: held"

@@ -245,11 +245,16 @@ def _failures(result: Result) -> list[tuple[str, str | None]]:
     return [(str(u.key), u.error) for u in result.units if any(not o.ok for o in u.outcomes)]
 
 
-def check_convergence(s: Scenario, prune: bool, planner: Planner = plan) -> None:
+def check_convergence(
+    s: Scenario, prune: bool, planner: Planner = plan, in_place: bool = True
+) -> None:
     engine = s.engine
     note(s.describe())
-    cfg = config(prune=prune, allow_empty=True, held=s.held, unhealthy=s.unhealthy)
-    first = planner(s.want, engine.observe(), cfg)
+    cfg = config(
+        prune=prune, allow_empty=True, held=s.held, unhealthy=s.unhealthy, in_place=in_place
+    )
+    before = engine.observe()
+    first = planner(s.want, before, cfg)
     for kind in sorted({type(a).__name__ for a in first.actions}) or ["no action"]:
         event(kind)  # the distribution: pytest --hypothesis-show-statistics
     if any(isinstance(a, Restart) and "rejoin" in a.reason for a in first.actions):
@@ -284,7 +289,18 @@ def check_convergence(s: Scenario, prune: bool, planner: Planner = plan) -> None
         holder = re.search(r"already published by (\S+) ", u.error or "")
         if holder and holder.group(1) in left:
             want_errors.add(u.key)
-    assert errors == want_errors, [(str(u.key), u.error) for u in final.errors]
+    # An init container a disturbance killed (exit 137) before the plan has failed:
+    # under Never that fails its unit, unless the unit's infra or spec changed and the
+    # init runs again; the scenario does not model which, so either verdict is right.
+    may_fail = {
+        c.unit_key
+        for c in before.containers
+        if c.role == L.ROLE_INIT and c.state is State.EXITED and c.exit_code not in (0, None)
+    }
+    may_fail = {u.key for u in s.want.units if u.restart_policy == "Never" and u.key in may_fail}
+    assert want_errors <= errors <= want_errors | may_fail, [
+        (str(u.key), u.error) for u in final.errors
+    ]
     waiting = {ref.id for u in final.units for ref, _ in u.waiting}
     assert waiting <= set(s.held), "only what the loop holds back may wait"
     # Rule 1: a unit whose failed init container is held back creates nothing after it.
@@ -303,6 +319,12 @@ def check_convergence(s: Scenario, prune: bool, planner: Planner = plan) -> None
 @given(scenarios(), st.booleans())
 def test_after_the_plan_the_engine_is_in_the_desired_state(s: Scenario, prune: bool) -> None:
     check_convergence(s, prune)
+
+
+@given(scenarios(), st.booleans())
+def test_without_restarts_in_place_the_engine_still_converges(s: Scenario, prune: bool) -> None:
+    """The CRI driver's planning (``in_place`` False: replace, rebuild) converges as well."""
+    check_convergence(s, prune, in_place=False)
 
 
 @given(scenarios(faults=False), st.randoms(use_true_random=False))
