@@ -243,7 +243,7 @@ class DirectorySource:
         root: Path,
         recursive: bool,
         settle: float = 2.0,
-        step_ms: int = 300,
+        step_ms: int = 50,  # LoopSettings.debounce_ms
         limits: InputLimits = DEFAULT_LIMITS,
     ):
         self.files = ManifestDirectory(root, recursive, settle, limits)
