@@ -31,6 +31,16 @@ Both print min / median / p90 / max, and a breakdown by the daemon's own
 timestamps (``FinishedAt``, ``StartedAt``) and, for files, the loop's
 ``files changed`` log line: where the time goes.
 
+Per size (``--sizes``, each ``--rounds`` times, a fresh instance each round)
+it also measures: the loop's converge from empty (``run`` started -> every
+container running, one list call every 0.1 s) against the floor
+(bench/floor.py, the SDK creating the same containers, as a process, just
+before); the loop's CPU over an idle window of ``--idle`` seconds after the
+converge (``/proc/PID/stat``: a resync every 30 s falls in a window of 30 s
+or more), and its peak RSS (``VmHWM``) at the end. Kills per round are
+``--kills`` or the size's workload count, whichever is smaller. A summary
+table gives medians by size.
+
 Afterwards exactly what it made is cleaned up: the loop is stopped with
 SIGTERM by its pid (it leaves its containers running, by design), then the
 containers and volumes labelled ``io.reconciler.managed-by=<instance>`` are
@@ -44,7 +54,7 @@ Run it against a private daemon:
     scripts/dockerd.sh start /tmp/benchdocker      # prints unix:///tmp/benchdocker/docker.sock
     export DOCKER_HOST=unix:///tmp/benchdocker/docker.sock
     scripts/test-image.sh
-    .venv/bin/python bench/loop.py [--kills 20] [--creates 5] [--sandboxes N]
+    .venv/bin/python bench/loop.py [--kills 20] [--creates 5] [--sizes 5,50] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -88,6 +98,7 @@ WORKLOADS = ("w0", "w1")  # per sandbox
 NAMESPACE = "default"
 
 POLL_SECONDS = 0.01
+LIST_POLL_SECONDS = 0.1
 GAP_SECONDS = 0.6  # between measurements: past the loop's 0.5 s re-check after an event
 STOP_SECONDS = 15.0  # SIGTERM -> exit, before SIGKILL
 MIN_SANDBOXES = 5
@@ -271,6 +282,72 @@ def wait_running(
         time.sleep(POLL_SECONDS)
 
 
+def wait_all_running(
+    api: docker.APIClient, instance: str, expected: int, loop: LoopProcess, timeout: float
+) -> None:
+    """Poll with one list call until ``expected`` containers of ``instance`` run."""
+    deadline = time.perf_counter() + timeout
+    label = f"{MANAGED_BY}={instance}"
+    while True:
+        rows = api.containers(filters={"label": label, "status": "running"})
+        if len(rows) >= expected:
+            return
+        loop.check_alive()
+        if time.perf_counter() > deadline:
+            raise BenchError(
+                f"{len(rows)} of {expected} containers running after {timeout:.0f} s; "
+                f"the loop's log:\n{loop.log_tail()}"
+            )
+        time.sleep(LIST_POLL_SECONDS)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmHWM for pid {pid}")
+
+
+def time_floor(api: docker.APIClient, sandboxes: int, parallel: int) -> float:
+    """bench/floor.py creating and starting ``sandboxes`` as a process: its wall time."""
+    name = f"floor-{short_id()}"
+    label = f"io.reconciler.bench.floor={name}"
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("floor.py")),
+        "--sandboxes",
+        str(sandboxes),
+        "--parallel",
+        str(parallel),
+        "--name",
+        name,
+        "--label",
+        label,
+    ]
+    began = time.perf_counter()
+    try:
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise BenchError(f"the floor failed at {sandboxes} sandboxes: {last}")
+        return time.perf_counter() - began
+    finally:
+        rows = api.containers(all=True, filters={"label": label})
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for batch in (
+                [r["Id"] for r in rows if joins_another(r)],
+                [r["Id"] for r in rows if not joins_another(r)],
+            ):
+                list(pool.map(lambda cid: remove_container(api, cid), batch))
+
+
 # -- measurements ---------------------------------------------------------------------
 
 
@@ -405,13 +482,13 @@ def verdict(samples: Sequence[KillSample]) -> str:
     )
 
 
-def describe(api: docker.APIClient, args: argparse.Namespace, instance: str) -> str:
+def describe(api: docker.APIClient, args: argparse.Namespace) -> str:
     version = api.version()
-    total = args.sandboxes * (1 + len(WORKLOADS))
     return (
-        f"instance {instance}: {args.sandboxes} sandboxes x (infra + {len(WORKLOADS)} "
-        f"workloads) = {total} containers; {args.kills} kills of distinct workloads, "
-        f"{args.creates} new sandbox files; polls every {_ms(POLL_SECONDS)}\n"
+        f"sizes {', '.join(map(str, args.sizes))} sandboxes x (infra + {len(WORKLOADS)} "
+        f"workloads); {args.rounds} round(s) each; up to {args.kills} kills of distinct "
+        f"workloads and {args.creates} new sandbox files per round; idle window "
+        f"{args.idle} s; polls every {_ms(POLL_SECONDS)}\n"
         f"daemon {os.environ['DOCKER_HOST']}: Docker {version.get('Version')}, "
         f"{os.cpu_count()} CPUs on this host"
     )
@@ -420,19 +497,39 @@ def describe(api: docker.APIClient, args: argparse.Namespace, instance: str) -> 
 # -- main -----------------------------------------------------------------------------
 
 
+def sizes(text: str) -> list[int]:
+    try:
+        found = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of numbers, e.g. 5,50") from None
+    if not found or min(found) < 1:
+        raise argparse.ArgumentTypeError("sizes must be at least 1")
+    return found
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Time `reconciler run`: kill -> running again, file written -> running."
+        description="Time `reconciler run`: converge, idle CPU, RSS, kill and file latency."
     )
     parser.add_argument("--kills", type=positive, default=20, help="kills (default 20)")
     parser.add_argument("--creates", type=positive, default=5, help="new sandbox files (default 5)")
     parser.add_argument(
-        "--sandboxes",
-        type=positive,
+        "--sizes",
+        type=sizes,
         default=None,
-        help=f"sandboxes at the start (default: enough that no workload is killed twice, "
+        help=f"sandbox counts at the start (default: enough that no workload is killed twice, "
         f"at least {MIN_SANDBOXES})",
     )
+    parser.add_argument("--sandboxes", type=positive, default=None, help="one size (old name)")
+    parser.add_argument("--rounds", type=positive, default=1, help="rounds per size (default 1)")
+    parser.add_argument(
+        "--idle",
+        type=int,
+        default=30,
+        help="seconds of idle loop whose CPU is measured (default 30; 0 skips)",
+    )
+    parser.add_argument("--parallel", type=positive, default=4, help="the floor's threads")
+    parser.add_argument("--no-floor", action="store_true", help="do not time the SDK floor")
     parser.add_argument(
         "--timeout",
         type=positive,
@@ -440,37 +537,80 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds one measurement may take before giving up (default 60)",
     )
     args = parser.parse_args(argv)
-    needed = math.ceil(args.kills / len(WORKLOADS))
-    if args.sandboxes is None:
-        args.sandboxes = max(MIN_SANDBOXES, needed)
-    elif args.sandboxes < needed:
-        parser.error(
-            f"--sandboxes {args.sandboxes} has {args.sandboxes * len(WORKLOADS)} workloads; "
-            f"{args.kills} kills of distinct workloads need at least {needed} sandboxes"
-        )
+    if args.sizes is None:
+        needed = math.ceil(args.kills / len(WORKLOADS))
+        args.sizes = [args.sandboxes or max(MIN_SANDBOXES, needed)]
     return args
 
 
-def run_bench(
-    api: docker.APIClient, args: argparse.Namespace, loop: LoopProcess
-) -> tuple[list[KillSample], list[CreateSample]]:
-    """Start the loop on the initial sandboxes, then kill, then create."""
-    sandboxes = [f"s{index}" for index in range(args.sandboxes)]
+@dataclass
+class RoundResult:
+    size: int
+    floor: float | None
+    converge: float
+    idle_cpu: float | None  # percent of one core
+    rss_mib: float
+    kills: list[KillSample]
+    creates: list[CreateSample]
+
+
+def run_round(api: docker.APIClient, args: argparse.Namespace, size: int) -> RoundResult:
+    """One round at one size: the floor, then a fresh loop instance, cleaned up after."""
+    floor = None if args.no_floor else time_floor(api, size, args.parallel)
+    if floor is not None:
+        print(f"  floor (bench/floor.py): {floor:.2f} s", flush=True)
+    instance = f"bench-{short_id()}"
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-loop-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "manifests").mkdir()
+        (workdir / "state").mkdir()
+        loop = LoopProcess(
+            instance,
+            workdir / "manifests",
+            workdir / "state",
+            workdir / "loop.log",
+            reconciler_executable(),
+        )
+        try:
+            return measure_loop(api, args, loop, size, floor)
+        finally:
+            if not stop_and_clean(api, loop):
+                raise BenchError(f"cleaning up {instance} failed")
+
+
+def measure_loop(
+    api: docker.APIClient,
+    args: argparse.Namespace,
+    loop: LoopProcess,
+    size: int,
+    floor: float | None,
+) -> RoundResult:
+    sandboxes = [f"s{index}" for index in range(size)]
     for sandbox in sandboxes:
         write_atomically(loop.manifests, sandbox)
-    workloads = [name for s in sandboxes for name in workload_names(loop.instance, s)]
-    everything = [infra_name(loop.instance, s) for s in sandboxes] + workloads
+    expected = size * (1 + len(WORKLOADS))
     began = time.perf_counter()
     loop.start()
-    wait_running(api, everything, loop, args.timeout + len(everything))
-    startup = time.perf_counter() - began
-    print(f"loop started; all {len(everything)} containers running after {startup:.2f} s")
+    assert loop.proc is not None
+    wait_all_running(api, loop.instance, expected, loop, args.timeout + expected)
+    converge = time.perf_counter() - began
+    print(f"  loop: all {expected} containers running after {converge:.2f} s", flush=True)
 
+    idle = None
+    if args.idle:
+        time.sleep(GAP_SECONDS)
+        before, at = cpu_seconds(loop.proc.pid), time.perf_counter()
+        time.sleep(args.idle)
+        idle = 100 * (cpu_seconds(loop.proc.pid) - before) / (time.perf_counter() - at)
+        print(f"  idle: {idle:.2f} % of a core over {args.idle} s", flush=True)
+
+    workloads = [name for s in sandboxes for name in workload_names(loop.instance, s)]
     kills: list[KillSample] = []
-    for number, name in enumerate(random.sample(workloads, args.kills), 1):
+    count = min(args.kills, len(workloads))
+    for number, name in enumerate(random.sample(workloads, count), 1):
         time.sleep(GAP_SECONDS)
         kills.append(measure_kill(api, name, loop, args.timeout))
-        print(f"  kill {number}/{args.kills} {name}: {_ms(kills[-1].total)}", flush=True)
+        print(f"  kill {number}/{count} {name}: {_ms(kills[-1].total)}", flush=True)
 
     creates: list[CreateSample] = []
     for number in range(1, args.creates + 1):
@@ -478,7 +618,8 @@ def run_bench(
         sandbox = f"new{number}"
         creates.append(measure_create(api, loop.manifests, sandbox, loop, args.timeout))
         print(f"  file {number}/{args.creates} {sandbox}.yaml: {_ms(creates[-1].total)}")
-    return kills, creates
+    rss = peak_rss_mib(loop.proc.pid)
+    return RoundResult(size, floor, converge, idle, rss, kills, creates)
 
 
 def stop_and_clean(api: docker.APIClient, loop: LoopProcess) -> bool:
@@ -491,10 +632,50 @@ def stop_and_clean(api: docker.APIClient, loop: LoopProcess) -> bool:
         print(f"error: cleaning up {label}: {exc}", file=sys.stderr)
         return False
     print(
-        f"cleanup: reconciler run exited {code} after SIGTERM; removed {removed} "
+        f"  cleanup: reconciler run exited {code} after SIGTERM; removed {removed} "
         f"container(s) and {volumes} volume(s) labelled {label}"
     )
     return True
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summary_table(results: Sequence[RoundResult]) -> str:
+    rows = [
+        [
+            "sandboxes",
+            "floor",
+            "run: converge",
+            "ratio",
+            "peak RSS",
+            "idle CPU",
+            "kill -> running",
+            "file -> running",
+        ]
+    ]
+    for size in dict.fromkeys(r.size for r in results):
+        mine = [r for r in results if r.size == size]
+        floor = _median([r.floor for r in mine])
+        converge = statistics.median(r.converge for r in mine)
+        idle = _median([r.idle_cpu for r in mine])
+        kills = _median([k.total for r in mine for k in r.kills])
+        creates = _median([c.total for r in mine for c in r.creates])
+        rows.append(
+            [
+                str(size),
+                "-" if floor is None else f"{floor:.2f} s",
+                f"{converge:.2f} s",
+                "-" if floor is None else f"{converge / floor:.2f}x",
+                f"{statistics.median(r.rss_mib for r in mine):.0f} MiB",
+                "-" if idle is None else f"{idle:.2f} %",
+                "-" if kills is None else _ms(kills),
+                "-" if creates is None else _ms(creates),
+            ]
+        )
+    return table(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -506,33 +687,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     # SIGTERM, like Ctrl-C, unwinds through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    instance = f"bench-{short_id()}"
-    print(describe(api, args, instance), flush=True)
-    with tempfile.TemporaryDirectory(prefix="reconciler-bench-loop-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "manifests").mkdir()
-        (workdir / "state").mkdir()
-        loop = LoopProcess(
-            instance,
-            workdir / "manifests",
-            workdir / "state",
-            workdir / "loop.log",
-            reconciler_executable(),
-        )
-        results = None
-        try:
-            results = run_bench(api, args, loop)
-        except (BenchError, docker.errors.DockerException) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-        finally:
-            cleaned = stop_and_clean(api, loop)
-    if results is None or not cleaned:
+    print(describe(api, args), flush=True)
+    results: list[RoundResult] = []
+    try:
+        for size in args.sizes:
+            for number in range(1, args.rounds + 1):
+                print(f"{size} sandboxes, round {number}/{args.rounds}", flush=True)
+                results.append(run_round(api, args, size))
+    except (BenchError, docker.errors.DockerException) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
-    kills, creates = results
+    kills = [k for r in results for k in r.kills]
+    creates = [c for r in results for c in r.creates]
     print()
     print(figures_table(kill_figures(kills)))
     print()
     print(figures_table(create_figures(creates)))
+    print()
+    print(summary_table(results))
     print()
     print(verdict(kills))
     return 0

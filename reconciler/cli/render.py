@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -13,7 +13,9 @@ from reconciler.converge.executor import Outcome, Result
 from reconciler.core.actions import describe
 from reconciler.core.errors import Problem
 from reconciler.core.planner import Plan
-from reconciler.loop.status import UnitStatus
+
+if TYPE_CHECKING:  # get's; apply and the rest print no status (and import none)
+    from reconciler.loop.status import UnitStatus
 
 _COLORS = {"+": "green", "-": "red", "~": "yellow", ">": "cyan", "=": "blue", "!": "red"}
 

@@ -1,9 +1,12 @@
 """The Docker driver: observes containers and performs primitive operations. Does I/O.
 
-The only module that imports ``docker``. It makes no decisions: what to
-create, start or remove comes from the planner. Every ``docker.errors`` and
-``requests`` failure is mapped onto ``reconciler.core.errors`` in ``_mapped``, and
-transient ones are retried here with jittered exponential backoff.
+The only module that imports ``docker``, and only when it acts, follows logs
+or events, or execs: a ``unix://`` daemon is observed through
+``docker_reads`` (``http.client``), which spares a no-op the SDK's import. It
+makes no decisions: what to create, start or remove comes from the planner.
+Every ``docker.errors``, ``requests`` and ``docker_reads`` failure is mapped
+onto ``reconciler.core.errors`` in ``_mapped``, and transient ones are retried
+here with jittered exponential backoff.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -22,13 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, BinaryIO
-
-import docker
-import docker.errors
-import docker.utils
-import docker.utils.socket
-import requests.exceptions
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reconciler.core import labels as L
 from reconciler.core.effective import (
@@ -55,9 +54,15 @@ from reconciler.core.observed import ContainerId, Observation, ObservedContainer
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.runtimes import DOCKER
 from reconciler.drivers.base import ContainerEvent, EngineInfo
+from reconciler.drivers.docker_reads import EngineHTTPError, EngineUnreachable, UnixReads
+from reconciler.drivers.docker_reads import socket_path as unix_socket_path
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.drivers.retrying import retried
 
+if TYPE_CHECKING:
+    import docker
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"  # the SDK's default too
 API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 _PERMANENT_500 = (
@@ -77,22 +82,43 @@ class _Gone(DriverError):
     """The container or volume does not exist (any more)."""
 
 
+def _by_status(status: int, text: str, what: str) -> DriverError:
+    if status == 404:
+        return _Gone(f"{what}: {text}")
+    if status == 409 and "already in use" in text:
+        return NameConflict(f"{what}: {text}")
+    if status == 400:
+        return InvalidSpec(f"{what}: {text}")
+    if status >= 500 and not any(p in text.lower() for p in _PERMANENT_500):
+        return TransientDriverError(f"{what}: {text}")
+    return PermanentDriverError(f"{what}: {text}")
+
+
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    """The SDK's and requests' base errors, once imported (until then none can be raised)."""
+    found: list[type[Exception]] = []
+    if (errors := sys.modules.get("docker.errors")) is not None:
+        found.append(errors.DockerException)
+    if (exceptions := sys.modules.get("requests.exceptions")) is not None:
+        found.append(exceptions.RequestException)
+    return tuple(found)
+
+
 def _mapped(exc: Exception, what: str) -> DriverError:
     """The one place engine errors become reconciler errors, most specific first."""
+    if isinstance(exc, EngineHTTPError):
+        return _by_status(exc.status, exc.explanation, what)
+    if isinstance(exc, EngineUnreachable):
+        return DaemonUnavailable(f"{what}: the Docker daemon does not answer ({exc})")
+    import docker.errors  # an SDK error: the SDK is imported already
+    import requests.exceptions
+
     if isinstance(exc, docker.errors.ImageNotFound):
         return ImageUnavailable(f"{what}: {exc.explanation}")
     if isinstance(exc, docker.errors.NotFound):
         return _Gone(f"{what}: {exc.explanation}")
     if isinstance(exc, docker.errors.APIError):
-        status = exc.status_code or 0
-        text = str(exc.explanation or exc)
-        if status == 409 and "already in use" in text:
-            return NameConflict(f"{what}: {text}")
-        if status == 400:
-            return InvalidSpec(f"{what}: {text}")
-        if status >= 500 and not any(p in text.lower() for p in _PERMANENT_500):
-            return TransientDriverError(f"{what}: {text}")
-        return PermanentDriverError(f"{what}: {text}")
+        return _by_status(exc.status_code or 0, str(exc.explanation or exc), what)
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return DaemonUnavailable(f"{what}: the Docker daemon does not answer ({exc})")
     if isinstance(exc, docker.errors.DockerException):
@@ -104,7 +130,9 @@ def _mapped(exc: Exception, what: str) -> DriverError:
 def _engine(what: str) -> Iterator[None]:
     try:
         yield
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+    except (EngineHTTPError, EngineUnreachable) as exc:
+        raise _mapped(exc, what) from exc
+    except _sdk_errors() as exc:
         raise _mapped(exc, what) from exc
 
 
@@ -151,7 +179,7 @@ class DockerLogStream:
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self._stream
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except _sdk_errors() as exc:
             raise _mapped(exc, "reading logs") from exc
         except (AttributeError, ValueError, OSError):  # closed under us: the end of the stream
             return
@@ -187,7 +215,7 @@ class DockerEvents:
                 )
                 action = str(raw.get("Action") or raw.get("status") or "").split(":")[0]
                 yield ContainerEvent(observed.unit_key, action, observed.role, observed.id)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except _sdk_errors() as exc:
             raise _mapped(exc, "following events") from exc
         except (AttributeError, ValueError, OSError) as exc:  # the stream was closed under us
             raise DaemonUnavailable(f"following events: the stream ended ({exc})") from exc
@@ -227,22 +255,68 @@ class DockerDriver:
 
     capabilities = DOCKER  # both modes; the runtime profiles measured under Docker
 
-    def __init__(self, instance: str, base_url: str | None = None, timeout: int = 120) -> None:
+    def __init__(
+        self,
+        instance: str,
+        base_url: str | None = None,
+        timeout: int = 120,
+        direct_reads: bool = True,
+    ) -> None:
         self.instance = instance
-        kwargs: dict[str, Any] = dict(docker.utils.kwargs_from_env())
-        if base_url:
-            kwargs["base_url"] = base_url
-        kwargs.pop("version", None)
-        self.api = docker.APIClient(version=API_VERSION, timeout=timeout, **kwargs)
+        self._base_url = base_url
+        self._timeout = timeout
+        self._api: docker.APIClient | None = None
+        # Observing a unix:// daemon needs no SDK (docker_reads); tcp:// and TLS use it.
+        path = unix_socket_path(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET)
+        self._reads = UnixReads(path, API_VERSION, timeout) if path and direct_reads else None
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pulled: set[str] = set()
         self._storage_info: tuple[str, str] | None = None
         self._lock = threading.Lock()
+        self._api_lock = threading.Lock()
         self._proofs: dict[str, _Proof] = {}  # by infra id: see _with_start_times
         self._infra_runs: dict[str, str] = {}  # by infra id: see _infra_run
 
+    @property
+    def api(self) -> docker.APIClient:
+        """The SDK's client, imported and made when first needed (acting, logs, exec, events)."""
+        with self._api_lock:
+            if self._api is None:
+                import docker
+                import docker.utils
+
+                kwargs: dict[str, Any] = dict(docker.utils.kwargs_from_env())
+                if self._base_url:
+                    kwargs["base_url"] = self._base_url
+                kwargs.pop("version", None)
+                self._api = docker.APIClient(version=API_VERSION, timeout=self._timeout, **kwargs)
+            return self._api
+
     def close(self) -> None:
-        self.api.close()
+        if self._api is not None:
+            self._api.close()
+
+    # Reads: through docker_reads for a unix:// daemon, else the SDK (same JSON).
+
+    def _list_containers(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        if self._reads is not None:
+            return self._reads.containers(filters)
+        return list(self.api.containers(all=True, filters=filters))
+
+    def _list_volumes(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        if self._reads is not None:
+            return self._reads.volumes(filters)
+        return dict(self.api.volumes(filters=filters) or {})
+
+    def _inspect(self, container: str) -> dict[str, Any]:
+        if self._reads is not None:
+            return self._reads.inspect_container(container)
+        return dict(self.api.inspect_container(container))
+
+    def _info(self) -> dict[str, Any]:
+        if self._reads is not None:
+            return self._reads.info()
+        return dict(self.api.info())
 
     # -- observing ---------------------------------------------------------------
 
@@ -270,7 +344,7 @@ class DockerDriver:
         """
         wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing containers"):
-            rows = self.api.containers(all=True, filters={"label": wanted})
+            rows = self._list_containers({"label": wanted})
         containers = [self._row(r) for r in rows]
         if start_times:
             runs = {r["Id"]: _run_key(r.get("NetworkSettings")) for r in rows}
@@ -280,9 +354,7 @@ class DockerDriver:
         foreign: frozenset[str] = frozenset()
         if missing:
             with _engine("listing containers by name"):
-                others = self.api.containers(
-                    all=True, filters={"name": [f"^/{re.escape(n)}$" for n in missing]}
-                )
+                others = self._list_containers({"name": [f"^/{re.escape(n)}$" for n in missing]})
             foreign = frozenset(
                 name
                 for r in others
@@ -301,7 +373,7 @@ class DockerDriver:
         and the data volumes of each unit (a crash can leave one behind its unit)."""
         wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing volumes"):
-            found = self.api.volumes(filters={"label": wanted}).get("Volumes") or []
+            found = self._list_volumes({"label": wanted}).get("Volumes") or []
         claims = []
         volumes: list[tuple[UnitKey, Mapping[str, str]]] = []
         for volume in found:
@@ -434,7 +506,7 @@ class DockerDriver:
         """When the container's current run began, and that run's endpoints (``_run_key``)."""
         try:
             with _engine(f"inspecting {container.name}"):
-                info = self.api.inspect_container(container.id)
+                info = self._inspect(container.id)
         except _Gone:
             return None, ()
         started = _timestamp(info.get("State", {}).get("StartedAt"))
@@ -446,7 +518,7 @@ class DockerDriver:
         def one(container_id: str) -> tuple[str, dict[str, Any] | None]:
             try:
                 with _engine(f"inspecting {container_id[:12]}"):
-                    return container_id, self.api.inspect_container(container_id)
+                    return container_id, self._inspect(container_id)
             except _Gone:
                 return container_id, None
 
@@ -500,7 +572,7 @@ class DockerDriver:
         """The container's IP address on its network (where probes reach it)."""
         try:
             with _engine(f"inspecting {container_id[:12]}"):
-                info = self.api.inspect_container(container_id)
+                info = self._inspect(container_id)
         except _Gone:
             return None
         networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
@@ -516,7 +588,7 @@ class DockerDriver:
         """
         with _engine("reading the engine version"):
             version = self.api.version()
-            info = self.api.info()
+            info = self._info()
         return EngineInfo(
             version=str(version.get("Version") or "unknown"),
             api_version=str(version.get("ApiVersion") or "unknown"),
@@ -528,7 +600,7 @@ class DockerDriver:
     def runtimes(self) -> frozenset[str]:
         """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
         with _engine("reading daemon info"):
-            return frozenset((self.api.info().get("Runtimes") or {}).keys())
+            return frozenset((self._info().get("Runtimes") or {}).keys())
 
     # -- what people ask of a container: logs, exec (reconciler logs / exec) -------
 
@@ -567,7 +639,7 @@ class DockerDriver:
         Raises DriverError when the container is gone.
         """
         with _engine(f"inspecting {container_id[:12]}"):
-            state = self.api.inspect_container(container_id).get("State") or {}
+            state = self._inspect(container_id).get("State") or {}
         return _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
 
     def exec_attached(
@@ -593,8 +665,10 @@ class DockerDriver:
             )
             sock = self.api.exec_start(run["Id"], tty=tty, socket=True)
             if tty and size is not None:
-                with contextlib.suppress(docker.errors.APIError):
+                with contextlib.suppress(*_sdk_errors()):
                     self.api.exec_resize(run["Id"], height=size[0], width=size[1])
+        import docker.utils.socket
+
         raw = getattr(sock, "_sock", sock)
         if stdin is not None:
             threading.Thread(target=_copy_in, args=(stdin, raw), daemon=True).start()
@@ -652,7 +726,7 @@ class DockerDriver:
         if known is None:
             try:
                 with _engine(f"inspecting infra {infra_id[:12]}"):
-                    info = self.api.inspect_container(infra_id)
+                    info = self._inspect(infra_id)
             except DriverError:
                 # Only a shortcut is lost: the member is inspected when observed. If the
                 # infra is gone, creating the member fails on its own, with its own message.
@@ -666,7 +740,7 @@ class DockerDriver:
         """The daemon's storage driver and its backing file system (read once)."""
         if self._storage_info is None:
             with _engine("reading daemon info"):
-                info = self.api.info()
+                info = self._info()
             status = dict(info.get("DriverStatus") or [])
             self._storage_info = (
                 str(info.get("Driver") or ""),
@@ -734,7 +808,7 @@ class DockerDriver:
     def _managed_name(self, name: str) -> bool:
         try:
             with _engine(f"inspecting {name}"):
-                info = self.api.inspect_container(name)
+                info = self._inspect(name)
         except _Gone:
             return True  # taken a moment ago, gone now: observing again sorts it out
         labels = (info.get("Config") or {}).get("Labels") or {}
@@ -748,6 +822,8 @@ class DockerDriver:
                 return
             if not once and self._image_present(image):
                 return  # another unit pulled it meanwhile
+            import docker.utils
+
             repository, tag = docker.utils.parse_repository_tag(image)
             try:
                 with _engine(f"pulling {image}"):

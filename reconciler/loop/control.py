@@ -87,7 +87,11 @@ class LoopSettings:
     adopt: bool = False  # take over units another source owns
     settle: float = 2.0  # how long a unit vanishing from a file still there is kept
     limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
-    debounce_ms: int = 300
+    # The watcher yields once the directory has been quiet this long (watchfiles'
+    # step): a file written now reaches the loop in one to two of these. Shorter
+    # is safe: a file read half-written keeps its last good manifests if broken,
+    # and a unit vanishing from a file waits ``settle`` to be read the same twice.
+    debounce_ms: int = 50
     probe_tick: float = 0.5
 
 

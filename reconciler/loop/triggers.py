@@ -6,9 +6,11 @@ trigger only says *which unit to look at* (workqueue.py coalesces them):
 
 - engine events of this instance's containers (``wants``): a member's death,
   any stop or removal, an infra's start or restart queue that unit at once,
-  and again ``EVENT_RECHECK`` later (Docker announces a death before its list
-  shows it); a stream that breaks is reopened with a doubling delay, and
-  everything is looked at again once it is back (``Triggers.follow``);
+  and again ``EVENT_RECHECK_SOON`` and ``EVENT_RECHECK`` later (Docker
+  announces a death before the list, which observation reads, shows it: the
+  first pass usually sees the container still running); a stream that
+  breaks is reopened with a doubling delay, and everything is looked at
+  again once it is back (``Triggers.follow``);
 - a periodic resync (``Triggers.every``);
 - timers (``Triggers.later``): a settling file, a crash-loop backoff ending;
 - a unit whose pass failed is retried after a doubling delay (``Retries``):
@@ -38,7 +40,11 @@ log = logging.getLogger("reconciler")
 # an infra's start or restart means its members' namespaces may be stale.
 ANY_ROLE = frozenset({"die", "stop", "kill", "destroy", "oom", "pause", "unpause"})
 INFRA_ONLY = frozenset({"start", "restart"})
-EVENT_RECHECK = 0.5  # seconds
+# Seconds. dockerd writes the "die" event before it updates the view its list
+# reads; a few ms later the list shows it. The soon one heals a killed
+# workload in ~100 ms, the later one is the safety net on a busy daemon.
+EVENT_RECHECK_SOON = 0.05
+EVENT_RECHECK = 0.5
 FIRST_RECONNECT, LAST_RECONNECT = 0.5, 30.0  # seconds between tries to reopen the events
 
 
@@ -98,7 +104,8 @@ class Triggers:
         if not wants(event) or event.unit is None:
             return
         self.queue.add(event.unit)
-        self.later(EVENT_RECHECK, functools.partial(self.queue.add, event.unit))
+        for delay in (EVENT_RECHECK_SOON, EVENT_RECHECK):
+            self.later(delay, functools.partial(self.queue.add, event.unit))
 
     def follow(self, open_events: Callable[[], EventStream], resumed: Callable[[], None]) -> None:
         """Follow the engine's events until ``stop``; ``resumed()`` after a reconnect."""
@@ -196,6 +203,7 @@ class KnownUnits:
 __all__ = [
     "ANY_ROLE",
     "EVENT_RECHECK",
+    "EVENT_RECHECK_SOON",
     "INFRA_ONLY",
     "Event",
     "EventStream",

@@ -9,9 +9,11 @@ The directory's view: each file keeps the manifests it
 last loaded without error: a file that fails to read or validate keeps
 defining what it defined before (and reports why), so a broken or
 half-written edit never removes a container. A unit that disappears from a
-file that still exists is kept until the file has read the same twice,
-``settle`` seconds apart, so an editor saving in several writes cannot make
-a unit vanish for a moment.
+file that still exists, or loses one of its containers, is kept as it was
+until the file has read the same twice, ``settle`` seconds apart, so a file
+read while still being written (cut after a complete entry) cannot make a
+unit or a container vanish for a moment. The watcher may therefore react
+quickly (``LoopSettings.debounce_ms``).
 """
 
 from __future__ import annotations
@@ -39,12 +41,23 @@ from reconciler.core.manifests import (
     read_manifest,
     source_of,
 )
+from reconciler.core.models import SandboxManifest
 
 log = logging.getLogger("reconciler")
 
 
 def _key(loaded: LoadedManifest) -> UnitKey:
     return UnitKey(*loaded.identity)
+
+
+def _members(loaded: LoadedManifest) -> frozenset[str]:
+    """The names of the containers a manifest defines (a Container's: its own)."""
+    manifest = loaded.manifest
+    if isinstance(manifest, SandboxManifest):
+        return frozenset(
+            c.name for c in [*manifest.spec.init_containers, *manifest.spec.containers]
+        )
+    return frozenset({manifest.metadata.name})
 
 
 @dataclass(slots=True)
@@ -183,15 +196,18 @@ class ManifestDirectory:
             return before, None
         state.errors = []
         after = {_key(m) for m in loaded.manifests}
-        if before - after and state.good:
+        had = {_key(m): _members(m) for m in state.good}
+        shrunk = {k for m in loaded.manifests if (k := _key(m)) in had and had[k] - _members(m)}
+        held = (before - after) | shrunk  # units that would lose something
+        if held and state.good:
             confirmed = state.candidate is not None and state.candidate_digest == digest
             if not confirmed or now < state.confirm_at:
                 if not confirmed:
                     state.candidate, state.candidate_digest = loaded.manifests, digest
                     state.confirm_at = now + self.settle
-                # Keep the vanishing units; take the rest of the file as it is now.
-                kept = [m for m in state.good if _key(m) in before - after]
-                state.good = loaded.manifests + kept
+                # Keep those units as they were; take the rest of the file as it is now.
+                kept = [m for m in state.good if _key(m) in held]
+                state.good = [m for m in loaded.manifests if _key(m) not in shrunk] + kept
                 return after | before, max(0.0, state.confirm_at - now)
         state.good, state.digest = loaded.manifests, digest
         state.candidate, state.candidate_digest = None, ""
@@ -227,7 +243,7 @@ class DirectorySource:
         root: Path,
         recursive: bool,
         settle: float = 2.0,
-        step_ms: int = 300,
+        step_ms: int = 50,  # LoopSettings.debounce_ms
         limits: InputLimits = DEFAULT_LIMITS,
     ):
         self.files = ManifestDirectory(root, recursive, settle, limits)

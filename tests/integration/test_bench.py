@@ -41,3 +41,27 @@ def test_the_apply_benchmark_prints_its_tables_at_a_smoke_size(
     assert any(line.startswith("2 ") for line in summary), out
     # The plot is written when matplotlib is there, and skipped with a note when not.
     assert (tmp_path / "apply.png").exists() or "no plot: matplotlib is not installed" in out
+
+
+def test_the_loop_benchmark_prints_its_summary_at_a_smoke_size(api: docker.APIClient) -> None:
+    loop_bench = BENCH.with_name("loop.py")
+    done = subprocess.run(
+        [
+            *(sys.executable, str(loop_bench), "--sizes", "1", "--rounds", "1"),
+            *("--kills", "1", "--creates", "1", "--idle", "1"),
+        ],
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "removed 6 container(s)" in out, out  # 1 sandbox + 1 new file, 3 containers each
+    summary = out.split("file -> running", 2)[-1]
+    assert re.search(
+        r"^1 +[\d.]+ s +[\d.]+ s +[\d.]+x +\d+ MiB +[\d.]+ % +\d+ ms +\d+ ms", summary, re.M
+    ), out
+    # Nothing of the floor's or the loop's is left behind.
+    assert not api.containers(all=True, filters={"label": "io.reconciler.bench.floor"})

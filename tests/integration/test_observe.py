@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from reconciler.core import labels as L
 from reconciler.core.observed import Observation, ObservedContainer
 from reconciler.drivers.docker import DockerDriver
 
-from .conftest import Harness
+from .conftest import PAUSE, Harness
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +113,66 @@ def test_a_steady_sandbox_is_observed_in_one_list_call_until_its_infra_restarts(
     # ... and then known to this driver while the infra stays in its run.
     again = driver.observe()
     assert proxy.take()[INSPECT] == 0 and started(again) == started(rejoined)
+
+
+def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) -> None:
+    host = os.environ["DOCKER_HOST"]
+    if not host.startswith("unix:///"):
+        pytest.skip("direct reads are for a unix socket DOCKER_HOST")
+    sandbox(h)
+    h.write(
+        "data.yaml",
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: data}
+        spec:
+          terminationGracePeriodSeconds: 1
+          volumes: [{name: scratch, emptyDir: {}}]
+          containers:
+            - name: app
+              image: local/busybox:test
+              command: [sleep, "3600"]
+              volumeMounts: [{name: scratch, mountPath: /scratch}]
+        """,
+    )
+    h.apply()
+    h.unmanaged(f"{h.instance}-taken")  # a desired name another owner holds
+    asked = ([f"{h.instance}-taken", "web"], ["runc", "kata"])  # a name list, docker info
+    direct, sdk = DockerDriver(h.instance, host), DockerDriver(h.instance, host, direct_reads=False)
+    assert direct._reads is not None and sdk._reads is None
+    steady = direct.observe(*asked)
+    assert steady == sdk.observe(*asked)
+    assert steady.foreign_names == {f"{h.instance}-taken"} and steady.runtimes is not None
+    assert len(steady.containers) == 5 and steady.volumes  # two sandboxes, one volume
+
+    h.api.restart(h.member("web")["Id"], timeout=1)  # both must inspect: start times
+    restarted = direct.observe(*asked)
+    assert restarted == sdk.observe(*asked)
+    assert started(restarted) == started(sdk.observe(*asked))
+    assert [c.started_at is not None for c in restarted.containers].count(True) == 3
+    assert direct._api is None  # observing never made the SDK's client
+    direct.close()
+    sdk.close()
+
+
+def test_a_no_op_apply_never_imports_the_docker_sdk(h: Harness) -> None:
+    if not os.environ["DOCKER_HOST"].startswith("unix:///"):
+        pytest.skip("direct reads are for a unix socket DOCKER_HOST")
+    sandbox(h)
+    h.apply()
+    env = os.environ | {"RECONCILER_INSTANCE": h.instance, "RECONCILER_INFRA_IMAGE": PAUSE}
+    probe = (
+        "import sys; from reconciler.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('docker' in sys.modules, 'requests' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "apply", "-f", str(h.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert "unchanged" in done.stdout and done.stdout.strip().endswith("False False"), done

@@ -17,6 +17,7 @@ from reconciler.core.errors import (
     TransientDriverError,
 )
 from reconciler.drivers.docker import DockerDriver, _Gone, _mapped, _timestamp
+from reconciler.drivers.docker_reads import EngineHTTPError, EngineUnreachable, socket_path
 
 
 def api_error(status: int, explanation: str) -> docker.errors.APIError:
@@ -41,6 +42,12 @@ def api_error(status: int, explanation: str) -> docker.errors.APIError:
         (api_error(503, "server busy"), TransientDriverError),
         (requests.exceptions.ConnectionError("refused"), DaemonUnavailable),
         (requests.exceptions.ReadTimeout("slow"), DaemonUnavailable),
+        # The same answers read without the SDK (docker_reads), mapped alike.
+        (EngineHTTPError(404, "No such container: x"), _Gone),
+        (EngineHTTPError(400, "invalid filter"), InvalidSpec),
+        (EngineHTTPError(500, "context deadline exceeded"), TransientDriverError),
+        (EngineHTTPError(500, "Unknown runtime specified kata"), PermanentDriverError),
+        (EngineUnreachable("/nowhere: connection refused"), DaemonUnavailable),
     ],
 )
 def test_engine_errors_map_most_specific_first(error: Exception, expected: type) -> None:
@@ -85,7 +92,24 @@ class _ExecStartFails:
 
 def test_an_exec_the_engine_fails_is_reported_as_that_at_once_not_as_a_timeout() -> None:
     driver = DockerDriver("inst", base_url="unix:///nowhere")
-    driver.api = _ExecStartFails()  # type: ignore[assignment]
+    driver._api = _ExecStartFails()  # type: ignore[assignment]
     # Before, the failure was swallowed and reported as a timeout once this had passed.
     with pytest.raises(ExecFailed, match=r"exec in 0123456789ab: container \w+ is not running"):
         driver.exec("0123456789abcdef", ["true"], timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("address", "path"),
+    [
+        ("unix:///var/run/docker.sock", "/var/run/docker.sock"),
+        ("unix://tmp/d.sock", None),  # relative: the SDK's own reading of it
+        ("unix://", None),
+        ("tcp://127.0.0.1:2375", None),
+        ("https://host:2376", None),
+        (None, None),
+    ],
+)
+def test_only_a_unix_daemon_is_read_without_the_sdk(address: str | None, path: str | None) -> None:
+    assert socket_path(address) == path
+    driver = DockerDriver("inst", base_url=address or "tcp://127.0.0.1:2375")
+    assert (driver._reads is not None) is (path is not None)

@@ -115,6 +115,44 @@ def test_a_unit_dropped_from_a_file_goes_only_once_the_file_has_settled(
     assert _names(source) == {"a"}
 
 
+def _sandbox(*containers: str) -> str:
+    listed = ", ".join(f'{{name: {c}, image: "busybox:1"}}' for c in containers)
+    return dedent(
+        f"""
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {{name: s}}
+        spec: {{containers: [{listed}]}}
+        """
+    )
+
+
+def _members(source: ManifestDirectory) -> list[str]:
+    (unit,) = [c.unit for c in source.compiled(CONFIG)]
+    return sorted(w.name for w in unit.workloads)
+
+
+def test_a_container_dropped_from_a_unit_goes_only_once_the_file_has_settled(
+    root: Path, source: ManifestDirectory
+) -> None:
+    path = root / "s.yaml"
+    path.write_text(_sandbox("a", "b"))
+    source.scan(now=0.0)
+    path.write_text(_sandbox("a"))  # read while still being written: cut after "a"
+    change = source.reload([path], now=10.0)
+    assert change.recheck_in == SETTLE
+    assert _members(source) == ["a", "b"], "b is kept while the file may still be written"
+    path.write_text(_sandbox("a", "b", "c"))  # the write completes, with one more
+    grown = source.reload([path], now=10.5)
+    assert grown.recheck_in is None, "nothing lost: taken at once"
+    assert _members(source) == ["a", "b", "c"]
+    path.write_text(_sandbox("a"))  # really dropped: read the same after settling
+    source.reload([path], now=11.0)
+    assert _members(source) == ["a", "b", "c"]
+    source.reload([path], now=11.0 + SETTLE)
+    assert _members(source) == ["a"]
+
+
 def test_a_new_write_while_settling_starts_the_wait_again(
     root: Path, source: ManifestDirectory
 ) -> None:

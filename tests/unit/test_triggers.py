@@ -15,6 +15,7 @@ from reconciler.core.errors import DaemonUnavailable
 from reconciler.core.models import Kind
 from reconciler.loop.triggers import (
     EVENT_RECHECK,
+    EVENT_RECHECK_SOON,
     KnownUnits,
     Retries,
     Triggers,
@@ -91,15 +92,19 @@ def test_which_events_queue_their_unit() -> None:
     assert not wants(Event(None, "die")), "not a unit's container"
 
 
-def test_an_event_queues_its_unit_now_and_once_more_shortly() -> None:
+def test_an_event_queues_its_unit_now_then_soon_then_once_more() -> None:
     clock = Clock()
     timers, queue = Timers(clock), Recorder()
     triggers = Triggers(queue, threading.Event(), timers.later)
     triggers.event(Event(WEB, "die"))
     triggers.event(Event(API, "start"))
     assert queue.added == [(WEB, 0.0)]
-    timers.advance(EVENT_RECHECK)
+    timers.advance(EVENT_RECHECK_SOON)  # dockerd's list shows the death by then, usually
     assert queue.added == [(WEB, 0.0), (WEB, 0.0)]
+    timers.advance(EVENT_RECHECK - EVENT_RECHECK_SOON)  # and surely by then
+    assert queue.added == [(WEB, 0.0), (WEB, 0.0), (WEB, 0.0)]
+    timers.advance(60.0)
+    assert len(queue.added) == 3
 
 
 def test_a_broken_event_stream_is_reopened_with_doubling_delays() -> None:
