@@ -15,7 +15,7 @@ import pytest
 from reconciler.core.effective import BuildConfig, UnitKey
 from reconciler.core.models import Kind, Mode
 from reconciler.loop.backoff import BackoffPolicy
-from reconciler.loop.control import Loop, LoopSettings
+from reconciler.loop.control import STATUS_EVERY, Loop, LoopSettings
 from reconciler.loop.statefile import read_records, state_name
 from reconciler.loop.statusrecord import STATUS_VERSION
 
@@ -53,6 +53,7 @@ def _engine(loop: Loop) -> Engine:
 def test_a_pass_converges_the_unit_and_writes_the_record_get_reads(loop: Loop) -> None:
     loop._pass(WEB)
     assert len(_engine(loop).containers) == 3, "infra, app, sidecar"
+    loop._flush_status()  # what the timer does STATUS_EVERY seconds after the pass
     (record,), warnings = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
     assert warnings == [] and record.version == STATUS_VERSION
     web = record.units["sandbox/web"]
@@ -71,6 +72,7 @@ def test_a_crash_is_restarted_once_then_held_and_reported(loop: Loop) -> None:
     set_state(engine, "app", **exited(1))
     loop._pass(WEB)
     assert not by_container(engine, "app").state.alive, "in backoff: held"
+    loop._flush_status()
     (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
     web = record.units["sandbox/web"]
     assert web.phase == "CrashLoopBackOff"
@@ -133,3 +135,17 @@ def test_without_restarts_in_place_a_crash_is_a_new_container_counted_and_held(
     loop._pass(WEB)
     held = by_container(engine, "app")
     assert held.id == again.id and not held.state.alive, "in backoff: held"
+
+
+def test_the_passes_of_a_resync_share_one_status_write(loop: Loop) -> None:
+    timers: list[tuple[float, object]] = []
+    loop.triggers.later = lambda delay, action: timers.append((delay, action))
+    for _ in range(3):
+        loop._pass(WEB)
+    assert [delay for delay, _ in timers] == [STATUS_EVERY], "one write scheduled, not three"
+    assert read_records(loop.settings.state_dir, INSTANCE, DAEMON) == ([], [])
+    loop._flush_status()
+    (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
+    assert record.units["sandbox/web"].phase == "Running"
+    loop._pass(WEB)
+    assert len(timers) == 2, "after the write, the next pass schedules another"
