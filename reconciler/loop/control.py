@@ -45,7 +45,7 @@ from reconciler.core.effective import BuildConfig, Compiled, Desired, DesiredUni
 from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
-from reconciler.core.observed import ContainerId, Observation
+from reconciler.core.observed import ContainerId, Observation, ObservedContainer
 from reconciler.core.planner import Plan, PlanConfig, PlanWarning, WarningKind
 from reconciler.drivers.base import Driver
 from reconciler.loop import probes
@@ -135,6 +135,9 @@ class Loop:
         self._said: set[str] = set()  # file errors and refusals already logged
         self._warned_empty = False
         self._status_due = False  # a status write is scheduled
+        # Units whose last pass found nothing to do, with what it saw: a resync
+        # that sees the same passes them by (an idle loop's cost grew with N).
+        self._quiet: dict[UnitKey, tuple[DesiredUnit | None, _Footprint]] = {}
 
     # -- running -------------------------------------------------------------
 
@@ -194,11 +197,19 @@ class Loop:
             self.metrics = LoopMetrics(Health(stale_after(self.settings.resync)))
         return Notifier(self.metrics.health, self.stop).start()
 
-    def _rescan(self) -> None:
+    def _rescan(self, observed: Observation | None = None) -> None:
+        """Read the source again and queue every unit; with a resync's ``observed``,
+        not those that look exactly as their last quiet pass left them."""
         change = self.source.scan(time.monotonic())
         _say(change.warnings)
         self._refresh_desired()
-        for key in self._all_keys() | change.units:
+        keys = self._all_keys()
+        if observed is not None:
+            unchanged = self._unchanged(observed) - change.units
+            self.status.seen(unchanged)  # looked at, as a pass would have: `get` says when
+            self._write_status_soon()
+            keys -= unchanged
+        for key in keys | change.units:
             self.queue.add(key)
         if change.recheck_in is not None:
             self.triggers.later(change.recheck_in, self._rescan)
@@ -257,12 +268,25 @@ class Loop:
         if self.metrics is not None:
             self.metrics.health.beat()
         try:
-            observed = self.driver.observe(start_times=False)
+            # With start times: an infra restarted behind our back (same id, running
+            # again) leaves its members unproven, which changes their footprint.
+            observed = self.driver.observe()
         except DriverError as exc:
             log.warning("resync: %s", exc)
             return
         self.known.resync(observed)
-        self._rescan()
+        self._rescan(observed)
+
+    def _unchanged(self, observed: Observation) -> set[UnitKey]:
+        """Units desired as at their last quiet pass, whose containers, claims and
+        volumes the engine reports exactly as that pass saw them."""
+        with self._lock:
+            desired, quiet = self.desired, dict(self._quiet)
+        return {
+            key
+            for key, (unit, footprint) in quiet.items()
+            if desired.unit(key) == unit and _footprint(key, observed) == footprint
+        }
 
     # -- one pass over one unit ------------------------------------------------
 
@@ -277,6 +301,7 @@ class Loop:
             return
         with self._lock:
             desired, compiled = self.desired, self.compiled
+            self._quiet.pop(key, None)  # until this pass ends quiet
         held: dict[ContainerId, str] = {}
         unhealthy: dict[ContainerId, str] = {}
 
@@ -352,6 +377,10 @@ class Loop:
                 elif action_done.error == error:  # said once, with the retry, by _failed
                     error = f"{_what(action_done.action)} failed: {action_done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
+        quiet = not planned.actions and not held and not unhealthy and not planned.warnings
+        with self._lock:
+            if quiet and refusal is None and error is None:
+                self._quiet[key] = (unit, _footprint(key, observed))
         self._conclude(key, unit, refusal, error, held)
 
     def _conclude(
@@ -555,6 +584,15 @@ class Loop:
             write_record(self.settings.state_dir, self.settings.state_name, record)
         except OSError as exc:
             log.warning("writing status: %s", exc)
+
+
+_Footprint = tuple[tuple[ObservedContainer, ...], object, bool]
+
+
+def _footprint(key: UnitKey, observed: Observation) -> _Footprint:
+    """What the engine reports of one unit: its containers as listed, its owner, a volume."""
+    mine = tuple(sorted((c for c in observed.containers if c.unit_key == key), key=lambda c: c.id))
+    return mine, observed.owner(key, mine), key in observed.volume_units
 
 
 def _begin(key: UnitKey, action: Any) -> None:

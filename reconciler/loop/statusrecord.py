@@ -15,7 +15,7 @@ version raises ``UnsupportedStatus`` so the reader can ignore it with a warning.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -232,6 +232,14 @@ class StatusBook:
                 self._units.pop(key, None)
             else:
                 self._units[key] = record
+
+    def seen(self, keys: Iterable[UnitKey]) -> None:
+        """A resync found these units as their last pass left them: stamp them, nothing more."""
+        with self._lock:
+            now = self._now()
+            for key in keys:
+                if key in self._units:
+                    self._units[key] = replace(self._units[key], updated=now)
 
     def drop(self, key: UnitKey) -> None:
         """Not this loop's unit (another source's): not reported."""

@@ -149,3 +149,52 @@ def test_the_passes_of_a_resync_share_one_status_write(loop: Loop) -> None:
     assert record.units["sandbox/web"].phase == "Running"
     loop._pass(WEB)
     assert len(timers) == 2, "after the write, the next pass schedules another"
+
+
+class _Queued:
+    """The work queue, recording what is queued instead of running it."""
+
+    def __init__(self) -> None:
+        self.keys: list[UnitKey] = []
+
+    def add(self, key: UnitKey, delay: float = 0.0) -> None:
+        self.keys.append(key)
+
+
+def test_a_resync_passes_by_a_unit_its_last_quiet_pass_left_as_it_is(loop: Loop) -> None:
+    loop._pass(WEB)  # converges
+    loop._pass(WEB)  # nothing to do: quiet
+    queued = _Queued()
+    loop.queue = queued  # type: ignore[assignment]
+    loop._resync()
+    assert WEB not in queued.keys, "the engine shows the unit as its quiet pass saw it"
+
+
+def test_a_resync_passes_over_a_unit_the_engine_changed_behind_its_back(loop: Loop) -> None:
+    loop._pass(WEB)
+    loop._pass(WEB)
+    set_state(_engine(loop), "app", **exited(1))  # an event the loop missed
+    queued = _Queued()
+    loop.queue = queued  # type: ignore[assignment]
+    loop._resync()
+    assert WEB in queued.keys
+
+
+def test_a_resync_passes_over_a_unit_whose_manifest_changed(loop: Loop) -> None:
+    loop._pass(WEB)
+    loop._pass(WEB)
+    path = loop.settings.directory / "web.yaml"
+    path.write_text(path.read_text().replace("busybox:1", "busybox:2"))
+    loop.source.scan(10.0)  # the file settled; a missed watch event
+    queued = _Queued()
+    loop.queue = queued  # type: ignore[assignment]
+    loop._resync()
+    assert WEB in queued.keys
+
+
+def test_a_unit_that_changed_something_is_not_passed_by(loop: Loop) -> None:
+    loop._pass(WEB)  # converged from empty: not quiet
+    queued = _Queued()
+    loop.queue = queued  # type: ignore[assignment]
+    loop._resync()
+    assert WEB in queued.keys

@@ -164,3 +164,18 @@ def test_a_unit_is_ready_unless_a_container_is_not() -> None:
     assert unit.ready and unit.to_json()["ready"] is True
     unit = UnitRecord(containers={"a": ContainerRecord("1", "running", ready=False)})
     assert not unit.ready
+
+
+def test_a_resync_stamps_the_units_it_passed_by_and_nothing_else() -> None:
+    stamps = iter(["2026-11-29T12:00:00+00:00", "2026-11-29T12:00:30+00:00"])
+    book = StatusBook("dir:/srv", now=lambda: next(stamps))
+    web = UnitKey(Kind.SANDBOX, "default", "web")
+    book.observed(web, "Running", {})
+    book.record(web, None, "web.yaml", desired=True)
+    book.seen([web, UnitKey(Kind.SANDBOX, "default", "unknown")])
+    (record,) = book.units().values()
+    assert (record.updated, record.phase, record.source) == (
+        "2026-11-29T12:00:30+00:00",
+        "Running",
+        "web.yaml",
+    )
