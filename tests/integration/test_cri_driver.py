@@ -177,7 +177,8 @@ def c(cri: CriClient, tmp_path: Path) -> Iterator[Cri]:
 def poll(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
-        with contextlib.suppress(AssertionError, ValueError, DriverError):
+        # KeyError: a status record the loop has not written yet (it writes within 0.2 s).
+        with contextlib.suppress(AssertionError, KeyError, ValueError, DriverError):
             found = check()
             if found:
                 return found
