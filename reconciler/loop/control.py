@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,10 +283,15 @@ class Loop:
         volumes the engine reports exactly as that pass saw them."""
         with self._lock:
             desired, quiet = self.desired, dict(self._quiet)
+        by_unit: dict[UnitKey, list[ObservedContainer]] = {}
+        for c in observed.containers:  # one walk, not one per unit: N units x M containers
+            if (owner := c.unit_key) is not None:
+                by_unit.setdefault(owner, []).append(c)
         return {
             key
             for key, (unit, footprint) in quiet.items()
-            if desired.unit(key) == unit and _footprint(key, observed) == footprint
+            if desired.unit(key) == unit
+            and _footprint(key, observed, by_unit.get(key, ())) == footprint
         }
 
     # -- one pass over one unit ------------------------------------------------
@@ -380,7 +386,8 @@ class Loop:
         quiet = not planned.actions and not held and not unhealthy and not planned.warnings
         with self._lock:
             if quiet and refusal is None and error is None:
-                self._quiet[key] = (unit, _footprint(key, observed))
+                mine = [c for c in observed.containers if c.unit_key == key]
+                self._quiet[key] = (unit, _footprint(key, observed, mine))
         self._conclude(key, unit, refusal, error, held)
 
     def _conclude(
@@ -589,9 +596,12 @@ class Loop:
 _Footprint = tuple[tuple[ObservedContainer, ...], object, bool]
 
 
-def _footprint(key: UnitKey, observed: Observation) -> _Footprint:
-    """What the engine reports of one unit: its containers as listed, its owner, a volume."""
-    mine = tuple(sorted((c for c in observed.containers if c.unit_key == key), key=lambda c: c.id))
+def _footprint(
+    key: UnitKey, observed: Observation, containers: Iterable[ObservedContainer]
+) -> _Footprint:
+    """What the engine reports of one unit (``containers``, those with its labels): the
+    containers as listed, its owner, whether a volume of it is left."""
+    mine = tuple(sorted(containers, key=lambda c: c.id))
     return mine, observed.owner(key, mine), key in observed.volume_units
 
 
