@@ -21,13 +21,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 import pytest
 
 from reconciler.core import labels as L
+
+if TYPE_CHECKING:
+    from reconciler.drivers.cri_client import CriClient
 
 BUSYBOX = "local/busybox:test"
 PAUSE = "local/pause:test"
@@ -171,3 +174,35 @@ def fetch(url: str, within: float = 15.0) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+# The test images in the private containerd's k8s.io namespace (scripts/cri-images.sh).
+CRI_IMAGES = ("docker.io/local/busybox:test", "docker.io/local/pause:test")
+
+
+@pytest.fixture(scope="module")
+def cri() -> Iterator[CriClient]:
+    """A CRI client to the containerd at $CONTAINER_RUNTIME_ENDPOINT with the test images;
+    under CI a missing one fails the tests instead of skipping them."""
+    from reconciler.core.errors import DriverError
+    from reconciler.drivers.cri_client import CriClient
+
+    endpoint = os.environ.get("CONTAINER_RUNTIME_ENDPOINT")
+    problem = None
+    if not endpoint:
+        problem = "CONTAINER_RUNTIME_ENDPOINT is not set (scripts/test.sh starts a containerd)"
+    else:
+        client = CriClient(endpoint, timeout=60)
+        try:
+            client.version()
+            for image in CRI_IMAGES:
+                if client.image_status(image) is None:
+                    problem = f"{image} is missing: run scripts/cri-images.sh {endpoint}"
+        except DriverError as exc:
+            problem = f"no CRI runtime at {endpoint}: {exc}"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"the CRI tests need containerd: {problem}", pytrace=False)
+        pytest.skip(problem)
+    yield client
+    client.close()

@@ -42,29 +42,6 @@ PAUSE = "docker.io/local/pause:test"
 RUNSC_INSTALLED = Path("/usr/bin/runsc").exists()
 
 
-@pytest.fixture(scope="module")
-def cri() -> Iterator[CriClient]:
-    endpoint = os.environ.get("CONTAINER_RUNTIME_ENDPOINT")
-    problem = None
-    if not endpoint:
-        problem = "CONTAINER_RUNTIME_ENDPOINT is not set (scripts/test.sh starts a containerd)"
-    else:
-        client = CriClient(endpoint, timeout=60)
-        try:
-            client.version()
-            for image in (BUSYBOX, PAUSE):
-                if client.image_status(image) is None:
-                    problem = f"{image} is missing: run scripts/cri-images.sh {endpoint}"
-        except DriverError as exc:
-            problem = f"no CRI runtime at {endpoint}: {exc}"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"the CRI tests need containerd: {problem}", pytrace=False)
-        pytest.skip(problem)
-    yield client
-    client.close()
-
-
 def need_runsc() -> None:
     if RUNSC_INSTALLED:
         return
