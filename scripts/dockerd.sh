@@ -21,22 +21,36 @@ dir=$(realpath -m "${2:?usage: dockerd.sh start|stop DIR}")
 hash=$(echo "$dir" | md5sum | cut -c1-8)
 bridge="rd$hash"
 
-# A bridge for this daemon, on the first 172.29.N.0/24 no interface uses.
+# A bridge for this daemon, on the first free 172.29.N.0/PREFIX. DOCKERD_PREFIX
+# (default 24: 253 addresses) may be 22 or 23 for more than 250 sandboxes; the
+# 500-sandbox benchmark uses 22. An existing bridge is kept as it is.
 make_bridge() {
     if ip link show "$bridge" >/dev/null 2>&1; then
         return
     fi
-    local used n
+    local prefix=${DOCKERD_PREFIX:-24} used n k step free
+    case "$prefix" in
+        22) step=4 ;;
+        23) step=2 ;;
+        24) step=1 ;;
+        *) echo "DOCKERD_PREFIX must be 22, 23 or 24, not $prefix" >&2; exit 2 ;;
+    esac
     used=$(ip -4 -o addr show | awk '{print $4}')
-    for n in $(seq 1 254); do
-        if ! grep -q "^172\.29\.$n\." <<<"$used"; then
+    for n in $(seq "$step" "$step" $((256 - step))); do
+        free=1
+        for k in $(seq "$n" $((n + step - 1))); do
+            if grep -q "^172\.29\.$k\." <<<"$used"; then
+                free=0
+            fi
+        done
+        if [ "$free" = 1 ]; then
             ip link add name "$bridge" type bridge
-            ip addr add "172.29.$n.1/24" dev "$bridge"
+            ip addr add "172.29.$n.1/$prefix" dev "$bridge"
             ip link set "$bridge" up
             return
         fi
     done
-    echo "no free 172.29.N.0/24 for $bridge" >&2
+    echo "no free 172.29.N.0/$prefix for $bridge" >&2
     exit 1
 }
 
