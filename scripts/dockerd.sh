@@ -23,7 +23,8 @@ bridge="rd$hash"
 
 # A bridge for this daemon, on the first free 172.29.N.0/PREFIX. DOCKERD_PREFIX
 # (default 24: 253 addresses) may be 22 or 23 for more than 250 sandboxes; the
-# 500-sandbox benchmark uses 22. An existing bridge is kept as it is.
+# 500-sandbox benchmark uses 22. An existing bridge is kept as it is, and a
+# daemon restarted on an old DIR takes back the subnet its data root recorded.
 make_bridge() {
     if ip link show "$bridge" >/dev/null 2>&1; then
         return
