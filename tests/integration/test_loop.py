@@ -202,7 +202,14 @@ def test_a_broken_edit_changes_nothing_and_a_good_edit_converges(
     assert {c: h.member("web", c)["Id"] for c in before} == before
     assert f"{path}:" in loop.log()
     h.write("web.yaml", sandbox("web", flavour="b"))
-    h.wait_until(lambda: running(h, "web") and h.member("web", "app")["Id"] != before["app"], 30)
+
+    def recreated() -> bool:
+        # h.sole, not h.member: between removing the old app and making the new one
+        # there is none, and a poll must not fail on that.
+        app = h.sole("web", "app")
+        return app is not None and app["State"]["Running"] and app["Id"] != before["app"]
+
+    h.wait_until(recreated, 30)
     assert "FLAVOUR=b" in h.member("web", "app")["Config"]["Env"]
     assert h.member("web", "sidecar")["Id"] == before["sidecar"]
 
