@@ -514,7 +514,15 @@ def test_a_runtime_the_daemon_lacks_is_refused_by_the_loop_and_the_rest_converge
         """,
     )
     h.write("web.yaml", sandbox("web"))
-    h.wait_until(lambda: running(h, "web") and loop.unit("container/vm").get("phase") == "Refused")
+    # The pass sets the phase, then the error: a status write of another unit's pass
+    # in between shows Refused without its reason. Wait for both.
+    h.wait_until(
+        lambda: (
+            running(h, "web")
+            and loop.unit("container/vm").get("phase") == "Refused"
+            and loop.unit("container/vm").get("lastError") is not None
+        )
+    )
     assert "runtime 'kata' is not offered by the Docker daemon" in str(
         loop.unit("container/vm").get("lastError")
     )
