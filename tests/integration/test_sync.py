@@ -125,6 +125,15 @@ def flavour(h: Harness, name: str) -> str:
     return next(e.split("=", 1)[1] for e in env if e.startswith("FLAVOUR="))
 
 
+def running_as(h: Harness, name: str, value: str) -> bool:
+    """Whether ``name``'s app runs with FLAVOUR=``value``; for polls, which must not fail
+    while a recreate has removed the old app and not yet made the new one."""
+    app = h.sole(name, "app")
+    return (
+        app is not None and app["State"]["Running"] and f"FLAVOUR={value}" in app["Config"]["Env"]
+    )
+
+
 def test_commits_converge_and_a_broken_one_changes_nothing(
     h: Harness, repo: Repo, syncing: SyncProcess
 ) -> None:
@@ -138,7 +147,7 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     repo.write("deploy/web.yaml", sandbox("web", flavour="b"))
     second = repo.commit("web b")
     repo.push()
-    h.wait_until(lambda: running(h, "web") and flavour(h, "web") == "b", 60)
+    h.wait_until(lambda: running_as(h, "web", "b"), 60)
     h.wait_until(lambda: syncing.applied() == second)
     kept = {name: app_id(h, name) for name in ("web", "db")}
 
@@ -164,7 +173,7 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     fixed = repo.commit("fixed")
     repo.push()
     h.wait_until(lambda: not h.containers(**{L.SANDBOX: "db"}), 60)
-    h.wait_until(lambda: running(h, "web") and flavour(h, "web") == "c", 60)
+    h.wait_until(lambda: running_as(h, "web", "c"), 60)
     h.wait_until(lambda: syncing.applied() == fixed)
     assert syncing.sync_status()["lastError"] is None
 
