@@ -125,6 +125,22 @@ def flavour(h: Harness, name: str) -> str:
     return next(e.split("=", 1)[1] for e in env if e.startswith("FLAVOUR="))
 
 
+def attempted(h: Harness, syncing: SyncProcess, commit: str) -> dict[str, Any]:
+    """The sync status once ``commit`` has failed. The source names the commit it
+    attempts before it reads it, and records the error after: a status write in
+    between (a pass's, from another thread) shows the attempt without its error."""
+    status: dict[str, Any] = {}
+
+    def failed() -> bool:
+        status.clear()
+        status.update(syncing.sync_status())
+        error = status.get("lastError") or ""
+        return status.get("lastAttemptedRevision") == commit and f"commit {commit}" in error
+
+    h.wait_until(failed)
+    return status
+
+
 def running_as(h: Harness, name: str, value: str) -> bool:
     """Whether ``name``'s app runs with FLAVOUR=``value``; for polls, which must not fail
     while a recreate has removed the old app and not yet made the new one."""
@@ -155,8 +171,7 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     repo.remove("deploy/db.yaml")  # would prune db, were anything of this commit taken
     broken = repo.commit("broken")
     repo.push()
-    h.wait_until(lambda: syncing.sync_status().get("lastAttemptedRevision") == broken)
-    status = syncing.sync_status()
+    status = attempted(h, syncing, broken)
     assert status["lastAppliedRevision"] == second
     assert f"commit {broken}" in status["lastError"]
     assert "deploy/web.yaml:" in status["lastError"]
@@ -174,8 +189,8 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     repo.push()
     h.wait_until(lambda: not h.containers(**{L.SANDBOX: "db"}), 60)
     h.wait_until(lambda: running_as(h, "web", "c"), 60)
-    h.wait_until(lambda: syncing.applied() == fixed)
-    assert syncing.sync_status()["lastError"] is None
+    # The source takes the commit, then clears the error: wait for both.
+    h.wait_until(lambda: syncing.applied() == fixed and syncing.sync_status()["lastError"] is None)
 
 
 def test_emptying_the_path_is_refused_and_a_force_push_converges_back(
@@ -195,8 +210,7 @@ def test_emptying_the_path_is_refused_and_a_force_push_converges_back(
     repo.write("deploy/README.md", "moved elsewhere\n")
     empty = repo.commit("empty")
     repo.push()
-    h.wait_until(lambda: syncing.sync_status().get("lastAttemptedRevision") == empty)
-    assert "--allow-empty" in syncing.sync_status()["lastError"]
+    assert "--allow-empty" in attempted(h, syncing, empty)["lastError"]
     assert running(h, "web") and running(h, "db") and app_id(h, "web") == kept
 
     repo.reset(first)
