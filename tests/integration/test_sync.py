@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,12 @@ class SyncProcess:
     def applied(self) -> str | None:
         return self.sync_status().get("lastAppliedRevision")
 
+    def unit(self, key: str) -> dict[str, Any]:
+        """The loop's status of one unit (``sandbox/web``), or {} before its first pass."""
+        files = list(self.state.glob(f"{self.h.instance}.*.status.json"))
+        record = json.loads(files[0].read_text()) if files else {}
+        return dict((record.get("units") or {}).get(key) or {})
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -93,6 +100,17 @@ class SyncProcess:
             return self.process.wait(timeout=30)
         finally:
             self._log.close()
+
+
+def seconds(since: str, stamp: str | None) -> float:
+    """From one status stamp (ISO 8601, whole seconds) to another; -inf while there is none."""
+    if not stamp:
+        return float("-inf")
+    return (datetime.fromisoformat(stamp) - datetime.fromisoformat(since)).total_seconds()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _env(h: Harness) -> dict[str, str]:
@@ -176,7 +194,10 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     assert f"commit {broken}" in status["lastError"]
     assert "deploy/web.yaml:" in status["lastError"]
     assert "imag: unknown field" in status["lastError"]
-    time.sleep(3)  # three polls and a resync: still nothing changes, nothing retried
+    # Polls for three seconds more (the stamps have whole seconds: +1), however slow
+    # the machine: still nothing changes, nothing is retried.
+    attempt = status["lastAttemptedAt"]
+    h.wait_until(lambda: seconds(attempt, syncing.sync_status().get("lastFetchAt")) >= 4)
     assert {name: app_id(h, name) for name in ("web", "db")} == kept
     assert syncing.log().count(f"commit {broken}:") == 1
     got = h.cli("get", "--state-dir", str(syncing.state))
@@ -374,12 +395,12 @@ def test_removing_a_file_prunes_its_sandbox_and_never_another_sources(
 ) -> None:
     syncing = SyncProcess(h, tmp_path / "state", repo.url, "--interval", "1", "--resync", "2")
     try:
-        _prunes_only_its_own(h, repo)
+        _prunes_only_its_own(h, repo, syncing)
     finally:
         syncing.stop()
 
 
-def _prunes_only_its_own(h: Harness, repo: Repo) -> None:
+def _prunes_only_its_own(h: Harness, repo: Repo, syncing: SyncProcess) -> None:
     h.write("manual.yaml", sandbox("manual"))
     h.apply()
     manual = app_id(h, "manual")
@@ -394,7 +415,10 @@ def _prunes_only_its_own(h: Harness, repo: Repo) -> None:
     repo.commit()
     repo.push()
     h.wait_until(lambda: not h.containers(**{L.SANDBOX: "db"}), 60)
-    time.sleep(5)  # past two resyncs: apply's unit is another source's, never pruned
+    # Past two resyncs (2 s each; +1: the stamps have whole seconds), however slow the
+    # machine: apply's unit is another source's, never pruned.
+    gone = now()
+    h.wait_until(lambda: seconds(gone, syncing.unit("sandbox/web").get("updated")) >= 5, 30)
     assert app_id(h, "manual") == manual and running(h, "manual")
     assert running(h, "web")
 
