@@ -384,7 +384,7 @@ def test_the_webhook_triggers_a_fetch_only_when_signed(
         assert syncing.sync_status().get("lastAttemptedRevision") == first
         good = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         assert _post(free_port, body, good) == 202
-        h.wait_until(lambda: syncing.applied() == second, 15)
+        h.wait_until(lambda: syncing.applied() == second, 60)  # a fetch and a pass
         h.wait_until(lambda: running(h, "db"), 60)
     finally:
         syncing.stop()
