@@ -266,7 +266,10 @@ def test_allow_empty_means_it(h: Harness, tmp_path: Path) -> None:
     try:
         h.wait_until(lambda: running(h, "a"), 30)
         (h.root / "a.yaml").unlink()
-        h.wait_until(lambda: not h.containers(), 30)
+        # The pass logs its removals once all its actions are done (volumes and claims
+        # after the containers): wait for the log too, not to stop the loop before.
+        removed = '"message": "sandbox/a: remove'
+        h.wait_until(lambda: not h.containers() and removed in loop.log(), 30)
     finally:
         loop.stop()
     entries = [json.loads(line) for line in loop.log().splitlines() if line.strip()]
