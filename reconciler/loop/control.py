@@ -136,6 +136,10 @@ class Loop:
         self._said: set[str] = set()  # file errors and refusals already logged
         self._warned_empty = False
         self._status_due = False  # a status write is scheduled
+        # One status write at a time, from its snapshot to its rename: two at once (a
+        # timer's and a sync poll's) could land the older snapshot last, and the file
+        # would go back in time until the next write, which an idle loop may not make.
+        self._writing = threading.Lock()
         # Units whose last pass found nothing to do, with what it saw: a resync
         # that sees the same passes them by (an idle loop's cost grew with N).
         self._quiet: dict[UnitKey, tuple[DesiredUnit | None, _Footprint]] = {}
@@ -563,6 +567,10 @@ class Loop:
         self._write_status()
 
     def _write_status(self) -> None:
+        with self._writing:
+            self._write_status_now()
+
+    def _write_status_now(self) -> None:
         units = self.status.units()
         if self.metrics is not None:
             with self._lock:

@@ -111,6 +111,17 @@ class Harness:
         assert len(found) == 1, f"{sandbox}/{container or 'infra'}: {len(found)} containers"
         return dict(self.api.inspect_container(found[0]["Id"]))
 
+    def sole(self, sandbox: str, container: str = "") -> dict[str, Any] | None:
+        """Inspect data of one container, or None while there is not exactly one of it:
+        for polls, as a recreate removes the old container before it makes the new."""
+        found = self.containers(**{L.SANDBOX: sandbox, L.CONTAINER: container})
+        if len(found) != 1:
+            return None
+        try:
+            return dict(self.api.inspect_container(found[0]["Id"]))
+        except docker.errors.NotFound:  # removed since the list
+            return None
+
     def ns_inode(self, info: dict[str, Any], namespace: str) -> str:
         pid = info["State"]["Pid"]
         assert pid, f"{info['Name']} is not running"

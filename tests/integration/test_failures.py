@@ -7,6 +7,7 @@ import re
 import socket
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 from reconciler.core import labels as L
 
@@ -118,14 +119,24 @@ def test_get_lists_failed_units_and_files_that_do_not_load(
     try:
         h.wait_until(lambda: running(h, "pod"), 30)
 
+        data: dict[str, Any] = {}
+
         def failed() -> bool:
+            # A pass records the phase, then the error; the status file may be written
+            # in between (for another unit's pass): wait for both, for both units.
             got = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
-            units = {u["name"]: u for u in json.loads(got.stdout)["units"]}
-            return units.get("missing", {}).get("phase") == "Failed" and "kata" in units
+            data.clear()
+            data.update(json.loads(got.stdout))
+            units = {u["name"]: u for u in data["units"]}
+            missing, kata = units.get("missing", {}), units.get("kata", {})
+            return (
+                missing.get("phase") == "Failed"
+                and missing.get("last_error") is not None
+                and kata.get("phase") == "Refused"
+                and kata.get("last_error") is not None
+            )
 
         h.wait_until(failed, 30)
-        got = h.cli("get", "--state-dir", str(loop.state), "-o", "json")
-        data = json.loads(got.stdout)
         units = {u["name"]: u for u in data["units"]}
         assert "local/nothing:here" in units["missing"]["last_error"]
         assert units["kata"]["phase"] == "Refused" and units["kata"]["containers"] == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -202,7 +203,14 @@ def test_a_broken_edit_changes_nothing_and_a_good_edit_converges(
     assert {c: h.member("web", c)["Id"] for c in before} == before
     assert f"{path}:" in loop.log()
     h.write("web.yaml", sandbox("web", flavour="b"))
-    h.wait_until(lambda: running(h, "web") and h.member("web", "app")["Id"] != before["app"], 30)
+
+    def recreated() -> bool:
+        # h.sole, not h.member: between removing the old app and making the new one
+        # there is none, and a poll must not fail on that.
+        app = h.sole("web", "app")
+        return app is not None and app["State"]["Running"] and app["Id"] != before["app"]
+
+    h.wait_until(recreated, 30)
     assert "FLAVOUR=b" in h.member("web", "app")["Config"]["Env"]
     assert h.member("web", "sidecar")["Id"] == before["sidecar"]
 
@@ -258,7 +266,10 @@ def test_allow_empty_means_it(h: Harness, tmp_path: Path) -> None:
     try:
         h.wait_until(lambda: running(h, "a"), 30)
         (h.root / "a.yaml").unlink()
-        h.wait_until(lambda: not h.containers(), 30)
+        # The pass logs its removals once all its actions are done (volumes and claims
+        # after the containers): wait for the log too, not to stop the loop before.
+        removed = '"message": "sandbox/a: remove'
+        h.wait_until(lambda: not h.containers() and removed in loop.log(), 30)
     finally:
         loop.stop()
     entries = [json.loads(line) for line in loop.log().splitlines() if line.strip()]
@@ -279,16 +290,20 @@ def test_a_crashing_container_is_restarted_with_growing_delays(
         """,
     )
     h.wait_until(lambda: loop.log().count("container/crash: start crash") >= 4, 40)
-    stamps = [
-        datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        for line in loop.log().splitlines()
-        if "container/crash: start crash" in line
-    ]
+    lines = loop.log().splitlines()
+    created = next(i for i, line in enumerate(lines) if "container/crash: create crash" in line)
+    starts = [i for i, line in enumerate(lines) if "container/crash: start crash" in line][:4]
+    # Backoff 1 s doubling to 8 s: the first restart is immediate (nothing held after
+    # the create), then each is held back 1, 2, 4 s, as the log says between the starts ...
+    assert not [line for line in lines[created : starts[0]] if "back-off" in line]
+    for n, (a, b) in enumerate(itertools.pairwise(starts)):
+        said = {s for line in lines[a:b] for s in re.findall(r"back-off (\d+)s", line)}
+        assert said == {str(2**n)}, lines[a:b]
+    # ... and waits at least that long after the start before it. No comparison of two
+    # gaps: on a loaded machine one pass (a Docker start) alone can take seconds.
+    stamps = [datetime.strptime(lines[i][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp() for i in starts]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    # Backoff 1 s doubling to 8 s: the first restart is immediate, then 1, 2, 4 s.
-    # Without backoff the gaps would stay at the length of one pass.
-    assert gaps[1] >= 0.9 and gaps[2] >= 1.8 and gaps[2] > gaps[0], gaps
-    assert "back-off 1s" in loop.log() and "back-off 2s" in loop.log()
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.8 and gaps[2] >= 3.6, gaps
     seen: list[dict[str, object]] = []
 
     def in_backoff() -> bool:
@@ -385,13 +400,14 @@ def test_readiness_is_reported_as_it_changes(h: Harness, loop: LoopProcess) -> N
           containers:
             - name: app
               image: local/busybox:test
-              command: [sh, -c, "sleep 2; touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 3600"]
+              command: [sleep, "3600"]
               readinessProbe:
                 exec: {command: [test, -f, /tmp/ok]}
                 periodSeconds: 1
         """,
     )
     h.wait_until(lambda: running(h, "ready"), 30)
+    member = h.member("ready", "app")
     seen: list[object] = []
 
     def ready_as(value: bool) -> bool:
@@ -401,14 +417,23 @@ def test_readiness_is_reported_as_it_changes(h: Harness, loop: LoopProcess) -> N
         seen.append(app["ready"])
         return bool(app["ready"] is value)
 
-    h.wait_until(lambda: ready_as(True), 30)
+    # The test, not a timer in the container, changes what the probe finds: a window
+    # of a few seconds for ready=True was a race with `get` on a loaded machine.
     h.wait_until(lambda: ready_as(False), 30)
-    assert running(h, "ready"), "readiness never restarts a container"
+    assert h.exec(member["Id"], "touch", "/tmp/ok")[0] == 0
+    h.wait_until(lambda: ready_as(True), 30)
+    assert h.exec(member["Id"], "rm", "/tmp/ok")[0] == 0
+    h.wait_until(lambda: ready_as(False), 30)
+    again = h.member("ready", "app")
+    unchanged = again["State"]["StartedAt"] == member["State"]["StartedAt"]
+    assert unchanged and again["State"]["Running"], "readiness never restarts a container"
     assert seen[-1] is False and True in seen
 
 
 def test_a_second_run_for_the_same_instance_is_refused(h: Harness, loop: LoopProcess) -> None:
-    h.wait_until(lambda: loop.status() != {} or "watching" in loop.log(), 15)
+    # The loop's start (a Python process importing pydantic and docker) on a loaded
+    # machine: as long as the other tests allow a loop to start and converge.
+    h.wait_until(lambda: loop.status() != {} or "watching" in loop.log(), 60)
     second = subprocess.run(
         [sys.executable, "-m", "reconciler", "run", str(h.root), "--state-dir", str(loop.state)],
         env=os.environ | {"RECONCILER_INSTANCE": h.instance},
@@ -494,7 +519,15 @@ def test_a_runtime_the_daemon_lacks_is_refused_by_the_loop_and_the_rest_converge
         """,
     )
     h.write("web.yaml", sandbox("web"))
-    h.wait_until(lambda: running(h, "web") and loop.unit("container/vm").get("phase") == "Refused")
+    # The pass sets the phase, then the error: a status write of another unit's pass
+    # in between shows Refused without its reason. Wait for both.
+    h.wait_until(
+        lambda: (
+            running(h, "web")
+            and loop.unit("container/vm").get("phase") == "Refused"
+            and loop.unit("container/vm").get("lastError") is not None
+        )
+    )
     assert "runtime 'kata' is not offered by the Docker daemon" in str(
         loop.unit("container/vm").get("lastError")
     )

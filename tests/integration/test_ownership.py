@@ -129,7 +129,8 @@ def test_two_directories_and_their_loops_share_one_instance(h: Harness, tmp_path
     h_b = Harness(h.api, other, h.instance)
     b = LoopProcess(h_b, tmp_path / "b", "--resync", "1", "--state-dir", str(tmp_path / "state"))
     try:
-        h.wait_until(lambda: running(h, "b") and running(h, "b", "sidecar"), 30)
+        # b's loop makes b and c at once: owners() below lists c only once it exists.
+        h.wait_until(lambda: all(running(h, n) and running(h, n, "sidecar") for n in "bc"), 30)
         before = {name: ids(h, name) for name in ("a", "b")}
         steady(h, "a", before["a"], 4.0)
         assert ids(h, "b") == before["b"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,12 @@ class SyncProcess:
     def applied(self) -> str | None:
         return self.sync_status().get("lastAppliedRevision")
 
+    def unit(self, key: str) -> dict[str, Any]:
+        """The loop's status of one unit (``sandbox/web``), or {} before its first pass."""
+        files = list(self.state.glob(f"{self.h.instance}.*.status.json"))
+        record = json.loads(files[0].read_text()) if files else {}
+        return dict((record.get("units") or {}).get(key) or {})
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -93,6 +100,17 @@ class SyncProcess:
             return self.process.wait(timeout=30)
         finally:
             self._log.close()
+
+
+def seconds(since: str, stamp: str | None) -> float:
+    """From one status stamp (ISO 8601, whole seconds) to another; -inf while there is none."""
+    if not stamp:
+        return float("-inf")
+    return (datetime.fromisoformat(stamp) - datetime.fromisoformat(since)).total_seconds()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _env(h: Harness) -> dict[str, str]:
@@ -125,6 +143,31 @@ def flavour(h: Harness, name: str) -> str:
     return next(e.split("=", 1)[1] for e in env if e.startswith("FLAVOUR="))
 
 
+def attempted(h: Harness, syncing: SyncProcess, commit: str) -> dict[str, Any]:
+    """The sync status once ``commit`` has failed. The source names the commit it
+    attempts before it reads it, and records the error after: a status write in
+    between (a pass's, from another thread) shows the attempt without its error."""
+    status: dict[str, Any] = {}
+
+    def failed() -> bool:
+        status.clear()
+        status.update(syncing.sync_status())
+        error = status.get("lastError") or ""
+        return status.get("lastAttemptedRevision") == commit and f"commit {commit}" in error
+
+    h.wait_until(failed)
+    return status
+
+
+def running_as(h: Harness, name: str, value: str) -> bool:
+    """Whether ``name``'s app runs with FLAVOUR=``value``; for polls, which must not fail
+    while a recreate has removed the old app and not yet made the new one."""
+    app = h.sole(name, "app")
+    return (
+        app is not None and app["State"]["Running"] and f"FLAVOUR={value}" in app["Config"]["Env"]
+    )
+
+
 def test_commits_converge_and_a_broken_one_changes_nothing(
     h: Harness, repo: Repo, syncing: SyncProcess
 ) -> None:
@@ -138,7 +181,7 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     repo.write("deploy/web.yaml", sandbox("web", flavour="b"))
     second = repo.commit("web b")
     repo.push()
-    h.wait_until(lambda: running(h, "web") and flavour(h, "web") == "b", 60)
+    h.wait_until(lambda: running_as(h, "web", "b"), 60)
     h.wait_until(lambda: syncing.applied() == second)
     kept = {name: app_id(h, name) for name in ("web", "db")}
 
@@ -146,13 +189,15 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     repo.remove("deploy/db.yaml")  # would prune db, were anything of this commit taken
     broken = repo.commit("broken")
     repo.push()
-    h.wait_until(lambda: syncing.sync_status().get("lastAttemptedRevision") == broken)
-    status = syncing.sync_status()
+    status = attempted(h, syncing, broken)
     assert status["lastAppliedRevision"] == second
     assert f"commit {broken}" in status["lastError"]
     assert "deploy/web.yaml:" in status["lastError"]
     assert "imag: unknown field" in status["lastError"]
-    time.sleep(3)  # three polls and a resync: still nothing changes, nothing retried
+    # Polls for three seconds more (the stamps have whole seconds: +1), however slow
+    # the machine: still nothing changes, nothing is retried.
+    attempt = status["lastAttemptedAt"]
+    h.wait_until(lambda: seconds(attempt, syncing.sync_status().get("lastFetchAt")) >= 4)
     assert {name: app_id(h, name) for name in ("web", "db")} == kept
     assert syncing.log().count(f"commit {broken}:") == 1
     got = h.cli("get", "--state-dir", str(syncing.state))
@@ -164,9 +209,9 @@ def test_commits_converge_and_a_broken_one_changes_nothing(
     fixed = repo.commit("fixed")
     repo.push()
     h.wait_until(lambda: not h.containers(**{L.SANDBOX: "db"}), 60)
-    h.wait_until(lambda: running(h, "web") and flavour(h, "web") == "c", 60)
-    h.wait_until(lambda: syncing.applied() == fixed)
-    assert syncing.sync_status()["lastError"] is None
+    h.wait_until(lambda: running_as(h, "web", "c"), 60)
+    # The source takes the commit, then clears the error: wait for both.
+    h.wait_until(lambda: syncing.applied() == fixed and syncing.sync_status()["lastError"] is None)
 
 
 def test_emptying_the_path_is_refused_and_a_force_push_converges_back(
@@ -186,8 +231,7 @@ def test_emptying_the_path_is_refused_and_a_force_push_converges_back(
     repo.write("deploy/README.md", "moved elsewhere\n")
     empty = repo.commit("empty")
     repo.push()
-    h.wait_until(lambda: syncing.sync_status().get("lastAttemptedRevision") == empty)
-    assert "--allow-empty" in syncing.sync_status()["lastError"]
+    assert "--allow-empty" in attempted(h, syncing, empty)["lastError"]
     assert running(h, "web") and running(h, "db") and app_id(h, "web") == kept
 
     repo.reset(first)
@@ -340,7 +384,7 @@ def test_the_webhook_triggers_a_fetch_only_when_signed(
         assert syncing.sync_status().get("lastAttemptedRevision") == first
         good = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         assert _post(free_port, body, good) == 202
-        h.wait_until(lambda: syncing.applied() == second, 15)
+        h.wait_until(lambda: syncing.applied() == second, 60)  # a fetch and a pass
         h.wait_until(lambda: running(h, "db"), 60)
     finally:
         syncing.stop()
@@ -351,12 +395,12 @@ def test_removing_a_file_prunes_its_sandbox_and_never_another_sources(
 ) -> None:
     syncing = SyncProcess(h, tmp_path / "state", repo.url, "--interval", "1", "--resync", "2")
     try:
-        _prunes_only_its_own(h, repo)
+        _prunes_only_its_own(h, repo, syncing)
     finally:
         syncing.stop()
 
 
-def _prunes_only_its_own(h: Harness, repo: Repo) -> None:
+def _prunes_only_its_own(h: Harness, repo: Repo, syncing: SyncProcess) -> None:
     h.write("manual.yaml", sandbox("manual"))
     h.apply()
     manual = app_id(h, "manual")
@@ -371,7 +415,10 @@ def _prunes_only_its_own(h: Harness, repo: Repo) -> None:
     repo.commit()
     repo.push()
     h.wait_until(lambda: not h.containers(**{L.SANDBOX: "db"}), 60)
-    time.sleep(5)  # past two resyncs: apply's unit is another source's, never pruned
+    # Past two resyncs (2 s each; +1: the stamps have whole seconds), however slow the
+    # machine: apply's unit is another source's, never pruned.
+    gone = now()
+    h.wait_until(lambda: seconds(gone, syncing.unit("sandbox/web").get("updated")) >= 5, 30)
     assert app_id(h, "manual") == manual and running(h, "manual")
     assert running(h, "web")
 

@@ -7,6 +7,7 @@ writes the status record `get` reads, and warns about an empty desire once.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from textwrap import dedent
 
@@ -14,10 +15,11 @@ import pytest
 
 from reconciler.core.effective import BuildConfig, UnitKey
 from reconciler.core.models import Kind, Mode
+from reconciler.loop import control
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import STATUS_EVERY, Loop, LoopSettings
 from reconciler.loop.statefile import read_records, state_name
-from reconciler.loop.statusrecord import STATUS_VERSION
+from reconciler.loop.statusrecord import STATUS_VERSION, LoopStatus
 
 from .planning import INSTANCE, by_container, exited, sandbox, set_state
 from .simulator import Engine
@@ -149,6 +151,34 @@ def test_the_passes_of_a_resync_share_one_status_write(loop: Loop) -> None:
     assert record.units["sandbox/web"].phase == "Running"
     loop._pass(WEB)
     assert len(timers) == 2, "after the write, the next pass schedules another"
+
+
+def test_two_status_writes_at_once_never_leave_the_older_one_in_the_file(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timer's write and a sync poll's run in threads of their own: the first one
+    here is held inside its write (after its snapshot) until the second is done, or
+    for half a second if the second waits for it, as it must."""
+    loop.triggers.later = lambda delay, action: None
+    inside, second_done = threading.Event(), threading.Event()
+    real = control.write_record
+
+    def write(state_dir: Path, name: str, record: LoopStatus) -> Path:
+        if not inside.is_set():
+            inside.set()
+            second_done.wait(0.5)
+        return real(state_dir, name, record)
+
+    monkeypatch.setattr(control, "write_record", write)
+    first = threading.Thread(target=loop._write_status)  # its snapshot: no unit yet
+    first.start()
+    assert inside.wait(5)
+    loop._pass(WEB)
+    loop._write_status()  # its snapshot: web, Running
+    second_done.set()
+    first.join(5)
+    (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
+    assert "sandbox/web" in record.units, "the older snapshot was written last"
 
 
 class _Queued:
