@@ -248,13 +248,12 @@ def test_errors_read_the_same_with_and_without_the_sdk(h: Harness) -> None:
     assert missing[0][1] == "image local/absent:nope is not present and imagePullPolicy is Never"
     assert drivers[0]._api is None  # neither error made the SDK's client
 
-    # A 404 on create means "pull it"; no registry answers here, so the (SDK's) pull fails.
+    # A 404 on create means "pull it" (through the SDK, both ways), which fails here:
+    # no registry has the image (or none answers).
     pull = replace(member, pull_policy="IfNotPresent")
     pulled = _failures(drivers, lambda d: d.create_member(pull, None))
     assert pulled[0][0] is pulled[1][0] is ImageUnavailable, pulled
-    assert all(
-        "local/absent:nope is not present locally and could not be pulled" in t for _, t in pulled
-    )
+    assert all("local/absent:nope" in text and "pull" in text for _, text in pulled), pulled
     assert h.containers() == []  # nothing half-made
     for driver in drivers:
         driver.close()
