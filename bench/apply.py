@@ -30,7 +30,15 @@ raw figures. Before the timed rounds of a size, one more round (untimed)
 sends every contender through a counting proxy on the Docker socket
 (bench/proxy.py), which gives the API calls per contender and phase; timing
 goes straight to the daemon, so the proxy's own cost is in no figure. The
-peak RSS of each subprocess (floor, reconciler, compose) is read from ``wait4``.
+peak RSS and the CPU time (user + sys) of each subprocess (floor, reconciler,
+compose) are read from ``wait4``: on a loaded machine CPU time moves less
+than wall time. ``--baseline PATH`` adds another reconciler build (e.g. main's)
+as one more contender, alternated with the others, for before/after figures
+from one run. Each reconciler build is byte-compiled first (``compileall``, as
+``pip install`` does for a wheel; the floor's docker SDK has its bytecode in
+site-packages): an editable checkout run with ``PYTHONDONTWRITEBYTECODE=1``
+would otherwise compile its ~60 modules from source at every run (~70 ms of
+CPU), a cost no installed copy pays.
 With matplotlib installed (``pip install -e '.[bench]'``) it writes a PNG
 (``--plot``): converge time against N, and peak RSS against N.
 
@@ -95,6 +103,7 @@ NOOP = "nothing to change"
 FLOOR = "SDK script"  # the floor: bench/floor.py as a process, like the other contenders
 IN_PROCESS = "SDK in-process"  # the same without process start and imports
 RECONCILER = "reconciler"
+BASELINE = "baseline"  # --baseline: another reconciler build
 COMPOSE_NAME = "docker-compose"
 FLOOR_TARGET = 1.05  # reconciler from empty / the floor from empty
 NOOP_TARGET = 0.25  # reconciler nothing to change / compose nothing to change
@@ -105,10 +114,15 @@ Mark = Callable[[str], None]  # a contender calls it when a phase ends (the prox
 
 @dataclass
 class Sample:
-    """One run of one contender: seconds and peak RSS (KiB, subprocesses only) per phase."""
+    """One run of one contender: seconds, and peak RSS (KiB) and CPU seconds (user + sys)
+    of subprocesses, per phase."""
 
     times: Times = field(default_factory=dict)
     rss: dict[str, int] = field(default_factory=dict)
+    cpu: Times = field(default_factory=dict)
+
+    def record(self, phase: str, measured: tuple[float, int, float]) -> None:
+        self.times[phase], self.rss[phase], self.cpu[phase] = measured
 
 
 # -- the daemon ---------------------------------------------------------------------
@@ -154,9 +168,9 @@ def expect_unchanged(before: set[str], after: set[str], who: str) -> None:
         )
 
 
-def run_timed(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall-clock seconds (process start included) and peak RSS (KiB) of a subprocess;
-    fail on a non-zero exit."""
+def run_timed(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall-clock seconds (process start included), peak RSS (KiB) and CPU seconds
+    (user + sys) of a subprocess; fail on a non-zero exit."""
     began = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -169,7 +183,7 @@ def run_timed(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
     proc.stdout.close()
     if proc.returncode != 0:
         raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode}:\n{output.strip()[-2000:]}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 # -- the contenders -----------------------------------------------------------------
@@ -213,7 +227,7 @@ class SdkContender:
             cmd = [sys.executable, str(FLOOR_SCRIPT), "--sandboxes", str(sandboxes)]
             cmd += ["--parallel", str(self.workers), "--name", prefix, "--label", self._label]
             env = os.environ | {"DOCKER_HOST": docker_host}
-            sample.times[EMPTY], sample.rss[EMPTY] = run_timed(cmd, env)
+            sample.record(EMPTY, run_timed(cmd, env))
         else:
             client = docker.APIClient(base_url=docker_host, version="1.41", timeout=120)
             try:
@@ -256,10 +270,10 @@ class ComposeContender:
         env = os.environ | {"DOCKER_HOST": docker_host}
         expected = sandboxes * (1 + WORKLOADS)
         sample = Sample()
-        sample.times[EMPTY], sample.rss[EMPTY] = run_timed(up, env)
+        sample.record(EMPTY, run_timed(up, env))
         mark(EMPTY)
         before = expect_running(self.api, self._label, expected, self.name)
-        sample.times[NOOP], sample.rss[NOOP] = run_timed(up, env)
+        sample.record(NOOP, run_timed(up, env))
         mark(NOOP)
         expect_unchanged(before, expect_running(self.api, self._label, expected, self.name), NOOP)
         return sample
@@ -308,6 +322,22 @@ class ReconcilerContender:
     def available(self) -> str | None:
         return None if os.access(self.executable, os.X_OK) else f"{self.executable} missing"
 
+    def prepare(self) -> str:
+        """Byte-compile the package this executable runs; what was done, for the output."""
+        first = self.executable.read_bytes().split(b"\n", 1)[0].decode(errors="replace")
+        interpreter = first.removeprefix("#!").strip().split(" ")[0]
+        if not first.startswith("#!") or "python" not in interpreter:
+            return f"{self.name}: not a Python script; not byte-compiled"
+        where = subprocess.run(
+            [interpreter, "-c", "import reconciler; print(reconciler.__path__[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd="/",  # not this checkout's package, found first from the current directory
+        ).stdout.strip()
+        subprocess.run([interpreter, "-m", "compileall", "-q", where], check=True)
+        return f"{self.name}: {where} byte-compiled"
+
     def run(self, sandboxes: int, docker_host: str, mark: Mark) -> Sample:
         self.instance = f"bench-{short_id()}"
         manifests = self.workdir / self.instance
@@ -331,10 +361,10 @@ class ReconcilerContender:
         env = os.environ | {"DOCKER_HOST": docker_host}
         expected = sandboxes * (1 + WORKLOADS)
         sample = Sample()
-        sample.times[EMPTY], sample.rss[EMPTY] = run_timed(apply, env)
+        sample.record(EMPTY, run_timed(apply, env))
         mark(EMPTY)
         before = expect_running(self.api, self._label, expected, self.name)
-        sample.times[NOOP], sample.rss[NOOP] = run_timed(apply, env)
+        sample.record(NOOP, run_timed(apply, env))
         mark(NOOP)
         expect_unchanged(before, expect_running(self.api, self._label, expected, self.name), NOOP)
         return sample
@@ -380,6 +410,10 @@ class Results:
 
     def median(self, size: int, name: str, phase: str) -> float | None:
         values = [s.times[phase] for s in self.rounds.get((size, name), []) if phase in s.times]
+        return statistics.median(values) if values else None
+
+    def median_cpu(self, size: int, name: str, phase: str) -> float | None:
+        values = [s.cpu[phase] for s in self.rounds.get((size, name), []) if phase in s.cpu]
         return statistics.median(values) if values else None
 
     def peak_rss(self, size: int, name: str, phase: str) -> int | None:
@@ -476,7 +510,24 @@ def size_table(contenders: Sequence[Contender], results: Results, size: int) -> 
             row.append(cell if phase in contender.phases else "")
         which = "reconciler/floor" if phase == EMPTY else "reconciler/compose"
         rows.append([*row, f"{which} {ratio}"])
+    baseline = results.ratio(size, (BASELINE, EMPTY), (FLOOR, EMPTY))
+    if baseline is not None:
+        rows.append([EMPTY, *([""] * len(contenders)), f"baseline/floor {baseline:.2f}x"])
     return table(rows)
+
+
+def cpu_table(contenders: Sequence[Contender], results: Results, size: int) -> str:
+    """Median CPU seconds (user + sys) of each subprocess per phase, and against the floor's."""
+    floor_cpu = results.median_cpu(size, FLOOR, EMPTY)
+    rows = [["contender", "phase", "CPU", "/floor CPU"]]
+    for contender in contenders:
+        for phase in contender.phases:
+            cpu = results.median_cpu(size, contender.name, phase)
+            if cpu is None:
+                continue
+            ratio = f"{cpu / floor_cpu:.2f}x" if floor_cpu and phase == EMPTY else ""
+            rows.append([contender.name, phase, _secs(cpu), ratio])
+    return table(rows) if len(rows) > 1 else "(no subprocess CPU figures)"
 
 
 def calls_table(contenders: Sequence[Contender], results: Results, size: int) -> str:
@@ -501,7 +552,12 @@ def raw_table(contenders: Sequence[Contender], results: Results, size: int) -> s
         row = [str(number + 1)]
         for name, phase in columns:
             runs = results.rounds.get((size, name), [])
-            row.append(_secs(runs[number].times.get(phase)) if number < len(runs) else "-")
+            if number >= len(runs):
+                row.append("-")
+                continue
+            cpu = runs[number].cpu.get(phase)
+            cell = _secs(runs[number].times.get(phase))
+            row.append(cell if cpu is None else f"{cell} ({cpu:.2f} CPU)")
         rows.append(row)
     return table(rows)
 
@@ -651,6 +707,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "with PYTHONPATH, another checkout's code",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another reconciler executable timed beside --reconciler, as 'baseline' "
+        "(e.g. main's venv, for before/after figures from one run)",
+    )
+    parser.add_argument(
         "--no-count", action="store_true", help="skip the counting round (no API-call figures)"
     )
     parser.add_argument(
@@ -682,11 +745,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             ReconcilerContender(
                 api, args.parallel, workdir, args.reconciler or reconciler_executable()
             ),
+            *(
+                [ReconcilerContender(api, args.parallel, workdir, args.baseline, name=BASELINE)]
+                if args.baseline
+                else []
+            ),
         ]
         print(describe(api, args), flush=True)
         for contender in contenders:
             if contender.available() is not None:
                 print(f"{contender.name}: {contender.available()}; left out")
+            elif isinstance(contender, ReconcilerContender):
+                print(contender.prepare())
         proxy = None
         if not args.no_count:
             if not direct.startswith("unix://"):
@@ -714,6 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in args.sizes:
         print(f"\n== {size} sandboxes ({size * (1 + WORKLOADS)} containers): medians")
         print(size_table(contenders, results, size))
+        print("\nCPU time, user + sys (medians)")
+        print(cpu_table(contenders, results, size))
         print("\nAPI calls (counting round)")
         print(calls_table(contenders, results, size))
         print("\nper round")

@@ -1,10 +1,11 @@
 """The Docker driver: observes containers and performs primitive operations. Does I/O.
 
-The only module that imports ``docker``, and only when it acts, follows logs
-or events, or execs: a ``unix://`` daemon is observed through
-``docker_reads`` (``http.client``), which spares a no-op the SDK's import. It
+The only module that imports ``docker``, and for a ``unix://`` daemon only
+when it follows logs or events, execs, pulls or writes an archive: observing,
+creating, starting, stopping and removing go through ``docker_http``
+(``http.client``), which spares ``apply`` and ``delete`` the SDK's import. It
 makes no decisions: what to create, start or remove comes from the planner.
-Every ``docker.errors``, ``requests`` and ``docker_reads`` failure is mapped
+Every ``docker.errors``, ``requests`` and ``docker_http`` failure is mapped
 onto ``reconciler.core.errors`` in ``_mapped``, and transient ones are retried
 here with jittered exponential backoff.
 """
@@ -54,8 +55,13 @@ from reconciler.core.observed import ContainerId, Observation, ObservedContainer
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.runtimes import DOCKER
 from reconciler.drivers.base import ContainerEvent, EngineInfo
-from reconciler.drivers.docker_reads import EngineHTTPError, EngineUnreachable, UnixReads
-from reconciler.drivers.docker_reads import socket_path as unix_socket_path
+from reconciler.drivers.docker_http import (
+    EngineCalls,
+    EngineHTTPError,
+    EngineUnreachable,
+    UnixEngine,
+)
+from reconciler.drivers.docker_http import socket_path as unix_socket_path
 from reconciler.drivers.docker_spec import infra_body, member_body
 from reconciler.drivers.retrying import retried
 
@@ -107,6 +113,8 @@ def _sdk_errors() -> tuple[type[Exception], ...]:
 def _mapped(exc: Exception, what: str) -> DriverError:
     """The one place engine errors become reconciler errors, most specific first."""
     if isinstance(exc, EngineHTTPError):
+        if exc.image_missing:
+            return ImageUnavailable(f"{what}: {exc.explanation}")
         return _by_status(exc.status, exc.explanation, what)
     if isinstance(exc, EngineUnreachable):
         return DaemonUnavailable(f"{what}: the Docker daemon does not answer ({exc})")
@@ -260,15 +268,15 @@ class DockerDriver:
         instance: str,
         base_url: str | None = None,
         timeout: int = 120,
-        direct_reads: bool = True,
+        direct_http: bool = True,
     ) -> None:
         self.instance = instance
         self._base_url = base_url
         self._timeout = timeout
         self._api: docker.APIClient | None = None
-        # Observing a unix:// daemon needs no SDK (docker_reads); tcp:// and TLS use it.
+        # A unix:// daemon's common calls need no SDK (docker_http); tcp:// and TLS use it.
         path = unix_socket_path(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET)
-        self._reads = UnixReads(path, API_VERSION, timeout) if path and direct_reads else None
+        self._http = UnixEngine(path, API_VERSION, timeout) if path and direct_http else None
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pulled: set[str] = set()
         self._storage_info: tuple[str, str] | None = None
@@ -296,27 +304,12 @@ class DockerDriver:
         if self._api is not None:
             self._api.close()
 
-    # Reads: through docker_reads for a unix:// daemon, else the SDK (same JSON).
-
-    def _list_containers(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        if self._reads is not None:
-            return self._reads.containers(filters)
-        return list(self.api.containers(all=True, filters=filters))
-
-    def _list_volumes(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        if self._reads is not None:
-            return self._reads.volumes(filters)
-        return dict(self.api.volumes(filters=filters) or {})
-
-    def _inspect(self, container: str) -> dict[str, Any]:
-        if self._reads is not None:
-            return self._reads.inspect_container(container)
-        return dict(self.api.inspect_container(container))
-
-    def _info(self) -> dict[str, Any]:
-        if self._reads is not None:
-            return self._reads.info()
-        return dict(self.api.info())
+    @property
+    def _calls(self) -> EngineCalls:
+        """Who makes the common calls: ``docker_http`` for a unix:// daemon, else the SDK."""
+        if self._http is not None:
+            return self._http
+        return self.api
 
     # -- observing ---------------------------------------------------------------
 
@@ -344,7 +337,7 @@ class DockerDriver:
         """
         wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing containers"):
-            rows = self._list_containers({"label": wanted})
+            rows = self._calls.containers(all=True, filters={"label": wanted})
         containers = [self._row(r) for r in rows]
         if start_times:
             runs = {r["Id"]: _run_key(r.get("NetworkSettings")) for r in rows}
@@ -354,7 +347,9 @@ class DockerDriver:
         foreign: frozenset[str] = frozenset()
         if missing:
             with _engine("listing containers by name"):
-                others = self._list_containers({"name": [f"^/{re.escape(n)}$" for n in missing]})
+                others = self._calls.containers(
+                    all=True, filters={"name": [f"^/{re.escape(n)}$" for n in missing]}
+                )
             foreign = frozenset(
                 name
                 for r in others
@@ -373,7 +368,7 @@ class DockerDriver:
         and the data volumes of each unit (a crash can leave one behind its unit)."""
         wanted = [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]
         with _engine("listing volumes"):
-            found = self._list_volumes({"label": wanted}).get("Volumes") or []
+            found = self._calls.volumes(filters={"label": wanted}).get("Volumes") or []
         claims = []
         volumes: list[tuple[UnitKey, Mapping[str, str]]] = []
         for volume in found:
@@ -506,7 +501,7 @@ class DockerDriver:
         """When the container's current run began, and that run's endpoints (``_run_key``)."""
         try:
             with _engine(f"inspecting {container.name}"):
-                info = self._inspect(container.id)
+                info = self._calls.inspect_container(container.id)
         except _Gone:
             return None, ()
         started = _timestamp(info.get("State", {}).get("StartedAt"))
@@ -518,7 +513,7 @@ class DockerDriver:
         def one(container_id: str) -> tuple[str, dict[str, Any] | None]:
             try:
                 with _engine(f"inspecting {container_id[:12]}"):
-                    return container_id, self._inspect(container_id)
+                    return container_id, self._calls.inspect_container(container_id)
             except _Gone:
                 return container_id, None
 
@@ -572,7 +567,7 @@ class DockerDriver:
         """The container's IP address on its network (where probes reach it)."""
         try:
             with _engine(f"inspecting {container_id[:12]}"):
-                info = self._inspect(container_id)
+                info = self._calls.inspect_container(container_id)
         except _Gone:
             return None
         networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
@@ -587,8 +582,8 @@ class DockerDriver:
         Raises DaemonUnavailable when it does not answer.
         """
         with _engine("reading the engine version"):
-            version = self.api.version()
-            info = self._info()
+            version = self._calls.version()
+            info = self._calls.info()
         return EngineInfo(
             version=str(version.get("Version") or "unknown"),
             api_version=str(version.get("ApiVersion") or "unknown"),
@@ -600,7 +595,7 @@ class DockerDriver:
     def runtimes(self) -> frozenset[str]:
         """The OCI runtimes the daemon offers (``docker info`` → Runtimes)."""
         with _engine("reading daemon info"):
-            return frozenset((self._info().get("Runtimes") or {}).keys())
+            return frozenset((self._calls.info().get("Runtimes") or {}).keys())
 
     # -- what people ask of a container: logs, exec (reconciler logs / exec) -------
 
@@ -639,7 +634,7 @@ class DockerDriver:
         Raises DriverError when the container is gone.
         """
         with _engine(f"inspecting {container_id[:12]}"):
-            state = self._inspect(container_id).get("State") or {}
+            state = self._calls.inspect_container(container_id).get("State") or {}
         return _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
 
     def exec_attached(
@@ -726,7 +721,7 @@ class DockerDriver:
         if known is None:
             try:
                 with _engine(f"inspecting infra {infra_id[:12]}"):
-                    info = self._inspect(infra_id)
+                    info = self._calls.inspect_container(infra_id)
             except DriverError:
                 # Only a shortcut is lost: the member is inspected when observed. If the
                 # infra is gone, creating the member fails on its own, with its own message.
@@ -740,7 +735,7 @@ class DockerDriver:
         """The daemon's storage driver and its backing file system (read once)."""
         if self._storage_info is None:
             with _engine("reading daemon info"):
-                info = self._info()
+                info = self._calls.info()
             status = dict(info.get("DriverStatus") or [])
             self._storage_info = (
                 str(info.get("Driver") or ""),
@@ -758,7 +753,7 @@ class DockerDriver:
                 raise ImageUnavailable(f"image {image} is not present and imagePullPolicy is Never")
             self._pull(image, once=False)
         with _engine(f"inspecting image {image}"):
-            info = self.api.inspect_image(image)
+            info = self._calls.inspect_image(image)
         return str((info.get("Config") or {}).get("User") or "")
 
     def _start_new(self, container_id: ContainerId) -> None:
@@ -794,7 +789,7 @@ class DockerDriver:
         """
         try:
             with _engine(f"creating {name}"):
-                return ContainerId(self.api.create_container_from_config(body, name)["Id"])
+                return ContainerId(self._calls.create_container_from_config(body, name)["Id"])
         except NameConflict:
             if self._managed_name(name):
                 raise ObserveAgain(
@@ -808,7 +803,7 @@ class DockerDriver:
     def _managed_name(self, name: str) -> bool:
         try:
             with _engine(f"inspecting {name}"):
-                info = self._inspect(name)
+                info = self._calls.inspect_container(name)
         except _Gone:
             return True  # taken a moment ago, gone now: observing again sorts it out
         labels = (info.get("Config") or {}).get("Labels") or {}
@@ -843,7 +838,7 @@ class DockerDriver:
     def _image_present(self, image: str) -> bool:
         try:
             with _engine(f"inspecting image {image}"):
-                self.api.inspect_image(image)
+                self._calls.inspect_image(image)
         except _Gone:
             return False
         except ImageUnavailable:
@@ -857,7 +852,7 @@ class DockerDriver:
         Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
         """
         with _gone_means_observe_again(), _engine(f"starting {container_id[:12]}"):
-            self.api.start(container_id)
+            self._calls.start(container_id)
 
     @retried
     def restart(self, container_id: str, grace_period: int) -> None:
@@ -866,14 +861,14 @@ class DockerDriver:
         Raises ObserveAgain when it is gone (removed meanwhile), DriverError.
         """
         with _gone_means_observe_again(), _engine(f"restarting {container_id[:12]}"):
-            self.api.restart(container_id, timeout=grace_period)
+            self._calls.restart(container_id, timeout=grace_period)
 
     @retried
     def stop(self, container_id: str, grace_period: int) -> None:
         """Stop (SIGTERM, grace, SIGKILL) and keep the container. Already gone is success."""
         try:
             with _engine(f"stopping {container_id[:12]}"):
-                self.api.stop(container_id, timeout=grace_period)
+                self._calls.stop(container_id, timeout=grace_period)
         except _Gone:
             return
 
@@ -881,7 +876,7 @@ class DockerDriver:
     def wait(self, container_id: str) -> int:
         """Block until the container exits; return its exit code. ObserveAgain when gone."""
         with _gone_means_observe_again(), _engine(f"waiting for {container_id[:12]}"):
-            result = self.api.wait(container_id, timeout=None)
+            result = self._calls.wait(container_id, timeout=None)
         return int(result.get("StatusCode", -1))
 
     @retried
@@ -893,9 +888,9 @@ class DockerDriver:
         """
         try:
             with _engine(f"stopping {container_id[:12]}"):
-                self.api.stop(container_id, timeout=grace_period)
+                self._calls.stop(container_id, timeout=grace_period)
             with _engine(f"removing {container_id[:12]}"):
-                self.api.remove_container(container_id, force=True)
+                self._calls.remove_container(container_id, force=True)
         except _Gone:
             return
         except PermanentDriverError as exc:
@@ -903,7 +898,7 @@ class DockerDriver:
                 raise
             try:
                 with _engine(f"waiting for {container_id[:12]} to be removed"):
-                    self.api.wait(container_id, timeout=None, condition="removed")
+                    self._calls.wait(container_id, timeout=None, condition="removed")
             except _Gone:
                 return
 
@@ -911,7 +906,7 @@ class DockerDriver:
     def ensure_volume(self, volume: DesiredVolume) -> None:
         """Create the named volume with its labels; an existing one is kept."""
         with _engine(f"creating volume {volume.docker_name}"):
-            self.api.create_volume(volume.docker_name, labels=dict(volume.labels))
+            self._calls.create_volume(volume.docker_name, labels=dict(volume.labels))
         if volume.group is not None:
             self._own(volume, volume.group)
 
@@ -946,7 +941,7 @@ class DockerDriver:
                 self.api.put_archive(helper, "/", _directory_tar("volume", group))
         finally:
             with contextlib.suppress(DriverError), _engine(f"removing {name}"):
-                self.api.remove_container(helper, force=True)
+                self._calls.remove_container(helper, force=True)
 
     @retried
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:
@@ -960,27 +955,27 @@ class DockerDriver:
             L.CLAIM: "true",
         } | owner.labels()
         with _engine(f"recording the owner of {unit}"):
-            self.api.create_volume(name, labels=labels)
+            self._calls.create_volume(name, labels=labels)
         filters = {
             "label": [f"{L.MANAGED_BY}={self.instance}", f"{L.CLAIM}=true", *_unit_labels(unit)]
         }
         with _engine("listing claims"):
-            volumes = self.api.volumes(filters=filters).get("Volumes") or []
+            volumes = self._calls.volumes(filters=filters).get("Volumes") or []
         for volume in volumes:
             if volume["Name"] != name:
                 with contextlib.suppress(_Gone), _engine(f"removing claim {volume['Name']}"):
-                    self.api.remove_volume(volume["Name"])
+                    self._calls.remove_volume(volume["Name"])
 
     @retried
     def remove_volumes(self, unit: UnitKey) -> None:
         """Remove the volumes this instance made for ``unit``. Already gone is success."""
         filters = {"label": [f"{L.MANAGED_BY}={self.instance}", *_unit_labels(unit)]}
         with _engine("listing volumes"):
-            volumes = self.api.volumes(filters=filters).get("Volumes") or []
+            volumes = self._calls.volumes(filters=filters).get("Volumes") or []
         for volume in volumes:
             try:
                 with _engine(f"removing volume {volume['Name']}"):
-                    self.api.remove_volume(volume["Name"])
+                    self._calls.remove_volume(volume["Name"])
             except _Gone:
                 continue
 

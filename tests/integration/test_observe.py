@@ -1,8 +1,11 @@
-"""How much the Docker driver asks the daemon to observe (counted by bench/proxy.py).
+"""How much the Docker driver asks the daemon to observe (counted by bench/proxy.py),
+and what it does without the docker SDK (drivers/docker_http.py).
 
 Members created in their infra's current run, and members a driver already
 proved to have started after it, are read from one list call; a restart of
 the infra (new endpoints) makes it inspect again, and stale members are found.
+On a unix socket, observing, ``apply`` and ``delete`` never import the SDK,
+and their errors read as the SDK's did.
 """
 
 from __future__ import annotations
@@ -13,12 +16,18 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from textwrap import dedent
 from typing import Any
 
 import pytest
 
 from reconciler.core import labels as L
+from reconciler.core.effective import BuildConfig, DesiredUnit, build_units
+from reconciler.core.errors import DriverError, ImageUnavailable, NameConflict
+from reconciler.core.manifests import load_text
+from reconciler.core.models import Mode
 from reconciler.core.observed import Observation, ObservedContainer
 from reconciler.drivers.docker import DockerDriver
 
@@ -139,8 +148,8 @@ def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) 
     h.apply()
     h.unmanaged(f"{h.instance}-taken")  # a desired name another owner holds
     asked = ([f"{h.instance}-taken", "web"], ["runc", "kata"])  # a name list, docker info
-    direct, sdk = DockerDriver(h.instance, host), DockerDriver(h.instance, host, direct_reads=False)
-    assert direct._reads is not None and sdk._reads is None
+    direct, sdk = DockerDriver(h.instance, host), DockerDriver(h.instance, host, direct_http=False)
+    assert direct._http is not None and sdk._http is None
     steady = direct.observe(*asked)
     assert steady == sdk.observe(*asked)
     assert steady.foreign_names == {f"{h.instance}-taken"} and steady.runtimes is not None
@@ -156,11 +165,8 @@ def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) 
     sdk.close()
 
 
-def test_a_no_op_apply_never_imports_the_docker_sdk(h: Harness) -> None:
-    if not os.environ["DOCKER_HOST"].startswith("unix:///"):
-        pytest.skip("direct reads are for a unix socket DOCKER_HOST")
-    sandbox(h)
-    h.apply()
+def _sdk_free_run(h: Harness, *args: str) -> str:
+    """The CLI's output, then whether it imported ``docker`` and ``requests``."""
     env = os.environ | {"RECONCILER_INSTANCE": h.instance, "RECONCILER_INFRA_IMAGE": PAUSE}
     probe = (
         "import sys; from reconciler.cli import main\n"
@@ -168,11 +174,95 @@ def test_a_no_op_apply_never_imports_the_docker_sdk(h: Harness) -> None:
         "print('docker' in sys.modules, 'requests' in sys.modules)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, "apply", "-f", str(h.root)],
+        [sys.executable, "-c", probe, *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         check=False,
     )
-    assert "unchanged" in done.stdout and done.stdout.strip().endswith("False False"), done
+    return done.stdout + done.stderr
+
+
+def test_apply_and_delete_never_import_the_docker_sdk(h: Harness) -> None:
+    if not os.environ["DOCKER_HOST"].startswith("unix:///"):
+        pytest.skip("direct calls are for a unix socket DOCKER_HOST")
+    sandbox(h)
+    out = _sdk_free_run(h, "apply", "-f", str(h.root))  # from empty: create, start, inspect
+    assert "sandbox/web configured" in out and out.strip().endswith("False False"), out
+    assert all(c["State"] == "running" for c in h.containers()) and len(h.containers()) == 3
+    out = _sdk_free_run(h, "apply", "-f", str(h.root))
+    assert "unchanged" in out and out.strip().endswith("False False"), out
+    out = _sdk_free_run(h, "delete", "-f", str(h.root))  # stop, remove, volumes
+    assert "sandbox/web deleted" in out and out.strip().endswith("False False"), out
+    assert h.containers() == []
+
+
+def _units(h: Harness, text: str) -> list[DesiredUnit]:
+    loaded = load_text(dedent(text), "test.yaml")
+    assert loaded.ok, [str(p) for p in loaded.errors]
+    config = BuildConfig(h.instance, Mode.CONTAINER_IN_SANDBOX, PAUSE)
+    return [c.unit for c in build_units([(m.manifest, m.source) for m in loaded.manifests], config)]
+
+
+def _failures(drivers: tuple[DockerDriver, ...], act: Any) -> list[tuple[type, str]]:
+    """What ``act(driver)`` raised, per driver."""
+    found = []
+    for driver in drivers:
+        with pytest.raises(DriverError) as caught:
+            act(driver)
+        found.append((type(caught.value), str(caught.value)))
+    return found
+
+
+def test_errors_read_the_same_with_and_without_the_sdk(h: Harness) -> None:
+    host = os.environ["DOCKER_HOST"]
+    if not host.startswith("unix:///"):
+        pytest.skip("direct calls are for a unix socket DOCKER_HOST")
+    drivers = DockerDriver(h.instance, host), DockerDriver(h.instance, host, direct_http=False)
+    web, cache = _units(
+        h,
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: web}
+        spec:
+          containers: [{name: app, image: local/busybox:test}]
+        ---
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {name: cache}
+        spec: {image: local/absent:nope, imagePullPolicy: Never}
+        """,
+    )
+    infra, (member,) = web.infra, cache.workloads
+    assert infra is not None
+
+    h.unmanaged(infra.docker_name)  # the infra's name, held by another owner
+    taken = _failures(drivers, lambda d: d.create_infra(infra))
+    assert taken[0] == taken[1] and taken[0][0] is NameConflict, taken
+    assert f'The container name "/{infra.docker_name}" is already in use' in taken[0][1]
+
+    missing = _failures(drivers, lambda d: d.create_member(member, None))
+    assert missing[0] == missing[1] and missing[0][0] is ImageUnavailable, missing
+    assert missing[0][1] == "image local/absent:nope is not present and imagePullPolicy is Never"
+    assert drivers[0]._api is None  # neither error made the SDK's client
+
+    # A 404 on create means "pull it" (through the SDK, both ways), which fails here:
+    # no registry has the image (or none answers).
+    pull = replace(member, pull_policy="IfNotPresent")
+    pulled = _failures(drivers, lambda d: d.create_member(pull, None))
+    assert pulled[0][0] is pulled[1][0] is ImageUnavailable, pulled
+    assert all("local/absent:nope" in text and "pull" in text for _, text in pulled), pulled
+    assert h.containers() == []  # nothing half-made
+    for driver in drivers:
+        driver.close()
+
+
+def test_a_no_op_apply_never_imports_the_docker_sdk(h: Harness) -> None:
+    if not os.environ["DOCKER_HOST"].startswith("unix:///"):
+        pytest.skip("direct reads are for a unix socket DOCKER_HOST")
+    sandbox(h)
+    h.apply()
+    out = _sdk_free_run(h, "apply", "-f", str(h.root))
+    assert "unchanged" in out and out.strip().endswith("False False"), out

@@ -17,7 +17,7 @@ from reconciler.core.errors import (
     TransientDriverError,
 )
 from reconciler.drivers.docker import DockerDriver, _Gone, _mapped, _timestamp
-from reconciler.drivers.docker_reads import EngineHTTPError, EngineUnreachable, socket_path
+from reconciler.drivers.docker_http import EngineHTTPError, EngineUnreachable, socket_path
 
 
 def api_error(status: int, explanation: str) -> docker.errors.APIError:
@@ -42,8 +42,12 @@ def api_error(status: int, explanation: str) -> docker.errors.APIError:
         (api_error(503, "server busy"), TransientDriverError),
         (requests.exceptions.ConnectionError("refused"), DaemonUnavailable),
         (requests.exceptions.ReadTimeout("slow"), DaemonUnavailable),
-        # The same answers read without the SDK (docker_reads), mapped alike.
+        # The same answers without the SDK (docker_http), mapped alike.
         (EngineHTTPError(404, "No such container: x"), _Gone),
+        (EngineHTTPError(404, "No such image: local/none:1"), ImageUnavailable),
+        (EngineHTTPError(404, "pull access denied, repository does not exist"), ImageUnavailable),
+        (EngineHTTPError(409, 'Conflict. The container name "/x" is already in use'), NameConflict),
+        (EngineHTTPError(503, "server busy"), TransientDriverError),
         (EngineHTTPError(400, "invalid filter"), InvalidSpec),
         (EngineHTTPError(500, "context deadline exceeded"), TransientDriverError),
         (EngineHTTPError(500, "Unknown runtime specified kata"), PermanentDriverError),
@@ -112,4 +116,4 @@ def test_an_exec_the_engine_fails_is_reported_as_that_at_once_not_as_a_timeout()
 def test_only_a_unix_daemon_is_read_without_the_sdk(address: str | None, path: str | None) -> None:
     assert socket_path(address) == path
     driver = DockerDriver("inst", base_url=address or "tcp://127.0.0.1:2375")
-    assert (driver._reads is not None) is (path is not None)
+    assert (driver._http is not None) is (path is not None)
