@@ -70,6 +70,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"  # the SDK's default too
 API_VERSION = "1.41"  # Docker 20.10; pinned so no call is spent negotiating it
+# Up to this many missing names are looked up by inspecting each (_held_by_others).
+INSPECT_NAMES_MAX = 8
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 _PERMANENT_500 = (
     "port is already allocated",
@@ -328,8 +330,8 @@ class DockerDriver:
         members of sandboxes whose infra runs need them, unless a proof from
         an earlier observation still holds (``_with_start_times``); the rest
         are read by inspecting them and their infra (concurrently).
-        A second list call, only when a desired name is missing, finds names
-        held by containers this instance does not manage; ``docker info`` is
+        Desired names missing from it are looked up (``_held_by_others``) to find
+        those held by containers this instance does not manage; ``docker info`` is
         read only when a runtime other than runc is asked for. ``unit`` narrows
         the list to one unit's containers (the control loop's per-unit pass).
 
@@ -344,22 +346,44 @@ class DockerDriver:
             containers = self._with_start_times(containers, runs, whole=unit is None)
         names = {c.name for c in containers}
         missing = [n for n in desired_names if n not in names]
-        foreign: frozenset[str] = frozenset()
-        if missing:
+        foreign = self._held_by_others(missing) if missing else frozenset()
+        offered = self.runtimes() if set(runtimes) - {"runc"} else None
+        claims, volumes = self._volumes(unit)
+        return Observation(tuple(containers), foreign, offered, claims, volumes)
+
+    def _held_by_others(self, missing: list[str]) -> frozenset[str]:
+        """Which of ``missing`` a container outside this instance holds.
+
+        A few names are inspected one by one: dockerd finds a name in its index,
+        while a list filtered by name matches each name's regexp against every
+        container it holds (3 names: ~300 ms at 1,500 containers, against under
+        1 ms each inspected). Many names, as an apply from empty asks, go in one
+        list call, which is cheap while the daemon holds little.
+        """
+        if len(missing) > INSPECT_NAMES_MAX:
             with _engine("listing containers by name"):
                 others = self._calls.containers(
                     all=True, filters={"name": [f"^/{re.escape(n)}$" for n in missing]}
                 )
-            foreign = frozenset(
+            return frozenset(
                 name
                 for r in others
                 if (r.get("Labels") or {}).get(L.MANAGED_BY) != self.instance
                 for name in (n.lstrip("/") for n in r.get("Names") or [])
                 if name in missing
             )
-        offered = self.runtimes() if set(runtimes) - {"runc"} else None
-        claims, volumes = self._volumes(unit)
-        return Observation(tuple(containers), foreign, offered, claims, volumes)
+        held: set[str] = set()
+        for name in missing:
+            try:
+                with _engine(f"looking up the name {name}"):
+                    info = self._calls.inspect_container(name)
+            except _Gone:
+                continue
+            # dockerd also resolves an id prefix: only a container of that name holds it.
+            labels = (info.get("Config") or {}).get("Labels") or {}
+            if info.get("Name") == f"/{name}" and labels.get(L.MANAGED_BY) != self.instance:
+                held.add(name)
+        return frozenset(held)
 
     def _volumes(
         self, unit: UnitKey | None

@@ -29,7 +29,7 @@ from reconciler.core.errors import DriverError, ImageUnavailable, NameConflict
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.observed import Observation, ObservedContainer
-from reconciler.drivers.docker import DockerDriver
+from reconciler.drivers.docker import INSPECT_NAMES_MAX, DockerDriver
 
 from .conftest import PAUSE, Harness
 
@@ -122,6 +122,27 @@ def test_a_steady_sandbox_is_observed_in_one_list_call_until_its_infra_restarts(
     # ... and then known to this driver while the infra stays in its run.
     again = driver.observe()
     assert proxy.take()[INSPECT] == 0 and started(again) == started(rejoined)
+
+
+def test_a_few_missing_names_are_inspected_and_many_are_listed_once(
+    h: Harness, counted: tuple[DockerDriver, Any]
+) -> None:
+    """Which desired names someone else holds: a name list call makes dockerd match
+    every name against every container, so a few names are inspected instead."""
+    driver, proxy = counted
+    taken = h.unmanaged(f"{h.instance}-taken")
+    prefix = taken[:12]  # dockerd resolves an id prefix too: that is not a name
+    few = [f"{h.instance}-taken", f"{h.instance}-free", prefix]
+    many = few + [f"{h.instance}-free{i}" for i in range(INSPECT_NAMES_MAX)]
+    proxy.take()
+
+    assert driver.observe(few).foreign_names == {f"{h.instance}-taken"}
+    calls = proxy.take()
+    assert calls[INSPECT] == len(few) and calls[LIST] == 1, calls
+
+    assert driver.observe(many).foreign_names == {f"{h.instance}-taken"}
+    calls = proxy.take()
+    assert calls[INSPECT] == 0 and calls[LIST] == 2, calls
 
 
 def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) -> None:
