@@ -142,7 +142,7 @@ def test_a_few_missing_names_are_inspected_and_many_are_listed_once(
 
     assert driver.observe(many).foreign_names == {f"{h.instance}-taken"}
     calls = proxy.take()
-    assert calls[INSPECT] == 0 and calls[LIST] == 2, calls
+    assert calls[INSPECT] == 0 and calls[LIST] == 2, calls  # ours, then everyone's
 
 
 def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) -> None:
