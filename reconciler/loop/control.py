@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,12 +244,15 @@ class Loop:
             for key in keys:
                 (self.asks if key in change.units else self.queue).add(key)
         else:
-            unchanged = self._unchanged(observed) - change.units
+            with self._lock:
+                quiet = set(self._quiet)
+            parts = by_unit(observed, keys | quiet)
+            unchanged = self._unchanged(parts) - change.units
             self.status.seen(unchanged)  # looked at, as a pass would have: `get` says when
             self._write_status_soon()
             keys -= unchanged
-            for key, part in by_unit(observed, keys).items():
-                self.views.offer(key, View(started, part))
+            for key in keys:
+                self.views.offer(key, View(started, parts[key]))
             for key in keys:
                 self.queue.add(key)
         if change.recheck_in is not None:
@@ -259,7 +262,9 @@ class Loop:
         compiled = self.source.compiled(self.settings.build)
         with self._lock:
             offered = self.desired.offered  # the engine's runtimes, as last observed
-        desired = admit(compiled, self.settings.build, offered)
+            # The source hands back the same tuple while its files are unchanged.
+            admitted = self.desired if compiled is self.compiled else None
+        desired = admitted or admit(compiled, self.settings.build, offered)
         with self._lock:
             self.compiled, self.desired = compiled, desired
         if self.metrics is not None and self.source.complete():
@@ -319,20 +324,19 @@ class Loop:
         self.known.resync(observed)
         self._rescan(observed, started)
 
-    def _unchanged(self, observed: Observation) -> set[UnitKey]:
+    def _unchanged(self, parts: Mapping[UnitKey, Observation]) -> set[UnitKey]:
         """Units desired as at their last quiet pass, whose containers, claims and
-        volumes the engine reports exactly as that pass saw them."""
+        volumes the engine reports exactly as that pass saw them (``parts``: a resync's
+        observation cut per unit, ``by_unit``: one walk, not one per unit)."""
         with self._lock:
             desired, quiet = self.desired, dict(self._quiet)
-        by_unit: dict[UnitKey, list[ObservedContainer]] = {}
-        for c in observed.containers:  # one walk, not one per unit: N units x M containers
-            if (owner := c.unit_key) is not None:
-                by_unit.setdefault(owner, []).append(c)
+        units = {u.key: u for u in desired.units}
+        empty = Observation()
         return {
             key
             for key, (unit, footprint) in quiet.items()
-            if desired.unit(key) == unit
-            and _footprint(key, observed, by_unit.get(key, ())) == footprint
+            if ((now := units.get(key)) is unit or now == unit)
+            and _footprint(key, part := parts.get(key, empty), part.containers) == footprint
         }
 
     # -- one pass over one unit ------------------------------------------------

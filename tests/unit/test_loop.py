@@ -336,3 +336,16 @@ def test_a_unit_a_resync_queues_plans_from_the_resyncs_observation(tmp_path: Pat
     loop._pass(WEB)
     assert engine.asked == [None, WEB], "the resync's observation, then the one after acting"
     assert by_container(engine, "app").state.alive
+
+
+def test_a_resync_over_unchanged_files_admits_nothing_again(loop: Loop) -> None:
+    """Compiling and admitting 500 unchanged units was most of an idle loop's CPU."""
+    loop._pass(WEB)
+    loop.queue = _Queued()  # type: ignore[assignment]
+    before = loop.desired
+    loop._resync()
+    assert loop.desired is before
+    path = loop.settings.directory / "web.yaml"
+    path.write_text(path.read_text().replace("busybox:1", "busybox:2"))
+    loop._resync()
+    assert loop.desired is not before and WEB in loop.queue.keys  # type: ignore[attr-defined]
