@@ -80,6 +80,8 @@ STATUS_EVERY = 0.2
 # this many: dockerd matches each name's regexp against every container, and
 # the names travel in the URL. Beyond it, a unit's first pass asks for its own.
 PRIME_NAMES_MAX = 3000
+# Seconds the first observation waits for the engine's events to be followed.
+EVENTS_FIRST = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +163,19 @@ class Loop:
         )
         notifier = self._notifier()
         self._rescan()
+        # The events first: a container that dies after the first observation is then
+        # heard of, and its unit's pass looks again instead of planning from that view.
+        opened = threading.Event()
+        threading.Thread(
+            target=self._follow_events, args=(opened,), name="events", daemon=True
+        ).start()
+        opened.wait(EVENTS_FIRST)
         self._prime()
         if self.metrics is not None:
             self.metrics.health.beat()
         self.queue.start()
         threads = [
             threading.Thread(target=self._watch, name="watch", daemon=True),
-            threading.Thread(target=self._follow_events, name="events", daemon=True),
             threading.Thread(
                 target=self.triggers.every,
                 args=(self.settings.resync, self._resync),
@@ -303,8 +311,8 @@ class Loop:
         for key in change.units:
             self.asks.add(key)
 
-    def _follow_events(self) -> None:
-        self.triggers.follow(self.driver.events, self._queue_all)
+    def _follow_events(self, opened: threading.Event) -> None:
+        self.triggers.follow(self.driver.events, self._queue_all, opened)
 
     def _queue_all(self) -> None:
         for key in self._all_keys():

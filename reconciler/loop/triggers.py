@@ -113,12 +113,20 @@ class Triggers:
         for delay in (EVENT_RECHECK_SOON, EVENT_RECHECK):
             self.later(delay, functools.partial(self.queue.add, event.unit))
 
-    def follow(self, open_events: Callable[[], EventStream], resumed: Callable[[], None]) -> None:
-        """Follow the engine's events until ``stop``; ``resumed()`` after a reconnect."""
+    def follow(
+        self,
+        open_events: Callable[[], EventStream],
+        resumed: Callable[[], None],
+        opened: threading.Event | None = None,
+    ) -> None:
+        """Follow the engine's events until ``stop``; ``resumed()`` after a reconnect;
+        ``opened`` is set once the stream is first open."""
         delay, connected_before = FIRST_RECONNECT, False
         while not self.stop.is_set():
             try:
                 self._events = open_events()
+                if opened is not None:
+                    opened.set()
                 if connected_before:  # the daemon came back: look at everything again
                     log.info("Docker events resumed; reconciling every unit")
                     resumed()

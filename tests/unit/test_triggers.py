@@ -152,6 +152,23 @@ def test_a_broken_event_stream_is_reopened_with_doubling_delays() -> None:
     assert resumed == [True], "back after a break: everything is looked at again"
 
 
+def test_opened_is_set_once_the_stream_is_open() -> None:
+    """The loop's first observation waits for it: a death after that observation is heard."""
+    stop, opened, queue = threading.Event(), threading.Event(), Recorder()
+    attempts: list[bool] = []
+
+    def open_events() -> Stream:
+        attempts.append(opened.is_set())
+        if len(attempts) == 1:
+            raise DaemonUnavailable("not yet")
+        stop.set()
+        return Stream([Event(WEB, "die")])
+
+    triggers = Triggers(queue, stop, lambda delay, action: None, lambda _s: stop.is_set())
+    triggers.follow(open_events, lambda: None, opened)
+    assert attempts == [False, False] and opened.is_set()
+
+
 def test_a_resync_ticks_every_period_until_stopped() -> None:
     stop = threading.Event()
     ticks: list[int] = []
