@@ -90,6 +90,7 @@ def reconcile(
     unit: UnitKey | None = None,
     admitted: Desired | None = None,
     rounds: int = OBSERVE_AGAIN_ROUNDS,
+    observed: Observation | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_plan: OnPlan | None = None,
     on_begin: OnBegin | None = None,
@@ -101,6 +102,8 @@ def reconcile(
     as already admitted, kept while the engine offers the runtimes they were
     admitted against; ``rounds``: how often units another process changed
     meanwhile are planned again, waiting ``sleep(0.2 s * round)`` before each;
+    ``observed``: a view the caller knows to be fresh enough (the loop's, see
+    loop/views.py), planned from instead of a first observation;
     ``on_plan`` sees every plan before it runs.
     """
     units = [c.unit for c in compiled if unit is None or c.unit.key == unit]
@@ -110,10 +113,11 @@ def reconcile(
     def observe() -> Observation:
         return driver.observe(names, runtimes, unit=unit)
 
-    try:
-        observed = observe()
-    except ReconcilerError as exc:
-        return Reconciled(error=str(exc))
+    if observed is None:
+        try:
+            observed = observe()
+        except ReconcilerError as exc:
+            return Reconciled(error=str(exc))
     desired = admitted
     if desired is None or (observed.runtimes is not None and observed.runtimes != desired.offered):
         desired = admit(compiled, build, observed.runtimes)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ from reconciler.loop.statusrecord import (
     StatusBook,
 )
 from reconciler.loop.triggers import KnownUnits, Retries, Triggers
+from reconciler.loop.views import View, Views, by_unit
 from reconciler.loop.workqueue import WorkQueue
 from reconciler.sources.directory import Change, DirectorySource, Source
 
@@ -75,6 +76,12 @@ log = logging.getLogger("reconciler")
 # How long a pass's status may wait to be written: `get` reads it, people wait
 # for it, and a resync over hundreds of units should write it once, not per unit.
 STATUS_EVERY = 0.2
+# The first observation looks up who else holds the desired names only up to
+# this many: dockerd matches each name's regexp against every container, and
+# the names travel in the URL. Beyond it, a unit's first pass asks for its own.
+PRIME_NAMES_MAX = 3000
+# Seconds the first observation waits for the engine's events to be followed.
+EVENTS_FIRST = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +132,16 @@ class Loop:
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
         # The parts (each with its own lock): what queues a unit, when a failed one is
-        # retried, what the daemon holds, crash loops, probes, and what is reported.
-        self.triggers = Triggers(self.queue, self.stop)
+        # retried, what the daemon holds, crash loops, probes, and what is reported;
+        # and which observation a pass may plan from (views.py). Triggers queue through
+        # ``asks``: a unit asked for must next be seen as it is from then on.
+        self.views = Views()
+        self.asks = _Asks(self)
+        self.triggers = Triggers(self.asks, self.stop)
         self.retries = Retries(settings.backoff.maximum)
         self.known = KnownUnits()
         self.restarts = RestartBook(settings.backoff)
-        self.prober = Prober(self._run_probe, self.queue.add, on_result=self._probed)
+        self.prober = Prober(self._run_probe, self.asks.add, on_result=self._probed)
         self.status = StatusBook(str(settings.build.owner))
         self._lock = threading.Lock()  # guards desired and the three below
         self._said: set[str] = set()  # file errors and refusals already logged
@@ -156,12 +167,19 @@ class Loop:
         )
         notifier = self._notifier()
         self._rescan()
+        # The events first: a container that dies after the first observation is then
+        # heard of, and its unit's pass looks again instead of planning from that view.
+        opened = threading.Event()
+        threading.Thread(
+            target=self._follow_events, args=(opened,), name="events", daemon=True
+        ).start()
+        opened.wait(EVENTS_FIRST)
+        self._prime()
         if self.metrics is not None:
             self.metrics.health.beat()
         self.queue.start()
         threads = [
             threading.Thread(target=self._watch, name="watch", daemon=True),
-            threading.Thread(target=self._follow_events, name="events", daemon=True),
             threading.Thread(
                 target=self.triggers.every,
                 args=(self.settings.resync, self._resync),
@@ -202,20 +220,53 @@ class Loop:
             self.metrics = LoopMetrics(Health(stale_after(self.settings.resync)))
         return Notifier(self.metrics.health, self.stop).start()
 
-    def _rescan(self, observed: Observation | None = None) -> None:
-        """Read the source again and queue every unit; with a resync's ``observed``,
-        not those that look exactly as their last quiet pass left them."""
+    def _prime(self) -> None:
+        """Observe everything once before the first passes, who else holds the desired
+        names included: each unit's first pass plans from its part (views.py), not from
+        a list call of its own. Units the engine holds that are no longer desired are
+        queued now too. When this fails, the passes observe for themselves."""
+        with self._lock:
+            compiled = self.compiled
+        names = [n for c in compiled for n in c.unit.container_names]
+        if len(names) > PRIME_NAMES_MAX:
+            names = []
+        started = self.views.now()
+        try:
+            observed = self.driver.observe(names, {r for c in compiled for r in c.unit.runtimes})
+        except DriverError as exc:
+            log.debug("first observation: %s", exc)
+            return
+        self.known.resync(observed)
+        keys = self._all_keys()
+        looked_up = frozenset(names)
+        for key, part in by_unit(observed, keys).items():
+            self.views.offer(key, View(started, part, looked_up))
+        for key in keys:
+            self.queue.add(key)
+
+    def _rescan(self, observed: Observation | None = None, started: float = 0.0) -> None:
+        """Read the source again and queue every unit; with a resync's ``observed``
+        (begun at ``started``), not those that look exactly as their last quiet pass
+        left them, and the others plan from it."""
         change = self.source.scan(time.monotonic())
         _say(change.warnings)
         self._refresh_desired()
-        keys = self._all_keys()
-        if observed is not None:
-            unchanged = self._unchanged(observed) - change.units
+        keys = self._all_keys() | change.units
+        if observed is None:  # a look at every unit; what the files changed, now
+            for key in keys:
+                (self.asks if key in change.units else self.queue).add(key)
+        else:
+            with self._lock:
+                quiet = set(self._quiet)
+            parts = by_unit(observed, keys | quiet)
+            unchanged = self._unchanged(parts) - change.units
             self.status.seen(unchanged)  # looked at, as a pass would have: `get` says when
             self._write_status_soon()
             keys -= unchanged
-        for key in keys | change.units:
-            self.queue.add(key)
+            for key in keys:
+                self.views.offer(key, View(started, parts[key]))
+            for key in keys:
+                self.queue.add(key)
         if change.recheck_in is not None:
             self.triggers.later(change.recheck_in, self._rescan)
 
@@ -223,7 +274,9 @@ class Loop:
         compiled = self.source.compiled(self.settings.build)
         with self._lock:
             offered = self.desired.offered  # the engine's runtimes, as last observed
-        desired = admit(compiled, self.settings.build, offered)
+            # The source hands back the same tuple while its files are unchanged.
+            admitted = self.desired if compiled is self.compiled else None
+        desired = admitted or admit(compiled, self.settings.build, offered)
         with self._lock:
             self.compiled, self.desired = compiled, desired
         if self.metrics is not None and self.source.complete():
@@ -260,18 +313,19 @@ class Loop:
         self._refresh_desired()
         self.retries.clear(change.units)  # an edit or a new commit deserves a try now
         for key in change.units:
-            self.queue.add(key)
+            self.asks.add(key)
 
-    def _follow_events(self) -> None:
-        self.triggers.follow(self.driver.events, self._queue_all)
+    def _follow_events(self, opened: threading.Event) -> None:
+        self.triggers.follow(self.driver.events, self._queue_all, opened)
 
     def _queue_all(self) -> None:
         for key in self._all_keys():
-            self.queue.add(key)
+            self.asks.add(key)
 
     def _resync(self) -> None:
         if self.metrics is not None:
             self.metrics.health.beat()
+        started = self.views.now()
         try:
             # With start times: an infra restarted behind our back (same id, running
             # again) leaves its members unproven, which changes their footprint.
@@ -280,22 +334,21 @@ class Loop:
             log.warning("resync: %s", exc)
             return
         self.known.resync(observed)
-        self._rescan(observed)
+        self._rescan(observed, started)
 
-    def _unchanged(self, observed: Observation) -> set[UnitKey]:
+    def _unchanged(self, parts: Mapping[UnitKey, Observation]) -> set[UnitKey]:
         """Units desired as at their last quiet pass, whose containers, claims and
-        volumes the engine reports exactly as that pass saw them."""
+        volumes the engine reports exactly as that pass saw them (``parts``: a resync's
+        observation cut per unit, ``by_unit``: one walk, not one per unit)."""
         with self._lock:
             desired, quiet = self.desired, dict(self._quiet)
-        by_unit: dict[UnitKey, list[ObservedContainer]] = {}
-        for c in observed.containers:  # one walk, not one per unit: N units x M containers
-            if (owner := c.unit_key) is not None:
-                by_unit.setdefault(owner, []).append(c)
+        units = {u.key: u for u in desired.units}
+        empty = Observation()
         return {
             key
             for key, (unit, footprint) in quiet.items()
-            if desired.unit(key) == unit
-            and _footprint(key, observed, by_unit.get(key, ())) == footprint
+            if ((now := units.get(key)) is unit or now == unit)
+            and _footprint(key, part := parts.get(key, empty), part.containers) == footprint
         }
 
     # -- one pass over one unit ------------------------------------------------
@@ -337,6 +390,7 @@ class Loop:
             )
 
         # Observe what the unit asks for even when refused: the runtimes it needs may come.
+        # An observation taken since the unit was last asked for serves (views.py).
         done = reconcile(
             self.driver,
             compiled,
@@ -346,9 +400,11 @@ class Loop:
             unit=key,
             admitted=desired,
             rounds=0,  # a unit changed meanwhile is retried (_failed), like any failure
+            observed=self.views.take(key, _wants(compiled, key)[0]),
             on_plan=lambda admitted, planned: self._warn(planned.warnings, admitted),
             on_begin=_begin,
         )
+        self.views.ask(key)  # the next pass must see what this one did
         if done.desired is not None and done.desired is not desired:
             self._admitted_again(compiled, done.desired)
         unit = (done.desired or desired).unit(key)
@@ -458,9 +514,11 @@ class Loop:
             self.prober.restarted(ref.id)
         if any(u.outcomes for u in outcome.units):
             try:
-                observed = self.driver.observe(unit=key, start_times=False)
+                observed = self._observe(key)
             except DriverError:
                 return
+        if unit is None and not observed.containers:
+            self.views.forget([key])  # neither desired nor there
         self.restarts.prune(
             key, observed.containers, [m.name for m in unit.members] if unit else ()
         )
@@ -483,6 +541,17 @@ class Loop:
                 for c in members
             },
         )
+
+    def _observe(self, key: UnitKey) -> Observation:
+        """Observe the unit as a pass does, and offer that to its next pass: the one
+        its infra's start event queued while this pass ran needs no list call."""
+        with self._lock:
+            compiled = self.compiled
+        names, runtimes = _wants(compiled, key)
+        started = self.views.now()
+        observed = self.driver.observe(names, runtimes, unit=key)
+        self.views.offer(key, View(started, observed, frozenset(names)))
+        return observed
 
     def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
         """Record why the unit is left as it is; say it once, not at every pass."""
@@ -599,6 +668,26 @@ class Loop:
             write_record(self.settings.state_dir, self.settings.state_name, record)
         except OSError as exc:
             log.warning("writing status: %s", exc)
+
+
+class _Asks:
+    """The work queue as the triggers see it: a unit they queue must next be seen as
+    the engine is from then on (views.py); a resync queues through ``Loop.queue``."""
+
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
+
+    def add(self, key: UnitKey, delay: float = 0.0) -> None:
+        self._loop.views.ask(key)
+        self._loop.queue.add(key, delay)
+
+
+def _wants(compiled: Iterable[Compiled], key: UnitKey) -> tuple[tuple[str, ...], set[str]]:
+    """The container names and runtimes the unit's observation asks about."""
+    for c in compiled:
+        if c.unit.key == key:
+            return tuple(c.unit.container_names), set(c.unit.runtimes)
+    return (), set()
 
 
 _Footprint = tuple[tuple[ObservedContainer, ...], object, bool]

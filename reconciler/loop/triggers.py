@@ -5,10 +5,11 @@ rules are unit-tested without sleeping. The loop is level-triggered: a
 trigger only says *which unit to look at* (workqueue.py coalesces them):
 
 - engine events of this instance's containers (``wants``): a member's death,
-  any stop or removal, an infra's start or restart queue that unit at once,
-  and again ``EVENT_RECHECK_SOON`` and ``EVENT_RECHECK`` later (Docker
-  announces a death before the list, which observation reads, shows it: the
-  first pass usually sees the container still running); a stream that
+  any stop or removal, an infra's start or restart queue that unit at once;
+  all but a start or restart again ``EVENT_RECHECK_SOON`` and
+  ``EVENT_RECHECK`` later (Docker announces a death before the list, which
+  observation reads, shows it: the first pass usually sees the container
+  still running; a start it records before announcing it); a stream that
   breaks is reopened with a doubling delay, and everything is looked at
   again once it is back (``Triggers.follow``);
 - a periodic resync (``Triggers.every``);
@@ -104,15 +105,28 @@ class Triggers:
         if not wants(event) or event.unit is None:
             return
         self.queue.add(event.unit)
+        if event.action in INFRA_ONLY:
+            # dockerd lists a started container as running before it emits "start"
+            # (Docker 20.10: 128 of 128 start events listed running at once); the
+            # re-checks cost a pass each, the infra start of every sandbox created.
+            return
         for delay in (EVENT_RECHECK_SOON, EVENT_RECHECK):
             self.later(delay, functools.partial(self.queue.add, event.unit))
 
-    def follow(self, open_events: Callable[[], EventStream], resumed: Callable[[], None]) -> None:
-        """Follow the engine's events until ``stop``; ``resumed()`` after a reconnect."""
+    def follow(
+        self,
+        open_events: Callable[[], EventStream],
+        resumed: Callable[[], None],
+        opened: threading.Event | None = None,
+    ) -> None:
+        """Follow the engine's events until ``stop``; ``resumed()`` after a reconnect;
+        ``opened`` is set once the stream is first open."""
         delay, connected_before = FIRST_RECONNECT, False
         while not self.stop.is_set():
             try:
                 self._events = open_events()
+                if opened is not None:
+                    opened.set()
                 if connected_before:  # the daemon came back: look at everything again
                     log.info("Docker events resumed; reconciling every unit")
                     resumed()

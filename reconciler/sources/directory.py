@@ -133,6 +133,11 @@ class ManifestDirectory:
         self._files: dict[Path, _File] = {}
         self._duplicates: list[tuple[Path, Problem]] = []
         self._lock = threading.Lock()
+        # Bumped whenever what the files define may have changed: a resync re-reads
+        # every file, and compiling 500 unchanged units again was most of an idle
+        # loop's CPU, so ``compiled`` keeps its last answer until then.
+        self._version = 0
+        self._compiled: tuple[int, BuildConfig, tuple[Compiled, ...]] | None = None
 
     def wants(self, path: Path) -> bool:
         """Whether a changed path is one of ours (a manifest file, at the right depth)."""
@@ -157,7 +162,12 @@ class ManifestDirectory:
         warnings: list[Problem] = []
         with self._lock:
             for path in paths:
+                before = self._files.get(path)
+                good = before.good if before is not None else None
                 changed, wait = self._reload_one(path, now, warnings)
+                after = self._files.get(path)
+                if (after.good if after is not None else None) is not good:
+                    self._version += 1
                 units |= changed
                 if wait is not None:
                     recheck = wait if recheck is None else min(recheck, wait)
@@ -216,11 +226,17 @@ class ManifestDirectory:
     def compiled(self, config: BuildConfig) -> tuple[Compiled, ...]:
         """What the files ask for; a unit defined twice counts where it was defined first."""
         with self._lock:
+            version, cached = self._version, self._compiled
+            if cached is not None and cached[:2] == (version, config):
+                return cached[2]  # the same tuple: the loop need not admit it again
             defined = [(path, m) for path in sorted(self._files) for m in self._files[path].good]
         where = {id(m): path for path, m in defined}
         first, duplicates = first_of_each(m for _, m in defined)
         self._duplicates = [(where[id(m)], problem) for m, problem in duplicates]
-        return build_units([(m.manifest, m.source) for m in first], config)
+        compiled = build_units([(m.manifest, m.source) for m in first], config)
+        with self._lock:
+            self._compiled = (version, config, compiled)
+        return compiled
 
     def errors(self) -> dict[str, list[Problem]]:
         """Files that failed to load, by their source label (relative path)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from textwrap import dedent
 
@@ -15,6 +16,7 @@ import pytest
 
 from reconciler.core.effective import BuildConfig, UnitKey
 from reconciler.core.models import Kind, Mode
+from reconciler.core.observed import Observation
 from reconciler.loop import control
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import STATUS_EVERY, Loop, LoopSettings
@@ -30,9 +32,14 @@ DAEMON = "unix:///simulated"
 
 @pytest.fixture
 def loop(tmp_path: Path) -> Loop:
+    return _made(tmp_path, Engine(instance=INSTANCE), "web")
+
+
+def _made(tmp_path: Path, engine: Engine, *names: str) -> Loop:
     root = tmp_path / "manifests"
     root.mkdir()
-    (root / "web.yaml").write_text(dedent(sandbox()))
+    for name in names:
+        (root / f"{name}.yaml").write_text(dedent(sandbox(name)))
     settings = LoopSettings(
         directory=root,
         build=BuildConfig(INSTANCE, Mode.CONTAINER_IN_SANDBOX, "pause:test"),
@@ -41,10 +48,15 @@ def loop(tmp_path: Path) -> Loop:
         daemon=DAEMON,
         backoff=BackoffPolicy(initial=10.0, maximum=40.0),
     )
-    made = Loop(settings, Engine(instance=INSTANCE))
+    made = Loop(settings, engine)
     made.source.scan(0.0)
     made._refresh_desired()
     return made
+
+
+def _died(loop: Loop) -> None:
+    """What a member's death does: its event asks for a look at the engine as it is now."""
+    loop.asks.add(WEB)
 
 
 def _engine(loop: Loop) -> Engine:
@@ -68,10 +80,12 @@ def test_a_crash_is_restarted_once_then_held_and_reported(loop: Loop) -> None:
     loop._pass(WEB)
     engine = _engine(loop)
     set_state(engine, "app", **exited(1))
+    _died(loop)
     loop._pass(WEB)
     assert by_container(engine, "app").state.alive, "the first restart is immediate"
     assert loop.restarts.restarts(WEB, "app") == 1
     set_state(engine, "app", **exited(1))
+    _died(loop)
     loop._pass(WEB)
     assert not by_container(engine, "app").state.alive, "in backoff: held"
     loop._flush_status()
@@ -88,6 +102,7 @@ def test_a_unit_that_leaves_desired_state_leaves_no_bookkeeping(loop: Loop) -> N
     loop._pass(WEB)
     engine = _engine(loop)
     set_state(engine, "app", **exited(1))
+    _died(loop)
     loop._pass(WEB)
     assert len(loop.restarts) > 0
     (loop.settings.directory / "web.yaml").unlink()
@@ -129,11 +144,13 @@ def test_without_restarts_in_place_a_crash_is_a_new_container_counted_and_held(
     loop._pass(WEB)
     engine = _engine(loop)
     first = set_state(engine, "app", **exited(1))
+    _died(loop)
     loop._pass(WEB)
     again = by_container(engine, "app")
     assert again.id != first.id and again.state.alive, "a new container, at once"
     assert loop.restarts.restarts(WEB, "app") == 1
     set_state(engine, "app", **exited(1))
+    _died(loop)
     loop._pass(WEB)
     held = by_container(engine, "app")
     assert held.id == again.id and not held.state.alive, "in backoff: held"
@@ -228,3 +245,137 @@ def test_a_unit_that_changed_something_is_not_passed_by(loop: Loop) -> None:
     loop.queue = queued  # type: ignore[assignment]
     loop._resync()
     assert WEB in queued.keys
+
+
+# -- one observation for many passes (views.py) ------------------------------------
+
+API = UnitKey(Kind.SANDBOX, "default", "api")
+
+
+class _Counting(Engine):
+    """The simulator, noting each observation asked of it: the unit, or None for all."""
+
+    def __init__(self) -> None:
+        super().__init__(instance=INSTANCE)
+        self.asked: list[UnitKey | None] = []
+
+    def observe(
+        self,
+        desired_names: Collection[str] = (),
+        runtimes: Collection[str] = (),
+        unit: UnitKey | None = None,
+        start_times: bool = True,
+    ) -> Observation:
+        self.asked.append(unit)
+        return super().observe(desired_names, runtimes, unit, start_times)
+
+
+def _started(tmp_path: Path, *names: str) -> tuple[Loop, _Counting]:
+    """A loop as ``run`` begins: the source read, every unit queued, everything observed."""
+    engine = _Counting()
+    made = _made(tmp_path, engine, *names)
+    made.queue = _Queued()  # type: ignore[assignment]
+    made._rescan()
+    made._prime()
+    return made, engine
+
+
+def test_the_first_passes_plan_from_one_observation_of_everything(tmp_path: Path) -> None:
+    loop, engine = _started(tmp_path, "web", "api")
+    loop._pass(WEB)
+    loop._pass(API)
+    assert len(engine.containers) == 6, "both converged"
+    assert engine.asked == [None, WEB, API], "one observation, then each pass's after it acted"
+
+
+def test_the_pass_a_units_own_change_queued_plans_from_what_the_last_pass_saw(
+    tmp_path: Path,
+) -> None:
+    """The infra's start event queues the unit while its pass runs: the pass observed
+    after it acted, and the next pass plans from that."""
+    loop, engine = _started(tmp_path, "web")
+    loop._pass(WEB)
+    engine.asked.clear()
+    loop._pass(WEB)
+    assert engine.asked == [], "nothing changed since the last pass observed"
+    loop._pass(WEB)
+    assert engine.asked == [WEB], "a view serves one pass"
+
+
+def test_an_event_after_the_last_observation_makes_the_pass_observe_again(
+    tmp_path: Path,
+) -> None:
+    loop, engine = _started(tmp_path, "web")
+    loop._pass(WEB)
+    set_state(engine, "app", **exited(1))
+    _died(loop)
+    engine.asked.clear()
+    loop._pass(WEB)
+    assert engine.asked[0] == WEB
+    assert by_container(engine, "app").state.alive, "it saw the death and restarted app"
+
+
+def test_a_name_someone_else_holds_refuses_the_first_pass_from_the_first_observation(
+    tmp_path: Path,
+) -> None:
+    loop, engine = _started(tmp_path, "web")
+    engine.unmanaged.add(f"{INSTANCE}_default_web.app")
+    engine.asked.clear()
+    loop._prime()  # sees the name taken
+    loop._pass(WEB)
+    assert engine.asked == [None], "no observation of its own"
+    assert engine.containers == {}, "refused: nothing created"
+    assert "already taken" in (loop.status.units()[str(WEB)].last_error or "")
+
+
+def test_without_the_names_looked_up_the_first_pass_observes_its_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reconciler.loop.control.PRIME_NAMES_MAX", 1)
+    loop, engine = _started(tmp_path, "web")
+    loop._pass(WEB)
+    assert engine.asked == [None, WEB, WEB], "its own observation, then the one after"
+    assert len(engine.containers) == 3
+
+
+def test_units_the_engine_holds_and_nothing_desires_are_queued_at_start(tmp_path: Path) -> None:
+    loop, engine = _started(tmp_path, "web", "api")
+    loop._pass(WEB)
+    loop._pass(API)
+    (loop.settings.directory / "api.yaml").unlink()
+    again = Loop(loop.settings, engine)
+    again.queue = _Queued()  # type: ignore[assignment]
+    again._rescan()
+    assert API not in again.queue.keys  # type: ignore[attr-defined]
+    again._prime()
+    assert API in again.queue.keys, "pruned now, not at the first resync"  # type: ignore[attr-defined]
+    engine.asked.clear()
+    again._pass(API)
+    assert engine.containers and all(c.unit_key == WEB for c in engine.containers.values())
+    assert engine.asked == [API], "planned from the first observation; observed after removing"
+
+
+def test_a_unit_a_resync_queues_plans_from_the_resyncs_observation(tmp_path: Path) -> None:
+    loop, engine = _started(tmp_path, "web")
+    loop._pass(WEB)
+    loop._pass(WEB)  # quiet
+    set_state(engine, "app", **exited(1))  # an event the loop missed
+    engine.asked.clear()
+    loop._resync()
+    assert WEB in loop.queue.keys  # type: ignore[attr-defined]
+    loop._pass(WEB)
+    assert engine.asked == [None, WEB], "the resync's observation, then the one after acting"
+    assert by_container(engine, "app").state.alive
+
+
+def test_a_resync_over_unchanged_files_admits_nothing_again(loop: Loop) -> None:
+    """Compiling and admitting 500 unchanged units was most of an idle loop's CPU."""
+    loop._pass(WEB)
+    loop.queue = _Queued()  # type: ignore[assignment]
+    before = loop.desired
+    loop._resync()
+    assert loop.desired is before
+    path = loop.settings.directory / "web.yaml"
+    path.write_text(path.read_text().replace("busybox:1", "busybox:2"))
+    loop._resync()
+    assert loop.desired is not before and WEB in loop.queue.keys  # type: ignore[attr-defined]

@@ -162,6 +162,15 @@ def test_an_unreachable_daemon_is_an_error_and_nothing_is_planned() -> None:
     assert planned == [] and done.result is None and done.observed is None
 
 
+def test_an_observation_handed_in_is_planned_from_without_asking_the_driver() -> None:
+    """The loop's pass, planning from a view it knows is fresh (loop/views.py)."""
+    engine = Unreachable()
+    seen = Engine.observe(engine)  # what the caller saw before; the driver is not asked
+    done = reconcile(engine, compiled(sandbox()), BUILD, CONFIG, observed=seen, sleep=no_sleep)
+    assert done.error is None and done.observed is seen
+    assert done.result is not None and done.result.ok and len(engine.containers) == 3
+
+
 def test_the_driver_is_asked_about_the_units_container_names_and_runtimes() -> None:
     asked: list[tuple[list[str], set[str], UnitKey | None]] = []
 

@@ -365,3 +365,21 @@ def test_a_settling_change_is_read_again_by_itself(root: Path) -> None:
     stop.set()
     assert _names(directory.files) == {"a"}
     assert changes[0] is first and len(changes) >= 2
+
+
+def test_compiling_unchanged_files_again_hands_back_the_same_units(
+    root: Path, source: ManifestDirectory
+) -> None:
+    """A resync re-reads every file; the loop admits again only what is new."""
+    (root / "a.yaml").write_text(_container("a"))
+    source.scan(now=0.0)
+    first = source.compiled(CONFIG)
+    source.scan(now=30.0)
+    assert source.compiled(CONFIG) is first
+    assert source.compiled(BuildConfig("other")) is not first, "other settings compile again"
+    (root / "a.yaml").write_text(_container("a", image="busybox:2"))
+    source.scan(now=60.0)
+    assert _image(source, "a") == "busybox:2"
+    (root / "a.yaml").unlink()
+    source.scan(now=90.0)
+    assert _names(source) == set()

@@ -107,6 +107,17 @@ def test_an_event_queues_its_unit_now_then_soon_then_once_more() -> None:
     assert len(queue.added) == 3
 
 
+def test_an_infra_start_queues_its_unit_once() -> None:
+    """dockerd records a start before it announces it: nothing to look at again."""
+    clock = Clock()
+    timers, queue = Timers(clock), Recorder()
+    triggers = Triggers(queue, threading.Event(), timers.later)
+    triggers.event(Event(WEB, "start", L.ROLE_INFRA))
+    triggers.event(Event(API, "restart", L.ROLE_INFRA))
+    timers.advance(60.0)
+    assert queue.added == [(WEB, 0.0), (API, 0.0)]
+
+
 def test_a_broken_event_stream_is_reopened_with_doubling_delays() -> None:
     stop = threading.Event()
     waits: list[float] = []
@@ -139,6 +150,23 @@ def test_a_broken_event_stream_is_reopened_with_doubling_delays() -> None:
     assert [k for k, _ in queue.added] == [WEB, API]
     assert waits == [0.5, 1.0, 2.0, 0.5], "connected again: the delay starts over"
     assert resumed == [True], "back after a break: everything is looked at again"
+
+
+def test_opened_is_set_once_the_stream_is_open() -> None:
+    """The loop's first observation waits for it: a death after that observation is heard."""
+    stop, opened, queue = threading.Event(), threading.Event(), Recorder()
+    attempts: list[bool] = []
+
+    def open_events() -> Stream:
+        attempts.append(opened.is_set())
+        if len(attempts) == 1:
+            raise DaemonUnavailable("not yet")
+        stop.set()
+        return Stream([Event(WEB, "die")])
+
+    triggers = Triggers(queue, stop, lambda delay, action: None, lambda _s: stop.is_set())
+    triggers.follow(open_events, lambda: None, opened)
+    assert attempts == [False, False] and opened.is_set()
 
 
 def test_a_resync_ticks_every_period_until_stopped() -> None:
