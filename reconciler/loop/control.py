@@ -76,10 +76,6 @@ log = logging.getLogger("reconciler")
 # How long a pass's status may wait to be written: `get` reads it, people wait
 # for it, and a resync over hundreds of units should write it once, not per unit.
 STATUS_EVERY = 0.2
-# The first observation looks up who else holds the desired names only up to
-# this many: dockerd matches each name's regexp against every container, and
-# the names travel in the URL. Beyond it, a unit's first pass asks for its own.
-PRIME_NAMES_MAX = 3000
 # Seconds the first observation waits for the engine's events to be followed.
 EVENTS_FIRST = 5.0
 
@@ -227,9 +223,8 @@ class Loop:
         queued now too. When this fails, the passes observe for themselves."""
         with self._lock:
             compiled = self.compiled
+        # Who else holds them costs the Docker driver one list of every container.
         names = [n for c in compiled for n in c.unit.container_names]
-        if len(names) > PRIME_NAMES_MAX:
-            names = []
         started = self.views.now()
         try:
             observed = self.driver.observe(names, {r for c in compiled for r in c.unit.runtimes})

@@ -328,16 +328,6 @@ def test_a_name_someone_else_holds_refuses_the_first_pass_from_the_first_observa
     assert "already taken" in (loop.status.units()[str(WEB)].last_error or "")
 
 
-def test_without_the_names_looked_up_the_first_pass_observes_its_unit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("reconciler.loop.control.PRIME_NAMES_MAX", 1)
-    loop, engine = _started(tmp_path, "web")
-    loop._pass(WEB)
-    assert engine.asked == [None, WEB, WEB], "its own observation, then the one after"
-    assert len(engine.containers) == 3
-
-
 def test_units_the_engine_holds_and_nothing_desires_are_queued_at_start(tmp_path: Path) -> None:
     loop, engine = _started(tmp_path, "web", "api")
     loop._pass(WEB)
