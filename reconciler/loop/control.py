@@ -562,7 +562,7 @@ class Loop:
         """Record the error, show the unit Failed, and try again later: 1 s, doubling up to
         the crash-loop cap (--backoff-max) while it lasts; one log line per attempt."""
         delay = self.retries.failed(key)
-        self.status.failed(key)
+        self.status.failed(key, error)
         log.error("%s: %s (retrying in %.0f s)", key, error, delay)
         if self.metrics is not None:
             self.metrics.health.attempted(key)

@@ -205,9 +205,11 @@ class StatusBook:
         with self._lock:
             self._units[key] = replace(self._get(key), phase=phase, containers=dict(containers))
 
-    def failed(self, key: UnitKey) -> None:
+    def failed(self, key: UnitKey, error: str) -> None:
+        """Failed, with its error in the same step: a status written in between
+        would show the phase without the reason."""
         with self._lock:
-            self._units[key] = replace(self._get(key), phase="Failed")
+            self._units[key] = replace(self._get(key), phase="Failed", last_error=error)
 
     def refused(self, key: UnitKey, reason: str) -> bool:
         """The unit is refused for ``reason``: shown Refused while nothing of it runs.
@@ -215,7 +217,7 @@ class StatusBook:
         with self._lock:
             record = self._units.get(key)
             new = record is None or record.last_error != reason
-            record = self._get(key)
+            record = replace(self._get(key), last_error=reason)  # with its phase, at once
             if record.phase in ("Absent", "Pending", "Failed"):
                 self._units[key] = replace(record, phase="Refused")
             else:

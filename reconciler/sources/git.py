@@ -284,15 +284,17 @@ class GitSource:
         return read_revision(tree, s.path, commit, s.allow_empty, s.limits)
 
     def _take(self, commit: str) -> Change | None:
-        self.last_attempted, self.last_attempted_at = commit, _now()
+        # The attempt is reported with its outcome, in one step under the lock that
+        # status() reads under: never a new revision beside the last one's error.
+        attempted = (commit, _now())
         try:
             revision = self._read(commit)
         except RevisionError as exc:
             self._failed = commit  # a broken commit stays broken: wait for the next one
-            self._error(str(exc) + " (keeping the last applied revision)")
+            self._error(str(exc) + " (keeping the last applied revision)", attempted)
             return None
         except GitError as exc:  # could not export: worth another try at the next poll
-            self._error(f"commit {commit}: {exc} (keeping the last applied revision)")
+            self._error(f"commit {commit}: {exc} (keeping the last applied revision)", attempted)
             return None
         for warning in revision.warnings:
             log.warning("commit %s: %s", commit, warning)
@@ -303,8 +305,9 @@ class GitSource:
         with self._lock:
             before = self._revision
             self._revision = revision
+            self.last_attempted, self.last_attempted_at = attempted
+            self.last_applied_at, self._revision_error = _now(), None
         self._failed = None
-        self.last_applied_at, self._revision_error = _now(), None
         log.info(
             "revision %s of %s: %d unit(s)",
             commit,
@@ -313,9 +316,11 @@ class GitSource:
         )
         return Change(revision.keys | (before.keys if before else frozenset()))
 
-    def _error(self, message: str) -> None:
+    def _error(self, message: str, attempted: tuple[str, str]) -> None:
         log.error("%s", message)
-        self._revision_error = message
+        with self._lock:
+            self.last_attempted, self.last_attempted_at = attempted
+            self._revision_error = message
 
 
 __all__ = [

@@ -180,11 +180,14 @@ def test_a_restarted_infra_gets_its_workloads_back(h: Harness, loop: LoopProcess
         infra = h.member("web")
         if not infra["State"]["Running"]:
             return False
-        net = h.ns_inode(infra, "net")
         members = [h.member("web", c) for c in ids]
-        return all(m["State"]["Running"] and h.ns_inode(m, "net") == net for m in members)
+        try:
+            net = h.ns_inode(infra, "net")
+            return all(m["State"]["Running"] and h.ns_inode(m, "net") == net for m in members)
+        except FileNotFoundError:  # a process inspected running has exited since: look again
+            return False
 
-    h.wait_until(rejoined, 30)
+    h.wait_until(rejoined, 60)
     assert {c: h.member("web", c)["Id"] for c in ids} == ids
 
 

@@ -130,8 +130,13 @@ def test_merging_a_file_or_its_record_is_the_same() -> None:
 
 def test_the_book_refuses_failed_and_forgets_what_is_gone() -> None:
     book = _book()
-    book.failed(WEB)
+    book.failed(WEB, "create failed: boom")
+    assert (book.phases()[WEB], book.units()[str(WEB)].last_error) == (
+        "Failed",
+        "create failed: boom",
+    ), "the phase and its reason in one step"
     assert book.refused(WEB, "owned by apply"), "a new reason is said"
+    assert book.units()[str(WEB)].last_error == "owned by apply", "with its phase, at once"
     book.record(WEB, "owned by apply", "web.yaml", desired=True)
     assert not book.refused(WEB, "owned by apply"), "the same reason again is not"
     (web,) = book.units().values()
