@@ -290,20 +290,20 @@ def test_an_edited_container_is_the_only_one_replaced(c: Cri, runtime: str) -> N
     assert new.id != app.id and new.metadata.attempt == 1
 
 
+SOLO = """
+    apiVersion: reconciler/v1
+    kind: Container
+    metadata: {name: solo}
+    spec:
+      image: local/busybox:test
+      command: [sleep, "3600"]
+      terminationGracePeriodSeconds: 1
+"""
+
+
 def test_delete_leaves_nothing_behind(c: Cri, cri: CriClient) -> None:
     c.write("web.yaml", pod_yaml())
-    c.write(
-        "solo.yaml",
-        """
-        apiVersion: reconciler/v1
-        kind: Container
-        metadata: {name: solo}
-        spec:
-          image: local/busybox:test
-          command: [sleep, "3600"]
-          terminationGracePeriodSeconds: 1
-        """,
-    )
+    c.write("solo.yaml", SOLO)
     c.write(
         "data.yaml",
         """
@@ -488,18 +488,7 @@ def test_the_same_manifests_give_the_same_get_view_under_both_drivers(c: Cri) ->
         pytest.skip("DOCKER_HOST is not set (scripts/test.sh starts a private dockerd)")
     c.write("web.yaml", pod_yaml())
     c.write("db.yaml", pod_yaml(name="db", share="[network, ipc]", restart="OnFailure"))
-    c.write(
-        "solo.yaml",
-        """
-        apiVersion: reconciler/v1
-        kind: Container
-        metadata: {name: solo}
-        spec:
-          image: local/busybox:test
-          command: [sleep, "3600"]
-          terminationGracePeriodSeconds: 1
-        """,
-    )
+    c.write("solo.yaml", SOLO)
     docker = {
         "RECONCILER_INSTANCE": c.instance,
         "RECONCILER_DRIVER": "docker",
@@ -540,18 +529,7 @@ def test_a_one_container_pod_left_without_its_container_is_reported_for_removal(
     takes the pod away."""
     from reconciler.drivers import cri as cri_driver
 
-    c.write(
-        "solo.yaml",
-        """
-        apiVersion: reconciler/v1
-        kind: Container
-        metadata: {name: solo}
-        spec:
-          image: local/busybox:test
-          command: [sleep, "3600"]
-          terminationGracePeriodSeconds: 1
-        """,
-    )
+    c.write("solo.yaml", SOLO)
     c.apply()
     (solo,) = c.containers("solo")
     c.cri.stop_container(solo.id, 0)
