@@ -1,5 +1,19 @@
 # Shared by setup.sh, test.sh and .ci/run: source it, don't run it.
 
+# What the README's two commands need, listed once. setup.sh installs
+# SETUP_PACKAGES, and DAEMON_PACKAGES when it starts a Docker daemon of its own
+# (runsc with it, so that daemon offers gVisor as the tests' daemon must);
+# test.sh and .ci/run install TEST_PACKAGES before anything runs.
+# - docker.io brings dockerd and containerd; the CRI engine's tests also need
+#   containerd's CNI plugins (bridge, host-local, portmap, loopback in /usr/lib/cni).
+# - runsc: the gVisor runtime the daemons register; busybox-static: the test images.
+# - git: sync and its tests; openssl: the TLS tests; iproute2: the daemons'
+#   bridges; systemd: systemd-analyze verifies contrib/systemd.
+SETUP_PACKAGES=(python3-venv git openssl busybox-static iproute2)
+DAEMON_PACKAGES=(docker.io runsc)
+TEST_PACKAGES=("${SETUP_PACKAGES[@]}" "${DAEMON_PACKAGES[@]}" containerd
+    containernetworking-plugins systemd)
+
 # Install Debian packages that are missing (root: apt-get; otherwise say what to do).
 need_packages() {
     local missing=()
@@ -30,6 +44,12 @@ make_venv() {
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}" 2>&1 \
         | grep -v "^WARNING: Location" >&2 || true
     .venv/bin/python -c "import reconciler" 
+}
+
+# Does the daemon at $1 offer the runtime $2?
+docker_offers() {
+    docker --host "$1" info --format '{{range $k, $v := .Runtimes}}{{$k}} {{end}}' 2>/dev/null \
+        | tr ' ' '\n' | grep -qx "$2"
 }
 
 # Does the daemon at $1 (or the default socket) answer?

@@ -3,13 +3,14 @@
 # reconciler, make a Docker daemon reachable, and converge manifests/examples.
 #
 # Uses $DOCKER_HOST or the default socket when a daemon answers there;
-# otherwise installs Debian's docker.io and starts a private daemon under
-# .run/docker (stop it with: scripts/dockerd.sh stop .run/docker).
+# otherwise installs Debian's docker.io and runsc and starts a private daemon
+# under .run/docker (stop it with: scripts/dockerd.sh stop .run/docker).
+# What it installs is SETUP_PACKAGES and DAEMON_PACKAGES in scripts/lib.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-need_packages python3-venv busybox-static git openssl
+need_packages "${SETUP_PACKAGES[@]}"
 make_venv
 
 if [ -n "${DOCKER_HOST:-}" ] && docker_answers "$DOCKER_HOST"; then
@@ -17,7 +18,7 @@ if [ -n "${DOCKER_HOST:-}" ] && docker_answers "$DOCKER_HOST"; then
 elif [ -z "${DOCKER_HOST:-}" ] && command -v docker >/dev/null && docker_answers; then
     echo "using the Docker daemon at the default socket"
 else
-    need_packages docker.io
+    need_packages "${DAEMON_PACKAGES[@]}"
     DOCKER_HOST=$(scripts/dockerd.sh start .run/docker)
     export DOCKER_HOST
     echo "started a private Docker daemon at $DOCKER_HOST"
