@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from reconciler.drivers.cri_client import CriClient, pb
+from reconciler.drivers.cri.client import CriClient, pb
 
 BUSYBOX = "docker.io/local/busybox:test"
 OWNER = "io.reconciler-bench.owner"

@@ -41,12 +41,12 @@ class DriverOptions(Protocol):
 def make_driver(options: DriverOptions) -> Driver:
     """The driver ``--driver`` names, imported only when a command needs the engine."""
     if options.driver == DOCKER.name:
-        from reconciler.drivers.docker import DockerDriver
+        from reconciler.drivers.docker.driver import DockerDriver
 
         return DockerDriver(options.instance, options.docker_host)
     if options.driver == CRI.name:
         try:
-            from reconciler.drivers.cri import CriDriver
+            from reconciler.drivers.cri.driver import CriDriver
         except ImportError as exc:  # grpcio and protobuf come with the `cri` extra
             raise click.ClickException(
                 f"the cri driver needs the cri extra (pip install 'reconciler[cri]'): {exc}"

@@ -30,7 +30,7 @@ import pytest
 from reconciler.core import labels as L
 
 if TYPE_CHECKING:
-    from reconciler.drivers.cri_client import CriClient
+    from reconciler.drivers.cri.client import CriClient
 
 BUSYBOX = "local/busybox:test"
 PAUSE = "local/pause:test"
@@ -196,7 +196,7 @@ def cri() -> Iterator[CriClient]:
     """A CRI client to the containerd at $CONTAINER_RUNTIME_ENDPOINT with the test images;
     under CI a missing one fails the tests instead of skipping them."""
     from reconciler.core.errors import DriverError
-    from reconciler.drivers.cri_client import CriClient
+    from reconciler.drivers.cri.client import CriClient
 
     endpoint = os.environ.get("CONTAINER_RUNTIME_ENDPOINT")
     problem = None

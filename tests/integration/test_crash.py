@@ -16,7 +16,7 @@ import docker
 
 from reconciler.core import labels as L
 from reconciler.core.ownership import applied
-from reconciler.drivers.docker_spec import member_body
+from reconciler.drivers.docker.spec import member_body
 from tests.crashing import PAUSE, CrashRun
 
 from .conftest import Harness

@@ -33,7 +33,7 @@ import pytest
 
 from reconciler.core import labels as L
 from reconciler.core.errors import DriverError
-from reconciler.drivers.cri_client import CriClient, pb
+from reconciler.drivers.cri.client import CriClient, pb
 
 pytestmark = [pytest.mark.integration, pytest.mark.cri]
 
@@ -527,7 +527,7 @@ def test_a_one_container_pod_left_without_its_container_is_reported_for_removal(
     """A crash between removing a kind: Container's container and its pod leaves the pod:
     observe reports it without a role (the planner removes such a member), and remove
     takes the pod away."""
-    from reconciler.drivers import cri as cri_driver
+    from reconciler.drivers.cri import driver as cri_driver
 
     c.write("solo.yaml", SOLO)
     c.apply()

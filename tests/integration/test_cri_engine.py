@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.drivers.cri_client import CriClient, pb
+from reconciler.drivers.cri.client import CriClient, pb
 
 pytestmark = [pytest.mark.integration, pytest.mark.cri]
 

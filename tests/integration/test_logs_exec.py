@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from reconciler.core.errors import DriverError, PermanentDriverError
-from reconciler.drivers.docker import DockerDriver
+from reconciler.drivers.docker.driver import DockerDriver
 
 from .conftest import PAUSE, Harness
 

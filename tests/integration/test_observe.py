@@ -1,5 +1,5 @@
 """How much the Docker driver asks the daemon to observe (counted by bench/proxy.py),
-and what it does without the docker SDK (drivers/docker_http.py).
+and what it does without the docker SDK (drivers/docker/http.py).
 
 Members created in their infra's current run, and members a driver already
 proved to have started after it, are read from one list call; a restart of
@@ -29,7 +29,7 @@ from reconciler.core.errors import DriverError, ImageUnavailable, NameConflict
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.observed import Observation, ObservedContainer
-from reconciler.drivers.docker import INSPECT_NAMES_MAX, DockerDriver
+from reconciler.drivers.docker.driver import INSPECT_NAMES_MAX, DockerDriver
 
 from .conftest import PAUSE, Harness
 

@@ -252,7 +252,7 @@ def test_the_docker_driver_is_made_only_by_the_factory() -> None:
     driver = engines.make_driver(options)
     try:
         assert driver.capabilities is DOCKER
-        assert type(driver).__module__ == "reconciler.drivers.docker"
+        assert type(driver).__module__ == "reconciler.drivers.docker.driver"
     finally:
         driver.close()
 
@@ -268,7 +268,7 @@ def test_validate_needs_neither_a_daemon_nor_the_docker_sdk(tmp_path: Path) -> N
         "    assert exc.code == 0, exc.code\n"
         "loaded = sorted(m for m in sys.modules if m == 'docker' or m.startswith('docker.'))\n"
         "assert not loaded, loaded\n"
-        "assert 'reconciler.drivers.docker' not in sys.modules\n"
+        "assert 'reconciler.drivers.docker.driver' not in sys.modules\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "RECONCILER_CONFIG"}
     env["DOCKER_HOST"] = "unix:///nowhere"

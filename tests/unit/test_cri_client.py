@@ -22,9 +22,9 @@ from reconciler.core.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
-from reconciler.drivers import cri_client
-from reconciler.drivers.cri_client import CriClient, Gone, pb
-from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
+from reconciler.drivers.cri import client as cri_client
+from reconciler.drivers.cri.client import CriClient, Gone, pb
+from reconciler.drivers.cri.pb import api_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 

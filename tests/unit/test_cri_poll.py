@@ -13,7 +13,7 @@ pytest.importorskip("grpc")
 
 from reconciler.core import labels as L
 from reconciler.core.observed import State
-from reconciler.drivers.cri import CriDriver, CriEvents, CriLogStream
+from reconciler.drivers.cri.driver import CriDriver, CriEvents, CriLogStream
 
 Snapshot = dict[str, tuple[State, Mapping[str, str]]]
 WEB = {L.KIND: "Sandbox", L.NAMESPACE: "default", L.SANDBOX: "web", L.ROLE: "workload"}

@@ -1,4 +1,4 @@
-"""The CRI request bodies (drivers/cri_spec.py): what RunPodSandbox and CreateContainer are
+"""The CRI request bodies (drivers/cri/spec.py): what RunPodSandbox and CreateContainer are
 sent for every runtime x share, and what CRI cannot express refused by name."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from reconciler.core.errors import InvalidSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.policy import PRIVILEGED
 from reconciler.core.runtimes import CRI
-from reconciler.drivers.cri_client import pb
-from reconciler.drivers.cri_spec import (
+from reconciler.drivers.cri.client import pb
+from reconciler.drivers.cri.spec import (
     IMPLICIT,
     LOG_DIRECTORY,
     bare_shape,

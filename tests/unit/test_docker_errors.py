@@ -16,8 +16,8 @@ from reconciler.core.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
-from reconciler.drivers.docker import DockerDriver, _Gone, _mapped, _timestamp
-from reconciler.drivers.docker_http import EngineHTTPError, EngineUnreachable, socket_path
+from reconciler.drivers.docker.driver import DockerDriver, _Gone, _mapped, _timestamp
+from reconciler.drivers.docker.http import EngineHTTPError, EngineUnreachable, socket_path
 
 
 def api_error(status: int, explanation: str) -> docker.errors.APIError:

@@ -14,7 +14,7 @@ from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.policy import PRIVILEGED
-from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.drivers.docker.spec import infra_body, member_body
 
 INFRA_ID = "f00dfeed" * 8
 

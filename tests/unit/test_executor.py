@@ -19,7 +19,7 @@ from reconciler.core.effective import Desired, DesiredInfra, DesiredMember, Unit
 from reconciler.core.errors import ObserveAgain
 from reconciler.core.observed import ContainerId, State
 from reconciler.core.planner import Plan, UnitPlan, plan
-from reconciler.drivers.docker_spec import member_body
+from reconciler.drivers.docker.spec import member_body
 
 from .planning import by_container, config, converge, desired, exited, sandbox, set_state
 from .simulator import Engine, divergence

@@ -31,7 +31,7 @@ from reconciler.core.models import (
 )
 from reconciler.core.observed import ContainerId, ObservedContainer, State
 from reconciler.core.policy import PRIVILEGED
-from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.drivers.docker.spec import infra_body, member_body
 
 from .test_manifests import at
 

@@ -17,7 +17,7 @@ from reconciler.core import labels as L
 from reconciler.core.effective import DesiredInfra, DesiredMember, NetSpec, PortSpec
 from reconciler.core.errors import InvalidSpec
 from reconciler.core.models import Namespace
-from reconciler.drivers.cri_client import pb
+from reconciler.drivers.cri.client import pb
 
 # Annotations the driver writes on a pod sandbox and reads back.
 PORTS = L.PREFIX + "cri-ports"  # the host ports it publishes, JSON [[ip, port, proto], ...]

@@ -1,7 +1,7 @@
 """The CRI driver: a Sandbox is the runtime's pod sandbox. Does I/O.
 
-Talks to a CRI runtime (containerd's CRI plugin) through ``cri_client``; the
-request bodies are built in ``cri_spec``. It decides nothing: the planner does,
+Talks to a CRI runtime (containerd's CRI plugin) through ``client``; the
+request bodies are built in ``spec``. It decides nothing: the planner does,
 told by ``CRI.in_place`` that under CRI a container is never restarted in place
 (a restart is a new container, its next ``attempt``) and a dead pod is rebuilt
 (there is no rejoin). What it maps:
@@ -59,8 +59,8 @@ from reconciler.core.observed import ContainerId, Observation, ObservedContainer
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.runtimes import CRI
 from reconciler.drivers.base import ContainerEvent, EngineInfo
-from reconciler.drivers.cri_client import DEFAULT_ENDPOINT, CriClient, Gone, pb
-from reconciler.drivers.cri_spec import (
+from reconciler.drivers.cri.client import DEFAULT_ENDPOINT, CriClient, Gone, pb
+from reconciler.drivers.cri.spec import (
     IMPLICIT,
     LOG_DIRECTORY,
     PodShape,

@@ -2,10 +2,10 @@
 
 The only module that imports ``docker``, and for a ``unix://`` daemon only
 when it follows logs or events, execs, pulls or writes an archive: observing,
-creating, starting, stopping and removing go through ``docker_http``
+creating, starting, stopping and removing go through ``http``
 (``http.client``), which spares ``apply`` and ``delete`` the SDK's import. It
 makes no decisions: what to create, start or remove comes from the planner.
-Every ``docker.errors``, ``requests`` and ``docker_http`` failure is mapped
+Every ``docker.errors``, ``requests`` and ``http`` failure is mapped
 onto ``reconciler.core.errors`` in ``_mapped``, and transient ones are retried
 here with jittered exponential backoff.
 """
@@ -55,14 +55,14 @@ from reconciler.core.observed import ContainerId, Observation, ObservedContainer
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.runtimes import DOCKER
 from reconciler.drivers.base import ContainerEvent, EngineInfo
-from reconciler.drivers.docker_http import (
+from reconciler.drivers.docker.http import (
     EngineCalls,
     EngineHTTPError,
     EngineUnreachable,
     UnixEngine,
 )
-from reconciler.drivers.docker_http import socket_path as unix_socket_path
-from reconciler.drivers.docker_spec import infra_body, member_body
+from reconciler.drivers.docker.http import socket_path as unix_socket_path
+from reconciler.drivers.docker.spec import infra_body, member_body
 from reconciler.drivers.retrying import retried
 
 if TYPE_CHECKING:
@@ -276,7 +276,7 @@ class DockerDriver:
         self._base_url = base_url
         self._timeout = timeout
         self._api: docker.APIClient | None = None
-        # A unix:// daemon's common calls need no SDK (docker_http); tcp:// and TLS use it.
+        # A unix:// daemon's common calls need no SDK (http.py); tcp:// and TLS use it.
         path = unix_socket_path(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET)
         self._http = UnixEngine(path, API_VERSION, timeout) if path and direct_http else None
         self._pull_locks: dict[str, threading.Lock] = {}
@@ -308,7 +308,7 @@ class DockerDriver:
 
     @property
     def _calls(self) -> EngineCalls:
-        """Who makes the common calls: ``docker_http`` for a unix:// daemon, else the SDK."""
+        """Who makes the common calls: ``http`` for a unix:// daemon, else the SDK."""
         if self._http is not None:
             return self._http
         return self.api

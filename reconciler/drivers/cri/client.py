@@ -1,7 +1,7 @@
 """A typed client for the CRI ``runtime.v1`` API (containerd's CRI plugin). Does I/O.
 
 The layer under a CRI driver: one method per CRI call the driver needs, over
-the stubs generated from ``proto/api.proto`` (``reconciler.drivers.cri_pb``,
+the stubs generated from ``proto/api.proto`` (``reconciler.drivers.cri.pb``,
 re-exported here as ``pb`` for building requests). It decides nothing; what it
 owns is the engine's error vocabulary and its quirks:
 
@@ -39,8 +39,8 @@ from reconciler.core.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
-from reconciler.drivers.cri_pb import api_pb2 as pb
-from reconciler.drivers.cri_pb import api_pb2_grpc as pb_grpc
+from reconciler.drivers.cri.pb import api_pb2 as pb
+from reconciler.drivers.cri.pb import api_pb2_grpc as pb_grpc
 from reconciler.drivers.retrying import retried
 
 __all__ = [
