@@ -31,8 +31,10 @@ import docker
 
 from reconciler.core import labels as L
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, Desired, DesiredUnit
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import load_paths
+from reconciler.core.spec import Desired, DesiredUnit
+from reconciler.drivers.docker.capabilities import DOCKER
 
 BUSYBOX = "local/busybox:test"
 PAUSE = "local/pause:test"
@@ -207,8 +209,8 @@ class CrashRun:
     def desired(self) -> Desired:
         loaded = load_paths([str(self.manifests)])
         assert loaded.ok, [str(p) for p in loaded.errors]
-        config = BuildConfig(self.instance, infra_image=PAUSE)
-        return compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], config)
+        config = BuildConfig(self.instance, infra_image=PAUSE, driver=DOCKER)
+        return compile_and_admit(loaded.manifests, config)
 
     def containers(self) -> list[dict[str, Any]]:
         label = f"{L.MANAGED_BY}={self.instance}"
@@ -255,7 +257,7 @@ class CrashRun:
             wrong += _unit_problems(unit, by_unit.pop(unit.key.name, []))
         for name, rows_left in by_unit.items():
             wrong.append(f"sandbox/{name}: {len(rows_left)} orphaned container(s)")
-        wanted_volumes = {v.docker_name for u in want.units for v in u.volumes}
+        wanted_volumes = {v.name for u in want.units for v in u.volumes}
         for v in self.volumes():
             if v["Name"] not in wanted_volumes:
                 wrong.append(f"volume {v['Name']} orphaned")

@@ -20,10 +20,11 @@ import yaml
 from hypothesis import strategies as st
 
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import LoadResult, load_bytes
 from reconciler.core.policy import RESTRICTED
 from reconciler.core.policy import check as check_policy
+from reconciler.drivers.docker.capabilities import DOCKER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -249,9 +250,7 @@ def check(text: str | bytes) -> LoadResult:
     result = load_bytes(data, "fuzz.yaml")
     for problem in result.errors:
         assert problem.location.path == "fuzz.yaml" and problem.message
-    desired = compile_and_admit(
-        [(m.manifest, m.source) for m in result.manifests], BuildConfig("fuzz")
-    )
+    desired = compile_and_admit(result.manifests, BuildConfig("fuzz", driver=DOCKER))
     for _key, reason in desired.refused:
         assert reason
     for loaded in result.manifests:

@@ -13,10 +13,10 @@ from reconciler.cli.config import DEFAULT_PATH as DEFAULT_CONFIG
 from reconciler.cli.config import OperatorConfig
 from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
 from reconciler.cli.options import Options
-from reconciler.core.effective import DEFAULT_INFRA_IMAGE
+from reconciler.core.compile import DEFAULT_INFRA_IMAGE
 from reconciler.core.models import Mode
 from reconciler.core.policy import Level
-from reconciler.core.runtimes import DOCKER
+from reconciler.drivers.docker.capabilities import DOCKER
 
 
 def _csv(value: str | None) -> frozenset[str] | None:

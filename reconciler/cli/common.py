@@ -15,10 +15,11 @@ from reconciler.cli.options import Options
 from reconciler.core.manifests import DEFAULT_LIMITS, LoadResult, load_paths
 from reconciler.core.models import Kind
 from reconciler.core.ownership import ONE_SHOT, Owner, applied
-from reconciler.core.runtimes import CRI
+from reconciler.drivers.cri.capabilities import CRI
 
 if TYPE_CHECKING:
-    from reconciler.core.effective import Compiled, Desired, UnitKey
+    from reconciler.core.compile import Compiled
+    from reconciler.core.spec import Desired, UnitKey
 
 files = click.option(
     "-f",
@@ -81,10 +82,10 @@ def load(paths: Sequence[str], recursive: bool) -> LoadResult:
 def compile_units(
     options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT
 ) -> tuple[Compiled, ...]:
-    from reconciler.core.effective import build_units
+    from reconciler.core.compile import compile_units
 
     build = replace(options.build, owner=owner)
-    return build_units([(m.manifest, m.source) for m in loaded.manifests], build)
+    return compile_units(loaded.manifests, build)
 
 
 def applied_owner(paths: Sequence[str]) -> Owner:
@@ -99,7 +100,7 @@ def notes(desired: Desired) -> None:
 
 def parse_names(names: Sequence[str], namespace: str) -> tuple[set[UnitKey], set[str]]:
     """KIND/NAME picks one kind; a bare NAME matches either kind."""
-    from reconciler.core.effective import UnitKey
+    from reconciler.core.spec import UnitKey
 
     keys: set[UnitKey] = set()
     bare: set[str] = set()

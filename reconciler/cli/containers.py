@@ -110,9 +110,12 @@ def logs(
         if follow:
             raise click.UsageError("--previous and --follow do not go together")
         try:
-            _, until = driver.run_times(container_id)
+            found = driver.details([container_id]).get(container_id)
         except ReconcilerError as exc:
             common.fail(str(exc))
+        if found is None:
+            common.fail(f"{unit}: the container is gone")
+        until = found.finished_at
         if until is None:
             common.fail(
                 f"{unit}: the container has not terminated since it was created: no previous run"

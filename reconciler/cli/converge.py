@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     from reconciler.converge.executor import Outcome, Result
     from reconciler.converge.reconcile import Configure, Reconciled
     from reconciler.core.actions import Action
-    from reconciler.core.effective import Compiled, Desired, UnitKey
+    from reconciler.core.compile import Compiled
     from reconciler.core.manifests import LoadResult
     from reconciler.core.observed import Observation
     from reconciler.core.planner import Plan, PlanConfig
+    from reconciler.core.spec import Desired, UnitKey
 
 # A verdict's exit code: apply and delete 0 / 1; diff as kubectl's (0 no changes,
 # 1 changes, 2 an error).
@@ -296,8 +297,8 @@ def delete(
     output: str,
 ) -> None:
     """Remove units named by manifests (-f) or by NAME / KIND/NAME."""
-    from reconciler.core.effective import UnitKey
     from reconciler.core.planner import PlanConfig
+    from reconciler.core.spec import UnitKey
 
     if not paths and not names:
         raise click.UsageError("give -f PATH or at least one NAME")

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import click
 
-from reconciler.core.runtimes import CRI, DOCKER, DriverCapabilities
+from reconciler.core.runtimes import DriverCapabilities
+from reconciler.drivers.cri.capabilities import CRI
+from reconciler.drivers.docker.capabilities import DOCKER
 
 if TYPE_CHECKING:
     from reconciler.drivers.base import Driver

@@ -9,10 +9,10 @@ from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Mode
 from reconciler.core.policy import BASELINE, Policy
-from reconciler.core.runtimes import DOCKER
+from reconciler.drivers.docker.capabilities import DOCKER
 
 if TYPE_CHECKING:
-    from reconciler.core.effective import BuildConfig
+    from reconciler.core.compile import BuildConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Options:
 
     @property
     def build(self) -> BuildConfig:
-        from reconciler.core.effective import BuildConfig
+        from reconciler.core.compile import BuildConfig
 
         return BuildConfig(
             self.instance,

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from reconciler.converge.executor import Outcome
 from reconciler.core.actions import Action, describe
-from reconciler.core.effective import UnitKey
+from reconciler.core.spec import UnitKey
 
 _CLEAR = "\r\033[K"
 

@@ -29,9 +29,10 @@ from reconciler.core.actions import (
     Stop,
     WaitInit,
 )
-from reconciler.core.effective import UnitKey
 from reconciler.core.errors import Problem
+from reconciler.core.naming import name_of
 from reconciler.core.planner import Plan, UnitPlan
+from reconciler.core.spec import UnitKey
 
 API_VERSION = "reconciler/v1"
 KINDS = {"apply": "ApplyResult", "diff": "DiffResult", "delete": "DeleteResult"}
@@ -47,15 +48,20 @@ def target(action: Action) -> dict[str, Any]:
         case RecordOwner(owner=owner):
             return {"owner": str(owner)}
         case EnsureVolume(volume=v):
-            return {"volume": v.docker_name}
+            return {"volume": v.name}
         case CreateInfra(infra=i):
-            return {"container": "infra", "role": L.ROLE_INFRA, "name": i.docker_name}
+            return {"container": "infra", "role": L.ROLE_INFRA, "name": name_of(i.labels)}
         case CreateMember(member=m) | RunInit(member=m):
-            return {"container": m.name, "role": m.spec.role, "name": m.docker_name}
+            return {"container": m.name, "role": m.spec.role, "name": name_of(m.labels)}
         case WaitInit(ref=r) | Start(ref=r) | Stop(ref=r) | Restart(ref=r) | Remove(ref=r):
             return _ref(r)
         case Recreate(old=old, member=m):
-            return {"container": m.name, "role": m.spec.role, "name": m.docker_name, "id": old.id}
+            return {
+                "container": m.name,
+                "role": m.spec.role,
+                "name": name_of(m.labels),
+                "id": old.id,
+            }
         case RemoveVolumes():
             return {"volumes": "all of the unit's"}
         case _:

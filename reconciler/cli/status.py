@@ -84,7 +84,7 @@ def _statuses(options: Options, state_dir: str | None) -> tuple[list[UnitStatus]
         observed = driver.observe()
     except ReconcilerError as exc:
         common.fail(str(exc))
-    details = driver.inspect([c.id for c in observed.containers])
+    details = driver.details([c.id for c in observed.containers])
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
@@ -102,8 +102,8 @@ def _named(
     statuses: list[UnitStatus], names: Sequence[str], namespace: str | None
 ) -> tuple[list[UnitStatus], list[str]]:
     """The statuses NAMES pick (all without NAMES), and the names that found none."""
-    from reconciler.core.effective import UnitKey
     from reconciler.core.models import Kind
+    from reconciler.core.spec import UnitKey
 
     if not names:
         return statuses, []

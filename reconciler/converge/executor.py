@@ -35,16 +35,17 @@ from reconciler.core.actions import (
     Stop,
     WaitInit,
 )
-from reconciler.core.effective import DesiredMember, UnitKey
 from reconciler.core.errors import (
     DriverError,
     HookFailed,
     InitContainerFailed,
     ObserveAgain,
     ReconcilerError,
+    UntranslatableSpec,
 )
 from reconciler.core.planner import Plan, UnitPlan
-from reconciler.drivers.base import Driver
+from reconciler.core.spec import DesiredMember, UnitKey
+from reconciler.drivers.base import Converging, RestartsInPlace
 
 DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
 POST_START_TIMEOUT = 30.0  # seconds a postStart hook may take before it counts as failed
@@ -127,7 +128,7 @@ OnBegin = Callable[[UnitKey, Action], None]
 
 def execute(
     plan: Plan,
-    driver: Driver,
+    driver: Converging,
     parallel: int = DEFAULT_PARALLEL,
     on_outcome: OnOutcome | None = None,
     on_begin: OnBegin | None = None,
@@ -146,7 +147,7 @@ def execute(
 
 
 def _run_unit(
-    unit: UnitPlan, driver: Driver, on_outcome: OnOutcome | None, on_begin: OnBegin | None
+    unit: UnitPlan, driver: Converging, on_outcome: OnOutcome | None, on_begin: OnBegin | None
 ) -> UnitResult:
     infra_id: str | None = unit.infra_id
     outcomes: list[Outcome] = []
@@ -173,7 +174,7 @@ def _run_unit(
     return UnitResult(unit.key, tuple(outcomes), unit.error)
 
 
-def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcome, str | None]:
+def _timed(action: Action, driver: Converging, infra_id: str | None) -> tuple[Outcome, str | None]:
     began = time.monotonic()
     try:
         infra_id = _apply(action, driver, infra_id)
@@ -184,7 +185,7 @@ def _timed(action: Action, driver: Driver, infra_id: str | None) -> tuple[Outcom
     return Outcome(action, time.monotonic() - began), infra_id
 
 
-def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
+def _apply(action: Action, driver: Converging, infra_id: str | None) -> str | None:
     """Perform one action; return the unit's current infra id afterwards."""
     match action:
         case CreateInfra(infra=infra):
@@ -203,7 +204,7 @@ def _apply(action: Action, driver: Driver, infra_id: str | None) -> str | None:
 
 def _run_member(
     action: CreateMember | RunInit | WaitInit | Start | Restart | Recreate,
-    driver: Driver,
+    driver: Converging,
     infra_id: str | None,
 ) -> None:
     """The actions that make a member run (its hooks with them)."""
@@ -218,6 +219,8 @@ def _run_member(
             driver.start(ref.id)
             _post_start(driver, ref.id, ref.container, ref.post_start)
         case Restart(ref=ref, grace_period=grace):
+            if not isinstance(driver, RestartsInPlace):  # the planner never asks it of one
+                raise UntranslatableSpec(f"{ref.label}: this engine cannot restart in place")
             driver.restart(ref.id, _pre_stop(driver, ref, grace))
             _post_start(driver, ref.id, ref.container, ref.post_start)
         case Recreate(old=old, grace_period=grace, member=member):
@@ -231,7 +234,7 @@ def _run_member(
 
 
 def _stop_or_record(
-    action: Stop | Remove | RecordOwner | EnsureVolume | RemoveVolumes, driver: Driver
+    action: Stop | Remove | RecordOwner | EnsureVolume | RemoveVolumes, driver: Converging
 ) -> None:
     """The actions that stop, remove or record, and change no infra."""
     match action:
@@ -249,12 +252,12 @@ def _stop_or_record(
             assert_never(action)
 
 
-def _create(driver: Driver, member: DesiredMember, infra_id: str | None) -> None:
+def _create(driver: Converging, member: DesiredMember, infra_id: str | None) -> None:
     container_id = driver.create_member(member, infra_id)
     _post_start(driver, container_id, member.name, member.spec.post_start)
 
 
-def _post_start(driver: Driver, container_id: str, name: str, hook: tuple[str, ...]) -> None:
+def _post_start(driver: Converging, container_id: str, name: str, hook: tuple[str, ...]) -> None:
     """Run the postStart hook right after a start; on failure stop the container (kubelet
     kills it) and fail the action, so it is restarted under its policy and backoff."""
     if not hook:
@@ -269,7 +272,7 @@ def _post_start(driver: Driver, container_id: str, name: str, hook: tuple[str, .
         raise HookFailed(f"postStart hook of {name} failed ({why}): the container is stopped")
 
 
-def _pre_stop(driver: Driver, ref: Ref, grace: int) -> int:
+def _pre_stop(driver: Converging, ref: Ref, grace: int) -> int:
     """Run the preStop hook within the grace period; what is left of it for SIGTERM.
 
     A failing hook does not hold the stop back (as in Kubernetes); a container
@@ -283,7 +286,7 @@ def _pre_stop(driver: Driver, ref: Ref, grace: int) -> int:
     return max(0, grace - int(time.monotonic() - began))
 
 
-def _run_init(driver: Driver, member: DesiredMember, infra_id: str | None) -> None:
+def _run_init(driver: Converging, member: DesiredMember, infra_id: str | None) -> None:
     container_id = driver.create_member(member, infra_id)
     _check_init(member.name, driver.wait(container_id))
 

@@ -2,9 +2,10 @@
 
 ``apply``, ``diff``, ``delete``, ``sync --once`` and the control loop's pass
 over one unit all go through ``reconcile``: it observes the containers the
-units concern, admits the units against the runtimes the engine offers
-(core/admission.py), plans (core/planner.py) and, unless it is a dry run,
-executes the plan (executor.py). Units another process changed meanwhile
+units concern, admits the units against the runtimes the engine offers and,
+where a unit needs them, the facts the engine tells of its images and
+storage (core/admission.py), plans (core/planner.py) and, unless it is a dry
+run, executes the plan (executor.py). Units another process changed meanwhile
 (``observe_again``) are observed and planned again, a few rounds at most.
 
 It prints nothing and picks no exit code: callers print through the hooks
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from reconciler.converge.executor import DEFAULT_PARALLEL, OnBegin, OnOutcome, Result, execute
-from reconciler.core.admission import admit
-from reconciler.core.effective import BuildConfig, Compiled, Desired, UnitKey
+from reconciler.core.admission import admit, admit_facts, facts_wanted
+from reconciler.core.compile import BuildConfig, Compiled
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.observed import Observation
 from reconciler.core.planner import Plan, PlanConfig, plan
-from reconciler.drivers.base import Driver
+from reconciler.core.spec import Desired, UnitKey
+from reconciler.drivers.base import Converging
 
 # How often a unit that another process changed meanwhile is observed and planned
 # again: a process converging the same sandbox can beat us to each of its members
@@ -59,8 +61,9 @@ class Reconciled:
     plan: Plan = field(default_factory=Plan)
     result: Result | None = None
     observed: Observation | None = None
-    desired: Desired | None = None
+    desired: Desired | None = None  # as planned: admitted, then held to the engine's facts
     config: PlanConfig | None = None  # None: nothing was planned
+    admitted: Desired | None = None  # before the facts: what a caller may keep and hand back
     error: str | None = None
 
     @property
@@ -80,7 +83,7 @@ def verdict(reconciled: Reconciled) -> Verdict:
 
 
 def reconcile(
-    driver: Driver,
+    driver: Converging,
     compiled: Sequence[Compiled],
     build: BuildConfig,
     configure: Configure,
@@ -107,25 +110,31 @@ def reconcile(
     ``on_plan`` sees every plan before it runs.
     """
     units = [c.unit for c in compiled if unit is None or c.unit.key == unit]
-    names = [name for u in units for name in u.container_names]
-    runtimes = {r for u in units for r in u.runtimes}
 
     def observe() -> Observation:
-        return driver.observe(names, runtimes, unit=unit)
+        return driver.observe(units, unit=unit)
 
     if observed is None:
         try:
             observed = observe()
         except ReconcilerError as exc:
             return Reconciled(error=str(exc))
+    if admitted is None or (
+        observed.runtimes is not None and observed.runtimes != admitted.offered
+    ):
+        admitted = admit(compiled, build, observed.runtimes)
     desired = admitted
-    if desired is None or (observed.runtimes is not None and observed.runtimes != desired.offered):
-        desired = admit(compiled, build, observed.runtimes)
+    wanted = facts_wanted(desired, unit)
+    if wanted:
+        try:
+            desired = admit_facts(desired, driver.facts(wanted, pull=not dry_run), dry_run)
+        except ReconcilerError as exc:
+            return Reconciled(observed=observed, error=str(exc), admitted=admitted)
     config = configure(observed, desired) if callable(configure) else configure
     if config is None:
-        return Reconciled(observed=observed, desired=desired)
+        return Reconciled(observed=observed, desired=desired, admitted=admitted)
     first = _plan(desired, observed, config, on_plan)
-    done = Reconciled(first, None, observed, desired, config)
+    done = Reconciled(first, None, observed, desired, config, admitted=admitted)
     if dry_run:
         return done
     result = execute(first, driver, parallel, on_outcome=on_outcome, on_begin=on_begin)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from reconciler.core import labels as L
-from reconciler.core.effective import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.core.observed import ContainerId, ObservedContainer
 from reconciler.core.ownership import Owner
+from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,9 +217,9 @@ def describe(action: Action) -> tuple[str, str, str]:
         case RecordOwner(owner=owner):
             return "=", f"record owner {owner}", action.reason
         case EnsureVolume(volume=v):
-            return "=", f"ensure volume {v.docker_name}", action.reason
-        case CreateInfra(infra=i):
-            return "+", f"create infra {i.docker_name}", action.reason
+            return "=", f"ensure volume {v.name}", action.reason
+        case CreateInfra():
+            return "+", "create infra", action.reason
         case CreateMember(member=m):
             return "+", f"create {m.name}", action.reason
         case RunInit(member=m):

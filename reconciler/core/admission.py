@@ -5,10 +5,12 @@ the first that applies naming the unit's reason:
 
 1. the security policy (policy.py), over the manifest's own fields;
 2. the mode: what the driver runs, and what ``spec.mode`` may pick;
-3. the runtime profiles against the shared namespaces the driver vouches for (runtimes.py);
-4. the operator's ``allowedRuntimes``;
-5. a host port another manifest, admitted before it, publishes;
-6. the runtimes the engine offers, when they are known.
+3. what the engine lacks: every field of the unit that asks for a feature the
+   driver declares it cannot give (``DriverCapabilities.lacks``), named;
+4. the runtime profiles against the shared namespaces the driver vouches for (runtimes.py);
+5. the operator's ``allowedRuntimes``;
+6. a host port another manifest, admitted before it, publishes;
+7. the runtimes the engine offers, when they are known.
 
 A runtime the engine lacks comes after the port check: which unit holds a
 host port depends on the manifests, never on what the engine has installed.
@@ -23,25 +25,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.core.effective import (
-    BuildConfig,
-    Compiled,
-    Desired,
-    DesiredUnit,
-    PortSpec,
-    UnitKey,
-    build_units,
-    ports_overlap,
-    published,
-)
-from reconciler.core.models import ContainerManifest, Mode, Namespace, SandboxManifest
+from reconciler.core.compile import BuildConfig, Compiled, compile_units
+from reconciler.core.manifests import LoadedManifest
+from reconciler.core.models import Mode, Namespace, SandboxManifest
+from reconciler.core.observed import EngineFacts, FactsWanted
 from reconciler.core.policy import check as policy_check
 from reconciler.core.policy import refusal as policy_refusal
 from reconciler.core.runtimes import (
-    SandboxKind,
+    DriverCapabilities,
     sharing_notes,
     sharing_problems,
     unavailable,
+)
+from reconciler.core.spec import (
+    Desired,
+    DesiredUnit,
+    Feature,
+    PortSpec,
+    UnitKey,
+    User,
+    ports_overlap,
+    published,
 )
 
 
@@ -91,12 +95,12 @@ def admit(
 
 
 def compile_and_admit(
-    manifests: Sequence[tuple[SandboxManifest | ContainerManifest, str]],
+    manifests: Sequence[LoadedManifest],
     config: BuildConfig,
     offered: frozenset[str] | None = None,
 ) -> Desired:
     """Compile and admit in one step: for callers that have no engine to ask (tests, tools)."""
-    return admit(build_units(manifests, config), config, offered)
+    return admit(compile_units(manifests, config), config, offered)
 
 
 def _static(candidate: Compiled, config: BuildConfig) -> _Verdict:
@@ -108,7 +112,13 @@ def _static(candidate: Compiled, config: BuildConfig) -> _Verdict:
     verdict = _Verdict()
     if isinstance(manifest, SandboxManifest):
         problem = _mode(unit.mode, candidate.asked_mode, config)
-        verdict = _Verdict(problem) if problem is not None else _capable(unit, config)
+        if problem is not None:
+            return _Verdict(problem)
+    lacking = lacks(unit, config.driver)
+    if lacking is not None:
+        return _Verdict(lacking)
+    if isinstance(manifest, SandboxManifest):
+        verdict = _capable(unit, config)
         if verdict.refusal is not None:
             return verdict
     allowed = config.allowed_runtimes
@@ -148,11 +158,6 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
     runtime = unit.infra.spec.runtime
     share = [Namespace(s) for s in unit.infra.spec.share]
     runtimes = [(m.name, m.spec.runtime) for m in unit.members]
-    if config.driver.sandbox is SandboxKind.ENGINE_POD:
-        privileged = [m.name for m in unit.members if m.spec.privileged]
-        problem = _one_pod(runtime, runtimes, share, privileged, config.driver.name)
-        if problem is not None:
-            return _Verdict(problem)
     problems = sharing_problems(runtime, runtimes, share, config.driver.profiles)
     if problems:
         return _Verdict(
@@ -162,37 +167,97 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
     return _Verdict(notes=tuple(sharing_notes(runtime, runtimes, share, config.driver.profiles)))
 
 
-def _one_pod(
-    runtime: str,
-    members: Sequence[tuple[str, str]],
-    share: Sequence[Namespace],
-    privileged: Sequence[str],
-    driver: str,
-) -> str | None:
-    """Why a sandbox cannot be one engine pod: the engine runs one runtime handler per
-    pod (a CRI pod cannot mix them), puts every container in the pod's IPC
-    namespace (containerd 1.6 has no per-container IPC namespace: measured), and
-    runs a privileged container only in a privileged pod, which this driver does
-    not make."""
-    mixed = [f"container {name} asks for {r}" for name, r in members if r != runtime]
-    if mixed:
+def lacks(unit: DesiredUnit, driver: DriverCapabilities) -> str | None:
+    """Why the engine cannot run the unit as written: each field that asks for a feature
+    the driver declares it lacks, with the driver's reason; None when it lacks none."""
+    found = [
+        f"{use.field}: {use.feature} is not supported by the {driver.name} driver: "
+        f"{driver.lacks[use.feature]}"
+        for use in unit.uses
+        if use.feature in driver.lacks
+    ]
+    return "; ".join(found) if found else None
+
+
+def facts_wanted(desired: Desired, only: UnitKey | None = None) -> FactsWanted:
+    """What the engine must tell before the admitted units (``only``'s) may run: the users
+    of the images of runAsNonRoot containers that set none, and whether a writable
+    layer can be size-limited, where the driver does not refuse that outright."""
+    units = [u for u in desired.units if only is None or u.key == only]
+    images = {
+        m.spec.image: m.pull_policy
+        for u in units
+        for m in u.members
+        if m.run_as_non_root and m.spec.user.uid is None
+    }
+    storage = any(use.feature is Feature.STORAGE_LIMIT for u in units for use in u.uses)
+    return FactsWanted(images, storage)
+
+
+def admit_facts(desired: Desired, facts: EngineFacts, dry_run: bool = False) -> Desired:
+    """``desired`` with the units the engine's facts refuse moved to ``refused``: a
+    runAsNonRoot container whose image runs as root, by a name or unknown (kubelet's
+    check at container start, made here before anything of the unit is created),
+    and a storage limit the engine cannot enforce. An image whose user could not be
+    read refuses its unit, except in a dry run, which pulls nothing: there it is a note.
+    """
+    admitted: list[DesiredUnit] = []
+    refused = list(desired.refused)
+    notes = list(desired.notes)
+    for unit in desired.units:
+        problems: list[str] = []
+        for member in unit.members:
+            if not member.run_as_non_root or member.spec.user.uid is not None:
+                continue
+            image = member.spec.image
+            if image in facts.unknown:
+                why = (
+                    f"container {member.name} has runAsNonRoot and the user of its image "
+                    f"{image} cannot be read: {facts.unknown[image]}"
+                )
+                if dry_run:
+                    notes.append((unit.key, f"{why} (checked when applied)"))
+                else:
+                    problems.append(why)
+            elif image in facts.users:
+                problem = non_root_problem(member.name, member.spec.user, facts.users[image])
+                if problem is not None:
+                    problems.append(problem)
+        if facts.storage is not None:
+            problems += [
+                f"{use.field}: {facts.storage}"
+                for use in unit.uses
+                if use.feature is Feature.STORAGE_LIMIT
+            ]
+        if problems:
+            refused.append((unit.key, "; ".join(problems)))
+        else:
+            admitted.append(unit)
+    return Desired(tuple(admitted), tuple(refused), tuple(notes), desired.offered)
+
+
+def non_root_problem(name: str, user: User, image_user: str) -> str | None:
+    """Why a runAsNonRoot container must not start (kubelet's rule), or None.
+
+    ``user`` is the container's own (unset: uid None); ``image_user`` the image's
+    user ("" when it sets none), which counts when ``user`` has no uid. Root, an
+    unset user and a user name (which could map to uid 0) are refused.
+    """
+    if user.uid is not None:
+        if user.uid == 0:
+            return f"container {name} has runAsNonRoot and its runAsUser is root (uid 0)"
+        return None
+    uid = image_user.split(":", 1)[0]
+    source = f"its image's user ({image_user or 'unset: root'})"
+    if not uid:
+        return f"container {name} has runAsNonRoot and its image runs as root (no USER set)"
+    if not uid.isdigit():
         return (
-            f"the {driver} driver runs one runtime handler per pod and this pod's is "
-            f"{runtime}: {', '.join(mixed)} (a CRI pod cannot mix runtimes; drop the "
-            "per-container runtime, or run it as a pod of its own)"
+            f"container {name} has runAsNonRoot and {source} is not numeric, so it cannot be "
+            "verified to be non-root (set runAsUser)"
         )
-    if Namespace.IPC not in share:
-        return (
-            f"the {driver} driver puts every container of a pod in the pod's IPC namespace "
-            "(CRI has no container-level IPC namespace): add ipc to share, or run the "
-            "containers as pods of their own"
-        )
-    if privileged:
-        return (
-            f"the {driver} driver does not run privileged containers ({', '.join(privileged)}): "
-            'containerd runs one only in a privileged pod sandbox ("no privileged container '
-            'allowed in sandbox")'
-        )
+    if int(uid) == 0:
+        return f"container {name} has runAsNonRoot and {source} is root (uid 0)"
     return None
 
 
@@ -213,4 +278,4 @@ def _binding(port: PortSpec) -> str:
     return f"{port.host_ip or '0.0.0.0'}:{port.host_port}/{port.protocol}"
 
 
-__all__ = ["admit", "compile_and_admit", "port_clash"]
+__all__ = ["admit", "compile_and_admit", "lacks", "non_root_problem", "port_clash"]

@@ -11,6 +11,7 @@
         ├── TransientDriverError     worth retrying: daemon unreachable, overloaded, 5xx
         │   └── DaemonUnavailable        the daemon does not answer at all
         └── PermanentDriverError     retrying the same call gives the same answer
+            ├── NotFound                 the container, pod, image or volume does not exist
             ├── ImageUnavailable         neither local nor pullable
             ├── NameConflict             the name belongs to a container we do not manage
             ├── InvalidSpec              the engine rejected the configuration
@@ -92,6 +93,11 @@ class DaemonUnavailable(TransientDriverError):
 
 class PermanentDriverError(DriverError):
     """Retrying gives the same answer; report it and back off."""
+
+
+class NotFound(PermanentDriverError):
+    """The container, pod sandbox, image or volume does not exist (any more). Every
+    engine's "no such object" becomes this one error; removing what is gone is success."""
 
 
 class ImageUnavailable(PermanentDriverError):

@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from reconciler.core.quantity import cpu_to_nano, cpu_to_shares, memory_to_bytes
+from reconciler.core.quantity import cpu_limit_millis, cpu_request_millis, memory_to_bytes
 
 API_VERSION = "reconciler/v1"
 DEFAULT_NAMESPACE = "default"
@@ -245,7 +245,7 @@ EPHEMERAL_STORAGE = "ephemeral-storage"
 def _check_quantities(value: dict[str, str | int | float]) -> dict[str, str | int | float]:
     for key, amount in value.items():
         if key == "cpu":
-            cpu_to_nano(amount)
+            cpu_request_millis(amount)
         elif key in ("memory", EPHEMERAL_STORAGE):
             memory_to_bytes(amount)
         else:
@@ -262,9 +262,9 @@ Quantities = Annotated[dict[str, Quantity], AfterValidator(_check_quantities)]
 
 class Resources(Model):
     limits: Quantities = {}
-    """cpu (cores or millicores: 500m) -> NanoCpus; memory (128Mi) -> Memory."""
+    """cpu (cores or millicores: 500m, at least 10m), memory (128Mi), ephemeral-storage."""
     requests: Quantities = {}
-    """cpu -> CpuShares; memory -> MemoryReservation."""
+    """cpu (the container's CPU weight), memory (a soft reservation)."""
 
     @field_validator("requests")
     @classmethod
@@ -276,21 +276,30 @@ class Resources(Model):
             )
         return requests
 
-    def storage_size(self) -> int | None:
-        """limits.ephemeral-storage: the container's writable layer size (StorageOpt size)."""
+    @field_validator("limits")
+    @classmethod
+    def _cpu_limit(cls, limits: dict[str, Quantity]) -> dict[str, Quantity]:
+        if "cpu" in limits:
+            cpu_limit_millis(limits["cpu"])
+        return limits
+
+    def storage_limit(self) -> int | None:
+        """limits.ephemeral-storage: bytes of the container's writable layer."""
         limit = self.limits.get(EPHEMERAL_STORAGE)
         return memory_to_bytes(limit) if limit is not None else None
 
-    def nano_cpus(self) -> int | None:
-        return cpu_to_nano(self.limits["cpu"]) if "cpu" in self.limits else None
+    def cpu_limit(self) -> int | None:
+        """Millicores."""
+        return cpu_limit_millis(self.limits["cpu"]) if "cpu" in self.limits else None
 
-    def memory(self) -> int | None:
+    def memory_limit(self) -> int | None:
         return memory_to_bytes(self.limits["memory"]) if "memory" in self.limits else None
 
-    def cpu_shares(self) -> int | None:
-        return cpu_to_shares(self.requests["cpu"]) if "cpu" in self.requests else None
+    def cpu_request(self) -> int | None:
+        """Millicores."""
+        return cpu_request_millis(self.requests["cpu"]) if "cpu" in self.requests else None
 
-    def memory_reservation(self) -> int | None:
+    def memory_request(self) -> int | None:
         return memory_to_bytes(self.requests["memory"]) if "memory" in self.requests else None
 
 

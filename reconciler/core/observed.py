@@ -1,7 +1,10 @@
-"""What the engine reports: plain values the planner reads. No I/O.
+"""What the engine reports, in no engine's words: plain values the planner reads. No I/O.
 
-The driver fills these from one list call (plus start times, see
+The driver fills an ``Observation`` from one list call (plus start times, see
 ``ObservedContainer.started_at``); the planner never asks the engine itself.
+``ContainerDetails`` is what `get` shows beyond the list, and
+``ContainerEvent`` what the loop hears; each driver maps its engine's states
+and events onto these.
 """
 
 from __future__ import annotations
@@ -12,28 +15,58 @@ from enum import StrEnum
 from typing import NewType
 
 from reconciler.core import labels as L
-from reconciler.core.effective import UnitKey
-from reconciler.core.models import Kind
+from reconciler.core.models import Kind, PullPolicy
 from reconciler.core.ownership import Claim, Owner, owner_of
+from reconciler.core.spec import UnitKey
 
 ContainerId = NewType("ContainerId", str)
 
 
 class State(StrEnum):
-    """Docker's container states."""
+    """A container's state, as kubelet's (created, running, exited, unknown) with
+    paused: frozen, its processes and namespaces kept (Docker's pause)."""
 
-    CREATED = "created"
-    RUNNING = "running"
+    CREATED = "created"  # made, never started
+    RUNNING = "running"  # its processes run (Docker's "restarting" too: mid-restart)
     PAUSED = "paused"
-    RESTARTING = "restarting"
-    REMOVING = "removing"
-    EXITED = "exited"
-    DEAD = "dead"
+    EXITED = "exited"  # its last run ended; it can start again where the engine allows
+    UNKNOWN = "unknown"  # the engine cannot start it again (Docker's dead or removing)
 
     @property
     def alive(self) -> bool:
         """Processes exist: the container holds its namespaces."""
-        return self in (State.RUNNING, State.PAUSED, State.RESTARTING)
+        return self in (State.RUNNING, State.PAUSED)
+
+
+class EventKind(StrEnum):
+    """What happened to a container, in an event."""
+
+    STARTED = "started"  # it (re)started: an infra's start means new namespaces
+    EXITED = "exited"  # its processes ended (died, stopped, killed by the OOM killer)
+    REMOVED = "removed"
+    CHANGED = "changed"  # signalled, paused or unpaused: worth a look
+    CREATED = "created"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerEvent:
+    """Something happened to one of this instance's containers."""
+
+    unit: UnitKey | None
+    kind: EventKind
+    role: L.Role | None
+    container_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerDetails:
+    """What the list does not show of a container, for people (`get`, `logs --previous`)."""
+
+    started_at: float | None = None  # unix seconds its latest run began
+    finished_at: float | None = None  # unix seconds its latest run ended
+    restarts: int = 0  # in place (Docker), or its attempt (CRI)
+    runtime: str = ""  # the runtime (handler) it runs under
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +124,25 @@ class ObservedContainer:
             return 30
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Taken:
+    """A desired container whose name on the engine another container holds (Docker's
+    names are one flat space): the unit is refused, the other container left alone."""
+
+    unit: UnitKey
+    container: str  # its name in the manifest; "" for the infra
+    name: str  # the engine's name that is taken
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """A snapshot of the engine, as far as planning needs it."""
 
     containers: tuple[ObservedContainer, ...] = ()
-    # Names held by containers this instance does not manage (only the ones
-    # that collide with a desired name are looked up).
-    foreign_names: frozenset[str] = field(default_factory=frozenset)
+    # Desired containers whose names others hold; only the units in ``looked_up``
+    # were asked about (the units the observation was given).
+    taken: frozenset[Taken] = field(default_factory=frozenset)
+    looked_up: frozenset[UnitKey] = field(default_factory=frozenset)
     # The OCI runtimes the daemon offers; None when not read (only runc asked for).
     runtimes: frozenset[str] | None = None
     # Owners recorded apart from containers (see ownership.py), by unit.
@@ -118,3 +162,28 @@ class Observation:
         ordered = sorted(members, key=lambda c: (c.role != L.ROLE_INFRA, c.created, c.id))
         labels = [*(c.labels for c in ordered), *(v for k, v in self.volumes if k == key)]
         return owner_of(labels, (c for k, c in self.claims if k == key))
+
+
+@dataclass(frozen=True, slots=True)
+class FactsWanted:
+    """What admission must learn from the engine before it lets some units run."""
+
+    images: Mapping[str, PullPolicy] = field(default_factory=dict)  # whose user to read
+    storage: bool = False  # whether a container's writable layer can be size-limited
+
+    def __bool__(self) -> bool:
+        return bool(self.images) or self.storage
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFacts:
+    """What the engine told of its images and itself (admission.admit_facts reads it).
+
+    ``users``: each image's user ("" when it sets none); ``unknown``: images
+    whose user could not be read, with why; ``storage``: None when a storage
+    limit can be enforced, else why not.
+    """
+
+    users: Mapping[str, str] = field(default_factory=dict)
+    unknown: Mapping[str, str] = field(default_factory=dict)
+    storage: str | None = None

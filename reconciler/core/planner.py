@@ -36,8 +36,12 @@ from reconciler.core.actions import (
     WaitInit,
     steps,
 )
-from reconciler.core.effective import (
-    BuildConfig,
+from reconciler.core.compile import BuildConfig
+from reconciler.core.hashing import hash_matches
+from reconciler.core.models import RestartPolicy
+from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State, Taken
+from reconciler.core.ownership import ONE_SHOT, Owner, conflict
+from reconciler.core.spec import (
     Desired,
     DesiredMember,
     DesiredUnit,
@@ -45,10 +49,6 @@ from reconciler.core.effective import (
     ports_overlap,
     published,
 )
-from reconciler.core.hashing import hash_matches
-from reconciler.core.models import RestartPolicy
-from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
-from reconciler.core.ownership import ONE_SHOT, Owner, conflict
 
 # The infra runs nothing worth a grace period: it is killed once its members are gone.
 INFRA_GRACE = 0
@@ -140,7 +140,7 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     groups = _groups(observed, config, warnings)
     owners = {key: observed.owner(key, members) for key, members in groups.items()}
     units = [
-        _plan_unit(unit, groups, owners.get(unit.key), observed.foreign_names, config, warnings)
+        _plan_unit(unit, groups, owners.get(unit.key), observed.taken, config, warnings)
         for unit in desired.units
         if config.only is None or unit.key in config.only
     ]
@@ -193,7 +193,7 @@ def _plan_unit(
     unit: DesiredUnit,
     groups: Mapping[UnitKey, Sequence[ObservedContainer]],
     owner: Owner | None,
-    foreign_names: frozenset[str],
+    names_taken: frozenset[Taken],
     config: PlanConfig,
     warnings: list[PlanWarning],
 ) -> UnitPlan:
@@ -207,7 +207,7 @@ def _plan_unit(
     taken = _port_taken(unit, groups)
     if taken is not None:  # refused before anything is created: the daemon would refuse it
         return UnitPlan(unit.key, error=taken)
-    planner = _UnitPlanner(unit, groups.get(unit.key, []), foreign_names, config)
+    planner = _UnitPlanner(unit, groups.get(unit.key, []), names_taken, config)
     planned = planner.plan()
     warnings.extend(planner.warnings)
     if unit.key in groups and owner != config.owner and not planned.error:
@@ -316,12 +316,12 @@ class _UnitPlanner:
         self,
         unit: DesiredUnit,
         observed: Sequence[ObservedContainer],
-        foreign: frozenset[str],
+        taken: frozenset[Taken],
         config: PlanConfig,
     ) -> None:
         self.unit = unit
         self.observed = observed
-        self.foreign = foreign
+        self.taken = sorted(t.name for t in taken if t.unit == unit.key)
         self.held = config.held
         self.unhealthy = config.unhealthy
         self.in_place = config.in_place
@@ -415,7 +415,7 @@ class _UnitPlanner:
                 )
             # Without in-place starts (CRI) a pod that is not ready cannot be used again.
             alive_enough = self.in_place or c.state.alive
-            if match is not False and c.state not in (State.DEAD, State.REMOVING) and alive_enough:
+            if match is not False and c.state is not State.UNKNOWN and alive_enough:
                 usable.append(c)
         current = _newest(usable)
         for c in infras:
@@ -428,7 +428,7 @@ class _UnitPlanner:
                 "the pod is rebuilt (no rejoin)"
                 if not self.in_place and not c.state.alive
                 else "the infra's spec changed (ports, share or runtime)"
-                if c.state not in (State.DEAD, State.REMOVING)
+                if c.state is not State.UNKNOWN
                 else f"the infra is {c.state}"
             )
             if current is None:
@@ -508,7 +508,7 @@ class _UnitPlanner:
             )
         elif not match:
             return "its spec changed"
-        if keep.state in (State.DEAD, State.REMOVING):
+        if keep.state is State.UNKNOWN:
             return f"it is {keep.state}"
         return None
 
@@ -636,16 +636,11 @@ class _UnitPlanner:
         )
 
     def _name_clash(self) -> str | None:
-        unit = self.unit
-        names = [m.docker_name for m in unit.members]
-        if unit.infra is not None:
-            names.append(unit.infra.docker_name)
-        taken = sorted(n for n in names if n in self.foreign)
-        if not taken:
+        if not self.taken:
             return None
         return (
-            f"container name(s) {', '.join(taken)} already taken by container(s) this instance "
-            "does not manage; they are left untouched and this unit is not converged"
+            f"container name(s) {', '.join(self.taken)} already taken by container(s) this "
+            "instance does not manage; they are left untouched and this unit is not converged"
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, DecimalException
+from decimal import ROUND_CEILING, Decimal, DecimalException
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -48,23 +48,29 @@ def parse_quantity(value: str | int | float) -> Decimal:
         raise ValueError(f"not a quantity: {value!r} (exponent out of range)") from exc
 
 
-MIN_CPU = Decimal("0.01")  # Docker refuses a smaller NanoCpus limit
+MIN_CPU_LIMIT = 10  # millicores: the kernel's smallest CFS quota (1 ms per 100 ms period)
 
 
-def cpu_to_nano(value: str | int | float) -> int:
-    """CPU cores ("500m", "1.5") to Docker's NanoCpus."""
-    cores = parse_quantity(value)
-    if cores < MIN_CPU:
+def _millicores(value: str | int | float) -> int:
+    """CPU cores to millicores, rounded up as kubelet does (Quantity.MilliValue)."""
+    millis = parse_quantity(value) * 1000
+    return int(millis.to_integral_value(rounding=ROUND_CEILING))
+
+
+def cpu_limit_millis(value: str | int | float) -> int:
+    """A CPU limit ("500m", "1.5") in millicores; at least 10m."""
+    millis = _millicores(value)
+    if millis < MIN_CPU_LIMIT:
         raise ValueError(f"a cpu limit must be at least 10m (0.01 cores), got {value!r}")
-    return int(cores * Decimal(10**9))
+    return millis
 
 
-def cpu_to_shares(value: str | int | float) -> int:
-    """CPU request to cgroup v1 shares, as kubelet does (1 core = 1024, at least 2)."""
-    cores = parse_quantity(value)
-    if cores < 0:
+def cpu_request_millis(value: str | int | float) -> int:
+    """A CPU request in millicores."""
+    millis = _millicores(value)
+    if millis < 0:
         raise ValueError(f"a cpu request cannot be negative, got {value!r}")
-    return max(2, int(cores * 1024))
+    return millis
 
 
 def memory_to_bytes(value: str | int | float) -> int:

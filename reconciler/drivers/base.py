@@ -1,26 +1,45 @@
-"""The one interface every engine's driver implements, and the values it hands back. No I/O.
+"""What reconciler asks of a container engine, by caller, in no engine's words. No I/O.
 
-The executor, the control loop and the CLI know a driver only as ``Driver``;
-only the CLI's factory names a concrete one (``drivers/docker.py`` today),
-which an import-linter contract in pyproject.toml holds. What a driver can do
-is declared in its ``capabilities`` (``core/runtimes.py``), a constant the CLI
-reads without connecting to the engine or importing its client library.
+Each caller knows a driver by the small protocol it needs, as httpx's client
+knows only its transport:
 
-A driver decides nothing (the planner does). Its methods raise the
-``core/errors.py`` hierarchy only: engine errors are mapped inside the driver.
+- ``Converging``: what one reconcile needs (converge/): observe, the facts an
+  admission needs of the engine, and the primitive actions of a plan;
+- ``Watching``: what the control loop adds (loop/): the engine's events, a
+  container's address for probes;
+- ``Tooling``: what the CLI's tools read (get, logs, exec, version);
+- ``Driver``: all of them, which every engine's driver implements.
+
+``RestartsInPlace`` is apart: only an engine that can start a stopped
+container again, and restart an infra with its members rejoining it
+(``DriverCapabilities.in_place``: Docker), has it; the planner never plans a
+restart in place for another.
+
+Values crossing the seam are core's (core/spec.py, core/observed.py): typed
+specs in, observations, ``ContainerDetails`` and ``ContainerEvent`` out.
+Only the CLI's factory (cli/engines.py) names a concrete driver, which an
+import-linter contract holds. A driver decides nothing (the planner does);
+its methods raise the core/errors.py hierarchy only, engine errors mapped
+inside the driver's own package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
-from reconciler.core.effective import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
-from reconciler.core.labels import Role
-from reconciler.core.observed import ContainerId, Observation
+from reconciler.core.observed import (
+    ContainerDetails,
+    ContainerEvent,
+    ContainerId,
+    EngineFacts,
+    FactsWanted,
+    Observation,
+)
 from reconciler.core.ownership import Owner
 from reconciler.core.runtimes import DriverCapabilities
+from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredUnit, DesiredVolume, UnitKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +50,6 @@ class EngineInfo:
     api_version: str
     runtimes: tuple[str, ...]
     default_runtime: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerEvent:
-    """Something happened to one of this instance's containers."""
-
-    unit: UnitKey | None
-    action: str  # die, stop, kill, destroy, start, restart, create, ... (Docker's words)
-    role: Role | None
-    container_id: str
 
 
 class EventStream(Protocol):
@@ -57,70 +66,29 @@ class LogStream(Protocol):
     def close(self) -> None: ...
 
 
-class Driver(Protocol):
-    """One container engine, for one reconciler instance."""
+class Converging(Protocol):
+    """What one reconcile needs: observe, learn facts, and do a plan's actions."""
 
     @property
     def capabilities(self) -> DriverCapabilities:
-        """What this driver can run (modes, runtime profiles, what a sandbox is)."""
+        """What this driver can run (modes, runtime profiles, what it lacks)."""
         ...
-
-    def close(self) -> None: ...
-
-    # -- observing -----------------------------------------------------------------
 
     def observe(
         self,
-        desired_names: Collection[str] = (),
-        runtimes: Collection[str] = (),
+        units: Collection[DesiredUnit] = (),
         unit: UnitKey | None = None,
         start_times: bool = True,
     ) -> Observation:
         """This instance's containers, volumes and claims (only ``unit``'s, when given);
-        which of ``desired_names`` others hold; the runtimes offered when ``runtimes``
-        asks for more than runc. Raises DaemonUnavailable / TransientDriverError."""
+        which of ``units``' containers' names others hold; the runtimes offered when
+        ``units`` ask for more than runc. Raises DaemonUnavailable / TransientDriverError."""
         ...
 
-    def events(self) -> EventStream:
-        """This instance's container events. Raises DaemonUnavailable."""
+    def facts(self, wanted: FactsWanted, pull: bool) -> EngineFacts:
+        """What ``wanted`` asks of the engine; images are pulled (per their pull policy)
+        only when ``pull``. Raises DaemonUnavailable."""
         ...
-
-    def inspect(self, ids: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
-        """The engine's details of ``ids`` for display (never for planning); gone ones
-        are left out. The shape is Docker's inspect data (State, HostConfig,
-        RestartCount), which ``loop/status.py`` reads."""
-        ...
-
-    def address(self, container_id: str) -> str | None:
-        """The container's IP address, where probes reach it; None when it has none."""
-        ...
-
-    def runtimes(self) -> frozenset[str]:
-        """The OCI runtimes the engine offers."""
-        ...
-
-    def engine(self) -> EngineInfo:
-        """The engine's version and runtimes. Raises DaemonUnavailable."""
-        ...
-
-    def run_times(self, container_id: str) -> tuple[float | None, float | None]:
-        """(started, finished) of the container's latest run, unix seconds."""
-        ...
-
-    def logs(
-        self,
-        container_id: str,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        timestamps: bool = False,
-    ) -> LogStream:
-        """The container's output, stdout and stderr merged. Raises DriverError."""
-        ...
-
-    # -- acting (the executor) -------------------------------------------------------
 
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
         """Create and start the sandbox's infra."""
@@ -131,7 +99,6 @@ class Driver(Protocol):
         ...
 
     def start(self, container_id: str) -> None: ...
-    def restart(self, container_id: str, grace_period: int) -> None: ...
     def stop(self, container_id: str, grace_period: int) -> None:
         """Stop and keep it; already gone is success."""
         ...
@@ -148,12 +115,59 @@ class Driver(Protocol):
     def remove_volumes(self, unit: UnitKey) -> None: ...
     def record_owner(self, unit: UnitKey, owner: Owner) -> None: ...
 
-    # -- running commands in a container ----------------------------------------------
-
     def exec(self, container_id: str, command: list[str], timeout: float) -> int:
         """Run ``command`` (probes, hooks): its exit code. Raises TimeoutError when it
         outlives ``timeout``, DriverError when it cannot run (container gone, engine
         error), so a probe or hook that cannot run fails."""
+        ...
+
+
+@runtime_checkable
+class RestartsInPlace(Protocol):
+    """An engine that restarts a container in place, same id (Docker)."""
+
+    def restart(self, container_id: str, grace_period: int) -> None: ...
+
+
+class Watching(Protocol):
+    """What the control loop adds to a reconcile."""
+
+    def events(self) -> EventStream:
+        """This instance's container events. Raises DaemonUnavailable."""
+        ...
+
+    def address(self, container_id: str) -> str | None:
+        """The container's IP address, where probes reach it; None when it has none."""
+        ...
+
+
+class Tooling(Protocol):
+    """What `get`, `logs`, `exec` and `version` read."""
+
+    def details(self, ids: Collection[str]) -> Mapping[str, ContainerDetails]:
+        """What the list does not show of ``ids`` (for people, never for planning);
+        gone ones are left out."""
+        ...
+
+    def engine(self) -> EngineInfo:
+        """The engine's version and runtimes. Raises DaemonUnavailable."""
+        ...
+
+    def runtimes(self) -> frozenset[str]:
+        """The OCI runtimes (CRI: runtime handlers) the engine offers."""
+        ...
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
+    ) -> LogStream:
+        """The container's output, stdout and stderr merged. Raises DriverError."""
         ...
 
     def exec_attached(
@@ -169,3 +183,25 @@ class Driver(Protocol):
         """Run ``command`` with its output copied to ``out`` / ``err`` (``reconciler exec``):
         its exit code. Raises DriverError when the container is gone or not running."""
         ...
+
+
+class Driver(Converging, Watching, Tooling, Protocol):
+    """One container engine, for one reconciler instance: everything above."""
+
+    def close(self) -> None:
+        """Release the engine's connections (the CLI and the loop call it when done)."""
+        ...
+
+
+__all__ = [
+    "Converging",
+    "Driver",
+    "EngineFacts",
+    "EngineInfo",
+    "EventStream",
+    "FactsWanted",
+    "LogStream",
+    "RestartsInPlace",
+    "Tooling",
+    "Watching",
+]

@@ -42,12 +42,13 @@ from reconciler.converge.reconcile import reconcile
 from reconciler.core import labels as L
 from reconciler.core.actions import Recreate, Restart, Start, Stop, describe, waiting_text
 from reconciler.core.admission import admit
-from reconciler.core.effective import BuildConfig, Compiled, Desired, DesiredUnit, UnitKey
+from reconciler.core.compile import BuildConfig, Compiled
 from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer
 from reconciler.core.planner import Plan, PlanConfig, PlanWarning, WarningKind
+from reconciler.core.spec import Desired, DesiredUnit, UnitKey
 from reconciler.drivers.base import Driver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
@@ -223,19 +224,17 @@ class Loop:
         queued now too. When this fails, the passes observe for themselves."""
         with self._lock:
             compiled = self.compiled
-        # Who else holds them costs the Docker driver one list of every container.
-        names = [n for c in compiled for n in c.unit.container_names]
+        # Who else holds their names costs the Docker driver one list of every container.
         started = self.views.now()
         try:
-            observed = self.driver.observe(names, {r for c in compiled for r in c.unit.runtimes})
+            observed = self.driver.observe([c.unit for c in compiled])
         except DriverError as exc:
             log.debug("first observation: %s", exc)
             return
         self.known.resync(observed)
         keys = self._all_keys()
-        looked_up = frozenset(names)
         for key, part in by_unit(observed, keys).items():
-            self.views.offer(key, View(started, part, looked_up))
+            self.views.offer(key, View(started, part))
         for key in keys:
             self.queue.add(key)
 
@@ -395,13 +394,13 @@ class Loop:
             unit=key,
             admitted=desired,
             rounds=0,  # a unit changed meanwhile is retried (_failed), like any failure
-            observed=self.views.take(key, _wants(compiled, key)[0]),
+            observed=self.views.take(key, _wanted(compiled, key)),
             on_plan=lambda admitted, planned: self._warn(planned.warnings, admitted),
             on_begin=_begin,
         )
         self.views.ask(key)  # the next pass must see what this one did
-        if done.desired is not None and done.desired is not desired:
-            self._admitted_again(compiled, done.desired)
+        if done.admitted is not None and done.admitted is not desired:
+            self._admitted_again(compiled, done.admitted)
         unit = (done.desired or desired).unit(key)
         if done.error is not None or done.observed is None:
             self._failed(key, f"observing: {done.error}", unit)
@@ -542,10 +541,10 @@ class Loop:
         its infra's start event queued while this pass ran needs no list call."""
         with self._lock:
             compiled = self.compiled
-        names, runtimes = _wants(compiled, key)
+        wanted = _wanted(compiled, key)
         started = self.views.now()
-        observed = self.driver.observe(names, runtimes, unit=key)
-        self.views.offer(key, View(started, observed, frozenset(names)))
+        observed = self.driver.observe([wanted] if wanted is not None else [], unit=key)
+        self.views.offer(key, View(started, observed))
         return observed
 
     def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
@@ -677,12 +676,9 @@ class _Asks:
         self._loop.queue.add(key, delay)
 
 
-def _wants(compiled: Iterable[Compiled], key: UnitKey) -> tuple[tuple[str, ...], set[str]]:
-    """The container names and runtimes the unit's observation asks about."""
-    for c in compiled:
-        if c.unit.key == key:
-            return tuple(c.unit.container_names), set(c.unit.runtimes)
-    return (), set()
+def _wanted(compiled: Iterable[Compiled], key: UnitKey) -> DesiredUnit | None:
+    """The unit as compiled (what its observation asks about), if the source defines it."""
+    return next((c.unit for c in compiled if c.unit.key == key), None)
 
 
 _Footprint = tuple[tuple[ObservedContainer, ...], object, bool]

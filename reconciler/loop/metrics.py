@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
     from reconciler.converge.executor import Result
-    from reconciler.core.effective import UnitKey
+    from reconciler.core.spec import UnitKey
 
 DEFAULT_ADDR = "127.0.0.1"
 _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

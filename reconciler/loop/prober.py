@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from reconciler.core import labels as L
-from reconciler.core.effective import DesiredMember, UnitKey
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, ObservedContainer, State
+from reconciler.core.spec import DesiredMember, UnitKey
 from reconciler.loop import probes
 
 log = logging.getLogger("reconciler")

@@ -22,8 +22,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from reconciler.core import labels as L
-from reconciler.core.effective import UnitKey
 from reconciler.core.observed import ContainerId, ObservedContainer, State
+from reconciler.core.spec import UnitKey
 from reconciler.loop import backoff
 from reconciler.loop.backoff import BackoffPolicy, RestartState
 

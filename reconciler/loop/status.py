@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from reconciler.core import labels as L
-from reconciler.core.effective import UnitKey
 from reconciler.core.models import Kind
-from reconciler.core.observed import Observation, ObservedContainer, State
+from reconciler.core.observed import ContainerDetails, Observation, ObservedContainer, State
+from reconciler.core.spec import UnitKey
 from reconciler.loop.statusrecord import LoopStatus
 
 
@@ -61,7 +62,7 @@ def phase(containers: list[ObservedContainer]) -> str:
         and not workloads
     ):
         return "Failed"
-    if not workloads or any(c.state in (State.CREATED, State.RESTARTING) for c in workloads):
+    if not workloads or any(c.state is State.CREATED for c in workloads):
         return "Pending"
     if any(c.state.alive for c in workloads):
         return "Running"
@@ -71,9 +72,9 @@ def phase(containers: list[ObservedContainer]) -> str:
 
 
 def unit_statuses(
-    observed: Observation, instance: str, details: Mapping[str, Mapping[str, Any]]
+    observed: Observation, instance: str, details: Mapping[str, ContainerDetails]
 ) -> list[UnitStatus]:
-    """One status per unit of ``instance``; ``details`` is inspect data by id, if read."""
+    """One status per unit of ``instance``; ``details`` what the engine told of each, if read."""
     groups: dict[UnitKey, list[ObservedContainer]] = defaultdict(list)
     for c in observed.containers:
         key = c.unit_key
@@ -104,7 +105,7 @@ def unit_statuses(
                 phase=phase(members),
                 source=first.get(L.SOURCE, ""),
                 owner=str(owner) if owner else "",
-                containers=[_container(c, details.get(c.id, {})) for c in members],
+                containers=[_container(c, details.get(c.id)) for c in members],
             )
         )
     return result
@@ -118,20 +119,25 @@ def _position(c: ObservedContainer) -> int:
         return -1
 
 
-def _container(c: ObservedContainer, info: Mapping[str, Any]) -> ContainerStatus:
-    state = info.get("State") or {}
-    host = info.get("HostConfig") or {}
-    started = state.get("StartedAt")
+def _container(c: ObservedContainer, details: ContainerDetails | None) -> ContainerStatus:
+    details = details or ContainerDetails()
+    started = details.started_at
     return ContainerStatus(
         name=c.container or "infra",
         role=c.role or "",
         id=c.id[:12],
         state=c.state.value,
-        runtime=host.get("Runtime") or c.labels.get(L.RUNTIME, ""),
-        restarts=int(info.get("RestartCount") or 0),
+        runtime=details.runtime or c.labels.get(L.RUNTIME, ""),
+        restarts=details.restarts,
         exit_code=c.exit_code,
-        started_at=started if started and not started.startswith("0001-") else None,
+        started_at=None if started is None else _rfc3339(started),
     )
+
+
+def _rfc3339(seconds: float) -> str:
+    """As Kubernetes shows a container's startedAt: RFC 3339, whole seconds, UTC."""
+    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")
 
 
 def merge_loop_status(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.core.effective import UnitKey
+from reconciler.core.spec import UnitKey
 
 STATUS_VERSION = 1  # bump when the layout changes in a way an older `get` would misread
 

@@ -31,16 +31,16 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from reconciler.core import labels as L
-from reconciler.core.effective import UnitKey
 from reconciler.core.errors import DriverError
-from reconciler.core.observed import Observation
+from reconciler.core.observed import EventKind, Observation
+from reconciler.core.spec import UnitKey
 
 log = logging.getLogger("reconciler")
 
 # Events that may mean a unit needs work. A member's own start is usually ours;
 # an infra's start or restart means its members' namespaces may be stale.
-ANY_ROLE = frozenset({"die", "stop", "kill", "destroy", "oom", "pause", "unpause"})
-INFRA_ONLY = frozenset({"start", "restart"})
+ANY_ROLE = frozenset({EventKind.EXITED, EventKind.REMOVED, EventKind.CHANGED})
+INFRA_ONLY = frozenset({EventKind.STARTED})
 # Seconds. dockerd writes the "die" event before it updates the view its list
 # reads; a few ms later the list shows it. The soon one heals a killed
 # workload in ~100 ms, the later one is the safety net on a busy daemon.
@@ -55,7 +55,7 @@ class Event(Protocol):
     @property
     def unit(self) -> UnitKey | None: ...
     @property
-    def action(self) -> str: ...
+    def kind(self) -> EventKind: ...
     @property
     def role(self) -> L.Role | None: ...
 
@@ -75,7 +75,7 @@ Later = Callable[[float, Callable[[], None]], None]  # run the action after a de
 def wants(event: Event) -> bool:
     """Whether the event may mean its unit needs work."""
     return event.unit is not None and (
-        event.action in ANY_ROLE or (event.action in INFRA_ONLY and event.role == L.ROLE_INFRA)
+        event.kind in ANY_ROLE or (event.kind in INFRA_ONLY and event.role == L.ROLE_INFRA)
     )
 
 
@@ -105,7 +105,7 @@ class Triggers:
         if not wants(event) or event.unit is None:
             return
         self.queue.add(event.unit)
-        if event.action in INFRA_ONLY:
+        if event.kind in INFRA_ONLY:
             # dockerd lists a started container as running before it emits "start"
             # (Docker 20.10: 128 of 128 start events listed running at once); the
             # re-checks cost a pass each, the infra start of every sandbox created.

@@ -18,11 +18,12 @@ does that without ever letting a pass act on a view older than what woke it:
   everything (cut per unit, ``by_unit``), a resync's for the units it queues,
   and a pass's own observation after it acted (the follow-up pass a unit's
   infra start queues then needs no list call);
-- ``take(key, names)``: the view the next pass plans from, if it began at or
-  after ``since`` and looked up every one of ``names`` (the unit's container
-  names) that it does not show among this instance's containers (a name held
-  by someone else refuses the unit, so it must have been asked for); else
-  None, and the pass observes the unit itself. A view serves one pass.
+- ``take(key, unit)``: the view the next pass plans from, if it began at or
+  after ``since`` and either shows every container of the desired ``unit``
+  or was asked about the unit (``Observation.looked_up``: a container whose
+  name someone else holds refuses the unit, so the engine must have been
+  asked); else None, and the pass observes the unit itself. A view serves
+  one pass.
 
 A resync does not raise ``since``: it queues units for a look, and what it
 saw is the view it offers; a unit still waiting from before keeps its view.
@@ -32,12 +33,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler.core.effective import UnitKey
+from reconciler.core import labels as L
 from reconciler.core.observed import Observation, ObservedContainer
 from reconciler.core.ownership import Claim
+from reconciler.core.spec import DesiredUnit, UnitKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,6 @@ class View:
 
     started: float
     observation: Observation
-    looked_up: frozenset[str] = frozenset()  # names whose other holders were asked for
 
 
 class Views:
@@ -69,27 +70,37 @@ class Views:
 
     def offer(self, key: UnitKey, view: View) -> None:
         """Keep ``view`` for the unit's next pass, unless the one kept is still fresh and
-        ``view`` is older or looked up fewer names (a resync's, against the first one)."""
+        ``view`` is older or was not asked about the unit when it was (a resync's,
+        against the first one)."""
         with self._lock:
             kept = self._views.get(key)
             if (
                 kept is None
                 or kept.started <= self._since.get(key, 0.0)
-                or (view.started > kept.started and view.looked_up >= kept.looked_up)
+                or (
+                    view.started > kept.started
+                    and (key in view.observation.looked_up or key not in kept.observation.looked_up)
+                )
             ):
                 self._views[key] = view
 
-    def take(self, key: UnitKey, names: Collection[str]) -> Observation | None:
-        """The unit's view, if fresh enough and complete for ``names``; it is used up."""
+    def take(self, key: UnitKey, unit: DesiredUnit | None) -> Observation | None:
+        """The unit's view, if fresh enough and complete for ``unit``; it is used up."""
         with self._lock:
             view = self._views.pop(key, None)
             since = self._since.get(key, 0.0)
         if view is None or view.started <= since:
             return None
-        shown = {c.name for c in view.observation.containers}
-        if any(n not in shown and n not in view.looked_up for n in names):
-            return None
-        return view.observation
+        observation = view.observation
+        if unit is None or key in observation.looked_up:
+            return observation
+        shown = {
+            "" if c.role == L.ROLE_INFRA else c.container
+            for c in observation.containers
+            if c.unit_key == key
+        }
+        wanted = {m.name for m in unit.members} | ({""} if unit.infra is not None else set())
+        return observation if wanted <= shown else None
 
     def forget(self, keys: Iterable[UnitKey]) -> None:
         """Units neither desired nor on the engine any more."""
@@ -122,7 +133,8 @@ def by_unit(observation: Observation, keys: Iterable[UnitKey]) -> Mapping[UnitKe
     return {
         key: Observation(
             containers=tuple(containers[key]),
-            foreign_names=observation.foreign_names,
+            taken=frozenset(t for t in observation.taken if t.unit == key),
+            looked_up=observation.looked_up & {key},
             runtimes=observation.runtimes,
             claims=tuple(claims.get(key, ())),
             volumes=tuple(volumes.get(key, ())),

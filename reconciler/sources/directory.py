@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.core.effective import BuildConfig, Compiled, UnitKey, build_units
+from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.manifests import (
     DEFAULT_LIMITS,
@@ -42,6 +42,7 @@ from reconciler.core.manifests import (
     source_of,
 )
 from reconciler.core.models import SandboxManifest
+from reconciler.core.spec import UnitKey
 
 log = logging.getLogger("reconciler")
 
@@ -233,7 +234,7 @@ class ManifestDirectory:
         where = {id(m): path for path, m in defined}
         first, duplicates = first_of_each(m for _, m in defined)
         self._duplicates = [(where[id(m)], problem) for m, problem in duplicates]
-        compiled = build_units([(m.manifest, m.source) for m in first], config)
+        compiled = compile_units(first, config)
         with self._lock:
             self._compiled = (version, config, compiled)
         return compiled

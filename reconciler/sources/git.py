@@ -24,11 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.effective import BuildConfig, Compiled, UnitKey, build_units
+from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.errors import Location, Problem, ReconcilerError
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadedManifest, load_paths
 from reconciler.core.ownership import Owner
 from reconciler.core.redact import redact_url
+from reconciler.core.spec import UnitKey
 from reconciler.sources.directory import Change
 from reconciler.sources.gitmirror import GitError, Mirror
 
@@ -157,7 +158,7 @@ class GitSource:
             revision = self._revision
         if revision is None:
             return ()
-        return build_units([(m.manifest, m.source) for m in revision.manifests], config)
+        return compile_units(revision.manifests, config)
 
     def errors(self) -> dict[str, list[Problem]]:
         # A failed commit is never partly taken, so no file of it holds units back.

@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 
 from reconciler.core import labels as L
+from reconciler.core.naming import name_of
 from reconciler.core.ownership import applied
 from reconciler.drivers.docker.spec import member_body
 from tests.crashing import PAUSE, CrashRun
@@ -60,7 +61,7 @@ def test_a_member_never_started_and_members_of_a_gone_infra_are_repaired(
     side = next(m for m in unit.members if m.name == "side")
     infra = h.member(unit.key.name)
     h.api.remove_container(h.member(unit.key.name, "side")["Id"], force=True)
-    h.api.create_container_from_config(member_body(side, infra["Id"]), side.docker_name)
+    h.api.create_container_from_config(member_body(side, infra["Id"]), name_of(side.labels))
     # s01: its infra removed, as a kill between removing it and creating the next leaves it.
     h.api.remove_container(h.member(other.key.name)["Id"], force=True)
     assert crash.problems() != []

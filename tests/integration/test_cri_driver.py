@@ -371,8 +371,44 @@ def test_a_per_container_runtime_is_refused(c: Cri) -> None:
     )
     c.write("web.yaml", text)
     out = c.apply(expect=1)
-    assert "runs one runtime handler per pod" in out, out
+    assert "spec.containers[1].runtime: a runtime per container is not supported" in out, out
     assert c.pods() == []
+
+
+MEMORY_ON_THE_SECOND = """
+    apiVersion: reconciler/v1
+    kind: Sandbox
+    metadata: {name: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      volumes: [{name: data, emptyDir: {}}, {name: fast, emptyDir: {medium: Memory}}]
+      containers:
+        - name: app
+          image: local/busybox:test
+          command: [sleep, "3600"]
+          volumeMounts: [{name: data, mountPath: /data}]
+        - name: side
+          image: local/busybox:test
+          command: [sleep, "3601"]
+          volumeMounts: [{name: fast, mountPath: /fast}]
+    """
+
+
+def test_what_cri_cannot_give_a_later_member_is_refused_before_any_pod_exists(c: Cri) -> None:
+    """Before, the pod and its first member were made and the second failed: a half-made
+    pod `get` showed Running. Now validate, diff and apply refuse it, naming the field."""
+    c.write("web.yaml", MEMORY_ON_THE_SECOND)
+    why = (
+        "spec.containers[1].volumeMounts[0] (spec.volumes[1].emptyDir.medium): emptyDir "
+        "medium: Memory is not supported by the cri driver: CRI mounts host paths only"
+    )
+    for command in (["validate"], ["diff"], ["apply"]):
+        done = c.cli(*command, "-f", str(c.root))
+        out = done.stdout + done.stderr
+        assert done.returncode in (1, 2) and why in out, (command, out)
+    assert c.pods() == [] and c.containers() == []
+    assert not (c.state / "volumes").exists() or not any((c.state / "volumes").iterdir())
+    assert "no units" in c.cli("get").stdout
 
 
 PROBED = """
@@ -528,6 +564,7 @@ def test_a_one_container_pod_left_without_its_container_is_reported_for_removal(
     observe reports it without a role (the planner removes such a member), and remove
     takes the pod away."""
     from reconciler.drivers.cri import driver as cri_driver
+    from reconciler.drivers.cri import observe as cri_observe
 
     c.write("solo.yaml", SOLO)
     c.apply()
@@ -537,7 +574,7 @@ def test_a_one_container_pod_left_without_its_container_is_reported_for_removal(
     driver = cri_driver.CriDriver(c.instance, c.cri.endpoint, str(c.state))
     try:
         assert driver.observe().containers == ()  # a young pod may be being filled
-        monkeypatch.setattr(cri_driver, "ORPHAN_SECONDS", 0.0)
+        monkeypatch.setattr(cri_observe, "ORPHAN_SECONDS", 0.0)
         (orphan,) = driver.observe().containers
         assert orphan.role is None and orphan.unit_key is not None
         assert orphan.unit_key.name == "solo"

@@ -24,12 +24,16 @@ from typing import Any
 import pytest
 
 from reconciler.core import labels as L
-from reconciler.core.effective import BuildConfig, DesiredUnit, build_units
+from reconciler.core.compile import BuildConfig, compile_units
 from reconciler.core.errors import DriverError, ImageUnavailable, NameConflict
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
+from reconciler.core.naming import name_of
 from reconciler.core.observed import Observation, ObservedContainer
-from reconciler.drivers.docker.driver import INSPECT_NAMES_MAX, DockerDriver
+from reconciler.core.spec import DesiredUnit
+from reconciler.drivers.docker.capabilities import DOCKER
+from reconciler.drivers.docker.driver import DockerDriver
+from reconciler.drivers.docker.observe import INSPECT_NAMES_MAX
 
 from .conftest import PAUSE, Harness
 
@@ -124,25 +128,47 @@ def test_a_steady_sandbox_is_observed_in_one_list_call_until_its_infra_restarts(
     assert proxy.take()[INSPECT] == 0 and started(again) == started(rejoined)
 
 
+def _members(h: Harness, count: int) -> DesiredUnit:
+    """Sandbox web with ``count`` members, ``taken`` first, compiled (nothing made)."""
+    names = ["taken", *(f"free{i}" for i in range(count - 1))]
+    members = "\n".join(f"            - {{name: {n}, image: local/busybox:test}}" for n in names)
+    (unit,) = _units(
+        h,
+        f"""
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {{name: web}}
+        spec:
+          containers:
+{members}
+        """,
+    )
+    return unit
+
+
 def test_a_few_missing_names_are_inspected_and_many_are_listed_once(
     h: Harness, counted: tuple[DockerDriver, Any]
 ) -> None:
-    """Which desired names someone else holds: a name list call makes dockerd match
-    every name against every container, so a few names are inspected instead."""
+    """Which desired containers' names someone else holds: a name list call makes dockerd
+    match every name against every container, so a few names are inspected instead."""
     driver, proxy = counted
-    taken = h.unmanaged(f"{h.instance}-taken")
-    prefix = taken[:12]  # dockerd resolves an id prefix too: that is not a name
-    few = [f"{h.instance}-taken", f"{h.instance}-free", prefix]
-    many = few + [f"{h.instance}-free{i}" for i in range(INSPECT_NAMES_MAX)]
+    taken = h.unmanaged(f"{h.instance}_default_web.taken")
+    few = _members(h, 2)  # 3 names with the infra's
+    many = _members(h, INSPECT_NAMES_MAX + 1)
     proxy.take()
 
-    assert driver.observe(few).foreign_names == {f"{h.instance}-taken"}
+    observed = driver.observe([few])
+    assert {(t.unit, t.container, t.name) for t in observed.taken} == {
+        (few.key, "taken", f"{h.instance}_default_web.taken")
+    }
+    assert observed.looked_up == {few.key}
     calls = proxy.take()
-    assert calls[INSPECT] == len(few) and calls[LIST] == 1, calls
+    assert calls[INSPECT] == 3 and calls[LIST] == 1, calls
 
-    assert driver.observe(many).foreign_names == {f"{h.instance}-taken"}
+    assert {t.name for t in driver.observe([many]).taken} == {f"{h.instance}_default_web.taken"}
     calls = proxy.take()
     assert calls[INSPECT] == 0 and calls[LIST] == 2, calls  # ours, then everyone's
+    del taken
 
 
 def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) -> None:
@@ -167,13 +193,24 @@ def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) 
         """,
     )
     h.apply()
-    h.unmanaged(f"{h.instance}-taken")  # a desired name another owner holds
-    asked = ([f"{h.instance}-taken", "web"], ["runc", "kata"])  # a name list, docker info
+    h.unmanaged(f"{h.instance}_default_other_infra")  # a desired name another owner holds
+    (other,) = _units(
+        h,
+        """
+        apiVersion: reconciler/v1
+        kind: Sandbox
+        metadata: {name: other}
+        spec:
+          containers: [{name: app, image: local/busybox:test, runtime: kata}]
+        """,
+    )
+    asked = ([other],)  # its names looked up; docker info for kata
     direct, sdk = DockerDriver(h.instance, host), DockerDriver(h.instance, host, direct_http=False)
-    assert direct._http is not None and sdk._http is None
+    assert direct.connection._http is not None and sdk.connection._http is None
     steady = direct.observe(*asked)
     assert steady == sdk.observe(*asked)
-    assert steady.foreign_names == {f"{h.instance}-taken"} and steady.runtimes is not None
+    assert {t.name for t in steady.taken} == {f"{h.instance}_default_other_infra"}
+    assert steady.runtimes is not None
     assert len(steady.containers) == 5 and steady.volumes  # two sandboxes, one volume
 
     h.api.restart(h.member("web")["Id"], timeout=1)  # both must inspect: start times
@@ -181,7 +218,7 @@ def test_reading_without_the_sdk_observes_exactly_what_the_sdk_does(h: Harness) 
     assert restarted == sdk.observe(*asked)
     assert started(restarted) == started(sdk.observe(*asked))
     assert [c.started_at is not None for c in restarted.containers].count(True) == 3
-    assert direct._api is None  # observing never made the SDK's client
+    assert direct.connection._sdk is None  # observing never made the SDK's client
     direct.close()
     sdk.close()
 
@@ -222,8 +259,8 @@ def test_apply_and_delete_never_import_the_docker_sdk(h: Harness) -> None:
 def _units(h: Harness, text: str) -> list[DesiredUnit]:
     loaded = load_text(dedent(text), "test.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    config = BuildConfig(h.instance, Mode.CONTAINER_IN_SANDBOX, PAUSE)
-    return [c.unit for c in build_units([(m.manifest, m.source) for m in loaded.manifests], config)]
+    config = BuildConfig(h.instance, Mode.CONTAINER_IN_SANDBOX, PAUSE, driver=DOCKER)
+    return [c.unit for c in compile_units(loaded.manifests, config)]
 
 
 def _failures(drivers: tuple[DockerDriver, ...], act: Any) -> list[tuple[type, str]]:
@@ -259,15 +296,15 @@ def test_errors_read_the_same_with_and_without_the_sdk(h: Harness) -> None:
     infra, (member,) = web.infra, cache.workloads
     assert infra is not None
 
-    h.unmanaged(infra.docker_name)  # the infra's name, held by another owner
+    h.unmanaged(name_of(infra.labels))  # the infra's name, held by another owner
     taken = _failures(drivers, lambda d: d.create_infra(infra))
     assert taken[0] == taken[1] and taken[0][0] is NameConflict, taken
-    assert f'The container name "/{infra.docker_name}" is already in use' in taken[0][1]
+    assert f'The container name "/{name_of(infra.labels)}" is already in use' in taken[0][1]
 
     missing = _failures(drivers, lambda d: d.create_member(member, None))
     assert missing[0] == missing[1] and missing[0][0] is ImageUnavailable, missing
     assert missing[0][1] == "image local/absent:nope is not present and imagePullPolicy is Never"
-    assert drivers[0]._api is None  # neither error made the SDK's client
+    assert drivers[0].connection._sdk is None  # neither error made the SDK's client
 
     # A 404 on create means "pull it" (through the SDK, both ways), which fails here:
     # no registry has the image (or none answers).

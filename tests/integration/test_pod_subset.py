@@ -305,7 +305,10 @@ def test_ephemeral_storage_is_refused_with_the_reason_on_this_storage(h: Harness
         return
     done = h.apply(expect=1)
     out = done.stdout + done.stderr
-    assert "container app sets limits.ephemeral-storage, which this Docker daemon cannot" in out
+    assert (
+        "sandbox/disk failed: spec.containers[0].resources.limits.ephemeral-storage: "
+        "limits.ephemeral-storage cannot be enforced by this Docker daemon: its storage driver"
+    ) in out
     assert f"its storage driver is {info['Driver']} on {backing}" in out
     assert h.containers(**{L.ROLE: L.ROLE_WORKLOAD}) == []
 

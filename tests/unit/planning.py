@@ -7,11 +7,13 @@ from textwrap import dedent
 
 from reconciler.core.actions import Action
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, Desired
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.observed import Observation, ObservedContainer, State
 from reconciler.core.planner import Plan, PlanConfig, plan
+from reconciler.core.spec import Desired
+from reconciler.drivers.docker.capabilities import DOCKER
 
 from .simulator import INSTANCE, Engine
 
@@ -23,8 +25,8 @@ def desired(
     loaded = load_text(dedent(text), "test.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     return compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig(INSTANCE, mode, "pause:test"),
+        loaded.manifests,
+        BuildConfig(INSTANCE, mode, "pause:test", driver=DOCKER),
         offered,
     )
 
@@ -66,7 +68,7 @@ def config(**kwargs: object) -> PlanConfig:
 
 def converge(want: Desired, engine: Engine | None = None) -> Engine:
     engine = engine or Engine()
-    result = engine.apply(plan(want, engine.observe(), config()))
+    result = engine.apply(plan(want, engine.observe(want.units), config()))
     failed = [u.error for u in result.units if any(not o.ok for o in u.outcomes)]
     assert not failed, failed  # refused units (a port clash, say) are left out, not failed
     return engine

@@ -12,7 +12,7 @@ fails here too:
 - a member joins ``container:<infra-id>``: creating it fails when that infra
   is gone, starting it fails when the infra is not running;
 - a runtime the daemon does not offer cannot be used (``runtimes``);
-- DEAD and REMOVING containers cannot be started, PAUSED ones neither;
+- UNKNOWN containers (Docker's dead or removing) cannot be started, PAUSED ones neither;
 - a host port one running container publishes cannot be bound by another;
 - stopping or removing an infra whose PID namespace is shared kills its members;
 - every start of an infra gives it new namespaces (a *generation*); a member
@@ -32,11 +32,34 @@ import itertools
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Generic, TypeVar
 
 from reconciler.converge.executor import Result, execute
 from reconciler.core import labels as L
-from reconciler.core.effective import (
+from reconciler.core.errors import (
+    DriverError,
+    InvalidSpec,
+    NameConflict,
+    PermanentDriverError,
+    TransientDriverError,
+)
+from reconciler.core.models import Kind
+from reconciler.core.naming import container_name, name_of
+from reconciler.core.observed import (
+    ContainerDetails,
+    ContainerEvent,
+    ContainerId,
+    EngineFacts,
+    FactsWanted,
+    Observation,
+    ObservedContainer,
+    State,
+    Taken,
+)
+from reconciler.core.ownership import Claim, Owner
+from reconciler.core.planner import Plan
+from reconciler.core.runtimes import DriverCapabilities
+from reconciler.core.spec import (
     Desired,
     DesiredInfra,
     DesiredMember,
@@ -46,19 +69,8 @@ from reconciler.core.effective import (
     UnitKey,
     ports_overlap,
 )
-from reconciler.core.errors import (
-    DriverError,
-    InvalidSpec,
-    NameConflict,
-    PermanentDriverError,
-    TransientDriverError,
-)
-from reconciler.core.models import Kind
-from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
-from reconciler.core.ownership import Claim, Owner
-from reconciler.core.planner import Plan
-from reconciler.core.runtimes import DOCKER, DriverCapabilities
-from reconciler.drivers.base import ContainerEvent, EngineInfo
+from reconciler.drivers.base import EngineInfo
+from reconciler.drivers.docker.capabilities import DOCKER
 
 if TYPE_CHECKING:
     from reconciler.drivers.base import Driver
@@ -120,7 +132,7 @@ class Engine:
         }
         self.extra: dict[ContainerId, _Extra] = {}
         # Names held by containers nobody manages (the driver never lists those).
-        self.unmanaged: set[str] = set(observation.foreign_names)
+        self.unmanaged: set[str] = {t.name for t in observation.taken}
         # The runtimes the engine offers; None: not read (observe reports None too).
         self.offered = runtimes if runtimes is not None else observation.runtimes
         self.faults = Faults()
@@ -128,6 +140,8 @@ class Engine:
         self.claims: dict[UnitKey, Claim] = dict(observation.claims)  # owners apart from labels
         self.calls: list[tuple[str, str]] = []  # (operation, docker name), in the order made
         self.exec_codes: dict[str, int] = {}  # a command's exit code, by its first word
+        self.image_users: dict[str, str] = {}  # an image's user (facts); unset: "" (root)
+        self.storage: str | None = None  # why a storage limit cannot be enforced (facts)
         self.pending: list[ContainerEvent] = []  # what events() reports next
         self._lock = threading.RLock()
         latest = max((c.started_at or c.created for c in self.containers.values()), default=1000.0)
@@ -150,19 +164,31 @@ class Engine:
 
     def observe(
         self,
-        desired_names: Collection[str] = (),
-        runtimes: Collection[str] = (),
+        units: Collection[DesiredUnit] = (),
         unit: UnitKey | None = None,
         start_times: bool = True,
     ) -> Observation:
-        """Everything (every foreign name, the offered runtimes as set), or ``unit``'s."""
+        """Everything (the offered runtimes as set), or ``unit``'s; which of ``units``'
+        names others hold, as the Docker driver does."""
         with self._lock:
             foreign = self.unmanaged | {
                 c.name for c in self.containers.values() if c.instance != self.instance
             }
+            wanted = {
+                container_name(self.instance, u.key, None if m is None else m.name): (u.key, m)
+                for u in units
+                for m in (*u.members, *((None,) if u.infra is not None else ()))
+            }
+            listed = {c.name for c in self.containers.values() if c.instance == self.instance}
+            taken = frozenset(
+                Taken(key, "" if m is None else m.name, name)
+                for name, (key, m) in wanted.items()
+                if name in foreign and name not in listed
+            )
             return Observation(
                 tuple(c for c in self.containers.values() if unit is None or c.unit_key == unit),
-                frozenset(foreign),
+                taken,
+                frozenset(u.key for u in units),
                 self.offered,
                 claims=tuple((k, c) for k, c in self.claims.items() if unit in (None, k)),
                 volumes=tuple(
@@ -183,18 +209,24 @@ class Engine:
             pending, self.pending = self.pending, []
         return _Stream(pending)
 
-    def inspect(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
-        return {}
+    def facts(self, wanted: FactsWanted, pull: bool) -> EngineFacts:
+        return EngineFacts(
+            {i: self.image_users.get(i, "") for i in wanted.images}, {}, self.storage
+        )
+
+    def details(self, ids: Collection[str]) -> dict[str, ContainerDetails]:
+        with self._lock:
+            return {
+                cid: ContainerDetails(started_at=c.started_at, runtime=self.extra[c.id].runtime)
+                for cid in ids
+                if (c := self.containers.get(ContainerId(cid))) is not None
+            }
 
     def address(self, container_id: str) -> str | None:
         return None
 
     def engine(self) -> EngineInfo:
         return EngineInfo("simulated", "simulated", tuple(sorted(self.runtimes())), "runc")
-
-    def run_times(self, container_id: str) -> tuple[float | None, float | None]:
-        c = self._get(container_id, "inspecting")
-        return c.started_at, None
 
     def logs(
         self,
@@ -267,7 +299,7 @@ class Engine:
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
         with self._lock:
             extra = _Extra(shares=infra.spec.share, ports=_host(infra.spec.ports))
-            cid = self._new(infra.docker_name, infra.labels, infra.spec.runtime, extra)
+            cid = self._new(name_of(infra.labels), infra.labels, infra.spec.runtime, extra)
             self.start(cid)
             return cid
 
@@ -276,13 +308,13 @@ class Engine:
             labels = dict(member.labels)
             if member.spec.joins:
                 if infra_id is None or ContainerId(infra_id) not in self.containers:
-                    self.calls.append(("create", member.docker_name))
+                    self.calls.append(("create", name_of(member.labels)))
                     raise InvalidSpec(
-                        f"creating {member.docker_name}: no such container: {infra_id}"
+                        f"creating {name_of(member.labels)}: no such container: {infra_id}"
                     )
                 labels[L.INFRA_ID] = infra_id
             extra = _Extra(joins=member.spec.joins, ports=_host(member.spec.ports))
-            cid = self._new(member.docker_name, labels, member.spec.runtime, extra)
+            cid = self._new(name_of(member.labels), labels, member.spec.runtime, extra)
             self.start(cid)
             return cid
 
@@ -315,7 +347,7 @@ class Engine:
 
     def _may_start(self, c: ObservedContainer, extra: _Extra) -> ObservedContainer | None:
         """What Docker checks before a start (and the injected faults); the infra joined."""
-        if c.state in (State.DEAD, State.REMOVING):
+        if c.state is State.UNKNOWN:
             raise PermanentDriverError(f"starting {c.name}: container is marked for removal")
         infra = None
         if extra.joins:
@@ -384,8 +416,8 @@ class Engine:
 
     def ensure_volume(self, volume: DesiredVolume) -> None:
         with self._lock:
-            self.calls.append(("volume", volume.docker_name))
-            self.volumes.setdefault(volume.docker_name, dict(volume.labels))
+            self.calls.append(("volume", volume.name))
+            self.volumes.setdefault(volume.name, dict(volume.labels))
 
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:
         with self._lock:
@@ -440,8 +472,9 @@ class Engine:
 
     def take_name(self, cid: str) -> str:
         """Our container is gone and somebody else's now holds its name."""
-        c = self.containers.pop(ContainerId(cid))
-        self._kill(c, 137)
+        c = self.containers[ContainerId(cid)]
+        self._kill(c, 137)  # what its members see; then it is gone
+        del self.containers[c.id]
         self.unmanaged.add(c.name)
         return c.name
 
@@ -456,7 +489,7 @@ class Engine:
 
     def set_state(self, cid: str, state: State) -> None:
         c = self.containers[ContainerId(cid)]
-        code = 137 if state in (State.EXITED, State.DEAD) else None
+        code = 137 if state in (State.EXITED, State.UNKNOWN) else None
         started = None if state is State.CREATED else c.started_at
         self.containers[c.id] = replace(c, state=state, exit_code=code, started_at=started)
 
@@ -539,9 +572,7 @@ def _unit_divergence(
         return found[0]
 
     problems.extend(
-        f"{where}: volume {v.docker_name} is missing"
-        for v in unit.volumes
-        if v.docker_name not in engine.volumes
+        f"{where}: volume {v.name} is missing" for v in unit.volumes if v.name not in engine.volumes
     )
     infra = None
     if unit.infra is not None:

@@ -8,21 +8,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.core.admission import admit, port_clash
-from reconciler.core.effective import BuildConfig, Compiled, Desired, UnitKey, build_units
+from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Kind, Mode, Namespace
 from reconciler.core.policy import PRIVILEGED
-from reconciler.core.runtimes import PROFILES, DriverCapabilities, sharing_problems, unavailable
+from reconciler.core.runtimes import DriverCapabilities, sharing_problems, unavailable
+from reconciler.core.spec import Desired, UnitKey
+from reconciler.drivers.docker.capabilities import DOCKER, PROFILES
 
 from .planning import desired, sandbox
 
 
 def test_a_runtime_without_a_profile_that_the_daemon_lacks_is_named_without_a_hint() -> None:
-    (problem,) = unavailable(["my-vm"], frozenset({"runc"}))
+    (problem,) = unavailable(["my-vm"], frozenset({"runc"}), DOCKER)
     assert problem == "runtime 'my-vm' is not offered by the Docker daemon; it offers: runc"
-    (problem,) = unavailable(["runsc"], frozenset())
+    (problem,) = unavailable(["runsc"], frozenset(), DOCKER)
     assert problem == "runtime 'runsc' is not offered by the Docker daemon; it offers: none"
-    assert unavailable(["runc", "runsc"], frozenset({"runc", "runsc"})) == []
+    assert unavailable(["runc", "runsc"], frozenset({"runc", "runsc"}), DOCKER) == []
 
 
 def test_every_member_that_cannot_share_is_named() -> None:
@@ -30,6 +32,7 @@ def test_every_member_that_cannot_share_is_named() -> None:
         "runc",
         [("odd", "my-vm"), ("gvisor", "runsc"), ("vm", "kata")],
         [Namespace.NETWORK, Namespace.IPC],
+        PROFILES,
     )
     assert any("container odd: no capability profile for runtime 'my-vm'" in p for p in problems)
     assert any(p.startswith("container gvisor (runsc) cannot join the ipc") for p in problems)
@@ -60,8 +63,12 @@ def compiled(*docs: tuple[str, str], **config: object) -> tuple[Compiled, ...]:
     for text, path in docs:
         loaded = load_text(dedent(text), path)
         assert loaded.ok, [str(p) for p in loaded.errors]
-        pairs += [(m.manifest, m.source) for m in loaded.manifests]
-    return build_units(pairs, BuildConfig("t", infra_image="pause:test", **config))  # type: ignore[arg-type]
+        pairs += loaded.manifests
+    return compile_units(pairs, _config(config))
+
+
+def _config(config: dict[str, object]) -> BuildConfig:
+    return BuildConfig("t", infra_image="pause:test", **({"driver": DOCKER} | config))  # type: ignore[arg-type]
 
 
 def admitted(
@@ -69,7 +76,7 @@ def admitted(
 ) -> Desired:
     return admit(
         compiled(*docs, **config),
-        BuildConfig("t", infra_image="pause:test", **config),  # type: ignore[arg-type]
+        _config(config),
         offered,
     )
 
@@ -313,7 +320,7 @@ def test_every_unit_is_admitted_or_refused_once_in_manifest_order(
     docs: list[tuple[str, str]], offered: frozenset[str] | None, mode: Mode
 ) -> None:
     units = compiled(*docs, mode=mode)
-    desired = admit(units, BuildConfig("t", mode), offered)
+    desired = admit(units, BuildConfig("t", mode, driver=DOCKER), offered)
     keys = [c.unit.key for c in units]
     admitted_keys = [u.key for u in desired.units]
     refused_keys = [key for key, _ in desired.refused]

@@ -23,11 +23,11 @@ from click.testing import CliRunner, Result
 from reconciler import cli
 from reconciler.cli import engines
 from reconciler.cli.options import Options
-from reconciler.core.effective import UnitKey
 from reconciler.core.errors import DaemonUnavailable, DriverError
 from reconciler.core.models import Mode
 from reconciler.core.observed import Observation
-from reconciler.core.runtimes import DOCKER
+from reconciler.core.spec import DesiredUnit, UnitKey
+from reconciler.drivers.docker.capabilities import DOCKER
 
 from .simulator import Engine
 
@@ -56,14 +56,13 @@ class FakeDriver(Engine):
 
     def observe(
         self,
-        desired_names: Collection[str] = (),
-        runtimes: Collection[str] = (),
+        units: Collection[DesiredUnit] = (),
         unit: UnitKey | None = None,
         start_times: bool = True,
     ) -> Observation:
         if self.unreachable:
             raise DaemonUnavailable("the Docker daemon does not answer at unix:///nowhere")
-        return super().observe(desired_names, runtimes, unit, start_times)
+        return super().observe(units, unit, start_times)
 
     def remove(self, container_id: str, grace_period: int) -> None:
         if self.failing_removal:

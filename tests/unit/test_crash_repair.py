@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from reconciler.core import labels as L
 from reconciler.core.actions import CreateInfra, CreateMember, Recreate, RunInit
-from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind
 from reconciler.core.observed import Observation, State
 from reconciler.core.ownership import ONE_SHOT, Owner, watching
 from reconciler.core.planner import Plan, UnitPlan, plan
+from reconciler.core.spec import Desired, UnitKey
 
 from .planning import INSTANCE, config, desired
 from .simulator import Engine
@@ -82,17 +82,17 @@ def test_any_run_of_crashes_is_repaired_by_one_full_pass(
     want = _desired(after)
     prune = config(prune=True, allow_empty=True)
     for cuts, half in crashes:
-        crash(engine, plan(want, engine.observe(), prune), cuts, half)
-    repair = plan(want, engine.observe(), prune)
+        crash(engine, plan(want, engine.observe(want.units), prune), cuts, half)
+    repair = plan(want, engine.observe(want.units), prune)
     engine.apply(repair)
     # A host port moving to another unit is refused while its old unit's containers
     # hold it (the simulator, like Docker, will not bind it twice): once they are
     # gone, one more pass creates it.
     if any("already published" in (u.error or "") for u in repair.units):
-        engine.apply(plan(want, engine.observe(), prune))
-    final = plan(want, engine.observe(), prune)
-    assert_exact(want, engine.observe(), frozenset(u.key for u in final.errors))
-    assert not plan(want, engine.observe(), prune).has_changes
+        engine.apply(plan(want, engine.observe(want.units), prune))
+    final = plan(want, engine.observe(want.units), prune)
+    assert_exact(want, engine.observe(want.units), frozenset(u.key for u in final.errors))
+    assert not plan(want, engine.observe(want.units), prune).has_changes
 
 
 def volume_of(key: UnitKey, owner: Owner = ONE_SHOT) -> tuple[UnitKey, dict[str, str]]:

@@ -7,11 +7,13 @@ from textwrap import dedent
 import pytest
 
 from reconciler.core.admission import admit
-from reconciler.core.effective import BuildConfig, build_units
+from reconciler.core.compile import BuildConfig, compile_units
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.policy import PRIVILEGED
-from reconciler.core.runtimes import CRI, DOCKER, DriverCapabilities, SandboxKind
+from reconciler.core.runtimes import DriverCapabilities, SandboxKind
+from reconciler.drivers.cri.capabilities import CRI
+from reconciler.drivers.docker.capabilities import DOCKER
 
 RUNTIMES = ("runc", "runsc", "kata")
 SHARES = ("[network]", "[network, ipc]", "[network, pid]", "[network, ipc, pid]")
@@ -45,7 +47,7 @@ def _admit(
     loaded = load_text(text, "pod.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     config = BuildConfig("t", driver=driver, allowed_modes=allowed_modes)
-    compiled = build_units([(m.manifest, m.source) for m in loaded.manifests], config)
+    compiled = compile_units(loaded.manifests, config)
     want = admit(compiled, config, offered)
     return [u.key.name for u in want.units], [why for _, why in want.refused]
 
@@ -69,9 +71,10 @@ def test_every_runtime_shares_every_namespace_of_its_pod(runtime: str, share: st
     else:
         assert admitted == []
         assert refused == [
-            "the cri driver puts every container of a pod in the pod's IPC namespace (CRI "
-            "has no container-level IPC namespace): add ipc to share, or run the containers "
-            "as pods of their own"
+            "spec.share: share without ipc is not supported by the cri driver: containerd "
+            "1.6 puts every container of a pod in the pod's IPC namespace (CRI has no "
+            "container-level IPC namespace; measured): add ipc to share, or run the "
+            "containers as pods of their own"
         ]
 
 
@@ -118,9 +121,10 @@ def test_standalone_mode_is_refused_with_the_reason(runtime: str) -> None:
 def test_a_per_container_runtime_override_is_refused(pod: str, member: str) -> None:
     admitted, (refusal,) = _admit(_pod(pod, "[network, ipc]", member_runtime=member), CRI, None)
     assert admitted == []
-    assert refusal.startswith(
-        f"the cri driver runs one runtime handler per pod and this pod's is {pod}: "
-        f"container app asks for {member} (a CRI pod cannot mix runtimes"
+    assert refusal == (
+        "spec.containers[0].runtime: a runtime per container is not supported by the cri "
+        "driver: a CRI pod runs one runtime handler (spec.runtime) for all its containers: "
+        "drop the per-container runtime, or run it as a pod of its own"
     )
 
 
@@ -153,9 +157,11 @@ def test_a_privileged_container_is_refused_before_a_pod_is_made() -> None:
     )
     loaded = load_text(text, "pod.yaml")
     config = BuildConfig("t", driver=CRI, policy=PRIVILEGED)
-    compiled = build_units([(m.manifest, m.source) for m in loaded.manifests], config)
+    compiled = compile_units(loaded.manifests, config)
     want = admit(compiled, config, OFFERED)
     assert [why for _, why in want.refused] == [
-        "the cri driver does not run privileged containers (side): containerd runs one only "
-        'in a privileged pod sandbox ("no privileged container allowed in sandbox")'
+        "spec.containers[1].securityContext.privileged: a privileged container in a sandbox "
+        "is not supported by the cri driver: containerd runs a privileged container only in a "
+        'privileged pod sandbox ("no privileged container allowed in sandbox"), which this '
+        "driver does not make"
     ]

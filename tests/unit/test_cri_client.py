@@ -23,7 +23,7 @@ from reconciler.core.errors import (
     TransientDriverError,
 )
 from reconciler.drivers.cri import client as cri_client
-from reconciler.drivers.cri.client import CriClient, Gone, pb
+from reconciler.drivers.cri.client import CriClient, NotFound, pb
 from reconciler.drivers.cri.pb import api_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +157,7 @@ def test_a_call_reaches_the_runtime(runtime: tuple[Runtime, CriClient]) -> None:
 @pytest.mark.parametrize(
     ("code", "text", "error"),
     [
-        (grpc.StatusCode.NOT_FOUND, "not found", Gone),
+        (grpc.StatusCode.NOT_FOUND, "not found", NotFound),
         (grpc.StatusCode.ALREADY_EXISTS, "exists", NameConflict),
         (grpc.StatusCode.UNKNOWN, 'name "web_default_u_0" is reserved for "abc"', NameConflict),
         (grpc.StatusCode.INVALID_ARGUMENT, "bad", InvalidSpec),

@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 pytest.importorskip("grpc")
 
 from reconciler.core import labels as L
-from reconciler.core.observed import State
-from reconciler.drivers.cri.driver import CriDriver, CriEvents, CriLogStream
+from reconciler.core.observed import EventKind, State
+from reconciler.drivers.cri.tools import CriEvents, CriLogStream
 
 Snapshot = dict[str, tuple[State, Mapping[str, str]]]
 WEB = {L.KIND: "Sandbox", L.NAMESPACE: "default", L.SANDBOX: "web", L.ROLE: "workload"}
@@ -38,21 +38,21 @@ def test_a_relist_yields_what_changed_since_the_last() -> None:
         {"a": (State.EXITED, WEB), "b": (State.RUNNING, WEB), "c": (State.CREATED, WEB)},
         {"b": (State.RUNNING, WEB), "c": (State.RUNNING, WEB)},
     )
-    stream = CriEvents(cast(CriDriver, lister), period=0.001)
+    stream = CriEvents(lister.snapshot, period=0.001)
     lister.stream = stream
-    seen = [(e.container_id, e.action, e.role) for e in stream]
+    seen = [(e.container_id, e.kind, e.role) for e in stream]
     assert seen == [
-        ("a", "die", "workload"),
-        ("c", "create", "workload"),
-        ("c", "start", "workload"),
-        ("a", "destroy", "workload"),
+        ("a", EventKind.EXITED, "workload"),
+        ("c", EventKind.CREATED, "workload"),
+        ("c", EventKind.STARTED, "workload"),
+        ("a", EventKind.REMOVED, "workload"),
     ]
 
 
 def test_close_ends_an_idle_stream_from_another_thread() -> None:
     same: Snapshot = {"a": (State.RUNNING, WEB)}
     lister = _Lister(same)
-    stream = CriEvents(cast(CriDriver, lister), period=0.01)
+    stream = CriEvents(lister.snapshot, period=0.01)
     threading.Timer(0.05, stream.close).start()
     assert list(stream) == []
 

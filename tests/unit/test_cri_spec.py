@@ -11,11 +11,12 @@ pytest.importorskip("grpc")
 
 from reconciler.core import labels as L
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, DesiredUnit
-from reconciler.core.errors import InvalidSpec
+from reconciler.core.compile import BuildConfig, compile_units
+from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.policy import PRIVILEGED
-from reconciler.core.runtimes import CRI
+from reconciler.core.spec import DesiredUnit
+from reconciler.drivers.cri.capabilities import CRI
 from reconciler.drivers.cri.client import pb
 from reconciler.drivers.cri.spec import (
     IMPLICIT,
@@ -34,17 +35,24 @@ SHARES = {  # what admission lets through under CRI: IPC is always the pod's
 }
 
 
-def _unit(text: str) -> DesiredUnit:
+def _unit(text: str, admitted: bool = True) -> DesiredUnit:
+    """The unit as admitted under CRI, or (``admitted`` False) as compiled only: what
+    the spec module makes of what admission would have refused."""
     loaded = load_text(dedent(text), "ns/web.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     config = BuildConfig("i", driver=CRI, policy=PRIVILEGED)
-    want = compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], config)
+    if not admitted:
+        ((unit, _),) = ((c.unit, c) for c in compile_units(loaded.manifests, config))
+        return unit
+    want = compile_and_admit(loaded.manifests, config)
     assert not want.refused, want.refused
     (unit,) = want.units
     return unit
 
 
-def _sandbox(runtime: str = "runc", share: str = "[network, ipc]", more: str = "") -> DesiredUnit:
+def _sandbox(
+    runtime: str = "runc", share: str = "[network, ipc]", more: str = "", admitted: bool = True
+) -> DesiredUnit:
     return _unit(
         f"""
         apiVersion: reconciler/v1
@@ -76,7 +84,8 @@ def _sandbox(runtime: str = "runc", share: str = "[network, ipc]", more: str = "
                 allowPrivilegeEscalation: false
                 capabilities: {{add: [NET_BIND_SERVICE], drop: [ALL]}}
             - {{name: side, image: busybox:1}}
-        """
+        """,
+        admitted,
     )
 
 
@@ -173,7 +182,7 @@ def test_volumes_are_host_directories_of_the_driver() -> None:
     )
     body = container_config(unit.workloads[0], 0, ("network",), "/state/volumes")
     assert [(m.container_path, m.host_path, m.readonly) for m in body.mounts] == [
-        ("/data", f"/state/volumes/{unit.volumes[0].docker_name}/data", False),
+        ("/data", f"/state/volumes/{unit.volumes[0].name}/data", False),
         ("/x", "/srv/x", True),
     ]
 
@@ -221,7 +230,7 @@ def test_the_config_is_rebuilt_from_the_pods_status() -> None:
         (
             "\n          hostAliases: [{ip: 10.0.0.1, hostnames: [db]}]",
             "",
-            "hostAliases are not supported by the cri driver",
+            "hostAliases is not supported by the cri driver",
         ),
         ("\n          subdomain: api", "", "subdomain is not supported by the cri driver"),
     ],
@@ -229,10 +238,11 @@ def test_the_config_is_rebuilt_from_the_pods_status() -> None:
 def test_what_a_pod_cannot_say_is_refused_by_name(
     more: str, member_more: str, refusal: str
 ) -> None:
+    """Admission refuses it first (CRI.lacks); the spec refuses it alike if it comes."""
     del member_more
-    unit = _sandbox(more=more)
+    unit = _sandbox(more=more, admitted=False)
     assert unit.infra is not None
-    with pytest.raises(InvalidSpec, match=refusal):
+    with pytest.raises(UntranslatableSpec, match=refusal):
         sandbox_config(infra_shape(unit.infra), "u", "/l")
 
 
@@ -246,9 +256,10 @@ def test_a_memory_volume_is_refused_by_name() -> None:
           volumes: [{name: fast, emptyDir: {medium: Memory}}]
           containers:
             - {name: app, image: busybox:1, volumeMounts: [{name: fast, mountPath: /fast}]}
-        """
+        """,
+        admitted=False,
     )
-    with pytest.raises(InvalidSpec, match="a tmpfs mount at /fast is not supported"):
+    with pytest.raises(UntranslatableSpec, match="the mount at /fast: emptyDir medium: Memory"):
         container_config(unit.workloads[0], 0, ("network",), "/vol")
 
 

@@ -13,22 +13,26 @@ from hypothesis import strategies as st
 from reconciler.core import hashing
 from reconciler.core import labels as L
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import (
-    BuildConfig,
-    Desired,
-    DesiredUnit,
-    InfraSpec,
-    MemberSpec,
-    MountSpec,
-    PortSpec,
-    UnitKey,
-    docker_name,
-    volume_name,
-)
+from reconciler.core.compile import BuildConfig
 from reconciler.core.hashing import hash_matches, spec_hash
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Kind, Mode
+from reconciler.core.naming import container_name, name_of, volume_name
 from reconciler.core.policy import PRIVILEGED
+from reconciler.core.spec import (
+    Desired,
+    DesiredUnit,
+    EnvVar,
+    HostAlias,
+    InfraSpec,
+    MemberSpec,
+    MountSpec,
+    NetSpec,
+    PortSpec,
+    UnitKey,
+    User,
+)
+from reconciler.drivers.docker.capabilities import DOCKER
 
 INSTANCE = "inst"
 CIS = Mode.CONTAINER_IN_SANDBOX
@@ -39,8 +43,8 @@ def build(text: str, mode: Mode = CIS, source: str = "dir/web.yaml") -> Desired:
     loaded = load_text(dedent(text), "web.yaml", source=source)
     assert loaded.ok, [str(p) for p in loaded.errors]
     return compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig(INSTANCE, mode, "pause:test", policy=PRIVILEGED),
+        loaded.manifests,
+        BuildConfig(INSTANCE, mode, "pause:test", policy=PRIVILEGED, driver=DOCKER),
     )
 
 
@@ -100,9 +104,12 @@ def test_docker_names_of_a_sandbox() -> None:
     unit = one(sandbox())
     assert unit.key == UnitKey(Kind.SANDBOX, "prod", "web")
     assert unit.infra is not None
-    assert unit.infra.docker_name == "inst_prod_web_infra"
-    assert [m.docker_name for m in unit.init] == ["inst_prod_web.setup"]
-    assert [m.docker_name for m in unit.workloads] == ["inst_prod_web.app", "inst_prod_web.sidecar"]
+    assert name_of(unit.infra.labels) == "inst_prod_web_infra"
+    assert [name_of(m.labels) for m in unit.init] == ["inst_prod_web.setup"]
+    assert [name_of(m.labels) for m in unit.workloads] == [
+        "inst_prod_web.app",
+        "inst_prod_web.sidecar",
+    ]
     assert [m.name for m in unit.members] == ["setup", "app", "sidecar"]
 
 
@@ -111,16 +118,16 @@ def test_docker_name_of_a_container() -> None:
     assert unit.key == UnitKey(Kind.CONTAINER, "prod", "cache")
     (workload,) = unit.workloads
     assert workload.name == "cache"
-    assert workload.docker_name == "inst_prod_cache"
+    assert name_of(workload.labels) == "inst_prod_cache"
 
 
 def test_docker_name_function() -> None:
     web = UnitKey(Kind.SANDBOX, "default", "web")
     cache = UnitKey(Kind.CONTAINER, "ns", "cache")
-    assert docker_name("i", web, None) == "i_default_web_infra"
-    assert docker_name("i", web, "app") == "i_default_web.app"
-    assert docker_name("i", cache, "cache") == "i_ns_cache"
-    assert docker_name("i", cache, None) == "i_ns_cache"
+    assert container_name("i", web, None) == "i_default_web_infra"
+    assert container_name("i", web, "app") == "i_default_web.app"
+    assert container_name("i", cache, "cache") == "i_ns_cache"
+    assert container_name("i", cache, None) == "i_ns_cache"
 
 
 def test_volume_names() -> None:
@@ -136,8 +143,8 @@ def test_unit_key_text_leaves_out_the_default_namespace() -> None:
 def test_default_namespace_in_names() -> None:
     unit = one(sandbox(namespace="default"))
     assert unit.infra is not None
-    assert unit.infra.docker_name == "inst_default_web_infra"
-    assert unit.workloads[0].docker_name == "inst_default_web.app"
+    assert name_of(unit.infra.labels) == "inst_default_web_infra"
+    assert name_of(unit.workloads[0].labels) == "inst_default_web.app"
 
 
 # --- labels -----------------------------------------------------------------
@@ -218,7 +225,7 @@ def test_labels_of_volumes() -> None:
     )
     # Only a disk emptyDir is a Docker volume; tmpfs and binds are not.
     (volume,) = unit.volumes
-    assert volume.docker_name == "inst_prod_web.data"
+    assert volume.name == "inst_prod_web.data"
     assert volume.labels == {
         L.MANAGED_BY: INSTANCE,
         L.KIND: "Sandbox",
@@ -319,7 +326,7 @@ def test_a_member_spec_carries_what_the_container_is_created_from() -> None:
         command=("nginx",),
         args=("-g", "daemon off;"),
         working_dir="/srv",
-        env=("B=2", "A=1", "EMPTY="),
+        env=(EnvVar("B", "2"), EnvVar("A", "1"), EnvVar("EMPTY", "")),
         mounts=(
             MountSpec(type="volume", source="inst_prod_web.data", target="/data"),
             MountSpec(type="tmpfs", target="/shm", read_only=True, size=64 * 2**20),
@@ -328,11 +335,11 @@ def test_a_member_spec_carries_what_the_container_is_created_from() -> None:
                 type="bind", source="/etc/x", target="/etc/x", read_only=True, must_exist=True
             ),
         ),
-        nano_cpus=500_000_000,
-        memory=128 * 2**20,
-        cpu_shares=256,
-        memory_reservation=64 * 2**20,
-        user="1000:2000",
+        cpu_limit=500,
+        memory_limit=128 * 2**20,
+        cpu_request=250,
+        memory_request=64 * 2**20,
+        user=User(1000, 2000),
         privileged=True,
         read_only_root=True,
         cap_add=("NET_ADMIN",),
@@ -345,16 +352,16 @@ def test_a_member_spec_carries_what_the_container_is_created_from() -> None:
 @pytest.mark.parametrize(
     ("security", "user", "no_new_privileges"),
     [
-        ("{runAsUser: 0}", "0", False),
-        ("{runAsUser: 5}", "5", False),
-        ("{runAsGroup: 7}", "0:7", False),
-        ("{allowPrivilegeEscalation: true}", "", False),
-        ("{allowPrivilegeEscalation: false}", "", True),
-        ("{}", "", False),
+        ("{runAsUser: 0}", User(0), False),
+        ("{runAsUser: 5}", User(5), False),
+        ("{runAsGroup: 7}", User(0, 7), False),
+        ("{allowPrivilegeEscalation: true}", User(), False),
+        ("{allowPrivilegeEscalation: false}", User(), True),
+        ("{}", User(), False),
     ],
 )
 def test_security_context_user_and_privilege_escalation(
-    security: str, user: str, no_new_privileges: bool
+    security: str, user: User, no_new_privileges: bool
 ) -> None:
     unit = one(sandbox(app=f"{{name: app, image: x, securityContext: {security}}}"))
     spec = unit.workloads[0].spec
@@ -414,14 +421,47 @@ def test_spec_hash_v1_meaning_is_pinned() -> None:
 def test_spec_hash_leaves_defaults_out() -> None:
     plain = MemberSpec(role="workload", image="x", runtime="runc")
     explicit = MemberSpec(
-        role="workload", image="x", runtime="runc", joins=(), env=(), privileged=False, memory=None
+        role="workload",
+        image="x",
+        runtime="runc",
+        joins=(),
+        env=(),
+        privileged=False,
+        memory_limit=None,
     )
     assert spec_hash(plain) == spec_hash(explicit)
 
 
 def test_spec_hash_is_the_canonical_json_of_the_spec() -> None:
     spec = InfraSpec(runtime="runc", share=("network",), hostname="web")
-    data = spec.model_dump(mode="json", exclude_defaults=True)
+    data = {"runtime": "runc", "share": ["network"], "hostname": "web"}
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    assert spec_hash(spec) == "1:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_version_1_keeps_the_encodings_it_was_defined_with() -> None:
+    """Typed fields hash as the strings version 1 was defined over (tests/unit/
+    test_hash_golden.py pins 227 containers): NAME=value, nanocores, cgroup shares."""
+    spec = MemberSpec(
+        role="workload",
+        image="x",
+        runtime="runc",
+        env=(EnvVar("A", "1"),),
+        cpu_limit=500,
+        cpu_request=250,
+        user=User(0, 7),
+        net=NetSpec(host_aliases=(HostAlias("10.0.0.1", ("a", "b")),)),
+    )
+    data = {
+        "role": "workload",
+        "image": "x",
+        "runtime": "runc",
+        "env": ["A=1"],
+        "nano_cpus": 500_000_000,
+        "cpu_shares": 256,
+        "user": "0:7",
+        "net": {"extra_hosts": ["a:10.0.0.1", "b:10.0.0.1"]},
+    }
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     assert spec_hash(spec) == "1:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -434,9 +474,9 @@ def test_hash_is_stable_for_equal_specs() -> None:
 
 def test_hash_ignores_the_infra_image() -> None:
     text = dedent(sandbox())
-    loaded = [(m.manifest, m.source) for m in load_text(text, "w.yaml").manifests]
-    a = compile_and_admit(loaded, BuildConfig(INSTANCE, CIS, "pause:1")).units[0]
-    b = compile_and_admit(loaded, BuildConfig(INSTANCE, CIS, "pause:2")).units[0]
+    loaded = load_text(text, "w.yaml").manifests
+    a = compile_and_admit(loaded, BuildConfig(INSTANCE, CIS, "pause:1", driver=DOCKER)).units[0]
+    b = compile_and_admit(loaded, BuildConfig(INSTANCE, CIS, "pause:2", driver=DOCKER)).units[0]
     assert a.infra is not None
     assert b.infra is not None
     assert a.infra.image != b.infra.image
@@ -608,7 +648,7 @@ def test_standalone_mode_runs_a_one_container_sandbox_without_infra() -> None:
     assert unit.infra is None
     assert unit.init == ()
     (app,) = unit.workloads
-    assert app.docker_name == "inst_default_web.app"
+    assert name_of(app.labels) == "inst_default_web.app"
     assert app.spec.joins == ()
     assert app.spec.hostname == "web"
     assert app.spec.ports == (
@@ -683,14 +723,14 @@ def test_a_container_volume_is_named_with_an_underscore() -> None:
         )
     )
     (volume,) = unit.volumes
-    assert volume.docker_name == "inst_prod_cache_data"
+    assert volume.name == "inst_prod_cache_data"
     assert unit.workloads[0].spec.mounts == (
         MountSpec(type="volume", source="inst_prod_cache_data", target="/d"),
     )
 
 
 def test_empty_desired_state() -> None:
-    desired = compile_and_admit([], BuildConfig(INSTANCE))
+    desired = compile_and_admit([], BuildConfig(INSTANCE, driver=DOCKER))
     assert desired == Desired()
     assert desired.keys == frozenset()
 
@@ -722,7 +762,7 @@ def test_a_missing_or_garbage_hash_label_is_a_change(label: str | None) -> None:
 def test_an_older_hash_version_is_compared_with_its_own_hasher(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(hashing._HASHERS, "0", lambda spec: f"old-{spec.model_dump()['image']}")
+    monkeypatch.setitem(hashing._HASHERS, "0", lambda spec: f"old-{spec.image}")
     spec = MemberSpec(role="workload", image="x", runtime="runc")
     desired = spec_hash(spec)
     assert hash_matches("0:old-x", desired, spec) is True

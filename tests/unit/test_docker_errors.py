@@ -13,10 +13,13 @@ from reconciler.core.errors import (
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
+    NotFound,
     PermanentDriverError,
     TransientDriverError,
 )
-from reconciler.drivers.docker.driver import DockerDriver, _Gone, _mapped, _timestamp
+from reconciler.drivers.docker.connection import timestamp as _timestamp
+from reconciler.drivers.docker.driver import DockerDriver
+from reconciler.drivers.docker.errors import mapped as _mapped
 from reconciler.drivers.docker.http import EngineHTTPError, EngineUnreachable, socket_path
 
 
@@ -30,7 +33,7 @@ def api_error(status: int, explanation: str) -> docker.errors.APIError:
     ("error", "expected"),
     [
         (docker.errors.ImageNotFound("no such image"), ImageUnavailable),
-        (docker.errors.NotFound("no such container"), _Gone),
+        (docker.errors.NotFound("no such container"), NotFound),
         (api_error(409, 'Conflict. The container name "/x" is already in use'), NameConflict),
         (api_error(400, "invalid mount config"), InvalidSpec),
         (
@@ -42,8 +45,8 @@ def api_error(status: int, explanation: str) -> docker.errors.APIError:
         (api_error(503, "server busy"), TransientDriverError),
         (requests.exceptions.ConnectionError("refused"), DaemonUnavailable),
         (requests.exceptions.ReadTimeout("slow"), DaemonUnavailable),
-        # The same answers without the SDK (docker_http), mapped alike.
-        (EngineHTTPError(404, "No such container: x"), _Gone),
+        # The same answers without the SDK (drivers/docker/http.py), mapped alike.
+        (EngineHTTPError(404, "No such container: x"), NotFound),
         (EngineHTTPError(404, "No such image: local/none:1"), ImageUnavailable),
         (EngineHTTPError(404, "pull access denied, repository does not exist"), ImageUnavailable),
         (EngineHTTPError(409, 'Conflict. The container name "/x" is already in use'), NameConflict),
@@ -96,7 +99,7 @@ class _ExecStartFails:
 
 def test_an_exec_the_engine_fails_is_reported_as_that_at_once_not_as_a_timeout() -> None:
     driver = DockerDriver("inst", base_url="unix:///nowhere")
-    driver._api = _ExecStartFails()  # type: ignore[assignment]
+    driver.connection._sdk = _ExecStartFails()  # type: ignore[assignment]
     # Before, the failure was swallowed and reported as a timeout once this had passed.
     with pytest.raises(ExecFailed, match=r"exec in 0123456789ab: container \w+ is not running"):
         driver.exec("0123456789abcdef", ["true"], timeout=30)
@@ -116,4 +119,4 @@ def test_an_exec_the_engine_fails_is_reported_as_that_at_once_not_as_a_timeout()
 def test_only_a_unix_daemon_is_read_without_the_sdk(address: str | None, path: str | None) -> None:
     assert socket_path(address) == path
     driver = DockerDriver("inst", base_url=address or "tcp://127.0.0.1:2375")
-    assert (driver._http is not None) is (path is not None)
+    assert (driver.connection._http is not None) is (path is not None)

@@ -9,11 +9,13 @@ import pytest
 
 from reconciler.core import labels as L
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, DesiredUnit
+from reconciler.core.compile import BuildConfig
 from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.policy import PRIVILEGED
+from reconciler.core.spec import DesiredUnit
+from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.drivers.docker.spec import infra_body, member_body
 
 INFRA_ID = "f00dfeed" * 8
@@ -23,8 +25,8 @@ def unit_of(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> DesiredUnit:
     loaded = load_text(dedent(text), "web.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     desired = compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig("inst", mode, "pause:test", policy=PRIVILEGED),
+        loaded.manifests,
+        BuildConfig("inst", mode, "pause:test", policy=PRIVILEGED, driver=DOCKER),
     )
     assert desired.refused == ()
     (unit,) = desired.units

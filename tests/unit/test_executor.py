@@ -15,10 +15,11 @@ import pytest
 
 from reconciler.converge.executor import Outcome, execute
 from reconciler.core.actions import CreateInfra, CreateMember
-from reconciler.core.effective import Desired, DesiredInfra, DesiredMember, UnitKey
 from reconciler.core.errors import ObserveAgain
+from reconciler.core.naming import name_of
 from reconciler.core.observed import ContainerId, State
 from reconciler.core.planner import Plan, UnitPlan, plan
+from reconciler.core.spec import Desired, DesiredInfra, DesiredMember, UnitKey
 from reconciler.drivers.docker.spec import member_body
 
 from .planning import by_container, config, converge, desired, exited, sandbox, set_state
@@ -243,7 +244,7 @@ class Racing(Engine):
     """Another process makes every infra a moment before this one does."""
 
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
-        raise ObserveAgain(f"creating {infra.docker_name}: made meanwhile by another process")
+        raise ObserveAgain(f"creating {name_of(infra.labels)}: made meanwhile by another process")
 
 
 def test_a_unit_changed_under_the_plan_is_marked_to_be_observed_again() -> None:
@@ -264,10 +265,10 @@ class LastFirst(Engine):
         self.last_made = threading.Event()
 
     def create_infra(self, infra: DesiredInfra) -> ContainerId:
-        if infra.docker_name == self.first:
+        if name_of(infra.labels) == self.first:
             assert self.last_made.wait(timeout=30), "the units did not run at once"
         made = super().create_infra(infra)
-        if infra.docker_name == self.last:
+        if name_of(infra.labels) == self.last:
             self.last_made.set()
         return made
 
@@ -276,7 +277,10 @@ def test_results_come_in_plan_order_whatever_order_the_units_end_in() -> None:
     want = desired(_three())
     planned = plan(want, Engine().observe(), config())
     infras = [
-        a.infra.docker_name for u in planned.units for a in u.actions if isinstance(a, CreateInfra)
+        name_of(a.infra.labels)
+        for u in planned.units
+        for a in u.actions
+        if isinstance(a, CreateInfra)
     ]
     engine = LastFirst(infras[0], infras[-1])
     ended: list[UnitKey] = []

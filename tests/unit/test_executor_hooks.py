@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from reconciler.converge.executor import execute
 from reconciler.core.actions import Action, CreateMember, Ref, Remove, Restart, Start
-from reconciler.core.effective import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 from reconciler.core.errors import DriverError
 from reconciler.core.models import Kind
 from reconciler.core.observed import ContainerId
 from reconciler.core.ownership import Owner
 from reconciler.core.planner import Plan, UnitPlan
+from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 
 from .planning import desired
 
@@ -56,7 +56,7 @@ class Recorder:
         self.calls.append(("remove", container_id, grace_period))
 
     def ensure_volume(self, volume: DesiredVolume) -> None:
-        self.calls.append(("volume", volume.docker_name))
+        self.calls.append(("volume", volume.name))
 
     def remove_volumes(self, unit: UnitKey) -> None:
         self.calls.append(("remove_volumes",))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.effective import BuildConfig
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import InputLimits
+from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.sources.git import (
     GitSettings,
     GitSource,
@@ -21,7 +22,7 @@ from reconciler.sources.gitmirror import Mirror
 
 from ..gitrepo import Repo, ssh_signer
 
-BUILD = BuildConfig("test")
+BUILD = BuildConfig("test", driver=DOCKER)
 
 
 def sandbox(name: str, image: str = "busybox") -> str:

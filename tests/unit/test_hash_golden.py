@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.policy import Level, Policy
+from reconciler.drivers.docker.capabilities import DOCKER
 
 CASES: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "spec_hash_v1.json").read_text()
@@ -37,8 +38,9 @@ def test_the_v1_hash_of_every_container_is_unchanged(case: dict[str, Any]) -> No
         infra_image="pause:test",
         policy=Policy(level=Level.PRIVILEGED),
         allowed_modes=frozenset(Mode),
+        driver=DOCKER,
     )
-    desired = compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], config)
+    desired = compile_and_admit(loaded.manifests, config)
     assert not desired.refused
     (unit,) = desired.units
     hashes = {m.name: m.hash for m in unit.members}

@@ -6,9 +6,11 @@ from dataclasses import replace
 from textwrap import dedent
 
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, Desired
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import load_text
 from reconciler.core.planner import plan
+from reconciler.core.spec import Desired
+from reconciler.drivers.docker.capabilities import DOCKER
 
 from .planning import INSTANCE, config, converge, sandbox
 
@@ -22,8 +24,8 @@ def two(first_ports: str, second_ports: str) -> Desired:
     for text, path in texts:
         loaded = load_text(text, path)
         assert loaded.ok
-        pairs += [(m.manifest, m.source) for m in loaded.manifests]
-    return compile_and_admit(pairs, BuildConfig(INSTANCE, infra_image="pause:test"))
+        pairs += loaded.manifests
+    return compile_and_admit(pairs, BuildConfig(INSTANCE, infra_image="pause:test", driver=DOCKER))
 
 
 LOCAL = "[{containerPort: 80, hostPort: 8080, hostIP: 127.0.0.1}]"

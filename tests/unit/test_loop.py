@@ -14,9 +14,11 @@ from textwrap import dedent
 
 import pytest
 
-from reconciler.core.effective import BuildConfig, UnitKey
+from reconciler.core.compile import BuildConfig
 from reconciler.core.models import Kind, Mode
 from reconciler.core.observed import Observation
+from reconciler.core.spec import DesiredUnit, UnitKey
+from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.loop import control
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import STATUS_EVERY, Loop, LoopSettings
@@ -42,7 +44,7 @@ def _made(tmp_path: Path, engine: Engine, *names: str) -> Loop:
         (root / f"{name}.yaml").write_text(dedent(sandbox(name)))
     settings = LoopSettings(
         directory=root,
-        build=BuildConfig(INSTANCE, Mode.CONTAINER_IN_SANDBOX, "pause:test"),
+        build=BuildConfig(INSTANCE, Mode.CONTAINER_IN_SANDBOX, "pause:test", driver=DOCKER),
         state_dir=tmp_path / "state",
         state_name=state_name(INSTANCE, DAEMON, "dir"),
         daemon=DAEMON,
@@ -137,7 +139,7 @@ def test_without_restarts_in_place_a_crash_is_a_new_container_counted_and_held(
     Recreate as a restart, and the backoff (by member and spec) holds the next one."""
     from dataclasses import replace
 
-    from reconciler.core.runtimes import CRI
+    from reconciler.drivers.cri.capabilities import CRI
 
     loop.settings = replace(loop.settings, build=replace(loop.settings.build, driver=CRI))
     loop._refresh_desired()
@@ -261,13 +263,12 @@ class _Counting(Engine):
 
     def observe(
         self,
-        desired_names: Collection[str] = (),
-        runtimes: Collection[str] = (),
+        units: Collection[DesiredUnit] = (),
         unit: UnitKey | None = None,
         start_times: bool = True,
     ) -> Observation:
         self.asked.append(unit)
-        return super().observe(desired_names, runtimes, unit, start_times)
+        return super().observe(units, unit, start_times)
 
 
 def _started(tmp_path: Path, *names: str) -> tuple[Loop, _Counting]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.effective import UnitKey
 from reconciler.core.models import Kind
+from reconciler.core.spec import UnitKey
 from reconciler.loop.metrics import Health, parse_addr
 from reconciler.loop.sdnotify import Notifier, notify, watchdog_seconds
 

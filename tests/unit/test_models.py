@@ -448,18 +448,18 @@ def test_resources_accept_cpu_and_memory() -> None:
     resources = Resources.model_validate(
         {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": 0.25, "memory": 1024}}
     )
-    assert resources.nano_cpus() == 500_000_000
-    assert resources.memory() == 128 * 2**20
-    assert resources.cpu_shares() == 256
-    assert resources.memory_reservation() == 1024
+    assert resources.cpu_limit() == 500
+    assert resources.memory_limit() == 128 * 2**20
+    assert resources.cpu_request() == 250
+    assert resources.memory_request() == 1024
 
 
 def test_resources_unset_are_none() -> None:
     resources = Resources()
-    assert resources.nano_cpus() is None
-    assert resources.memory() is None
-    assert resources.cpu_shares() is None
-    assert resources.memory_reservation() is None
+    assert resources.cpu_limit() is None
+    assert resources.memory_limit() is None
+    assert resources.cpu_request() is None
+    assert resources.memory_request() is None
 
 
 @pytest.mark.parametrize("key", ["limits", "requests"])
@@ -470,7 +470,7 @@ def test_resources_only_cpu_memory_and_ephemeral_storage(key: str, resource: str
 
 
 def test_ephemeral_storage_is_a_limit_not_a_request() -> None:
-    assert Resources.model_validate({"limits": {"ephemeral-storage": "1Gi"}}).storage_size() == (
+    assert Resources.model_validate({"limits": {"ephemeral-storage": "1Gi"}}).storage_limit() == (
         2**30
     )
     with pytest.raises(ValidationError, match="only steers a cluster scheduler"):

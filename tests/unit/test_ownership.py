@@ -8,12 +8,14 @@ from textwrap import dedent
 from reconciler.core import labels as L
 from reconciler.core.actions import RecordOwner, Remove
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, Desired, UnitKey
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Kind
 from reconciler.core.observed import Observation
 from reconciler.core.ownership import APPLY, Claim, Owner, applied, owner_of, watching
 from reconciler.core.planner import plan
+from reconciler.core.spec import Desired, UnitKey
+from reconciler.drivers.docker.capabilities import DOCKER
 
 from .planning import INSTANCE, config, kinds, sandbox
 from .simulator import Engine
@@ -27,8 +29,8 @@ def want(owner: Owner, *names: str) -> Desired:
     text = "\n---\n".join(dedent(sandbox(n)) for n in names)
     loaded = load_text(text, "test.yaml")
     assert loaded.ok
-    build = BuildConfig(INSTANCE, infra_image="pause:test", owner=owner)
-    return compile_and_admit([(m.manifest, m.source) for m in loaded.manifests], build)
+    build = BuildConfig(INSTANCE, infra_image="pause:test", owner=owner, driver=DOCKER)
+    return compile_and_admit(loaded.manifests, build)
 
 
 def made_by(owner: Owner, *names: str) -> Engine:

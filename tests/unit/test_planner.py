@@ -14,10 +14,10 @@ from reconciler.core.actions import (
     Start,
     WaitInit,
 )
-from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind, Mode
-from reconciler.core.observed import ContainerId, Observation, State
+from reconciler.core.observed import ContainerId, Observation, State, Taken
 from reconciler.core.planner import WarningKind, plan
+from reconciler.core.spec import Desired, UnitKey
 
 from .planning import (
     by_container,
@@ -194,7 +194,7 @@ def test_other_instances_containers_never_appear() -> None:
 
 def test_name_clash_with_unmanaged_container_refuses_that_unit_only() -> None:
     want = desired(sandbox() + "---" + sandbox(name="api"))
-    clash = Observation(foreign_names=frozenset({"test_default_web.app"}))
+    clash = Observation(taken=frozenset({Taken(WEB, "app", "test_default_web.app")}))
     p = plan(want, clash, config())
     web = next(u for u in p.units if u.key == WEB)
     api = next(u for u in p.units if u.key.name == "api")

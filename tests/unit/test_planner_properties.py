@@ -31,10 +31,11 @@ from hypothesis import strategies as st
 from reconciler.converge.executor import Result
 from reconciler.core import labels as L
 from reconciler.core.actions import CreateMember, Restart
-from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Mode
+from reconciler.core.naming import name_of
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
 from reconciler.core.planner import Plan, PlanConfig, plan
+from reconciler.core.spec import Desired, UnitKey
 
 from .planning import INSTANCE, config, converge, desired
 from .simulator import Engine, divergence
@@ -56,7 +57,6 @@ DISTURBANCES = [
     "other-instance",
     "created",
     "dead",
-    "removing",
     "paused",
 ]
 Planner = Callable[[Desired, Observation, PlanConfig], Plan]
@@ -167,8 +167,7 @@ _DISTURB: dict[str, Callable[[Engine, str, int], object]] = {
     "take-name": lambda e, victim, _: e.take_name(victim),
     "other-instance": lambda e, victim, _: e.other_instance(victim),
     "created": lambda e, victim, _: e.set_state(victim, State.CREATED),
-    "dead": lambda e, victim, _: e.set_state(victim, State.DEAD),
-    "removing": lambda e, victim, _: e.set_state(victim, State.REMOVING),
+    "dead": lambda e, victim, _: e.set_state(victim, State.UNKNOWN),
     "paused": lambda e, victim, _: e.set_state(victim, State.PAUSED),
 }
 
@@ -182,13 +181,13 @@ def _faults(
     alive = [c.id for c in ours if c.state.alive and c.role == L.ROLE_WORKLOAD]
     unhealthy = dict.fromkeys(draw(st.lists(st.sampled_from(alive))) if alive else [], "probe")
     names = sorted(
-        {u.infra.docker_name for u in want.units if u.infra}
-        | {m.docker_name for u in want.units for m in u.members}
+        {name_of(u.infra.labels) for u in want.units if u.infra}
+        | {name_of(m.labels) for u in want.units for m in u.members}
     )
     fail_once: frozenset[str] = frozenset()
     if names:
         fail_once = frozenset(draw(st.lists(st.sampled_from(names), max_size=2)))
-    inits = sorted({m.docker_name for u in want.units for m in u.init})
+    inits = sorted({name_of(m.labels) for u in want.units for m in u.init})
     init_fails: frozenset[str] = frozenset()
     if inits:
         init_fails = frozenset(draw(st.lists(st.sampled_from(inits), max_size=1)))
@@ -221,15 +220,16 @@ def scenarios(draw: st.DrawFn, faults: bool = True) -> Scenario:
     return Scenario(want, engine, held, unhealthy, fail_once, init_fails, had)
 
 
-def expected_errors(s: Scenario, failed_inits: set[str]) -> set[UnitKey]:
+def expected_errors(s: Scenario, failed_inits: set[str], before: Observation) -> set[UnitKey]:
     """The units that must report an error: refused, a runtime the daemon lacks,
-    a name another container holds, an init container that failed under Never."""
+    a name another container held when planning began, an init container that failed
+    under Never."""
     keys = {key for key, _ in s.want.refused}
-    foreign = s.engine.observe().foreign_names
+    foreign = {t.name for t in before.taken}
     for unit in s.want.units:
-        names = {m.docker_name for m in unit.members}
+        names = {name_of(m.labels) for m in unit.members}
         if unit.infra is not None:
-            names.add(unit.infra.docker_name)
+            names.add(name_of(unit.infra.labels))
         offered = s.engine.offered
         if (
             (offered is not None and unit.runtimes - offered)
@@ -253,7 +253,7 @@ def check_convergence(
     cfg = config(
         prune=prune, allow_empty=True, held=s.held, unhealthy=s.unhealthy, in_place=in_place
     )
-    before = engine.observe()
+    before = engine.observe(s.want.units)
     first = planner(s.want, before, cfg)
     for kind in sorted({type(a).__name__ for a in first.actions}) or ["no action"]:
         event(kind)  # the distribution: pytest --hypothesis-show-statistics
@@ -268,7 +268,7 @@ def check_convergence(
         # Only an injected fault may fail an action; one more pass recovers from it.
         assert len(engine.faults.fail_once) + len(engine.faults.init_exit) < faults, failed
         cfg = replace(cfg, unhealthy={})  # restarted: the probes start over
-        final = planner(s.want, engine.observe(), cfg)
+        final = planner(s.want, engine.observe(s.want.units), cfg)
     else:
         raise AssertionError(f"still failing after every injected fault was used: {failed}")
     cfg = replace(cfg, unhealthy={})
@@ -278,10 +278,10 @@ def check_convergence(
     for _ in range(2):  # a host port moving between units is free only once its holder changed
         if not any("already published" in (u.error or "") for u in final.units):
             break
-        final = planner(s.want, engine.observe(), cfg)
+        final = planner(s.want, engine.observe(s.want.units), cfg)
         assert _failures(engine.apply(final)) == []
     errors = {u.key for u in final.errors}
-    want_errors = expected_errors(s, failed_inits)
+    want_errors = expected_errors(s, failed_inits, before)
     # A host port still held by a unit the plan leaves as it is (refused, in error,
     # or no longer desired and not pruned) keeps the unit that wants it waiting.
     left = {str(k) for k in want_errors} | {str(k) for k in s.had - s.want.keys}
@@ -312,7 +312,7 @@ def check_convergence(
         s.want, engine, skip=errors | blocked, held=s.held, prune=prune, had=s.had
     )
     assert problems == [], problems
-    again_plan = planner(s.want, engine.observe(), cfg)
+    again_plan = planner(s.want, engine.observe(s.want.units), cfg)
     assert again_plan.actions == [], [(type(a).__name__, a.reason) for a in again_plan.actions]
 
 
@@ -329,7 +329,7 @@ def test_without_restarts_in_place_the_engine_still_converges(s: Scenario, prune
 
 @given(scenarios(faults=False), st.randoms(use_true_random=False))
 def test_observed_order_does_not_change_the_plan(s: Scenario, rng: object) -> None:
-    observed = s.engine.observe()
+    observed = s.engine.observe(s.want.units)
     shuffled = list(observed.containers)
     rng.shuffle(shuffled)  # type: ignore[attr-defined]
     cfg = config(prune=True, allow_empty=True)
@@ -340,7 +340,7 @@ def test_observed_order_does_not_change_the_plan(s: Scenario, rng: object) -> No
 
 @given(scenarios(faults=False))
 def test_unmanaged_containers_never_appear_in_a_plan(s: Scenario) -> None:
-    observed = s.engine.observe()
+    observed = s.engine.observe(s.want.units)
     theirs = {c.id for c in observed.containers if c.labels.get(L.MANAGED_BY) != INSTANCE}
     p = plan(s.want, observed, config(prune=True, allow_empty=True))
     for action in p.actions:

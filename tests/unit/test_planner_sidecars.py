@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from reconciler.core import labels as L
 from reconciler.core.actions import CreateMember, Remove, RunInit, Start, steps
-from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind
 from reconciler.core.observed import ContainerId, Observation, State
 from reconciler.core.planner import plan
+from reconciler.core.spec import Desired, UnitKey
 
 from .planning import by_container, config, converge, desired, exited, kinds, labels_of, set_state
 

@@ -13,10 +13,11 @@ import pytest
 
 from reconciler.core import labels as L
 from reconciler.core.actions import CreateInfra, Recreate, Remove, Start
-from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.models import Kind, Mode
+from reconciler.core.naming import name_of
 from reconciler.core.observed import ContainerId, Observation, State
 from reconciler.core.planner import Plan, WarningKind, plan
+from reconciler.core.spec import Desired, UnitKey
 
 from .planning import (
     by_container,
@@ -68,7 +69,7 @@ def test_of_duplicate_infras_only_one_whose_hash_matches_is_kept() -> None:
     assert p.units[0].infra_id == current.id
 
 
-@pytest.mark.parametrize("state", [State.DEAD, State.REMOVING])
+@pytest.mark.parametrize("state", [State.UNKNOWN])
 def test_a_dead_or_removing_infra_is_replaced_with_every_member(state: State) -> None:
     want = desired(sandbox())
     engine = converge(want)
@@ -114,7 +115,7 @@ def test_an_infra_whose_hash_version_is_unknown_is_kept_with_a_warning() -> None
     assert any("infra" in w.message and w.kind is WarningKind.UNKNOWN_HASH for w in p.warnings)
 
 
-@pytest.mark.parametrize("state", [State.DEAD, State.REMOVING])
+@pytest.mark.parametrize("state", [State.UNKNOWN])
 def test_a_dead_or_removing_member_is_recreated(state: State) -> None:
     want = desired(sandbox())
     engine = converge(want)
@@ -230,13 +231,13 @@ def test_the_simulator_refuses_what_docker_refuses() -> None:
     # Names are unique, whoever holds them.
     infra_spec = want.units[0].infra
     assert infra_spec is not None
-    engine.unmanaged.add(infra_spec.docker_name)
+    engine.unmanaged.add(name_of(infra_spec.labels))
     with pytest.raises(Exception, match="already in use"):
         engine.create_infra(infra_spec)
-    assert infra_spec.docker_name in engine.observe().foreign_names
+    assert name_of(infra_spec.labels) in {t.name for t in engine.observe(want.units).taken}
     # A dead container cannot be started.
     sidecar = by_container(engine, "sidecar")
-    engine.set_state(sidecar.id, State.DEAD)
+    engine.set_state(sidecar.id, State.UNKNOWN)
     with pytest.raises(Exception, match="marked for removal"):
         engine.start(sidecar.id)
     # A runtime the daemon lacks cannot be used.
@@ -288,7 +289,8 @@ def test_plans_are_immutable_values() -> None:
 def test_a_refused_unit_names_no_infra() -> None:
     engine = Engine()
     engine.unmanaged.add("test_default_web_infra")
-    (unit,) = plan(desired(sandbox()), engine.observe(), config()).units
+    want = desired(sandbox())
+    (unit,) = plan(want, engine.observe(want.units), config()).units
     assert unit.error and unit.infra_id is None and unit.actions == ()
 
 

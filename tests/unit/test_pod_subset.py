@@ -11,16 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from reconciler.core import labels as L
+from reconciler.core import spec
 from reconciler.core.actions import Ref
-from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import (
-    BuildConfig,
-    DesiredUnit,
-    InfraSpec,
-    MemberSpec,
-    non_root_problem,
-    storage_problem,
-)
+from reconciler.core.admission import compile_and_admit, non_root_problem
+from reconciler.core.compile import BuildConfig
 from reconciler.core.hashing import spec_hash
 from reconciler.core.manifests import load_text
 from reconciler.core.models import (
@@ -31,6 +25,9 @@ from reconciler.core.models import (
 )
 from reconciler.core.observed import ContainerId, ObservedContainer, State
 from reconciler.core.policy import PRIVILEGED
+from reconciler.core.spec import DesiredUnit, InfraSpec, MemberSpec, Seccomp, User
+from reconciler.drivers.docker.capabilities import DOCKER
+from reconciler.drivers.docker.images import storage_problem
 from reconciler.drivers.docker.spec import infra_body, member_body
 
 from .test_manifests import at
@@ -74,8 +71,8 @@ def unit_of(text: str, share_ipc: bool = True) -> DesiredUnit:
     loaded = load_text(dedent(text), "pod.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     desired = compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig("inst", infra_image="p:1", policy=PRIVILEGED),
+        loaded.manifests,
+        BuildConfig("inst", infra_image="p:1", policy=PRIVILEGED, driver=DOCKER),
     )
     assert desired.refused == ()
     (unit,) = desired.units
@@ -115,19 +112,22 @@ def test_container_values_override_the_pods() -> None:
 def test_the_security_demo_pods_effective_specs() -> None:
     unit = unit_of(SECURITY_DEMO)
     demo, override = unit.workloads
-    assert demo.spec.user == "1000:3000"
+    assert demo.spec.user == User(1000, 3000)
     assert demo.spec.group_add == (2000, 4000)
     assert demo.spec.no_new_privileges
-    assert demo.spec.seccomp == ""  # RuntimeDefault is Docker's default profile
+    assert demo.spec.seccomp is Seccomp.RUNTIME_DEFAULT
     assert demo.run_as_non_root
     assert [(m.type, m.group) for m in demo.spec.mounts] == [("volume", 2000), ("tmpfs", 2000)]
-    assert override.spec.user == "2000:3000"
+    assert override.spec.user == User(2000, 3000)
     assert override.spec.seccomp == "unconfined"
     (volume,) = unit.volumes  # the disk emptyDir; the memory one is a tmpfs
     assert (volume.group, volume.helper_image) == (2000, "p:1")
     # Namespaced sysctls go to the infra, which owns the network and IPC namespaces.
     assert unit.infra is not None
-    assert unit.infra.spec.sysctls == ("kernel.shm_rmid_forced=1", "net.core.somaxconn=1024")
+    assert unit.infra.spec.sysctls == (
+        spec.Sysctl("kernel.shm_rmid_forced", "1"),
+        spec.Sysctl("net.core.somaxconn", "1024"),
+    )
     assert demo.spec.sysctls == ()
 
 
@@ -147,8 +147,8 @@ def test_ipc_sysctls_go_to_members_when_ipc_is_not_shared() -> None:
         """
     )
     assert unit.infra is not None
-    assert unit.infra.spec.sysctls == ("net.ipv4.tcp_syncookies=1",)
-    assert unit.workloads[0].spec.sysctls == ("kernel.msgmax=9",)
+    assert unit.infra.spec.sysctls == (spec.Sysctl("net.ipv4.tcp_syncookies", "1"),)
+    assert unit.workloads[0].spec.sysctls == (spec.Sysctl("kernel.msgmax", "9"),)
 
 
 def test_create_bodies_of_the_security_demo() -> None:
@@ -212,18 +212,20 @@ def test_run_as_non_root_with_root_user_is_refused_at_load() -> None:
 @pytest.mark.parametrize(
     ("user", "image_user", "refused"),
     [
-        ("1000", "", None),
-        ("1000:3000", "root", None),
-        ("", "1000", None),
-        ("", "1000:0", None),
-        ("", "", "runs as root"),
-        ("", "0", "is root"),
-        ("", "0:1000", "is root"),
-        ("", "nobody", "not numeric"),
-        ("0:7", "1000", "is root"),
+        (User(1000), "", None),
+        (User(1000, 3000), "root", None),
+        (User(), "1000", None),
+        (User(), "1000:0", None),
+        (User(), "", "runs as root"),
+        (User(), "0", "is root"),
+        (User(), "0:1000", "is root"),
+        (User(), "nobody", "not numeric"),
+        (User(0, 7), "1000", "is root"),
     ],
 )
-def test_run_as_non_root_at_create(user: str, image_user: str, refused: str | None) -> None:
+def test_run_as_non_root_against_the_image_user(
+    user: User, image_user: str, refused: str | None
+) -> None:
     problem = non_root_problem("app", user, image_user)
     if refused is None:
         assert problem is None
@@ -371,7 +373,7 @@ def test_a_standalone_container_owns_its_network_identity() -> None:
     )
     assert loaded.ok, loaded.errors
     desired = compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i", policy=PRIVILEGED)
+        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER)
     )
     body = member_body(desired.units[0].workloads[0], None)
     assert body["Hostname"] == "cache-0"
@@ -437,7 +439,7 @@ def test_termination_message_fields_are_read() -> None:
 
 def test_ephemeral_storage_limit_is_a_storage_opt() -> None:
     unit = unit_of(pod("[{name: a, image: x, resources: {limits: {ephemeral-storage: 2Gi}}}]"))
-    assert unit.workloads[0].spec.storage_size == 2 * 2**30
+    assert unit.workloads[0].spec.storage_limit == 2 * 2**30
     body = member_body(unit.workloads[0], INFRA_ID)
     assert body["HostConfig"]["StorageOpt"] == {"size": str(2 * 2**30)}
 
@@ -456,7 +458,7 @@ def test_ephemeral_storage_limit_is_a_storage_opt() -> None:
 def test_ephemeral_storage_needs_a_storage_driver_that_can_limit(
     driver: str, backing: str, fine: bool
 ) -> None:
-    problem = storage_problem("a", driver, backing)
+    problem = storage_problem(driver, backing)
     assert (problem is None) is fine
     if problem is not None:
         assert f"its storage driver is {driver or 'unknown'}" in problem and "pquota" in problem
@@ -507,10 +509,15 @@ def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
     assert "skipped 'bad-name!': not a valid variable name" in warning.message
     assert warning.field == "spec.containers[0].envFrom[0].configMapRef"
     desired = compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i", policy=PRIVILEGED)
+        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER)
     )
     env = desired.units[0].workloads[0].spec.env
-    assert env == ("MODE=prod", "DB_PASSWORD=s3cr3t", "DB_USER=admin", "LEVEL=debug")
+    assert [f"{e.name}={e.value}" for e in env] == [
+        "MODE=prod",
+        "DB_PASSWORD=s3cr3t",
+        "DB_USER=admin",
+        "LEVEL=debug",
+    ]
 
 
 def test_env_from_a_missing_config_map_refuses_that_unit_only() -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from reconciler.cli import cli, main
 from reconciler.cli.config import load_config
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig
+from reconciler.core.compile import BuildConfig
 from reconciler.core.errors import ManifestError
 from reconciler.core.manifests import load_text
 from reconciler.core.models import ContainerManifest, SandboxManifest
@@ -24,6 +24,7 @@ from reconciler.core.policy import (
     PortRange,
     check,
 )
+from reconciler.drivers.docker.capabilities import DOCKER
 
 HARDENED = (
     "securityContext: {runAsUser: 1000, allowPrivilegeEscalation: false, "
@@ -219,9 +220,7 @@ def test_a_refused_unit_names_file_field_rule_and_level() -> None:
         "m.yaml",
         source="dir/m.yaml",
     )
-    desired = compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests], BuildConfig("i")
-    )
+    desired = compile_and_admit(loaded.manifests, BuildConfig("i", driver=DOCKER))
     assert [u.key.name for u in desired.units] == ["ok"]
     ((key, reason),) = desired.refused
     assert key.name == "bad"
@@ -230,7 +229,7 @@ def test_a_refused_unit_names_file_field_rule_and_level() -> None:
 
 
 def test_admission_is_baseline_by_default() -> None:
-    assert BuildConfig("i").policy == BASELINE
+    assert BuildConfig("i", driver=DOCKER).policy == BASELINE
 
 
 # --- configuration and the CLI --------------------------------------------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from reconciler.core.effective import Desired, UnitKey
 from reconciler.core.errors import DriverError
 from reconciler.core.models import Kind, Probe
+from reconciler.core.spec import Desired, UnitKey
 from reconciler.loop.prober import Probed, Prober
 
 from .planning import by_container, converge, desired, exited, sandbox, set_state

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.core.quantity import cpu_to_nano, cpu_to_shares, memory_to_bytes, parse_quantity
+from reconciler.core.quantity import (
+    cpu_limit_millis,
+    cpu_request_millis,
+    memory_to_bytes,
+    parse_quantity,
+)
 
 BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
@@ -133,87 +138,75 @@ def test_milli_suffix_is_the_same_as_the_decimal_fraction(millis: int) -> None:
     assert parse_quantity(f"{millis}m") == Decimal(millis) / 1000
 
 
-# --- cpu_to_nano ------------------------------------------------------------
+# --- cpu_limit_millis -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("500m", 500_000_000),
-        ("0.5", 500_000_000),
-        ("2", 2_000_000_000),
-        (2, 2_000_000_000),
-        (0.25, 250_000_000),
-        ("1500m", 1_500_000_000),
-        ("1e0", 1_000_000_000),
-        ("10m", 10_000_000),
+        ("500m", 500),
+        ("0.5", 500),
+        ("2", 2000),
+        (2, 2000),
+        (0.25, 250),
+        ("1500m", 1500),
+        ("1e0", 1000),
+        ("10m", 10),
+        ("1.0005", 1001),  # rounded up, as kubelet's MilliValue does
     ],
 )
-def test_cpu_to_nano(value: str | int | float, expected: int) -> None:
-    assert cpu_to_nano(value) == expected
+def test_cpu_limit_millis(value: str | int | float, expected: int) -> None:
+    assert cpu_limit_millis(value) == expected
 
 
-@pytest.mark.parametrize("value", ["0", "0m", 0, "-1", "-500m", -0.5])
-def test_cpu_to_nano_must_be_at_least_docker_minimum(value: str | int | float) -> None:
+@pytest.mark.parametrize("value", ["0", "0m", 0, "-1", "-500m", -0.5, "9m"])
+def test_a_cpu_limit_is_at_least_the_kernels_smallest_quota(value: str | int | float) -> None:
     with pytest.raises(ValueError, match="at least 10m"):
-        cpu_to_nano(value)
+        cpu_limit_millis(value)
 
 
-def test_cpu_to_nano_rejects_bad_text() -> None:
+def test_cpu_limit_millis_rejects_bad_text() -> None:
     with pytest.raises(ValueError, match="not a quantity"):
-        cpu_to_nano("half")
+        cpu_limit_millis("half")
 
 
 @given(millis=st.integers(min_value=10, max_value=10**6))
 def test_cpu_millis_and_cores_agree(millis: int) -> None:
     cores = str(Decimal(millis) / 1000)
-    assert cpu_to_nano(f"{millis}m") == cpu_to_nano(cores) == millis * 10**6
+    assert cpu_limit_millis(f"{millis}m") == cpu_limit_millis(cores) == millis
 
 
-def test_a_tiny_positive_cpu_never_becomes_unlimited() -> None:
-    try:
-        nano = cpu_to_nano("0.1n")
-    except ValueError:
-        return  # refusing it is fine too
-    assert nano > 0
+def test_a_tiny_positive_cpu_request_never_becomes_nothing() -> None:
+    assert cpu_request_millis("0.1n") == 1
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
 def test_non_finite_cpu_is_a_value_error(value: float) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - any ValueError is what pydantic reports
-        cpu_to_nano(value)
+        cpu_limit_millis(value)
 
 
-# --- cpu_to_shares ----------------------------------------------------------
+# --- cpu_request_millis -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [
-        ("1", 1024),
-        (1, 1024),
-        ("500m", 512),
-        ("250m", 256),
-        ("2", 2048),
-        ("1.5", 1536),
-        ("1m", 2),  # kubelet's floor: at least 2 shares
-        ("0", 2),
-    ],
+    [("1", 1000), (1, 1000), ("500m", 500), ("1.5", 1500), ("1m", 1), ("0", 0)],
 )
-def test_cpu_to_shares(value: str | int, expected: int) -> None:
-    assert cpu_to_shares(value) == expected
+def test_cpu_request_millis(value: str | int, expected: int) -> None:
+    assert cpu_request_millis(value) == expected
 
 
 @given(millis=st.integers(min_value=0, max_value=64_000))
-def test_cpu_shares_are_at_least_two_and_monotonic(millis: int) -> None:
-    shares = cpu_to_shares(f"{millis}m")
-    assert shares >= 2
-    assert shares <= cpu_to_shares(f"{millis + 1}m")
+def test_cpu_requests_are_monotonic(millis: int) -> None:
+    assert cpu_request_millis(f"{millis}m") <= cpu_request_millis(f"{millis + 1}m")
 
 
-def test_cpu_to_shares_rejects_bad_text() -> None:
+def test_cpu_request_millis_rejects_bad_text_and_negatives() -> None:
     with pytest.raises(ValueError, match="not a quantity"):
-        cpu_to_shares("lots")
+        cpu_request_millis("lots")
+    with pytest.raises(ValueError, match="negative"):
+        cpu_request_millis("-1")
 
 
 # --- memory_to_bytes --------------------------------------------------------

@@ -16,24 +16,20 @@ from reconciler.converge.reconcile import (
     reconcile,
     verdict,
 )
-from reconciler.core.effective import (
-    BuildConfig,
-    Compiled,
-    Desired,
-    DesiredMember,
-    UnitKey,
-    build_units,
-)
+from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.errors import DaemonUnavailable, ObserveAgain
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Kind, Mode
+from reconciler.core.naming import name_of
 from reconciler.core.observed import ContainerId, Observation
 from reconciler.core.planner import Plan, PlanConfig, UnitPlan
+from reconciler.core.spec import Desired, DesiredMember, DesiredUnit, UnitKey
+from reconciler.drivers.docker.capabilities import DOCKER
 
 from .planning import INSTANCE, sandbox
 from .simulator import Engine
 
-BUILD = BuildConfig(INSTANCE, Mode.CONTAINER_IN_SANDBOX, "pause:test")
+BUILD = BuildConfig(INSTANCE, Mode.CONTAINER_IN_SANDBOX, "pause:test", driver=DOCKER)
 CONFIG = PlanConfig(instance=INSTANCE)
 WEB = UnitKey(Kind.SANDBOX, "default", "web")
 
@@ -41,7 +37,7 @@ WEB = UnitKey(Kind.SANDBOX, "default", "web")
 def compiled(*texts: str) -> tuple[Compiled, ...]:
     loaded = load_text("---\n".join(dedent(t) for t in texts), "test.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    return build_units([(m.manifest, m.source) for m in loaded.manifests], BUILD)
+    return compile_units(loaded.manifests, BUILD)
 
 
 def no_sleep(_seconds: float) -> None:
@@ -101,7 +97,7 @@ class Raced(Engine):
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
         if member.name == "app" and self.times > 0:
             self.times -= 1
-            raise ObserveAgain(f"creating {member.docker_name}: the name is taken meanwhile")
+            raise ObserveAgain(f"creating {name_of(member.labels)}: the name is taken meanwhile")
         return super().create_member(member, infra_id)
 
 
@@ -171,25 +167,22 @@ def test_an_observation_handed_in_is_planned_from_without_asking_the_driver() ->
     assert done.result is not None and done.result.ok and len(engine.containers) == 3
 
 
-def test_the_driver_is_asked_about_the_units_container_names_and_runtimes() -> None:
-    asked: list[tuple[list[str], set[str], UnitKey | None]] = []
+def test_the_driver_is_asked_about_the_unit_alone() -> None:
+    asked: list[tuple[list[UnitKey], UnitKey | None]] = []
 
     class Asked(Engine):
         def observe(
             self,
-            desired_names: Collection[str] = (),
-            runtimes: Collection[str] = (),
+            units: Collection[DesiredUnit] = (),
             unit: UnitKey | None = None,
             start_times: bool = True,
         ) -> Observation:
-            asked.append((sorted(desired_names), set(runtimes), unit))
-            return super().observe(desired_names, runtimes, unit, start_times)
+            asked.append(([u.key for u in units], unit))
+            return super().observe(units, unit, start_times)
 
     units = compiled(sandbox(), sandbox("api"))
     reconcile(Asked(), units, BUILD, CONFIG, dry_run=True, unit=WEB)
-    names = [f"{INSTANCE}_default_web.app", f"{INSTANCE}_default_web.sidecar"]
-    names.append(f"{INSTANCE}_default_web_infra")
-    assert asked == [(names, {"runc"}, WEB)], "only the unit asked for"
+    assert asked == [([WEB], WEB)], "only the unit asked for"
 
 
 def test_a_configure_function_sees_the_observation_and_may_plan_nothing() -> None:

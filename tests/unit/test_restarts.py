@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from reconciler.core import labels as L
-from reconciler.core.effective import UnitKey
 from reconciler.core.models import Kind
 from reconciler.core.observed import ObservedContainer
+from reconciler.core.spec import UnitKey
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.restarts import RestartBook
 

@@ -8,10 +8,12 @@ from textwrap import dedent
 import pytest
 
 from reconciler.core.admission import compile_and_admit
-from reconciler.core.effective import BuildConfig, Desired
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import load_text
 from reconciler.core.models import Mode
 from reconciler.core.runtimes import profile, unavailable
+from reconciler.core.spec import Desired
+from reconciler.drivers.docker.capabilities import DOCKER, PROFILES
 
 RUNTIMES = ["runc", "runsc", "kata"]
 SHARES = [["network"], ["network", "ipc"], ["network", "pid"], ["network", "ipc", "pid"]]
@@ -28,8 +30,8 @@ def build(text: str, **config: object) -> Desired:
     loaded = load_text(dedent(text), "t.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     return compile_and_admit(
-        [(m.manifest, m.source) for m in loaded.manifests],
-        BuildConfig("t", **config),  # type: ignore[arg-type]
+        loaded.manifests,
+        BuildConfig("t", **({"driver": DOCKER} | config)),  # type: ignore[arg-type]
     )
 
 
@@ -162,9 +164,9 @@ def test_a_pod_cannot_name_a_runtime_per_container() -> None:
 
 
 def test_aliases_and_unavailable_runtimes() -> None:
-    assert profile("io.containerd.kata.v2") is profile("kata")
-    assert profile("io.containerd.runc.v2") is profile("runc")
+    assert profile("io.containerd.kata.v2", PROFILES) is profile("kata", PROFILES)
+    assert profile("io.containerd.runc.v2", PROFILES) is profile("runc", PROFILES)
     offered = frozenset({"runc", "runsc"})
-    assert unavailable({"runc", "runsc"}, offered) == []
-    (problem,) = unavailable({"kata", "runc"}, offered)
+    assert unavailable({"runc", "runsc"}, offered, DOCKER) == []
+    (problem,) = unavailable({"kata", "runc"}, offered, DOCKER)
     assert "'kata' is not offered" in problem and "Kata Containers is not installed" in problem

@@ -12,12 +12,14 @@ from textwrap import dedent
 
 import pytest
 
-from reconciler.core.effective import BuildConfig, UnitKey
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import discover
 from reconciler.core.models import Kind
+from reconciler.core.spec import UnitKey
+from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.sources.directory import Change, DirectorySource, ManifestDirectory
 
-CONFIG = BuildConfig("test")
+CONFIG = BuildConfig("test", driver=DOCKER)
 SETTLE = 2.0
 
 
@@ -376,7 +378,9 @@ def test_compiling_unchanged_files_again_hands_back_the_same_units(
     first = source.compiled(CONFIG)
     source.scan(now=30.0)
     assert source.compiled(CONFIG) is first
-    assert source.compiled(BuildConfig("other")) is not first, "other settings compile again"
+    assert source.compiled(BuildConfig("other", driver=DOCKER)) is not first, (
+        "other settings compile again"
+    )
     (root / "a.yaml").write_text(_container("a", image="busybox:2"))
     source.scan(now=60.0)
     assert _image(source, "a") == "busybox:2"

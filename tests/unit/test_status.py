@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from reconciler.core import labels as L
-from reconciler.core.observed import ObservedContainer, State
+from reconciler.core.observed import ContainerDetails, ObservedContainer, State
 from reconciler.loop.status import merge_loop_status, phase, unit_statuses
 
 from .planning import INSTANCE, by_container, converge, desired, exited, sandbox, set_state
@@ -31,7 +32,6 @@ def test_a_converged_sandbox_is_running() -> None:
     [
         ({"infra": {"state": State.EXITED, "exit_code": 137}}, "Pending"),
         ({"app": {"state": State.CREATED}}, "Pending"),
-        ({"app": {"state": State.RESTARTING}}, "Pending"),
         ({"app": exited(0), "sidecar": exited(0)}, "Succeeded"),
         ({"app": exited(0), "sidecar": exited(2)}, "Failed"),
         ({"app": exited(1)}, "Running"),
@@ -60,12 +60,9 @@ def test_unit_statuses_group_this_instances_containers_in_start_order() -> None:
     stranger = engine.other_instance(by_container(engine, "setup").id)
     unlabeled = replace(engine.containers[stranger], id="u" * 64, labels={L.MANAGED_BY: INSTANCE})
     engine.containers[unlabeled.id] = unlabeled  # type: ignore[index]
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
     details = {
-        c.id: {
-            "State": {"StartedAt": "2026-01-02T03:04:05Z"},
-            "RestartCount": 2,
-            "HostConfig": {"Runtime": "runsc"},
-        }
+        c.id: ContainerDetails(started_at=started, restarts=2, runtime="runsc")
         for c in engine.containers.values()
         if c.container == "sidecar"
     }
@@ -90,10 +87,10 @@ def test_unit_statuses_group_this_instances_containers_in_start_order() -> None:
     assert app_status.state == "running" and len(app_status.id) == 12
 
 
-def test_a_zero_start_time_means_never_started() -> None:
+def test_a_container_never_started_has_no_start_time() -> None:
     engine = _web()
     app = by_container(engine, "app")
-    details = {app.id: {"State": {"StartedAt": "0001-01-01T00:00:00Z"}}}
+    details = {app.id: ContainerDetails(started_at=None)}
     (web,) = unit_statuses(engine.observe(), INSTANCE, details)
     assert next(c for c in web.containers if c.name == "app").started_at is None
 

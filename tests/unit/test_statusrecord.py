@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.effective import UnitKey
 from reconciler.core.models import Kind
+from reconciler.core.spec import UnitKey
 from reconciler.loop.statefile import read_records, state_name, write_record, write_status
 from reconciler.loop.status import UnitStatus, merge_loop_status
 from reconciler.loop.statusrecord import (

@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from reconciler.core import labels as L
-from reconciler.core.effective import UnitKey
 from reconciler.core.errors import DaemonUnavailable
 from reconciler.core.models import Kind
+from reconciler.core.observed import EventKind
+from reconciler.core.spec import UnitKey
 from reconciler.loop.triggers import (
     EVENT_RECHECK,
     EVENT_RECHECK_SOON,
@@ -33,7 +34,7 @@ API = UnitKey(Kind.CONTAINER, "default", "api")
 @dataclass(frozen=True)
 class Event:
     unit: UnitKey | None
-    action: str
+    kind: EventKind
     role: str = L.ROLE_WORKLOAD
 
 
@@ -85,19 +86,21 @@ class Stream:
 
 
 def test_which_events_queue_their_unit() -> None:
-    assert wants(Event(WEB, "die")) and wants(Event(WEB, "destroy"))
-    assert wants(Event(WEB, "start", L.ROLE_INFRA)) and wants(Event(WEB, "restart", L.ROLE_INFRA))
-    assert not wants(Event(WEB, "start")), "a member's start is usually ours"
-    assert not wants(Event(WEB, "create", L.ROLE_INFRA))
-    assert not wants(Event(None, "die")), "not a unit's container"
+    assert wants(Event(WEB, EventKind.EXITED)) and wants(Event(WEB, EventKind.REMOVED))
+    assert wants(Event(WEB, EventKind.STARTED, L.ROLE_INFRA)) and wants(
+        Event(WEB, EventKind.STARTED, L.ROLE_INFRA)
+    )
+    assert not wants(Event(WEB, EventKind.STARTED)), "a member's start is usually ours"
+    assert not wants(Event(WEB, EventKind.CREATED, L.ROLE_INFRA))
+    assert not wants(Event(None, EventKind.EXITED)), "not a unit's container"
 
 
 def test_an_event_queues_its_unit_now_then_soon_then_once_more() -> None:
     clock = Clock()
     timers, queue = Timers(clock), Recorder()
     triggers = Triggers(queue, threading.Event(), timers.later)
-    triggers.event(Event(WEB, "die"))
-    triggers.event(Event(API, "start"))
+    triggers.event(Event(WEB, EventKind.EXITED))
+    triggers.event(Event(API, EventKind.STARTED))
     assert queue.added == [(WEB, 0.0)]
     timers.advance(EVENT_RECHECK_SOON)  # dockerd's list shows the death by then, usually
     assert queue.added == [(WEB, 0.0), (WEB, 0.0)]
@@ -112,8 +115,8 @@ def test_an_infra_start_queues_its_unit_once() -> None:
     clock = Clock()
     timers, queue = Timers(clock), Recorder()
     triggers = Triggers(queue, threading.Event(), timers.later)
-    triggers.event(Event(WEB, "start", L.ROLE_INFRA))
-    triggers.event(Event(API, "restart", L.ROLE_INFRA))
+    triggers.event(Event(WEB, EventKind.STARTED, L.ROLE_INFRA))
+    triggers.event(Event(API, EventKind.STARTED, L.ROLE_INFRA))
     timers.advance(60.0)
     assert queue.added == [(WEB, 0.0), (API, 0.0)]
 
@@ -125,10 +128,10 @@ def test_a_broken_event_stream_is_reopened_with_doubling_delays() -> None:
     broken = DaemonUnavailable("the daemon does not answer")
     opened = iter(
         [
-            Stream([Event(WEB, "die")], then=broken),
+            Stream([Event(WEB, EventKind.EXITED)], then=broken),
             broken,
             broken,
-            Stream([Event(API, "kill")], then=broken),
+            Stream([Event(API, EventKind.CHANGED)], then=broken),
         ]
     )
 
@@ -162,7 +165,7 @@ def test_opened_is_set_once_the_stream_is_open() -> None:
         if len(attempts) == 1:
             raise DaemonUnavailable("not yet")
         stop.set()
-        return Stream([Event(WEB, "die")])
+        return Stream([Event(WEB, EventKind.EXITED)])
 
     triggers = Triggers(queue, stop, lambda delay, action: None, lambda _s: stop.is_set())
     triggers.follow(open_events, lambda: None, opened)
@@ -216,7 +219,7 @@ def test_timers_and_events_coalesce_on_the_real_queue() -> None:
     queue: WorkQueue[UnitKey] = WorkQueue(handled.append, 1, clock=clock)
     triggers = Triggers(queue, threading.Event(), timers.later)
     for _ in range(3):
-        triggers.event(Event(WEB, "die"))
+        triggers.event(Event(WEB, EventKind.EXITED))
     queue.start()
     try:
         assert queue.drain(timeout=10.0)

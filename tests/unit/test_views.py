@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.core.effective import UnitKey
 from reconciler.core.models import Kind
 from reconciler.core.observed import Observation
+from reconciler.core.spec import UnitKey
 from reconciler.loop.views import View, Views, by_unit
 
 from .planning import converge, desired, sandbox
@@ -12,7 +12,8 @@ from .simulator import INSTANCE, Engine
 
 WEB = UnitKey(Kind.SANDBOX, "default", "web")
 API = UnitKey(Kind.SANDBOX, "default", "api")
-NAMES = ("test_default_web_infra", "test_default_web.app")
+WANTED = desired(sandbox("web")).units[0]  # the unit as compiled: what a pass asks about
+ASKED = frozenset({WEB})  # an observation that asked about web's names
 
 
 def two_sandboxes() -> Engine:
@@ -37,45 +38,45 @@ def test_a_view_begun_after_the_unit_was_asked_for_serves_its_next_pass_once() -
     made, clock = views()
     made.ask(WEB)
     clock.now += 1
-    seen = Observation()
-    made.offer(WEB, View(clock.now, seen, frozenset(NAMES)))
-    assert made.take(WEB, NAMES) is seen
-    assert made.take(WEB, NAMES) is None, "used up: the pass after observes again"
+    seen = Observation(looked_up=ASKED)
+    made.offer(WEB, View(clock.now, seen))
+    assert made.take(WEB, WANTED) is seen
+    assert made.take(WEB, WANTED) is None, "used up: the pass after observes again"
 
 
 def test_a_view_older_than_what_woke_the_unit_is_never_used() -> None:
     """An event after the observation began (a death the list may not show yet)."""
     made, clock = views()
-    made.offer(WEB, View(clock.now, Observation(), frozenset(NAMES)))
+    made.offer(WEB, View(clock.now, Observation(looked_up=ASKED)))
     clock.now += 0.05
     made.ask(WEB)
-    assert made.take(WEB, NAMES) is None
+    assert made.take(WEB, WANTED) is None
 
 
 def test_an_ask_at_the_very_moment_the_observation_began_is_not_taken_as_seen() -> None:
     made, clock = views()
     made.ask(WEB)
-    made.offer(WEB, View(clock.now, Observation(), frozenset(NAMES)))
-    assert made.take(WEB, NAMES) is None
+    made.offer(WEB, View(clock.now, Observation(looked_up=ASKED)))
+    assert made.take(WEB, WANTED) is None
 
 
-def test_a_name_neither_shown_nor_looked_up_makes_the_pass_observe() -> None:
+def test_a_container_neither_shown_nor_asked_about_makes_the_pass_observe() -> None:
     """Whether someone else holds a missing name decides a refusal: it must be asked."""
     made, clock = views()
     clock.now += 1
     made.offer(WEB, View(clock.now, Observation()))  # a resync's: no names looked up
-    assert made.take(WEB, NAMES) is None
-    made.offer(WEB, View(clock.now, Observation(), frozenset(NAMES)))
-    assert made.take(WEB, NAMES) is not None
+    assert made.take(WEB, WANTED) is None
+    made.offer(WEB, View(clock.now, Observation(looked_up=ASKED)))
+    assert made.take(WEB, WANTED) is not None
 
 
-def test_a_name_shown_among_the_units_containers_needs_no_lookup() -> None:
+def test_a_unit_whose_containers_are_all_shown_needs_no_lookup() -> None:
     made, clock = views()
     clock.now += 1
     shown = two_sandboxes().observe(unit=WEB)
-    assert {c.name for c in shown.containers} >= set(NAMES)
+    assert WEB not in shown.looked_up and len(shown.containers) == 1 + len(WANTED.members)
     made.offer(WEB, View(clock.now, shown))
-    assert made.take(WEB, NAMES) is shown
+    assert made.take(WEB, WANTED) is shown
 
 
 def test_a_fresh_view_is_kept_and_a_stale_one_replaced() -> None:
@@ -84,18 +85,18 @@ def test_a_fresh_view_is_kept_and_a_stale_one_replaced() -> None:
     made, clock = views()
     made.ask(WEB)
     clock.now += 1
-    first = Observation()
-    made.offer(WEB, View(clock.now, first, frozenset(NAMES)))
+    first = Observation(looked_up=ASKED)
+    made.offer(WEB, View(clock.now, first))
     clock.now += 30
     made.offer(WEB, View(clock.now, Observation()))
-    assert made.take(WEB, NAMES) is first
-    made.offer(WEB, View(clock.now, first, frozenset(NAMES)))
+    assert made.take(WEB, WANTED) is first
+    made.offer(WEB, View(clock.now, first))
     clock.now += 1
     made.ask(WEB)  # the pass ended
     clock.now += 1
-    after = Observation()
-    made.offer(WEB, View(clock.now, after, frozenset(NAMES)))
-    assert made.take(WEB, NAMES) is after
+    after = Observation(looked_up=ASKED)
+    made.offer(WEB, View(clock.now, after))
+    assert made.take(WEB, WANTED) is after
 
 
 def test_forgotten_units_keep_nothing() -> None:
@@ -104,19 +105,24 @@ def test_forgotten_units_keep_nothing() -> None:
     clock.now += 1
     made.offer(WEB, View(clock.now, Observation()))
     made.forget([WEB])
-    assert len(made) == 0 and made.take(WEB, ()) is None
+    assert len(made) == 0 and made.take(WEB, None) is None
 
 
 def test_each_units_part_is_what_observing_that_unit_shows() -> None:
     engine = two_sandboxes()
-    engine.unmanaged.add("someone-else")
-    whole = engine.observe()
+    engine.unmanaged.add("test_default_web.extra")
+    wanted = desired(
+        sandbox("web").replace("containers:", "containers:\n            - {name: extra, image: x}")
+    ).units
+    whole = engine.observe(wanted)
     parts = by_unit(whole, [WEB, API])
     for key in (WEB, API):
-        alone = engine.observe(unit=key)
+        alone = engine.observe([u for u in wanted if u.key == key], unit=key)
         assert sorted(c.id for c in parts[key].containers) == sorted(c.id for c in alone.containers)
         assert (parts[key].claims, parts[key].volumes) == (alone.claims, alone.volumes)
-        assert parts[key].foreign_names == alone.foreign_names == frozenset({"someone-else"})
+        assert parts[key].taken == alone.taken
+        assert parts[key].looked_up == alone.looked_up
+    assert {t.name for t in parts[WEB].taken} == {"test_default_web.extra"}
     assert all(c.instance == INSTANCE for c in parts[WEB].containers)
 
 
@@ -125,11 +131,11 @@ def test_a_unit_the_engine_does_not_hold_gets_an_empty_part() -> None:
     assert by_unit(two_sandboxes().observe(), [gone])[gone].containers == ()
 
 
-def test_a_newer_view_that_looked_up_as_much_replaces_a_fresh_one() -> None:
+def test_a_newer_view_that_asked_as_much_replaces_a_fresh_one() -> None:
     made, clock = views()
     clock.now += 1
-    made.offer(WEB, View(clock.now, Observation(), frozenset(NAMES)))
+    made.offer(WEB, View(clock.now, Observation(looked_up=ASKED)))
     clock.now += 1
-    newer = Observation()
-    made.offer(WEB, View(clock.now, newer, frozenset(NAMES)))
-    assert made.take(WEB, NAMES) is newer
+    newer = Observation(looked_up=ASKED)
+    made.offer(WEB, View(clock.now, newer))
+    assert made.take(WEB, WANTED) is newer

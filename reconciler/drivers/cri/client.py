@@ -36,6 +36,7 @@ from reconciler.core.errors import (
     ImageUnavailable,
     InvalidSpec,
     NameConflict,
+    NotFound,
     PermanentDriverError,
     TransientDriverError,
 )
@@ -48,7 +49,7 @@ __all__ = [
     "CriClient",
     "CriContainerId",
     "ExecResult",
-    "Gone",
+    "NotFound",
     "PodSandboxId",
     "pb",
 ]
@@ -62,10 +63,6 @@ CriContainerId = NewType("CriContainerId", str)
 SETTLE_SECONDS = 10.0
 _STILL_RUNNING = "still running"
 _MAX_MESSAGE = 16 * 1024 * 1024  # kubelet's limit: a long ListContainers exceeds gRPC's 4 MiB
-
-
-class Gone(PermanentDriverError):
-    """The sandbox, container or image does not exist (any more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +82,7 @@ def _mapped(exc: grpc.RpcError, what: str) -> DriverError:
     if code == grpc.StatusCode.UNAVAILABLE:
         return DaemonUnavailable(f"{what}: the CRI runtime does not answer ({text})")
     if code == grpc.StatusCode.NOT_FOUND:
-        return Gone(message)
+        return NotFound(message)
     if code == grpc.StatusCode.ALREADY_EXISTS or "is reserved for" in text:
         return NameConflict(message)
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
@@ -200,7 +197,7 @@ class CriClient:
                 self._runtime.StopPodSandbox(
                     pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=self.timeout
                 )
-        except Gone:
+        except NotFound:
             pass
 
     @retried
@@ -211,14 +208,14 @@ class CriClient:
                 self._runtime.RemovePodSandbox(
                     pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=self.timeout
                 )
-        except Gone:
+        except NotFound:
             pass
 
     @retried
     def pod_sandbox_status(
         self, sandbox_id: str, verbose: bool = False
     ) -> pb.PodSandboxStatusResponse:
-        """Raises Gone when there is no such sandbox."""
+        """Raises NotFound when there is no such sandbox."""
         with _engine(f"pod sandbox status {sandbox_id}"):
             return self._runtime.PodSandboxStatus(
                 pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose),
@@ -268,7 +265,7 @@ class CriClient:
     @retried
     def stop_container(self, container_id: str, timeout: int) -> None:
         """SIGTERM (or the image's stop signal), SIGKILL after ``timeout`` seconds; returns
-        once the runtime reports the container stopped. Gone is success.
+        once the runtime reports the container stopped. NotFound is success.
 
         containerd 1.6.20 may answer OK while it still reports the container as
         running (its task already gone): then stop again until the state settles.
@@ -283,7 +280,7 @@ class CriClient:
                         timeout=self.timeout + timeout,
                     )
                 state = self.container_status(container_id).status.state
-            except Gone:
+            except NotFound:
                 return
             if state != pb.CONTAINER_RUNNING:
                 return
@@ -298,7 +295,7 @@ class CriClient:
 
     @retried
     def remove_container(self, container_id: str) -> None:
-        """Remove a stopped container. Gone is success.
+        """Remove a stopped container. NotFound is success.
 
         containerd 1.6.20 refuses with "container is still running, to stop
         first" for a moment after the task is gone: stop it and try again until
@@ -314,7 +311,7 @@ class CriClient:
                         timeout=self.timeout,
                     )
                 return
-            except Gone:
+            except NotFound:
                 return
             except TransientDriverError as exc:
                 if _STILL_RUNNING not in str(exc) or time.monotonic() > deadline:
@@ -346,7 +343,7 @@ class CriClient:
     def container_status(
         self, container_id: str, verbose: bool = False
     ) -> pb.ContainerStatusResponse:
-        """Raises Gone when there is no such container."""
+        """Raises NotFound when there is no such container."""
         with _engine(f"container status {container_id}"):
             return self._runtime.ContainerStatus(
                 pb.ContainerStatusRequest(container_id=container_id, verbose=verbose),

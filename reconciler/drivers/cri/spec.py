@@ -3,8 +3,10 @@ are sent. No I/O (the CRI driver, drivers/cri.py, sends them).
 
 A Sandbox's infra becomes the pod sandbox (its namespaces, ports, DNS, sysctls,
 labels); each member a container in it. A ``kind: Container`` becomes a
-one-container pod made from its one member. What CRI cannot express is refused
-here by name (``InvalidSpec``), never dropped in silence.
+one-container pod made from its one member. What CRI cannot express is declared
+in capabilities.py (``CRI.lacks``), so admission refuses such a unit before any
+pod is made; should one reach here anyway, it is refused by the same reason
+(``UntranslatableSpec``), never dropped in silence.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 from reconciler.core import labels as L
-from reconciler.core.effective import DesiredInfra, DesiredMember, NetSpec, PortSpec
-from reconciler.core.errors import InvalidSpec
+from reconciler.core.errors import UntranslatableSpec
 from reconciler.core.models import Namespace
+from reconciler.core.spec import (
+    DesiredInfra,
+    DesiredMember,
+    Feature,
+    MountSpec,
+    NetSpec,
+    PortSpec,
+    Seccomp,
+    Sysctl,
+)
+from reconciler.drivers.cri.capabilities import LACKS
 from reconciler.drivers.cri.client import pb
 
 # Annotations the driver writes on a pod sandbox and reads back.
@@ -36,7 +49,7 @@ class PodShape:
     ports: tuple[PortSpec, ...]
     net: NetSpec
     share: tuple[str, ...]  # network always; ipc, pid as the sandbox says
-    sysctls: tuple[str, ...]
+    sysctls: tuple[Sysctl, ...]
     labels: Mapping[str, str]
     runtime: str
     privileged: bool = False  # containerd runs a privileged container only in such a pod
@@ -93,16 +106,10 @@ def namespaces(share: tuple[str, ...]) -> pb.NamespaceOption:
 def sandbox_config(shape: PodShape, uid: str, log_directory: str) -> pb.PodSandboxConfig:
     """The ``RunPodSandbox`` config of ``shape``. Raises InvalidSpec for what CRI lacks."""
     net = shape.net
-    if net.extra_hosts:
-        raise InvalidSpec(
-            f"{shape.name}: hostAliases are not supported by the cri driver (CRI has no "
-            "field for them; kubelet writes /etc/hosts itself)"
-        )
+    if net.host_aliases:
+        _lacking(Feature.HOST_ALIASES, shape.name)
     if net.domainname:
-        raise InvalidSpec(
-            f"{shape.name}: subdomain is not supported by the cri driver (CRI has no "
-            "domain name field)"
-        )
+        _lacking(Feature.SUBDOMAIN, shape.name)
     ports = [(p.host_ip, p.host_port, p.protocol) for p in shape.ports if p.host_port]
     config = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(
@@ -126,13 +133,14 @@ def sandbox_config(shape: PodShape, uid: str, log_directory: str) -> pb.PodSandb
             security_context=pb.LinuxSandboxSecurityContext(
                 namespace_options=namespaces(shape.share), privileged=shape.privileged
             ),
-            sysctls=dict(s.split("=", 1) for s in shape.sysctls),
+            sysctls={s.name: s.value for s in shape.sysctls},
         ),
     )
-    if net.dns or net.dns_search or net.dns_options:
+    if net.nameservers or net.searches or net.options:
+        options = [o.name if o.value is None else f"{o.name}:{o.value}" for o in net.options]
         config.dns_config.CopyFrom(
             pb.DNSConfig(
-                servers=list(net.dns), searches=list(net.dns_search), options=list(net.dns_options)
+                servers=list(net.nameservers), searches=list(net.searches), options=options
             )
         )
     return config
@@ -151,27 +159,25 @@ def sandbox_config_of(status: pb.PodSandboxStatus) -> pb.PodSandboxConfig:
     return config
 
 
-def _user(user: str) -> tuple[int | None, int | None, str]:
-    """(uid, gid, user name) of a ``uid[:gid]`` or a name."""
-    if not user:
-        return None, None, ""
-    uid, _, gid = user.partition(":")
-    if not uid.isdigit():
-        return None, int(gid) if gid.isdigit() else None, uid
-    return int(uid), int(gid) if gid.isdigit() else None, ""
-
-
-def _mount(mount_type: str, source: str, target: str, read_only: bool, volumes: str) -> pb.Mount:
-    if mount_type == "bind":
-        return pb.Mount(container_path=target, host_path=source, readonly=read_only)
-    if mount_type == "volume":
-        return pb.Mount(
-            container_path=target, host_path=f"{volumes}/{source}/data", readonly=read_only
-        )
-    raise InvalidSpec(
-        f"a {mount_type} mount at {target} is not supported by the cri driver (CRI mounts "
-        "host paths only; use an emptyDir without medium: Memory)"
+def _lacking(feature: Feature, what: str) -> NoReturn:
+    """A spec asks what CRI cannot give: admission refuses it first (CRI.lacks)."""
+    raise UntranslatableSpec(
+        f"{what}: {feature} is not supported by the cri driver: {LACKS[feature]}"
     )
+
+
+def _mount(mount: MountSpec, volumes: str) -> pb.Mount:
+    if mount.type == "bind":
+        return pb.Mount(
+            container_path=mount.target, host_path=mount.source, readonly=mount.read_only
+        )
+    if mount.type == "volume":
+        return pb.Mount(
+            container_path=mount.target,
+            host_path=f"{volumes}/{mount.source}/data",
+            readonly=mount.read_only,
+        )
+    _lacking(Feature.MEMORY_VOLUME, f"the mount at {mount.target}")
 
 
 def container_config(
@@ -183,47 +189,39 @@ def container_config(
 ) -> pb.ContainerConfig:
     """The ``CreateContainer`` config of ``member`` (its ``attempt``) in a pod sharing
     ``share``; ``volumes`` is the host directory of the unit's volumes. Raises
-    InvalidSpec for what CRI cannot give a container."""
+    UntranslatableSpec for what CRI cannot give a container."""
     spec = member.spec
     if spec.sysctls:
-        raise InvalidSpec(
-            f"container {member.name}: sysctls of namespaces the pod does not share "
-            f"({', '.join(spec.sysctls)}) cannot be set under CRI (sysctls are the pod's)"
-        )
-    if spec.storage_size is not None:
-        raise InvalidSpec(
-            f"container {member.name} sets limits.ephemeral-storage, which the cri driver "
-            "does not enforce"
-        )
-    uid, gid, username = _user(spec.user)
+        _lacking(Feature.MEMBER_SYSCTLS, f"container {member.name}")
+    if spec.storage_limit is not None:
+        _lacking(Feature.STORAGE_LIMIT, f"container {member.name}")
     security = pb.LinuxContainerSecurityContext(
         capabilities=pb.Capability(
             add_capabilities=list(spec.cap_add), drop_capabilities=list(spec.cap_drop)
         ),
         privileged=spec.privileged,
         namespace_options=namespaces(share),
-        run_as_username=username,
         readonly_rootfs=spec.read_only_root,
         supplemental_groups=list(spec.group_add),
         no_new_privs=spec.no_new_privileges,
         seccomp=pb.SecurityProfile(
             profile_type=pb.SecurityProfile.Unconfined
-            if spec.seccomp == "unconfined"
+            if spec.seccomp is Seccomp.UNCONFINED
             else pb.SecurityProfile.RuntimeDefault
         ),
     )
-    if uid is not None:
-        security.run_as_user.value = uid
-    if gid is not None:
-        security.run_as_group.value = gid
+    if spec.user.uid is not None:
+        security.run_as_user.value = spec.user.uid
+    if spec.user.gid is not None:
+        security.run_as_group.value = spec.user.gid
     resources = pb.LinuxContainerResources()
-    if spec.nano_cpus is not None:
+    if spec.cpu_limit is not None:  # kubelet's milliCPUToQuota
         resources.cpu_period = CPU_PERIOD
-        resources.cpu_quota = spec.nano_cpus * CPU_PERIOD // 1_000_000_000
-    if spec.cpu_shares is not None:
-        resources.cpu_shares = spec.cpu_shares
-    if spec.memory is not None:
-        resources.memory_limit_in_bytes = spec.memory
+        resources.cpu_quota = spec.cpu_limit * CPU_PERIOD // 1000
+    if spec.cpu_request is not None:  # kubelet's milliCPUToShares
+        resources.cpu_shares = max(2, spec.cpu_request * 1024 // 1000)
+    if spec.memory_limit is not None:
+        resources.memory_limit_in_bytes = spec.memory_limit
     labels = dict(member.labels)
     if infra_id:
         labels[L.INFRA_ID] = infra_id
@@ -233,10 +231,8 @@ def container_config(
         command=list(spec.command),
         args=list(spec.args),
         working_dir=spec.working_dir,
-        envs=[
-            pb.KeyValue(key=k, value=v.encode()) for k, _, v in (e.partition("=") for e in spec.env)
-        ],
-        mounts=[_mount(m.type, m.source, m.target, m.read_only, volumes) for m in spec.mounts],
+        envs=[pb.KeyValue(key=e.name, value=e.value.encode()) for e in spec.env],
+        mounts=[_mount(m, volumes) for m in spec.mounts],
         labels=labels,
         log_path=log_path(member.name, attempt),
         stdin=spec.stdin,

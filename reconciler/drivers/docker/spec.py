@@ -1,6 +1,9 @@
 """Effective specs to Docker Engine API bodies (``POST /containers/create``). Pure, no I/O.
 
-Kept apart from the driver so the translation is tested without a daemon.
+Kept apart from the driver so the translation is tested without a daemon. The
+specs are typed (core/spec.py); Docker's strings are made here and only
+here: ``NAME=value`` environment, ``name:ip`` extra hosts, ``uid:gid`` users,
+NanoCpus and cgroup v1 CpuShares from millicores.
 Docker's own restart policy is always ``no``: restarts are reconciler's job,
 and a daemon that restarts an infra behind our back strands its members.
 """
@@ -10,15 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.core import labels as L
-from reconciler.core.effective import (
+from reconciler.core.errors import UntranslatableSpec
+from reconciler.core.spec import (
     DesiredInfra,
     DesiredMember,
     MemberSpec,
     MountSpec,
     NetSpec,
     PortSpec,
+    Seccomp,
+    Sysctl,
+    User,
 )
-from reconciler.core.errors import UntranslatableSpec
 
 
 def _ports(ports: tuple[PortSpec, ...]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
@@ -60,17 +66,34 @@ def _net(net: NetSpec, body: dict[str, Any], host: dict[str, Any]) -> None:
     if net.domainname:
         body["Domainname"] = net.domainname
     for value, key in (
-        (net.extra_hosts, "ExtraHosts"),
-        (net.dns, "Dns"),
-        (net.dns_search, "DnsSearch"),
-        (net.dns_options, "DnsOptions"),
+        ([f"{name}:{a.ip}" for a in net.host_aliases for name in a.hostnames], "ExtraHosts"),
+        (list(net.nameservers), "Dns"),
+        (list(net.searches), "DnsSearch"),
+        ([o.name if o.value is None else f"{o.name}:{o.value}" for o in net.options], "DnsOptions"),
     ):
         if value:
-            host[key] = list(value)
+            host[key] = value
 
 
-def _sysctls(pairs: tuple[str, ...]) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in pairs)
+def _sysctls(pairs: tuple[Sysctl, ...]) -> dict[str, str]:
+    return {s.name: s.value for s in pairs}
+
+
+def user(spec: User) -> str:
+    """Docker's ``User``: ``uid[:gid]``; "" leaves the image's. Docker takes no group
+    without a user (the compiler never asks for one)."""
+    if spec.uid is None:
+        if spec.gid is not None:
+            raise UntranslatableSpec(
+                f"a group ({spec.gid}) without a user cannot be given to Docker"
+            )
+        return ""
+    return str(spec.uid) if spec.gid is None else f"{spec.uid}:{spec.gid}"
+
+
+def cpu_shares(millicores: int) -> int:
+    """A CPU request as cgroup v1 shares, as kubelet makes them (1 core = 1024, at least 2)."""
+    return max(2, millicores * 1024 // 1000)
 
 
 def _tmpfs_options(m: MountSpec) -> str:
@@ -147,9 +170,9 @@ def _process(spec: MemberSpec, body: dict[str, Any]) -> None:
     if spec.working_dir:
         body["WorkingDir"] = spec.working_dir
     if spec.env:
-        body["Env"] = list(spec.env)
-    if spec.user:
-        body["User"] = spec.user
+        body["Env"] = [f"{e.name}={e.value}" for e in spec.env]
+    if user(spec.user):
+        body["User"] = user(spec.user)
 
 
 def _mounts(mounts: tuple[MountSpec, ...], host: dict[str, Any]) -> None:
@@ -170,17 +193,16 @@ def _mounts(mounts: tuple[MountSpec, ...], host: dict[str, Any]) -> None:
 
 
 def _resources(spec: MemberSpec, host: dict[str, Any]) -> None:
-    for field, key in (
-        ("nano_cpus", "NanoCpus"),
-        ("memory", "Memory"),
-        ("cpu_shares", "CpuShares"),
-        ("memory_reservation", "MemoryReservation"),
-    ):
-        value = getattr(spec, field)
-        if value is not None:
-            host[key] = value
-    if spec.storage_size is not None:
-        host["StorageOpt"] = {"size": str(spec.storage_size)}
+    if spec.cpu_limit is not None:
+        host["NanoCpus"] = spec.cpu_limit * 1_000_000
+    if spec.memory_limit is not None:
+        host["Memory"] = spec.memory_limit
+    if spec.cpu_request is not None:
+        host["CpuShares"] = cpu_shares(spec.cpu_request)
+    if spec.memory_request is not None:
+        host["MemoryReservation"] = spec.memory_request
+    if spec.storage_limit is not None:
+        host["StorageOpt"] = {"size": str(spec.storage_limit)}
 
 
 def _security(spec: MemberSpec, host: dict[str, Any]) -> None:
@@ -195,8 +217,8 @@ def _security(spec: MemberSpec, host: dict[str, Any]) -> None:
     security_opt = []
     if spec.no_new_privileges:
         security_opt.append("no-new-privileges")
-    if spec.seccomp:
-        security_opt.append(f"seccomp={spec.seccomp}")
+    if spec.seccomp is Seccomp.UNCONFINED:
+        security_opt.append("seccomp=unconfined")
     if security_opt:
         host["SecurityOpt"] = security_opt
     if spec.group_add:

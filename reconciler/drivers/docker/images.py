@@ -1,0 +1,124 @@
+"""Images on the Docker daemon: present or pulled per pull policy, and what they say. Does I/O.
+
+One pull per image at a time (parallel units wait for it); ``Always`` pulls
+once per process, so a loop that creates a container again and again does
+not pull each time. ``facts`` answers admission: an image's user (for
+runAsNonRoot) and whether the storage driver can size a container's
+writable layer (for limits.ephemeral-storage).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from reconciler.core.errors import DriverError, ImageUnavailable, NotFound
+from reconciler.core.models import PullPolicy
+from reconciler.core.observed import EngineFacts, FactsWanted
+from reconciler.drivers.docker.connection import Connection
+from reconciler.drivers.docker.errors import calling
+
+# Storage drivers whose StorageOpt size limits a container's writable layer
+# (Docker 20.10); overlay2 only on xfs, and only when it is mounted with pquota,
+# which `docker info` does not show: the daemon refuses then, by name.
+_SIZED_STORAGE = {"overlay2": "xfs", "btrfs": "", "zfs": ""}
+
+
+def storage_problem(driver: str, backing: str) -> str | None:
+    """Why ``limits.ephemeral-storage`` cannot be enforced by this daemon, or None."""
+    if driver in _SIZED_STORAGE and _SIZED_STORAGE[driver] in ("", backing):
+        return None
+    return (
+        f"limits.ephemeral-storage cannot be enforced by this Docker daemon: its storage "
+        f"driver is {driver or 'unknown'} on {backing or 'unknown'}, and a size limit needs "
+        "overlay2 on xfs mounted with pquota (or btrfs, zfs)"
+    )
+
+
+class Images:
+    def __init__(self, connection: Connection) -> None:
+        self._engine = connection
+        self._lock = threading.Lock()
+        self._pull_locks: dict[str, threading.Lock] = {}
+        self._pulled: set[str] = set()
+        self._storage: str | bool | None = False  # False: not read yet
+
+    def ensure(self, image: str, policy: PullPolicy) -> None:
+        """The image present as ``policy`` says (Always: pulled once by this process).
+        Raises ImageUnavailable."""
+        if policy == "Always":
+            self.pull(image, once=True)
+        elif not self.present(image):
+            if policy == "Never":
+                raise ImageUnavailable(f"image {image} is not present and imagePullPolicy is Never")
+            self.pull(image, once=False)
+
+    def pull(self, image: str, once: bool) -> None:
+        with self._lock:
+            lock = self._pull_locks.setdefault(image, threading.Lock())
+        with lock:  # one pull per image at a time; parallel units wait for it
+            if image in self._pulled and once:
+                return
+            if not once and self.present(image):
+                return  # another unit pulled it meanwhile
+            import docker.utils  # the SDK streams pulls; only a pull pays its import
+
+            repository, tag = docker.utils.parse_repository_tag(image)
+            try:
+                with calling(f"pulling {image}"):
+                    for line in self._engine.sdk.pull(
+                        repository, tag=tag or "latest", stream=True, decode=True
+                    ):
+                        if isinstance(line, dict) and line.get("error"):
+                            raise ImageUnavailable(f"pulling {image}: {line['error']}")
+            except ImageUnavailable:
+                raise
+            except DriverError as exc:
+                raise ImageUnavailable(
+                    f"image {image} is not present locally and could not be pulled: {exc}"
+                ) from exc
+            self._pulled.add(image)
+
+    def present(self, image: str) -> bool:
+        try:
+            with calling(f"inspecting image {image}"):
+                self._engine.calls.inspect_image(image)
+        except (NotFound, ImageUnavailable):
+            return False
+        return True
+
+    def facts(self, wanted: FactsWanted, pull: bool) -> EngineFacts:
+        users, unknown = self._users(wanted.images, pull)
+        return EngineFacts(users, unknown, self.storage() if wanted.storage else None)
+
+    def _users(
+        self, images: Mapping[str, PullPolicy], pull: bool
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Each image's Config.User, pulled first per its policy (as creating would)."""
+        users: dict[str, str] = {}
+        unknown: dict[str, str] = {}
+        for image, policy in images.items():
+            try:
+                if pull:
+                    self.ensure(image, policy)
+                with calling(f"inspecting image {image}"):
+                    info = self._engine.calls.inspect_image(image)
+            except (NotFound, ImageUnavailable) as exc:
+                unknown[image] = str(exc) if pull else "the image is not present (not pulled)"
+                continue
+            users[image] = str((info.get("Config") or {}).get("User") or "")
+        return users, unknown
+
+    def storage(self) -> str | None:
+        """Why a writable layer cannot be size-limited here, or None (read once)."""
+        if self._storage is False:
+            with calling("reading daemon info"):
+                info = self._engine.calls.info()
+            status = dict(info.get("DriverStatus") or [])
+            self._storage = storage_problem(
+                str(info.get("Driver") or ""), str(status.get("Backing Filesystem") or "")
+            )
+        return self._storage if isinstance(self._storage, str) else None
+
+
+__all__ = ["Images", "storage_problem"]

@@ -1,0 +1,115 @@
+"""A unit's data volumes and owner claims on the Docker daemon: labelled volumes. Does I/O."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import time
+import uuid
+
+from reconciler.core import labels as L
+from reconciler.core.errors import DriverError, NotFound
+from reconciler.core.ownership import Owner, claim_name
+from reconciler.core.spec import DesiredVolume, UnitKey
+from reconciler.drivers.docker.actions import Actions
+from reconciler.drivers.docker.connection import Connection, unit_labels
+from reconciler.drivers.docker.errors import calling
+from reconciler.drivers.retrying import retried
+
+
+def _directory_tar(name: str, group: int) -> bytes:
+    """A tar of one directory entry: owner root, ``group``, mode 2777 (setgid)."""
+    entry = tarfile.TarInfo(name)
+    entry.type = tarfile.DIRTYPE
+    entry.mode = 0o2777
+    entry.uid, entry.gid = 0, group
+    entry.mtime = int(time.time())
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.addfile(entry)
+    return buffer.getvalue()
+
+
+class Volumes:
+    def __init__(self, connection: Connection, actions: Actions) -> None:
+        self._engine = connection
+        self._actions = actions
+
+    @retried
+    def ensure(self, volume: DesiredVolume) -> None:
+        """Create the named volume with its labels; an existing one is kept."""
+        with calling(f"creating volume {volume.name}"):
+            self._engine.calls.create_volume(volume.name, labels=dict(volume.labels))
+        if volume.group is not None:
+            self._own(volume, volume.group)
+
+    def _own(self, volume: DesiredVolume, group: int) -> None:
+        """Make the volume's root root:group, mode 2777, as kubelet does for an fsGroup.
+
+        Docker has no volume option for it, so a throwaway container (never
+        started) mounts the volume and the archive API writes one directory
+        entry onto its mount point: extracting a directory over an existing one
+        applies the entry's owner and mode. (The entry cannot be "." of the
+        mount path itself: Docker skips "." when extracting.)
+        """
+        body = {
+            "Image": volume.helper_image,
+            "Entrypoint": ["true"],
+            "Labels": {L.HELPER: self._engine.instance},
+            "HostConfig": {
+                "Mounts": [
+                    {
+                        "Type": "volume",
+                        "Source": volume.name,
+                        "Target": "/volume",
+                        "VolumeOptions": {"NoCopy": True},
+                    }
+                ]
+            },
+        }
+        name = f"{volume.name}.fsgroup-{uuid.uuid4().hex[:8]}"
+        helper = self._actions.create(body, name, "IfNotPresent")
+        try:
+            with calling(f"setting the group of volume {volume.name}"):
+                self._engine.sdk.put_archive(helper, "/", _directory_tar("volume", group))
+        finally:
+            with contextlib.suppress(DriverError), calling(f"removing {name}"):
+                self._engine.calls.remove_container(helper, force=True)
+
+    @retried
+    def record_owner(self, unit: UnitKey, owner: Owner) -> None:
+        """Claim ``unit`` for ``owner`` (a labelled volume), then drop its older claims."""
+        instance = self._engine.instance
+        name = claim_name(instance, unit.kind.value, unit.namespace, unit.name, owner)
+        labels = {
+            L.MANAGED_BY: instance,
+            L.KIND: unit.kind.value,
+            L.NAMESPACE: unit.namespace,
+            L.SANDBOX: unit.name,
+            L.CLAIM: "true",
+        } | owner.labels()
+        with calling(f"recording the owner of {unit}"):
+            self._engine.calls.create_volume(name, labels=labels)
+        filters = {"label": [f"{L.MANAGED_BY}={instance}", f"{L.CLAIM}=true", *unit_labels(unit)]}
+        with calling("listing claims"):
+            volumes = self._engine.calls.volumes(filters=filters).get("Volumes") or []
+        for volume in volumes:
+            if volume["Name"] != name:
+                with contextlib.suppress(NotFound), calling(f"removing claim {volume['Name']}"):
+                    self._engine.calls.remove_volume(volume["Name"])
+
+    @retried
+    def remove_all(self, unit: UnitKey) -> None:
+        """Remove the volumes this instance made for ``unit``. Already gone is success."""
+        with calling("listing volumes"):
+            found = self._engine.calls.volumes(filters={"label": self._engine.mine(unit)})
+        for volume in found.get("Volumes") or []:
+            try:
+                with calling(f"removing volume {volume['Name']}"):
+                    self._engine.calls.remove_volume(volume["Name"])
+            except NotFound:
+                continue
+
+
+__all__ = ["Volumes"]
