@@ -3,36 +3,42 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
-from reconciler.cli import common, engines
-from reconciler.cli.app import cli
+from reconciler.cli import common, engines, render
 from reconciler.cli.options import Options
+from reconciler.core.admission import admit, admit_facts, facts_wanted
+from reconciler.core.compile import compile_units
 from reconciler.core.errors import ReconcilerError
+from reconciler.formats.schema import schema as build
 
 
-@cli.command()
+@click.command()
 @common.files
 @common.recursive
 @click.pass_obj
 def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     """Check manifests and what their runtimes can share. Exit 0: valid, 1: invalid.
 
-    Needs no daemon; when one answers, the runtimes it offers are checked too.
+    Needs no daemon; when one answers, the runtimes it offers are checked too, and
+    what its images say (runAsNonRoot), without pulling any.
     """
-    from reconciler.core.admission import admit
-
     loaded = common.load(paths, recursive)
-    compiled = common.compile_units(options, loaded)
-    offered = None
-    if {r for c in compiled for r in c.unit.runtimes} - {"runc"}:
+    compiled = compile_units(loaded.manifests, options.build)
+    desired = admit(compiled, options.build, None)
+    wanted = facts_wanted(desired)
+    if {r for c in compiled for r in c.unit.runtimes} - {"runc"} or wanted:
         try:
-            offered = engines.make_driver(options).runtimes()
+            with engines.driver(options) as driver:
+                desired = admit(compiled, options.build, driver.runtimes())
+                if wanted:
+                    facts = driver.facts(facts_wanted(desired), pull=False)
+                    desired = admit_facts(desired, facts, dry_run=True)
         except ReconcilerError as exc:
-            click.echo(f"warning: runtimes not checked against the daemon: {exc}", err=True)
-    desired = admit(compiled, options.build, offered)
+            click.echo(f"warning: not checked against the engine: {exc}", err=True)
     common.notes(desired)
     for key, reason in desired.refused:
         click.echo(f"error: {key}: {reason}", err=True)
@@ -42,7 +48,7 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     sys.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--kind",
     type=click.Choice(["Sandbox", "Container", "Pod", "ConfigMap", "Secret"]),
@@ -51,14 +57,10 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
 )
 def schema(kind: str | None) -> None:
     """Print the JSON Schema of the manifests, for editors (yaml-language-server)."""
-    import json
-
-    from reconciler.formats.schema import schema as build
-
     click.echo(json.dumps(build(kind), indent=2))
 
 
-@cli.command("policy")
+@click.command("policy")
 @click.option(
     "-o",
     "--output",
@@ -69,6 +71,4 @@ def schema(kind: str | None) -> None:
 @click.pass_obj
 def policy_command(options: Options, output: str) -> None:
     """Print the effective security policy: level, allowances and the rules in force."""
-    from reconciler.cli import render
-
     click.echo(render.dump(options.policy.describe(), output).rstrip())

@@ -5,21 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import click
 
+from reconciler.cli import render
 from reconciler.cli.options import Options
 from reconciler.core.manifests import DEFAULT_LIMITS, LoadResult, load_paths
 from reconciler.core.models import Kind
-from reconciler.core.ownership import ONE_SHOT, Owner, applied
+from reconciler.core.ownership import Owner, applied
+from reconciler.core.spec import Desired, UnitKey
 from reconciler.drivers.cri.capabilities import CRI
-
-if TYPE_CHECKING:
-    from reconciler.core.compile import Compiled
-    from reconciler.core.spec import Desired, UnitKey
 
 files = click.option(
     "-f",
@@ -64,8 +61,6 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def load(paths: Sequence[str], recursive: bool) -> LoadResult:
     """The manifests under ``paths``; their warnings and errors said on stderr."""
-    from reconciler.cli import render
-
     if not paths:
         raise click.UsageError("give at least one -f PATH")
     options = click.get_current_context().find_object(Options)
@@ -77,15 +72,6 @@ def load(paths: Sequence[str], recursive: bool) -> LoadResult:
     if loaded.errors:
         click.echo(render.problems_text(loaded.errors, "error", on_terminal), err=True)
     return loaded
-
-
-def compile_units(
-    options: Options, loaded: LoadResult, owner: Owner = ONE_SHOT
-) -> tuple[Compiled, ...]:
-    from reconciler.core.compile import compile_units
-
-    build = replace(options.build, owner=owner)
-    return compile_units(loaded.manifests, build)
 
 
 def applied_owner(paths: Sequence[str]) -> Owner:
@@ -100,8 +86,6 @@ def notes(desired: Desired) -> None:
 
 def parse_names(names: Sequence[str], namespace: str) -> tuple[set[UnitKey], set[str]]:
     """KIND/NAME picks one kind; a bare NAME matches either kind."""
-    from reconciler.core.spec import UnitKey
-
     keys: set[UnitKey] = set()
     bare: set[str] = set()
     kinds = {k.value.lower(): k for k in Kind}

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import sys
+import termios
+import time
+import tty
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 import click
 
 from reconciler.cli import common, engines
-from reconciler.cli.app import cli
 from reconciler.cli.options import Options
 from reconciler.core.errors import ReconcilerError
-
-if TYPE_CHECKING:
-    from reconciler.drivers.base import Driver
+from reconciler.core.selection import pick
+from reconciler.drivers.base import Driver
 
 _DURATION = {"s": 1, "m": 60, "h": 3600}
 
 
 def _since(value: str | None, now: float) -> float | None:
     """--since: a duration (30s, 5m, 2h) before now, or an RFC 3339 time."""
-    import re
-    from datetime import datetime
-
     if value is None:
         return None
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", value)
@@ -41,8 +41,6 @@ def _since(value: str | None, now: float) -> float | None:
 
 def _pick(options: Options, unit: str, namespace: str, container: str | None) -> tuple[Driver, str]:
     """The driver and the id of the container `logs` / `exec` mean (kubectl's defaults)."""
-    from reconciler.core.selection import pick
-
     driver = engines.make_driver(options)
     try:
         observed = driver.observe(start_times=False)
@@ -66,7 +64,7 @@ _container = click.option(
 )
 
 
-@cli.command()
+@click.command()
 @click.argument("unit")
 @_container
 @_unit_namespace
@@ -101,9 +99,6 @@ def logs(
     runs before that one are included; a recreated container's earlier logs
     went with the old container.
     """
-    import signal
-    import time
-
     driver, container_id = _pick(options, unit, namespace, container)
     until = None
     if previous:
@@ -157,7 +152,7 @@ def logs(
         )
 
 
-@cli.command("exec")
+@click.command("exec")
 @click.argument("unit")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_container
@@ -178,8 +173,6 @@ def exec_(
 
     reconciler exec web -c app -- ls /data;  reconciler exec web -it -- sh
     """
-    import contextlib
-
     driver, container_id = _pick(options, unit, namespace, container)
     stdin = sys.stdin.buffer if interactive else None
     size = None
@@ -207,9 +200,6 @@ def exec_(
 @contextlib.contextmanager
 def _raw_terminal(fd: int) -> Iterator[None]:
     """The terminal in raw mode (keys go to the container's shell), restored after."""
-    import termios
-    import tty
-
     saved = termios.tcgetattr(fd)
     tty.setraw(fd)
     try:

@@ -6,28 +6,30 @@ per command to the codes the docstring of ``reconciler.cli`` documents.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli import common, engines
-from reconciler.cli.app import cli
+from reconciler.cli import common, engines, render
 from reconciler.cli.options import Options
-from reconciler.converge.reconcile import OBSERVE_AGAIN_ROUNDS, Verdict
-
-if TYPE_CHECKING:
-    from reconciler.cli.progress import Progress
-    from reconciler.converge.executor import Outcome, Result
-    from reconciler.converge.reconcile import Configure, Reconciled
-    from reconciler.core.actions import Action
-    from reconciler.core.compile import Compiled
-    from reconciler.core.manifests import LoadResult
-    from reconciler.core.observed import Observation
-    from reconciler.core.planner import Plan, PlanConfig
-    from reconciler.core.spec import Desired, UnitKey
+from reconciler.cli.progress import Progress
+from reconciler.cli.report import document
+from reconciler.converge.executor import Outcome, Result
+from reconciler.converge.reconcile import (
+    OBSERVE_AGAIN_ROUNDS,
+    Configure,
+    Reconciled,
+    Verdict,
+    reconcile,
+)
+from reconciler.core.actions import Action, waiting_text
+from reconciler.core.compile import Compiled, compile_units
+from reconciler.core.manifests import LoadResult
+from reconciler.core.observed import Observation
+from reconciler.core.planner import Plan, PlanConfig
+from reconciler.core.spec import Desired, UnitKey
 
 # A verdict's exit code: apply and delete 0 / 1; diff as kubectl's (0 no changes,
 # 1 changes, 2 an error).
@@ -59,8 +61,6 @@ class Printer:
         if plan.warnings:
             click.echo("\n".join(f"warning: {w}" for w in plan.warnings), err=True)
         if self._first and self._wants_progress:
-            from reconciler.cli.progress import Progress
-
             self.progress = Progress(sys.stderr, {u.key: len(u.actions) for u in plan.units})
         self._first = False
 
@@ -73,8 +73,6 @@ class Printer:
             self.progress.print(line, sys.stdout)
 
     def begin(self, key: UnitKey, action: Action) -> None:
-        from reconciler.core.actions import waiting_text
-
         text = waiting_text(action)
         if text is not None:
             self.say(f"{key}: {text}")
@@ -82,8 +80,6 @@ class Printer:
             self.progress.begin(key, action)
 
     def done(self, key: UnitKey, outcome: Outcome) -> None:
-        from reconciler.cli import render
-
         self.say(render.outcome_text(key, outcome, self.color))
         if self.progress is not None:
             self.progress.finished(key, outcome)
@@ -108,24 +104,21 @@ def converge(
 ) -> Reconciled:
     """One reconcile through the driver ``--driver`` names, printed as it goes, and
     the summary after. Exits with ``error_code`` when the engine cannot be observed."""
-    from reconciler.cli import render
-    from reconciler.converge.reconcile import reconcile
-
-    driver = engines.make_driver(options)
     printer = Printer(output, progress=not dry_run, notes=notes)
     try:
-        done = reconcile(
-            driver,
-            compiled,
-            options.build,
-            configure,
-            dry_run=dry_run,
-            parallel=parallel,
-            rounds=rounds,
-            on_plan=printer.plan,
-            on_begin=printer.begin,
-            on_outcome=printer.done,
-        )
+        with engines.driver(options) as driver:
+            done = reconcile(
+                driver,
+                compiled,
+                options.build,
+                configure,
+                dry_run=dry_run,
+                parallel=parallel,
+                rounds=rounds,
+                on_plan=printer.plan,
+                on_begin=printer.begin,
+                on_outcome=printer.done,
+            )
     finally:
         printer.close()
     if done.error is not None:
@@ -147,10 +140,6 @@ def print_report(
     not_found: Sequence[str] = (),
 ) -> None:
     """The one JSON document of ``-o json`` (docs/output.md)."""
-    import json
-
-    from reconciler.cli.report import document
-
     click.echo(
         json.dumps(
             document(
@@ -170,14 +159,12 @@ def print_report(
 
 
 def _print_plan(plan: Plan, empty: str = "") -> None:
-    from reconciler.cli import render
-
     text = render.plan_text(plan, common.color())
     if text or empty:
         click.echo(text or empty)
 
 
-@cli.command()
+@click.command()
 @common.files
 @common.recursive
 @click.option(
@@ -213,19 +200,12 @@ def apply(
     Units apply makes belong to apply; --prune removes only the units last
     applied from the same set of paths, never those of `run` or `sync`.
     """
-    from reconciler.core.planner import PlanConfig
-
     loaded = common.load(paths, recursive)
-    owner = common.applied_owner(paths)
-    config = replace(
-        PlanConfig.of(options.build),
-        owner=owner,
-        adopt=adopt,
-        prune=prune,
-        allow_empty=allow_empty,
-        incomplete=not loaded.ok,
+    build = options.build_for(common.applied_owner(paths))
+    config = PlanConfig.of(
+        build, adopt=adopt, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok
     )
-    compiled = common.compile_units(options, loaded, owner)
+    compiled = compile_units(loaded.manifests, build)
     done = converge(options, compiled, config, dry_run=dry_run, parallel=parallel, output=output)
     if dry_run and output == "text":
         _print_plan(done.plan, "no changes")
@@ -234,7 +214,7 @@ def apply(
     sys.exit(APPLY_CODES[done.verdict] or (0 if loaded.ok else 1))
 
 
-@cli.command()
+@click.command()
 @common.files
 @common.recursive
 @click.option("--prune", is_flag=True, help="Include removals of units the paths no longer define.")
@@ -254,19 +234,12 @@ def diff(
     output: str,
 ) -> None:
     """Show what apply would do, and why. Exit 0: no changes, 1: changes, 2: error."""
-    from reconciler.core.planner import PlanConfig
-
     loaded = common.load(paths, recursive)
-    owner = common.applied_owner(paths)
-    config = replace(
-        PlanConfig.of(options.build),
-        owner=owner,
-        adopt=adopt,
-        prune=prune,
-        allow_empty=allow_empty,
-        incomplete=not loaded.ok,
+    build = options.build_for(common.applied_owner(paths))
+    config = PlanConfig.of(
+        build, adopt=adopt, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok
     )
-    compiled = common.compile_units(options, loaded, owner)
+    compiled = compile_units(loaded.manifests, build)
     done = converge(
         options, compiled, config, dry_run=True, output=output, notes=True, error_code=2
     )
@@ -277,7 +250,7 @@ def diff(
     sys.exit(2 if not loaded.ok else DIFF_CODES[done.verdict])
 
 
-@cli.command()
+@click.command()
 @common.files
 @common.recursive
 @click.argument("names", nargs=-1)
@@ -297,9 +270,6 @@ def delete(
     output: str,
 ) -> None:
     """Remove units named by manifests (-f) or by NAME / KIND/NAME."""
-    from reconciler.core.planner import PlanConfig
-    from reconciler.core.spec import UnitKey
-
     if not paths and not names:
         raise click.UsageError("give -f PATH or at least one NAME")
     keys, bare = common.parse_names(names, namespace)
@@ -322,7 +292,7 @@ def delete(
         )
         for message in missing:
             click.echo(f"error: {message}", err=True)
-        return replace(PlanConfig.of(options.build), delete=frozenset(wanted & present))
+        return PlanConfig.of(options.build, delete=frozenset(wanted & present))
 
     done = converge(options, (), configure, dry_run=dry_run, output=output, rounds=0)
     if dry_run and output == "text":

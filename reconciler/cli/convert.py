@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
+import yaml
 
 from reconciler.cli import common
-from reconciler.cli.app import cli
+from reconciler.formats.compose import convert as from_compose
+from reconciler.formats.export import export as to_kubernetes
 
 
-@cli.command()
+@click.command()
 @common.files
 @common.recursive
 @click.option(
@@ -35,10 +37,6 @@ def export(paths: tuple[str, ...], recursive: bool, target: str, workload: str) 
     What has no equivalent in Kubernetes is reported on stderr, never dropped
     silently. Exit 1 when a manifest is invalid (the valid ones are written).
     """
-    import yaml
-
-    from reconciler.formats.export import export as to_kubernetes
-
     del target  # one target so far; the option says what the output is
     loaded = common.load(paths, recursive)
     exported = to_kubernetes(
@@ -62,8 +60,6 @@ def export(paths: tuple[str, ...], recursive: bool, target: str, workload: str) 
 
 def _secrets(files: Sequence[str]) -> list[tuple[str, str]]:
     """(file, name) of every Secret in the manifest files read (stdin is not read again)."""
-    import yaml
-
     found = []
     for file in files:
         try:
@@ -76,7 +72,7 @@ def _secrets(files: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
-@cli.command()
+@click.command()
 @click.argument("compose_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def convert(compose_file: Path) -> None:
     """Turn a docker-compose file into manifests (YAML on stdout).
@@ -85,10 +81,6 @@ def convert(compose_file: Path) -> None:
     sandbox; the others become standalone Containers. What a manifest cannot
     express is reported on stderr. Exit 1 when a service could not be converted.
     """
-    import yaml
-
-    from reconciler.formats.compose import convert as from_compose
-
     try:
         data = yaml.safe_load(compose_file.read_text())
     except (OSError, yaml.YAMLError) as exc:

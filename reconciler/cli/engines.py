@@ -8,6 +8,8 @@ capabilities to ``DRIVERS`` and a branch to ``make_driver``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 import click
@@ -41,7 +43,9 @@ class DriverOptions(Protocol):
 
 
 def make_driver(options: DriverOptions) -> Driver:
-    """The driver ``--driver`` names, imported only when a command needs the engine."""
+    """The driver ``--driver`` names, imported only when a command needs the engine: the
+    one import kept inside a function, as each driver costs the other's users its start
+    (the CRI driver imports grpc and protobuf, ~60 ms; validate needs neither)."""
     if options.driver == DOCKER.name:
         from reconciler.drivers.docker.driver import DockerDriver
 
@@ -55,3 +59,13 @@ def make_driver(options: DriverOptions) -> Driver:
             ) from exc
         return CriDriver(options.instance, options.cri_endpoint, options.cri_state_dir)
     raise click.UsageError(f"no such driver: {options.driver}")
+
+
+@contextmanager
+def driver(options: DriverOptions) -> Iterator[Driver]:
+    """``make_driver``, closed when the command is done with it."""
+    made = make_driver(options)
+    try:
+        yield made
+    finally:
+        made.close()

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from reconciler.cli import common, engines
-from reconciler.cli.app import cli
+from reconciler.cli.converge import APPLY_CODES, converge
 from reconciler.cli.options import Options
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.ownership import watching
-
-if TYPE_CHECKING:
-    from reconciler.loop.control import LoopSettings
-    from reconciler.loop.metrics import LoopMetrics
-    from reconciler.sources.git import GitSettings, GitSource
+from reconciler.core.ownership import Owner, watching
+from reconciler.core.planner import PlanConfig
+from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.control import Loop, LoopSettings
+from reconciler.loop.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
+from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name, write_record
+from reconciler.loop.statusrecord import LoopStatus
+from reconciler.sources.git import GitSettings, GitSource, owner_for_git
+from reconciler.sources.gitmirror import Mirror, check_branch, clean_path
+from reconciler.sources.webhook import Webhook, parse_listen
 
 
 def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -72,7 +80,51 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-@cli.command()
+@dataclass(frozen=True, slots=True)
+class LoopFlags:
+    """The control loop's options, as `run` and `sync` both take them."""
+
+    resync: float
+    backoff_initial: float
+    backoff_max: float
+    parallel: int
+    log_format: str
+    metrics_addr: str | None
+    allow_empty: bool
+    adopt: bool
+    state_dir: str | None
+
+    def checked(self) -> None:
+        _logging(self.log_format)
+        if self.backoff_initial > self.backoff_max:
+            raise click.BadParameter("--backoff-initial exceeds --backoff-max")
+
+    @property
+    def states(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else default_state_dir()
+
+    def settings(
+        self, options: Options, owner: Owner, directory: Path, **more: Any
+    ) -> LoopSettings:
+        """The loop's settings for the source ``owner``, whose manifests are in ``directory``."""
+        daemon = common.daemon(options)
+        return LoopSettings(
+            directory=directory,
+            build=options.build_for(owner),
+            adopt=self.adopt,
+            state_dir=self.states,
+            state_name=state_name(options.instance, daemon, owner.source),
+            daemon=daemon,
+            resync=self.resync,
+            backoff=BackoffPolicy(initial=self.backoff_initial, maximum=self.backoff_max),
+            parallel=self.parallel,
+            allow_empty=self.allow_empty,
+            limits=options.limits,
+            **more,
+        )
+
+
+@click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @common.recursive
 @_loop_options
@@ -82,57 +134,28 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
 @common.adopt
 @common.state_dir
 @click.pass_obj
-def run(
-    options: Options,
-    directory: Path,
-    recursive: bool,
-    resync: float,
-    backoff_initial: float,
-    backoff_max: float,
-    allow_empty: bool,
-    parallel: int,
-    log_format: str,
-    adopt: bool,
-    state_dir: str | None,
-    metrics_addr: str | None,
-) -> None:
+def run(options: Options, /, directory: Path, recursive: bool, **flags: Any) -> None:
     """Watch DIRECTORY and keep the Docker host as its manifests say, until stopped.
 
     The directory owns the units it defines: it prunes only those, and a unit
     another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops the loop and leaves the containers running.
     """
-    from reconciler.loop.backoff import BackoffPolicy
-    from reconciler.loop.control import Loop, LoopSettings
-    from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name
-
-    _logging(log_format)
+    loop_flags = LoopFlags(**flags)
+    loop_flags.checked()
     if not directory.is_dir():
         common.fail(f"{directory} is not a directory")
-    if backoff_initial > backoff_max:
-        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
-    daemon = common.daemon(options)
     owner = watching(str(directory.resolve()))
-    settings = LoopSettings(
-        directory=directory.resolve(),
-        build=replace(options.build, owner=owner),
-        adopt=adopt,
-        state_dir=Path(state_dir) if state_dir else default_state_dir(),
-        state_name=state_name(options.instance, daemon, owner.source),
-        daemon=daemon,
-        recursive=recursive,
-        resync=resync,
-        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
-        parallel=parallel,
-        allow_empty=allow_empty,
-        limits=options.limits,
-    )
+    settings = loop_flags.settings(options, owner, directory.resolve(), recursive=recursive)
     try:
         with (
-            InstanceLock(settings.state_dir, settings.state_name, daemon, options.instance),
-            _served(metrics_addr, resync) as metrics,
+            InstanceLock(
+                settings.state_dir, settings.state_name, settings.daemon, options.instance
+            ),
+            _served(loop_flags.metrics_addr, loop_flags.resync) as metrics,
+            engines.driver(options) as driver,
         ):
-            loop = Loop(settings, engines.make_driver(options), metrics=metrics)
+            loop = Loop(settings, driver, metrics=metrics)
             _stop_on_signals(loop.stop)
             loop.run()
     except ReconcilerError as exc:
@@ -145,8 +168,6 @@ def run(
 def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
     """Metrics and health for a long-running command (run, and sync can reuse it),
     served on ``addr`` when given; None otherwise."""
-    from reconciler.loop.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
-
     if addr is None:
         yield None
         return
@@ -165,7 +186,7 @@ def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
         server.close()
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--repo", "url", required=True, metavar="URL", help="Repository to follow (any URL git takes)."
 )
@@ -213,28 +234,7 @@ def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
 @common.adopt
 @common.state_dir
 @click.pass_obj
-def sync(
-    options: Options,
-    url: str,
-    branch: str,
-    repo_path: str,
-    interval: float,
-    once: bool,
-    allow_empty: bool,
-    listen: str | None,
-    webhook_secret_file: Path | None,
-    verify_commits: bool,
-    allowed_signers: Path | None,
-    gnupg_home: Path | None,
-    resync: float,
-    backoff_initial: float,
-    backoff_max: float,
-    parallel: int,
-    log_format: str,
-    metrics_addr: str | None,
-    adopt: bool,
-    state_dir: str | None,
-) -> None:
+def sync(options: Options, /, **flags: Any) -> None:
     """Follow a branch of a git repository: keep the host as its manifests under --path say.
 
     One whole commit at a time: a commit with any broken file, a missing
@@ -243,71 +243,70 @@ def sync(
     and a unit another source owns is reported, not taken (unless --adopt).
     SIGTERM or SIGINT stops it and leaves the containers running.
     """
-    from reconciler.loop.backoff import BackoffPolicy
-    from reconciler.loop.control import Loop, LoopSettings
-    from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name
-    from reconciler.sources.git import GitSettings, owner_for_git
-    from reconciler.sources.gitmirror import check_branch, clean_path
-    from reconciler.sources.webhook import parse_listen
-
-    _logging(log_format)
+    f = SyncFlags(**flags)
+    f.checked()
+    git = f.git(options)
+    address = parse_listen(f.listen) if f.listen else None
+    secret = _webhook_secret(f.webhook_secret_file)
+    owner = owner_for_git(git.url, git.branch, git.path)
+    source = _git_source(options, f.states, git, owner.source)
+    settings = f.settings(options, owner, source.mirror.current)
     try:
-        branch = check_branch(branch)
-        repo_path = clean_path(repo_path)
-        address = parse_listen(listen) if listen else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    if address is not None and webhook_secret_file is None:
-        raise click.UsageError("--listen needs --webhook-secret-file")
-    if verify_commits and allowed_signers is None and gnupg_home is None:
-        raise click.UsageError("--verify-commits needs --allowed-signers or --gnupg-home")
-    if backoff_initial > backoff_max:
-        raise click.BadParameter("--backoff-initial exceeds --backoff-max")
-    secret = _webhook_secret(webhook_secret_file)
-    daemon = common.daemon(options)
-    states = Path(state_dir) if state_dir else default_state_dir()
-    owner = owner_for_git(url, branch, repo_path)
-    source = _git_source(
-        options,
-        states,
-        GitSettings(
-            url=url,
-            branch=branch,
-            path=repo_path,
-            interval=interval,
-            allow_empty=allow_empty,
-            verify_commits=verify_commits,
-            allowed_signers=allowed_signers.resolve() if allowed_signers else None,
-            gnupg_home=gnupg_home.resolve() if gnupg_home else None,
-            limits=options.limits,
-        ),
-        owner.source,
-    )
-    settings = LoopSettings(
-        directory=source.mirror.current,
-        build=replace(options.build, owner=owner),
-        adopt=adopt,
-        state_dir=states,
-        state_name=state_name(options.instance, daemon, owner.source),
-        daemon=daemon,
-        resync=resync,
-        backoff=BackoffPolicy(initial=backoff_initial, maximum=backoff_max),
-        parallel=parallel,
-        allow_empty=allow_empty,
-    )
-    try:
-        with InstanceLock(states, settings.state_name, daemon, options.instance):
-            if once:
-                sys.exit(_sync_once(options, source, settings, parallel))
-            with _served(metrics_addr, resync) as metrics:
-                loop = Loop(settings, engines.make_driver(options), source, metrics=metrics)
+        with InstanceLock(f.states, settings.state_name, settings.daemon, options.instance):
+            if f.once:
+                sys.exit(_sync_once(options, source, settings, f.parallel))
+            with _served(f.metrics_addr, f.resync) as metrics, engines.driver(options) as driver:
+                loop = Loop(settings, driver, source, metrics=metrics)
                 with _webhook(address, secret, source.trigger):
                     _stop_on_signals(loop.stop)
                     loop.run()
     except ReconcilerError as exc:
         common.fail(str(exc))
     except OSError as exc:
-        common.fail(f"state directory {states}: {exc}")
+        common.fail(f"state directory {f.states}: {exc}")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFlags(LoopFlags):
+    """What `sync` takes beyond the loop's options: the branch, the webhook, signatures."""
+
+    url: str
+    branch: str
+    repo_path: str
+    interval: float
+    once: bool
+    listen: str | None
+    webhook_secret_file: Path | None
+    verify_commits: bool
+    allowed_signers: Path | None
+    gnupg_home: Path | None
+
+    def checked(self) -> None:
+        LoopFlags.checked(self)
+        try:
+            check_branch(self.branch)
+            clean_path(self.repo_path)
+            if self.listen:
+                parse_listen(self.listen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        if self.listen and self.webhook_secret_file is None:
+            raise click.UsageError("--listen needs --webhook-secret-file")
+        if self.verify_commits and self.allowed_signers is None and self.gnupg_home is None:
+            raise click.UsageError("--verify-commits needs --allowed-signers or --gnupg-home")
+
+    def git(self, options: Options) -> GitSettings:
+        return GitSettings(
+            url=self.url,
+            branch=check_branch(self.branch),
+            path=clean_path(self.repo_path),
+            interval=self.interval,
+            allow_empty=self.allow_empty,
+            verify_commits=self.verify_commits,
+            allowed_signers=self.allowed_signers.resolve() if self.allowed_signers else None,
+            gnupg_home=self.gnupg_home.resolve() if self.gnupg_home else None,
+            limits=options.limits,
+        )
 
 
 def _webhook_secret(path: Path | None) -> bytes:
@@ -325,12 +324,6 @@ def _webhook_secret(path: Path | None) -> bytes:
 
 def _git_source(options: Options, states: Path, settings: GitSettings, owner: str) -> GitSource:
     """The branch to follow, through a mirror of its own under ``states``."""
-    import hashlib
-
-    from reconciler.loop.statefile import state_name
-    from reconciler.sources.git import GitSource
-    from reconciler.sources.gitmirror import Mirror
-
     # A mirror per instance, daemon and source: two syncs never swap or clean
     # each other's trees (whose 'current' is the last commit good for its path).
     key = f"{state_name(options.instance, common.daemon(options))}\0{owner}"
@@ -343,8 +336,6 @@ def _webhook(
     address: tuple[str, int] | None, secret: bytes, trigger: Callable[[], None]
 ) -> Iterator[None]:
     """The webhook (sources/webhook.py) served while the loop runs, when --listen asks."""
-    from reconciler.sources.webhook import Webhook
-
     if address is None:
         yield
         return
@@ -358,24 +349,12 @@ def _webhook(
 
 def _sync_once(options: Options, source: GitSource, settings: LoopSettings, parallel: int) -> int:
     """Fetch, converge once; 0 converged, 1 the commit or a unit failed."""
-    from datetime import UTC, datetime
-
-    from reconciler.cli.converge import APPLY_CODES, converge
-    from reconciler.core.planner import PlanConfig
-    from reconciler.loop.statefile import write_record
-    from reconciler.loop.statusrecord import LoopStatus
-
     source.poll()
     revision = source.revision
     code = 1 if source.last_error else 0
     if revision is not None:
-        config = replace(
-            PlanConfig.of(settings.build),
-            owner=settings.build.owner,
-            adopt=settings.adopt,
-            prune=True,
-            allow_empty=settings.allow_empty,
-            incomplete=False,
+        config = PlanConfig.of(
+            settings.build, adopt=settings.adopt, prune=True, allow_empty=settings.allow_empty
         )
         compiled = source.compiled(settings.build)
         done = converge(options, compiled, config, parallel=parallel, rounds=0)
@@ -396,15 +375,12 @@ def _sync_once(options: Options, source: GitSource, settings: LoopSettings, para
 def _stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT set ``stop`` (from another thread: a handler runs between two
     bytecodes of the main thread, which may be holding the event's own lock)."""
-    import signal
-
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
 
 
 class _JsonLogs(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        import json
 
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
+from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Mode
+from reconciler.core.ownership import Owner
 from reconciler.core.policy import BASELINE, Policy
 from reconciler.drivers.docker.capabilities import DOCKER
-
-if TYPE_CHECKING:
-    from reconciler.core.compile import BuildConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +30,6 @@ class Options:
 
     @property
     def build(self) -> BuildConfig:
-        from reconciler.core.compile import BuildConfig
-
         return BuildConfig(
             self.instance,
             self.mode,
@@ -44,3 +40,7 @@ class Options:
             driver=DRIVERS[self.driver],
             policy=self.policy,
         )
+
+    def build_for(self, owner: Owner) -> BuildConfig:
+        """The settings units are compiled and planned with, for the source ``owner``."""
+        return replace(self.build, owner=owner)

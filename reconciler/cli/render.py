@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
-from reconciler.converge.executor import Outcome, Result
 from reconciler.core.actions import describe
-from reconciler.core.errors import Problem
-from reconciler.core.planner import Plan
 
-if TYPE_CHECKING:  # get's; apply and the rest print no status (and import none)
+if TYPE_CHECKING:  # types only: the group prints a config's problems before any command
+    from reconciler.converge.executor import Outcome, Result
+    from reconciler.core.errors import Problem
+    from reconciler.core.planner import Plan
     from reconciler.loop.status import UnitStatus
 
 _COLORS = {"+": "green", "-": "red", "~": "yellow", ">": "cyan", "=": "blue", "!": "red"}

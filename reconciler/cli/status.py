@@ -5,21 +5,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from reconciler.cli import common, engines
-from reconciler.cli.app import cli
+from reconciler.cli import common, engines, render
 from reconciler.cli.options import Options
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.models import Kind
+from reconciler.core.spec import UnitKey
+from reconciler.loop.statefile import default_state_dir, read_records
+from reconciler.loop.status import UnitStatus, merge_loop_status, unit_statuses
+from reconciler.loop.statusrecord import LoopStatus
 
-if TYPE_CHECKING:
-    from reconciler.loop.status import UnitStatus
-    from reconciler.loop.statusrecord import LoopStatus
 
-
-@cli.command()
+@click.command()
 @click.argument("names", nargs=-1)
 @click.option("-n", "--namespace", default=None, help="Only this namespace.")
 @click.option(
@@ -45,8 +45,6 @@ def get(
     After `reconciler sync`: the repository, branch, path, the last applied and
     attempted revisions and the last error (``sync`` in -o json).
     """
-    from reconciler.cli import render
-
     statuses, loops = _statuses(options, state_dir)
     if namespace:
         statuses = [s for s in statuses if s.namespace == namespace]
@@ -76,15 +74,12 @@ def get(
 
 def _statuses(options: Options, state_dir: str | None) -> tuple[list[UnitStatus], list[LoopStatus]]:
     """The units as the engine shows them, with each loop's view merged in; the loops."""
-    from reconciler.loop.statefile import default_state_dir, read_records
-    from reconciler.loop.status import merge_loop_status, unit_statuses
-
-    driver = engines.make_driver(options)
-    try:
-        observed = driver.observe()
-    except ReconcilerError as exc:
-        common.fail(str(exc))
-    details = driver.details([c.id for c in observed.containers])
+    with engines.driver(options) as driver:
+        try:
+            observed = driver.observe()
+            details = driver.details([c.id for c in observed.containers])
+        except ReconcilerError as exc:
+            common.fail(str(exc))
     statuses = unit_statuses(observed, options.instance, details)
     directory = Path(state_dir) if state_dir else default_state_dir()
     try:
@@ -102,9 +97,6 @@ def _named(
     statuses: list[UnitStatus], names: Sequence[str], namespace: str | None
 ) -> tuple[list[UnitStatus], list[str]]:
     """The statuses NAMES pick (all without NAMES), and the names that found none."""
-    from reconciler.core.models import Kind
-    from reconciler.core.spec import UnitKey
-
     if not names:
         return statuses, []
     keys, bare = common.parse_names(names, namespace or "default")
@@ -123,7 +115,6 @@ def _print_table(
     file_errors: Mapping[str, Sequence[str]],
     named: bool,
 ) -> None:
-    from reconciler.cli import render
 
     if statuses or not named:
         click.echo(render.status_table(statuses) if statuses else "no units")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import platform
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
 import click
 
 from reconciler.cli import common, engines
-from reconciler.cli.app import cli
 from reconciler.cli.options import Options
 from reconciler.core.errors import ReconcilerError
 
 
-@cli.command()
+@click.command()
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -20,11 +24,6 @@ def version(options: Options, output: str) -> None:
 
     Works without a daemon, saying so (exit 0).
     """
-    import json
-    import platform
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as package_version
-
     try:
         mine = package_version("reconciler")
     except PackageNotFoundError:  # run from a source tree that was never installed
@@ -36,7 +35,8 @@ def version(options: Options, output: str) -> None:
         "driver": options.driver,
     }
     try:
-        engine = engines.make_driver(options).engine()
+        with engines.driver(options) as driver:
+            engine = driver.engine()
     except ReconcilerError as exc:
         data["engine"] = None
         data["engineError"] = str(exc)

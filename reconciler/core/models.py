@@ -36,7 +36,8 @@ DEFAULT_NAMESPACE = "default"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
-def _dns_label(value: str) -> str:
+def dns_label(value: str) -> str:
+    """``value`` if it is a DNS-1123 label; ValueError saying why not."""
     if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label "
@@ -126,7 +127,7 @@ def _ip(value: str) -> str:
 
 DnsLabel = Annotated[
     str,
-    AfterValidator(_dns_label),
+    AfterValidator(dns_label),
     WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": 63}),
 ]
 NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]

@@ -75,10 +75,36 @@ class PlanConfig:
     in_place: bool = True
 
     @classmethod
-    def of(cls, build: BuildConfig) -> PlanConfig:
-        """Where every caller starts (then ``replace``): the instance, and what the engine's
-        containers can do, so no caller plans a CRI pod as if it restarted in place."""
-        return cls(instance=build.instance, in_place=build.driver.in_place)
+    def of(
+        cls,
+        build: BuildConfig,
+        *,
+        adopt: bool = False,
+        prune: bool = False,
+        allow_empty: bool = False,
+        incomplete: bool = False,
+        delete: frozenset[UnitKey] = frozenset(),
+        only: frozenset[UnitKey] | None = None,
+        held: Mapping[ContainerId, str] | None = None,
+        unhealthy: Mapping[ContainerId, str] | None = None,
+    ) -> PlanConfig:
+        """The one place a plan's configuration is made: the instance, the source that plans
+        (the build's owner) and what the engine's containers can do, from the operator's
+        settings, so no caller plans a CRI pod as if it restarted in place; then what the
+        caller asks of this plan."""
+        return cls(
+            instance=build.instance,
+            owner=build.owner,
+            adopt=adopt,
+            prune=prune,
+            allow_empty=allow_empty,
+            incomplete=incomplete,
+            delete=delete,
+            only=only,
+            held=held or {},
+            unhealthy=unhealthy or {},
+            in_place=build.driver.in_place,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.converge.executor import Result
 from reconciler.converge.reconcile import reconcile
@@ -52,8 +52,10 @@ from reconciler.core.spec import Desired, DesiredUnit, UnitKey
 from reconciler.drivers.base import Driver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.metrics import Health, LoopMetrics, stale_after
 from reconciler.loop.prober import Probed, Prober
 from reconciler.loop.restarts import RestartBook
+from reconciler.loop.sdnotify import Notifier
 from reconciler.loop.statefile import write_record
 from reconciler.loop.status import phase
 from reconciler.loop.statusrecord import (
@@ -67,10 +69,6 @@ from reconciler.loop.triggers import KnownUnits, Retries, Triggers
 from reconciler.loop.views import View, Views, by_unit
 from reconciler.loop.workqueue import WorkQueue
 from reconciler.sources.directory import Change, DirectorySource, Source
-
-if TYPE_CHECKING:
-    from reconciler.loop.metrics import LoopMetrics
-    from reconciler.loop.sdnotify import Notifier
 
 log = logging.getLogger("reconciler")
 
@@ -207,13 +205,9 @@ class Loop:
     def _notifier(self) -> Notifier | None:
         """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
         for every command built on this loop."""
-        from reconciler.loop.sdnotify import Notifier
-
         if not Notifier.wanted():
             return None
         if self.metrics is None:
-            from reconciler.loop.metrics import Health, LoopMetrics, stale_after
-
             self.metrics = LoopMetrics(Health(stale_after(self.settings.resync)))
         return Notifier(self.metrics.health, self.stop).start()
 

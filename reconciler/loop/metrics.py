@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -38,8 +39,6 @@ _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 def _epoch(text: Any) -> float | None:
     """An ISO 8601 time as unix seconds; None when absent or unreadable."""
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(str(text)).timestamp() if text else None
     except ValueError:

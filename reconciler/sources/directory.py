@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import watchfiles
+
 from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.manifests import (
@@ -285,8 +287,6 @@ class DirectorySource:
         return {"directory": str(self.files.root)}
 
     def watch(self, stop: threading.Event, changed: Callable[[Change | None], None]) -> None:
-        import watchfiles
-
         directory = self.files.root
         while not stop.is_set():
             try:
