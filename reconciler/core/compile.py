@@ -332,6 +332,8 @@ def _member_uses(
             uses.append(Use(Feature.MEMORY_VOLUME, where))
     if container.resources.storage_limit() is not None:
         uses.append(Use(Feature.STORAGE_LIMIT, f"{at}.resources.limits.ephemeral-storage"))
+    if container.lifecycle is not None and container.lifecycle.stop_signal is not None:
+        uses.append(Use(Feature.STOP_SIGNAL, f"{at}.lifecycle.stopSignal"))
     return uses
 
 
@@ -430,6 +432,7 @@ def _member_spec(
         if lifecycle and lifecycle.post_start
         else (),
         pre_stop=tuple(lifecycle.pre_stop.exec.command) if lifecycle and lifecycle.pre_stop else (),
+        stop_signal=lifecycle.stop_signal or "" if lifecycle else "",
     )
 
 

@@ -458,9 +458,30 @@ class LifecycleHandler(Model):
     exec: ExecAction
 
 
+# The names Kubernetes accepts for lifecycle.stopSignal (core/v1 Signal): Linux's.
+_SIGNALS = """ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT
+SEGV STKFLT STOP SYS TERM TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ RTMIN RTMAX"""
+STOP_SIGNALS = frozenset(
+    [f"SIG{name}" for name in _SIGNALS.split()]
+    + [f"SIGRTMIN+{n}" for n in range(1, 16)]
+    + [f"SIGRTMAX-{n}" for n in range(1, 15)]
+)
+
+
+def _stop_signal(name: str) -> str:
+    if name not in STOP_SIGNALS:
+        raise ValueError(
+            f"{name!r} is not a Linux signal name Kubernetes accepts "
+            "(e.g. SIGTERM, SIGINT, SIGQUIT, SIGUSR1)"
+        )
+    return name
+
+
 class Lifecycle(Model):
     post_start: LifecycleHandler | None = None  # right after the container starts
     pre_stop: LifecycleHandler | None = None  # before it is stopped, within the grace period
+    # What stopping the container sends first (the image's STOPSIGNAL, else SIGTERM, when unset).
+    stop_signal: Annotated[str, AfterValidator(_stop_signal)] | None = None
 
 
 class HostAlias(Model):

@@ -156,6 +156,7 @@ class MemberSpec:
     # still gets the preStop hook its containers were created with.
     post_start: tuple[str, ...] = ()
     pre_stop: tuple[str, ...] = ()
+    stop_signal: str = ""  # "" for the image's STOPSIGNAL (SIGTERM when it has none)
 
 
 class Feature(StrEnum):
@@ -169,6 +170,7 @@ class Feature(StrEnum):
     PRIVILEGED_IN_SANDBOX = "a privileged container in a sandbox"
     MIXED_RUNTIMES = "a runtime per container"
     PRIVATE_IPC = "share without ipc"
+    STOP_SIGNAL = "lifecycle.stopSignal"
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,6 +222,41 @@ def test_lifecycle_hooks_run_after_start_and_before_stop(h: Harness, tmp_path: P
     assert h.containers() == []
 
 
+def test_stop_signal_is_what_stopping_the_container_sends(h: Harness, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    # PID 1 ignores a signal it has no handler for: only SIGINT, trapped, writes the file;
+    # a SIGTERM would go unanswered until SIGKILL after the grace period.
+    h.write(
+        "sig.yaml",
+        f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: sig}}
+        spec:
+          terminationGracePeriodSeconds: 20
+          volumes: [{{name: shared, hostPath: {{path: {shared}}}}}]
+          containers:
+            - name: app
+              image: local/busybox:test
+              command:
+                - sh
+                - -c
+                - 'trap "echo INT > /shared/got; exit 0" INT; while :; do sleep 1; done'
+              volumeMounts: [{{name: shared, mountPath: /shared}}]
+              lifecycle: {{stopSignal: SIGINT}}
+        """,
+    )
+    h.apply()
+    assert h.member("sig", "app")["Config"]["StopSignal"] == "SIGINT"
+    began = time.monotonic()
+    done = h.cli("delete", "-f", str(h.root / "sig.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (shared / "got").read_text() == "INT\n"
+    assert time.monotonic() - began < 15  # answered, not killed at the end of the grace
+    assert h.containers() == []
+
+
 def test_a_failing_post_start_hook_stops_the_container(h: Harness) -> None:
     h.write(
         "bad.yaml",

@@ -263,6 +263,28 @@ def test_a_memory_volume_is_refused_by_name() -> None:
         container_config(unit.workloads[0], 0, ("network",), "/vol")
 
 
+def test_a_stop_signal_is_refused_by_admission_naming_the_field() -> None:
+    text = """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web}
+        spec:
+          containers:
+            - {name: app, image: busybox:1}
+            - {name: side, image: busybox:1, lifecycle: {stopSignal: SIGINT}}
+        """
+    loaded = load_text(dedent(text), "ns/web.yaml")
+    want = compile_and_admit(loaded.manifests, BuildConfig("i", driver=CRI, policy=PRIVILEGED))
+    (refused,) = want.refused
+    assert (
+        "spec.containers[1].lifecycle.stopSignal: lifecycle.stopSignal is not supported by "
+        "the cri driver" in str(refused)
+    )
+    unit = _unit(text, admitted=False)
+    with pytest.raises(UntranslatableSpec, match=r"container side: lifecycle\.stopSignal"):
+        container_config(unit.workloads[1], 0, ("network",), "/vol")
+
+
 def test_a_privileged_container_kind_gets_a_privileged_pod() -> None:
     unit = _unit(
         """

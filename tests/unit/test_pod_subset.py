@@ -311,6 +311,24 @@ def test_hooks_are_in_the_spec_and_on_the_container() -> None:
     assert (ref.post_start, ref.pre_stop) == (("sh", "-c", "echo hi"), ("sleep", "1"))
 
 
+def test_stop_signal_is_the_containers_and_left_out_of_the_hash_when_unset() -> None:
+    def app(lifecycle: str) -> DesiredUnit:
+        return unit_of(pod(f"[{{name: app, image: x{lifecycle}}}]"))
+
+    signalled = app(", lifecycle: {stopSignal: SIGUSR1}").workloads[0]
+    assert signalled.spec.stop_signal == "SIGUSR1"
+    assert member_body(signalled, INFRA_ID)["StopSignal"] == "SIGUSR1"
+    plain = app("").workloads[0]
+    assert "StopSignal" not in member_body(plain, INFRA_ID)
+    # Unset, the hash is the one version 1 gave: no container is recreated by the field.
+    assert app(", lifecycle: {}").workloads[0].hash == plain.hash != signalled.hash
+
+
+def test_a_stop_signal_that_is_no_linux_signal_is_refused_by_name() -> None:
+    (problem,) = errors(pod("[{name: app, image: x, lifecycle: {stopSignal: SIGSTAHP}}]"))
+    assert "lifecycle.stopSignal" in problem and "'SIGSTAHP' is not a Linux signal" in problem
+
+
 @pytest.mark.parametrize("label", ["", "not json", '"a string"', "[]", "[1]"])
 def test_a_broken_hook_label_is_no_hook(label: str) -> None:
     observed = ObservedContainer(ContainerId("c1"), "n", {L.PRE_STOP: label}, State.RUNNING, 1.0)

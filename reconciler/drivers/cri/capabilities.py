@@ -63,6 +63,8 @@ LACKS: dict[Feature, str] = {
     Feature.PRIVATE_IPC: "containerd 1.6 puts every container of a pod in the pod's IPC "
     "namespace (CRI has no container-level IPC namespace; measured): add ipc to share, or run "
     "the containers as pods of their own",
+    Feature.STOP_SIGNAL: "this containerd's CRI API has no stop signal (StopContainer sends the "
+    "image's STOPSIGNAL): set STOPSIGNAL in the image instead",
     Feature.PRIVILEGED_IN_SANDBOX: "containerd runs a privileged container only in a privileged "
     'pod sandbox ("no privileged container allowed in sandbox"), which this driver does not make',
 }

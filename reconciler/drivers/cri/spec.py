@@ -195,6 +195,8 @@ def container_config(
         _lacking(Feature.MEMBER_SYSCTLS, f"container {member.name}")
     if spec.storage_limit is not None:
         _lacking(Feature.STORAGE_LIMIT, f"container {member.name}")
+    if spec.stop_signal:
+        _lacking(Feature.STOP_SIGNAL, f"container {member.name}")
     security = pb.LinuxContainerSecurityContext(
         capabilities=pb.Capability(
             add_capabilities=list(spec.cap_add), drop_capabilities=list(spec.cap_drop)

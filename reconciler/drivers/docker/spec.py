@@ -173,6 +173,9 @@ def _process(spec: MemberSpec, body: dict[str, Any]) -> None:
         body["Env"] = [f"{e.name}={e.value}" for e in spec.env]
     if user(spec.user):
         body["User"] = user(spec.user)
+    if spec.stop_signal:
+        # What `docker stop` (and so every stop reconciler makes) sends first.
+        body["StopSignal"] = spec.stop_signal
 
 
 def _mounts(mounts: tuple[MountSpec, ...], host: dict[str, Any]) -> None:
