@@ -16,8 +16,11 @@ triggers.py (events, resync, timers, retries after errors → keys),
 workqueue.py (one pass per key at a time), restarts.py (the restart book:
 kubelet's crash-loop backoff, handed to the planner as ``held`` containers),
 prober.py (which containers are probed when; liveness failures reach the
-planner as ``unhealthy``) and statusrecord.py (what `get` reads). What is
-left here is the pass itself (observe → plan → execute) and the desired state.
+planner as ``unhealthy``), desiredstate.py (the source's units, compiled and
+admitted, and those whose last pass was quiet), booking.py (what a pass did:
+logged, counted, recorded, retried) and statuswriter.py (the file `get`
+reads). What is left here is reading the source, the threads, and the pass
+itself (observe → plan → execute).
 
 Nothing is lost: a file that fails to load keeps its last
 known good units; a unit whose source file is broken is never pruned, nor
@@ -31,40 +34,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.converge.executor import Result
 from reconciler.converge.reconcile import reconcile
 from reconciler.core import labels as L
-from reconciler.core.actions import Recreate, Restart, Start, Stop, describe, waiting_text
+from reconciler.core.actions import waiting_text
 from reconciler.core.admission import admit
 from reconciler.core.compile import BuildConfig, Compiled
 from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
-from reconciler.core.observed import ContainerId, Observation, ObservedContainer
-from reconciler.core.planner import Plan, PlanConfig, PlanWarning, WarningKind
+from reconciler.core.observed import ContainerId, Observation
+from reconciler.core.planner import PlanConfig
 from reconciler.core.spec import Desired, DesiredUnit, UnitKey
 from reconciler.drivers.base import Driver
 from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
+from reconciler.loop.booking import Booking
+from reconciler.loop.desiredstate import DesiredState
 from reconciler.loop.metrics import Health, LoopMetrics, stale_after
 from reconciler.loop.prober import Probed, Prober
 from reconciler.loop.restarts import RestartBook
 from reconciler.loop.sdnotify import Notifier
-from reconciler.loop.statefile import write_record
-from reconciler.loop.status import phase
 from reconciler.loop.statusrecord import (
-    CONVERGED,
-    FAILING,
-    ContainerRecord,
-    LoopStatus,
     StatusBook,
 )
+from reconciler.loop.statuswriter import StatusWriter
 from reconciler.loop.triggers import KnownUnits, Retries, Triggers
 from reconciler.loop.views import View, Views, by_unit
 from reconciler.loop.workqueue import WorkQueue
@@ -72,9 +70,6 @@ from reconciler.sources.directory import Change, DirectorySource, Source
 
 log = logging.getLogger("reconciler")
 
-# How long a pass's status may wait to be written: `get` reads it, people wait
-# for it, and a resync over hundreds of units should write it once, not per unit.
-STATUS_EVERY = 0.2
 # Seconds the first observation waits for the engine's events to be followed.
 EVENTS_FIRST = 5.0
 
@@ -114,7 +109,6 @@ class Loop:
         ``metrics``: Prometheus metrics and health (metrics.py), when served."""
         self.settings = settings
         self.driver = driver
-        self.metrics = metrics
         self.source: Source = source or DirectorySource(
             settings.directory,
             settings.recursive,
@@ -122,8 +116,10 @@ class Loop:
             settings.debounce_ms,
             settings.limits,
         )
-        self.compiled: tuple[Compiled, ...] = ()  # the source's units, not yet admitted
-        self.desired = Desired()
+        if metrics is None and Notifier.wanted():  # under systemd: its watchdog reads health
+            metrics = LoopMetrics(Health(stale_after(settings.resync)))
+        self.metrics = metrics
+        self.state = DesiredState()
         self.queue: WorkQueue[UnitKey] = WorkQueue(self._pass, settings.parallel, name="reconcile")
         self.stop = threading.Event()
         # The parts (each with its own lock): what queues a unit, when a failed one is
@@ -136,19 +132,39 @@ class Loop:
         self.retries = Retries(settings.backoff.maximum)
         self.known = KnownUnits()
         self.restarts = RestartBook(settings.backoff)
-        self.prober = Prober(self._run_probe, self.asks.add, on_result=self._probed)
+        self.prober = Prober(
+            _probe_runner(driver), self.asks.add, on_result=metrics.probed if metrics else None
+        )
         self.status = StatusBook(str(settings.build.owner))
-        self._lock = threading.Lock()  # guards desired and the three below
-        self._said: set[str] = set()  # file errors and refusals already logged
-        self._warned_empty = False
-        self._status_due = False  # a status write is scheduled
-        # One status write at a time, from its snapshot to its rename: two at once (a
-        # timer's and a sync poll's) could land the older snapshot last, and the file
-        # would go back in time until the next write, which an idle loop may not make.
-        self._writing = threading.Lock()
-        # Units whose last pass found nothing to do, with what it saw: a resync
-        # that sees the same passes them by (an idle loop's cost grew with N).
-        self._quiet: dict[UnitKey, tuple[DesiredUnit | None, _Footprint]] = {}
+        self.writer = StatusWriter(
+            instance=settings.build.instance,
+            daemon=settings.daemon,
+            state_dir=settings.state_dir,
+            state_name=settings.state_name,
+            book=self.status,
+            source=self.source,
+            desired_keys=self.state.keys,
+            timers=self.triggers,
+            metrics=metrics,
+        )
+        self.booking = Booking(
+            state=self.state,
+            retries=self.retries,
+            restarts=self.restarts,
+            prober=self.prober,
+            status=self.status,
+            writer=self.writer,
+            queue=lambda key, delay: self.queue.add(key, delay=delay),
+            observe=self._observe,
+            forget=lambda key: self.views.forget([key]),
+            address=driver.address,
+            metrics=metrics,
+        )
+
+    @property
+    def desired(self) -> Desired:
+        """The source's units as admitted."""
+        return self.state.now()[0]
 
     # -- running -------------------------------------------------------------
 
@@ -198,17 +214,15 @@ class Loop:
         log.info("stopping; containers are left running")
         self.triggers.close()
         self.queue.stop(timeout=5.0)
-        self._write_status()
+        self.writer.write()
         if notifier is not None:
             notifier.close()
 
     def _notifier(self) -> Notifier | None:
         """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
         for every command built on this loop."""
-        if not Notifier.wanted():
+        if self.metrics is None or not Notifier.wanted():  # __init__ made metrics if wanted
             return None
-        if self.metrics is None:
-            self.metrics = LoopMetrics(Health(stale_after(self.settings.resync)))
         return Notifier(self.metrics.health, self.stop).start()
 
     def _prime(self) -> None:
@@ -216,8 +230,7 @@ class Loop:
         names included: each unit's first pass plans from its part (views.py), not from
         a list call of its own. Units the engine holds that are no longer desired are
         queued now too. When this fails, the passes observe for themselves."""
-        with self._lock:
-            compiled = self.compiled
+        compiled = self.state.now()[1]
         # Who else holds their names costs the Docker driver one list of every container.
         started = self.views.now()
         try:
@@ -244,12 +257,10 @@ class Loop:
             for key in keys:
                 (self.asks if key in change.units else self.queue).add(key)
         else:
-            with self._lock:
-                quiet = set(self._quiet)
-            parts = by_unit(observed, keys | quiet)
-            unchanged = self._unchanged(parts) - change.units
+            parts = by_unit(observed, keys | self.state.quiet_keys())
+            unchanged = self.state.unchanged(parts) - change.units
             self.status.seen(unchanged)  # looked at, as a pass would have: `get` says when
-            self._write_status_soon()
+            self.writer.soon()
             keys -= unchanged
             for key in keys:
                 self.views.offer(key, View(started, parts[key]))
@@ -260,32 +271,22 @@ class Loop:
 
     def _refresh_desired(self) -> None:
         compiled = self.source.compiled(self.settings.build)
-        with self._lock:
-            offered = self.desired.offered  # the engine's runtimes, as last observed
-            # The source hands back the same tuple while its files are unchanged.
-            admitted = self.desired if compiled is self.compiled else None
-        desired = admitted or admit(compiled, self.settings.build, offered)
-        with self._lock:
-            self.compiled, self.desired = compiled, desired
+        before, compiled_before = self.state.now()
+        # The source hands back the same tuple while its files are unchanged; the
+        # engine's runtimes are those last observed.
+        admitted = before if compiled is compiled_before else None
+        desired = admitted or admit(compiled, self.settings.build, before.offered)
+        self.state.update(compiled, desired)
         if self.metrics is not None and self.source.complete():
             # The first pass: the units of the first good read (sync: its first commit),
             # queued right after this. Later calls change nothing.
             self.metrics.health.first_pass(self._all_keys())
         # Say each problem once, while it lasts: a resync re-reads, it does not re-report.
-        said = {
-            f"{problem} (keeping what {path} defined before)"
-            for path, problems in self.source.errors().items()
-            for problem in problems
-        } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
-        with self._lock:
-            new, self._said = said - self._said, said
-        for line in sorted(new):
+        for line in sorted(self.state.news(_problems(self.source, desired))):
             log.error("%s", line)
 
     def _all_keys(self) -> set[UnitKey]:
-        with self._lock:
-            desired = set(self.desired.keys)
-        return desired | self.known.keys()
+        return self.state.keys() | self.known.keys()
 
     # -- triggers ------------------------------------------------------------
 
@@ -295,7 +296,7 @@ class Loop:
     def _changed(self, change: Change | None) -> None:
         """The source read something new: take it, and look at the units it names."""
         if change is None:  # only the source's own status is new (a fetch, a failed commit)
-            self._write_status()
+            self.writer.write()
             return
         _say(change.warnings)
         self._refresh_desired()
@@ -324,21 +325,6 @@ class Loop:
         self.known.resync(observed)
         self._rescan(observed, started)
 
-    def _unchanged(self, parts: Mapping[UnitKey, Observation]) -> set[UnitKey]:
-        """Units desired as at their last quiet pass, whose containers, claims and
-        volumes the engine reports exactly as that pass saw them (``parts``: a resync's
-        observation cut per unit, ``by_unit``: one walk, not one per unit)."""
-        with self._lock:
-            desired, quiet = self.desired, dict(self._quiet)
-        units = {u.key: u for u in desired.units}
-        empty = Observation()
-        return {
-            key
-            for key, (unit, footprint) in quiet.items()
-            if ((now := units.get(key)) is unit or now == unit)
-            and _footprint(key, part := parts.get(key, empty), part.containers) == footprint
-        }
-
     # -- one pass over one unit ------------------------------------------------
 
     def _pass(self, key: UnitKey) -> None:
@@ -350,9 +336,8 @@ class Loop:
         if wait > 0:  # backing off after a failure: events (its own, too) wait for the timer
             self.queue.add(key, delay=wait)
             return
-        with self._lock:
-            desired, compiled = self.desired, self.compiled
-            self._quiet.pop(key, None)  # until this pass ends quiet
+        desired, compiled = self.state.now()
+        self.state.unquiet(key)
         held: dict[ContainerId, str] = {}
         unhealthy: dict[ContainerId, str] = {}
 
@@ -362,16 +347,15 @@ class Loop:
             mine = observed.owner(key, observed.containers) == self.settings.build.owner
             if key not in admitted.keys and not mine:
                 return None
-            held.update(self._held(key, observed))
+            held.update(self.booking.held(key, observed))
             unhealthy.update(self.prober.unhealthy(observed.containers))
             self.known.seen(key, bool(observed.containers))
-            return replace(
-                PlanConfig.of(self.settings.build),
-                owner=self.settings.build.owner,
+            return PlanConfig.of(
+                self.settings.build,
                 adopt=self.settings.adopt,
                 prune=True,
                 allow_empty=self.settings.allow_empty,
-                incomplete=self._source_broken(observed),
+                incomplete=_source_broken(self.source, observed),
                 only=frozenset({key}),
                 held=held,
                 unhealthy=unhealthy,
@@ -387,275 +371,34 @@ class Loop:
             parallel=1,
             unit=key,
             admitted=desired,
-            rounds=0,  # a unit changed meanwhile is retried (_failed), like any failure
+            rounds=0,  # a unit changed meanwhile is retried (failed), like any failure
             observed=self.views.take(key, _wanted(compiled, key)),
-            on_plan=lambda admitted, planned: self._warn(planned.warnings, admitted),
+            on_plan=lambda admitted, planned: self.booking.warn(planned.warnings, admitted),
             on_begin=_begin,
         )
         self.views.ask(key)  # the next pass must see what this one did
         if done.admitted is not None and done.admitted is not desired:
-            self._admitted_again(compiled, done.admitted)
+            self.state.admitted_again(compiled, done.admitted)
         unit = (done.desired or desired).unit(key)
         if done.error is not None or done.observed is None:
-            self._failed(key, f"observing: {done.error}", unit)
+            self.booking.failed(key, f"observing: {done.error}", unit)
             return
         if done.result is None:  # nothing planned
             self.status.drop(key)  # another source's unit: not ours to plan, nor to report
             return
-        self._book(key, unit, done.plan, done.result, done.observed, began, held, unhealthy)
-
-    def _book(
-        self,
-        key: UnitKey,
-        unit: DesiredUnit | None,
-        planned: Plan,
-        outcome: Result,
-        observed: Observation,
-        began: float,
-        held: dict[ContainerId, str],
-        unhealthy: dict[ContainerId, str],
-    ) -> None:
-        """Log and record what the pass did, and how it ended."""
-        # A refusal (another source owns the unit, a name clash, ...) stays until
-        # something changes: files, events and resyncs bring the unit back here.
-        refusal = next((u.error for u in planned.units if u.error and not u.actions), None)
-        if self.metrics is not None:
-            self.metrics.pass_done(time.monotonic() - began, outcome)
-        error = next((u.error for u in outcome.units if u.error), None)
-        for unit_result in outcome.units:
-            for action_done in unit_result.outcomes:
-                if action_done.ok:
-                    log.info(
-                        "%s: %s: %s", key, _what(action_done.action), action_done.action.reason
-                    )
-                elif action_done.error == error:  # said once, with the retry, by _failed
-                    error = f"{_what(action_done.action)} failed: {action_done.error}"
-        self._after(key, unit, outcome, held, unhealthy, observed)
-        quiet = not planned.actions and not held and not unhealthy and not planned.warnings
-        with self._lock:
-            if quiet and refusal is None and error is None:
-                mine = [c for c in observed.containers if c.unit_key == key]
-                self._quiet[key] = (unit, _footprint(key, observed, mine))
-        self._conclude(key, unit, refusal, error, held)
-
-    def _conclude(
-        self,
-        key: UnitKey,
-        unit: DesiredUnit | None,
-        refusal: str | None,
-        error: str | None,
-        held: dict[ContainerId, str],
-    ) -> None:
-        """How the pass ended: refused, failed (retried later) or done."""
-        if refusal is not None:
-            self._refused(key, unit, refusal)
-        elif error is not None:
-            self._failed(key, error, unit)
-        else:
-            self.retries.clear([key])
-            self._record(key, unit, error=None)
-            if self.metrics is not None and not held:
-                self.metrics.health.settled(key)
-
-    def _admitted_again(self, compiled: tuple[Compiled, ...], desired: Desired) -> None:
-        """The engine offered other runtimes than the units were admitted against."""
-        with self._lock:
-            if self.compiled is compiled:  # else a newer read of the source is admitted
-                self.desired = desired
-
-    def _held(self, key: UnitKey, observed: Observation) -> dict[ContainerId, str]:
-        """Exited members in crash-loop backoff, and a timer for when the first may start."""
-        held = self.restarts.hold(key, observed.containers)
-        if self.metrics is not None:
-            for name in held.backed_off:
-                self.metrics.backed_off(key, name)
-        if held.retry_in is not None:
-            self.queue.add(key, delay=held.retry_in)
-        return held.reasons
-
-    def _after(
-        self,
-        key: UnitKey,
-        unit: DesiredUnit | None,
-        outcome: Result,
-        held: dict[ContainerId, str],
-        unhealthy: dict[ContainerId, str],
-        observed: Observation,
-    ) -> None:
-        """Book restarts, forget probes of restarted containers, and note the unit's status.
-
-        ``observed`` is the state the pass began with; it is read again only
-        when the pass changed something.
-        """
-        for done in (o for u in outcome.units for o in u.outcomes if o.ok):
-            action = done.action
-            if not isinstance(action, Start | Restart | Stop | Recreate):
-                continue
-            ref = action.old if isinstance(action, Recreate) else action.ref
-            restarted = action.restart if isinstance(action, Start | Recreate) else False
-            if not restarted and ref.id not in unhealthy:
-                continue
-            name = ref.container
-            self.restarts.restarted(key, name)
-            if self.metrics is not None:
-                self.metrics.restarted(key, name)
-            self.prober.restarted(ref.id)
-        if any(u.outcomes for u in outcome.units):
-            try:
-                observed = self._observe(key)
-            except DriverError:
-                return
-        if unit is None and not observed.containers:
-            self.views.forget([key])  # neither desired nor there
-        self.restarts.prune(
-            key, observed.containers, [m.name for m in unit.members] if unit else ()
-        )
-        self.prober.watch(
-            key, unit.running if unit is not None else (), observed.containers, self.driver.address
-        )
-        members = list(observed.containers)
-        self.status.observed(
-            key,
-            "CrashLoopBackOff" if held else (phase(members) if members else "Absent"),
-            {
-                (c.container or "infra"): ContainerRecord(
-                    id=c.id[:12],
-                    state=c.state.value,
-                    exit_code=c.exit_code,
-                    restarts=self.restarts.restarts(key, c.container),
-                    ready=self.prober.ready(c.id),
-                    waiting=held.get(c.id),
-                )
-                for c in members
-            },
+        elapsed = time.monotonic() - began
+        self.booking.book(
+            key, unit, done.plan, done.result, done.observed, elapsed, held, unhealthy
         )
 
     def _observe(self, key: UnitKey) -> Observation:
         """Observe the unit as a pass does, and offer that to its next pass: the one
         its infra's start event queued while this pass ran needs no list call."""
-        with self._lock:
-            compiled = self.compiled
-        wanted = _wanted(compiled, key)
+        wanted = _wanted(self.state.now()[1], key)
         started = self.views.now()
         observed = self.driver.observe([wanted] if wanted is not None else [], unit=key)
         self.views.offer(key, View(started, observed))
         return observed
-
-    def _refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:
-        """Record why the unit is left as it is; say it once, not at every pass."""
-        self.retries.clear([key])
-        # Refused while nothing of it runs, and nothing will until it changes.
-        if self.status.refused(key, reason):
-            log.error("%s: %s", key, reason)
-        if self.metrics is not None:
-            self.metrics.health.settled(key)  # refused: a settled answer, reported
-        self._record(key, unit, reason)
-
-    def _failed(self, key: UnitKey, error: str, unit: DesiredUnit | None) -> None:
-        """Record the error, show the unit Failed, and try again later: 1 s, doubling up to
-        the crash-loop cap (--backoff-max) while it lasts; one log line per attempt."""
-        delay = self.retries.failed(key)
-        self.status.failed(key, error)
-        log.error("%s: %s (retrying in %.0f s)", key, error, delay)
-        if self.metrics is not None:
-            self.metrics.health.attempted(key)
-        self._record(key, unit, error)
-        self.queue.add(key, delay=delay)
-
-    def _record(self, key: UnitKey, unit: DesiredUnit | None, error: str | None) -> None:
-        with self._lock:
-            desired = key in self.desired.keys
-        self.status.record(key, error, unit.source if unit is not None else None, desired)
-        self._write_status_soon()
-
-    def _source_broken(self, observed: Observation) -> bool:
-        """A unit whose manifest file is broken now is never pruned (it is unknown, not gone).
-
-        Nor is anything while the source has read nothing good yet (a sync
-        whose first fetch failed): what it wants is unknown, not empty.
-        """
-        if not self.source.complete():
-            return True
-        broken = set(self.source.errors())
-        return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
-
-    def _warn(self, warnings: tuple[PlanWarning, ...], desired: Desired) -> None:
-        for warning in warnings:
-            if warning.kind is WarningKind.EMPTY:
-                if not self._warned_empty:
-                    log.warning(
-                        "%s; the directory defines nothing, so no container is removed "
-                        "(run with --allow-empty to mean it)",
-                        warning,
-                    )
-                self._warned_empty = True
-                continue
-            log.warning("%s", warning)
-        if desired.units:
-            self._warned_empty = False
-
-    # -- probes ----------------------------------------------------------------
-
-    def _probed(self, kind: str, ok: bool) -> None:
-        if self.metrics is not None:  # may come later: _notifier makes some under systemd
-            self.metrics.probed(kind, ok)
-
-    def _run_probe(self, target: Probed, probe: Probe) -> bool:
-        return probes.run_probe(
-            probe,
-            target.host,
-            lambda cmd, timeout: self.driver.exec(target.container_id, cmd, timeout),
-        )
-
-    # -- status ----------------------------------------------------------------
-
-    def _write_status_soon(self) -> None:
-        """Write the status file within STATUS_EVERY seconds: the passes of one resync
-        share a write (one per pass was an idle loop's largest cost at 200 units)."""
-        with self._lock:
-            if self._status_due:
-                return
-            self._status_due = True
-        self.triggers.later(STATUS_EVERY, self._flush_status)
-
-    def _flush_status(self) -> None:
-        with self._lock:
-            self._status_due = False
-        self._write_status()
-
-    def _write_status(self) -> None:
-        with self._writing:
-            self._write_status_now()
-
-    def _write_status_now(self) -> None:
-        units = self.status.units()
-        if self.metrics is not None:
-            with self._lock:
-                desired_keys = set(self.desired.keys)
-            phases = self.status.phases()
-            self.metrics.unit_states(
-                desired=len(desired_keys),
-                converged=sum(1 for k in desired_keys if phases.get(k) in CONVERGED),
-                failed=sum(1 for p in phases.values() if p in FAILING),
-            )
-        source_status = self.source.status()
-        if self.metrics is not None:
-            self.metrics.source_status(source_status)
-        record = LoopStatus(
-            instance=self.settings.build.instance,
-            daemon=self.settings.daemon,
-            updated=datetime.now(UTC).isoformat(timespec="seconds"),
-            units=units,
-            file_errors={
-                path: tuple(str(p) for p in problems)
-                for path, problems in self.source.errors().items()
-            },
-            source=source_status,
-        )
-        try:
-            write_record(self.settings.state_dir, self.settings.state_name, record)
-        except OSError as exc:
-            log.warning("writing status: %s", exc)
 
 
 class _Asks:
@@ -670,21 +413,42 @@ class _Asks:
         self._loop.queue.add(key, delay)
 
 
+def _source_broken(source: Source, observed: Observation) -> bool:
+    """A unit whose manifest file is broken now is never pruned (it is unknown, not gone).
+
+    Nor is anything while the source has read nothing good yet (a sync
+    whose first fetch failed): what it wants is unknown, not empty.
+    """
+    if not source.complete():
+        return True
+    broken = set(source.errors())
+    return any(c.labels.get(L.SOURCE) in broken for c in observed.containers)
+
+
+def _problems(source: Source, desired: Desired) -> set[str]:
+    """What is wrong now: files that fail to load, units refused."""
+    return {
+        f"{problem} (keeping what {path} defined before)"
+        for path, problems in source.errors().items()
+        for problem in problems
+    } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
+
+
+def _probe_runner(driver: Driver) -> Callable[[Probed, Probe], bool]:
+    """How the prober runs a probe: exec probes through the engine."""
+
+    def run(target: Probed, probe: Probe) -> bool:
+        def exec_(cmd: list[str], timeout: float) -> int:
+            return driver.exec(target.container_id, cmd, timeout)
+
+        return probes.run_probe(probe, target.host, exec_)
+
+    return run
+
+
 def _wanted(compiled: Iterable[Compiled], key: UnitKey) -> DesiredUnit | None:
     """The unit as compiled (what its observation asks about), if the source defines it."""
     return next((c.unit for c in compiled if c.unit.key == key), None)
-
-
-_Footprint = tuple[tuple[ObservedContainer, ...], object, bool]
-
-
-def _footprint(
-    key: UnitKey, observed: Observation, containers: Iterable[ObservedContainer]
-) -> _Footprint:
-    """What the engine reports of one unit (``containers``, those with its labels): the
-    containers as listed, its owner, whether a volume of it is left."""
-    mine = tuple(sorted(containers, key=lambda c: c.id))
-    return mine, observed.owner(key, mine), key in observed.volume_units
 
 
 def _begin(key: UnitKey, action: Any) -> None:
@@ -696,10 +460,6 @@ def _begin(key: UnitKey, action: Any) -> None:
 def _say(warnings: tuple[Problem, ...]) -> None:
     for problem in warnings:
         log.warning("%s", problem)
-
-
-def _what(action: Any) -> str:
-    return describe(action)[1]
 
 
 __all__ = ["Loop", "LoopSettings"]

@@ -19,11 +19,12 @@ from reconciler.core.models import Kind, Mode
 from reconciler.core.observed import Observation
 from reconciler.core.spec import DesiredUnit, UnitKey
 from reconciler.drivers.docker.capabilities import DOCKER
-from reconciler.loop import control
+from reconciler.loop import statuswriter
 from reconciler.loop.backoff import BackoffPolicy
-from reconciler.loop.control import STATUS_EVERY, Loop, LoopSettings
+from reconciler.loop.control import Loop, LoopSettings
 from reconciler.loop.statefile import read_records, state_name
 from reconciler.loop.statusrecord import STATUS_VERSION, LoopStatus
+from reconciler.loop.statuswriter import STATUS_EVERY
 
 from .planning import INSTANCE, by_container, exited, sandbox, set_state
 from .simulator import Engine
@@ -69,7 +70,7 @@ def _engine(loop: Loop) -> Engine:
 def test_a_pass_converges_the_unit_and_writes_the_record_get_reads(loop: Loop) -> None:
     loop._pass(WEB)
     assert len(_engine(loop).containers) == 3, "infra, app, sidecar"
-    loop._flush_status()  # what the timer does STATUS_EVERY seconds after the pass
+    loop.writer.flush()  # what the timer does STATUS_EVERY seconds after the pass
     (record,), warnings = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
     assert warnings == [] and record.version == STATUS_VERSION
     web = record.units["sandbox/web"]
@@ -90,7 +91,7 @@ def test_a_crash_is_restarted_once_then_held_and_reported(loop: Loop) -> None:
     _died(loop)
     loop._pass(WEB)
     assert not by_container(engine, "app").state.alive, "in backoff: held"
-    loop._flush_status()
+    loop.writer.flush()
     (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
     web = record.units["sandbox/web"]
     assert web.phase == "CrashLoopBackOff"
@@ -165,7 +166,7 @@ def test_the_passes_of_a_resync_share_one_status_write(loop: Loop) -> None:
         loop._pass(WEB)
     assert [delay for delay, _ in timers] == [STATUS_EVERY], "one write scheduled, not three"
     assert read_records(loop.settings.state_dir, INSTANCE, DAEMON) == ([], [])
-    loop._flush_status()
+    loop.writer.flush()
     (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
     assert record.units["sandbox/web"].phase == "Running"
     loop._pass(WEB)
@@ -180,7 +181,7 @@ def test_two_status_writes_at_once_never_leave_the_older_one_in_the_file(
     for half a second if the second waits for it, as it must."""
     loop.triggers.later = lambda delay, action: None
     inside, second_done = threading.Event(), threading.Event()
-    real = control.write_record
+    real = statuswriter.write_record
 
     def write(state_dir: Path, name: str, record: LoopStatus) -> Path:
         if not inside.is_set():
@@ -188,12 +189,12 @@ def test_two_status_writes_at_once_never_leave_the_older_one_in_the_file(
             second_done.wait(0.5)
         return real(state_dir, name, record)
 
-    monkeypatch.setattr(control, "write_record", write)
-    first = threading.Thread(target=loop._write_status)  # its snapshot: no unit yet
+    monkeypatch.setattr(statuswriter, "write_record", write)
+    first = threading.Thread(target=loop.writer.write)  # its snapshot: no unit yet
     first.start()
     assert inside.wait(5)
     loop._pass(WEB)
-    loop._write_status()  # its snapshot: web, Running
+    loop.writer.write()  # its snapshot: web, Running
     second_done.set()
     first.join(5)
     (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
