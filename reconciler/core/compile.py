@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.core import labels as L
+from reconciler.core.expansion import expand, expand_env
 from reconciler.core.hashing import spec_hash
 from reconciler.core.manifests import LoadedManifest
 from reconciler.core.models import (
@@ -395,16 +396,19 @@ def _member_spec(
     lifecycle = container.lifecycle
     resources = container.resources
     unconfined = security.seccomp_profile and security.seccomp_profile.type == "Unconfined"
+    # What kubelet runs: each env value expanded against the entries above it,
+    # command and args against all of them (the container's own, not its image's).
+    env = expand_env((e.name, e.value) for e in container.env)
     return MemberSpec(
         role=role,
         image=container.image,
         runtime=runtime,
         joins=place.joins,
         hostname=place.hostname,
-        command=tuple(container.command),
-        args=tuple(container.args),
+        command=tuple(expand(c, env) for c in container.command),
+        args=tuple(expand(a, env) for a in container.args),
         working_dir=container.working_dir or "",
-        env=tuple(EnvVar(e.name, e.value) for e in container.env),
+        env=tuple(EnvVar(name, value) for name, value in env.items()),
         ports=place.ports,
         mounts=tuple(
             _mount(volumes[m.name], m.mount_path, m.read_only, instance, key, fs_group)
