@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.core.expansion import escape, expand_env
 from reconciler.core.quantity import cpu_limit_millis, cpu_request_millis, memory_to_bytes
 
 API_VERSION = "reconciler/v1"
@@ -875,7 +876,9 @@ def resolve_env_from(
 
     Kubernetes' order: envFrom sources in order (a later one wins a clash),
     keys sorted, then `env`, which wins over all of them. A key that is no
-    valid variable name is skipped with a warning, as kubelet does.
+    valid variable name is skipped with a warning, as kubelet does. The
+    entries' values are final: escaped (expansion.escape), they expand to
+    what kubelet would give the container.
     """
     errors: list[tuple[Path, str]] = []
     warnings: list[tuple[Path, str]] = []
@@ -906,9 +909,16 @@ def resolve_env_from(
                     warnings.append((where, f"skipped {name!r}: not a valid variable name"))
                     continue
                 merged[name] = found[key]
+        # kubelet takes envFrom's values as they are, then expands each env value
+        # against them and the entries above it, so an entry sees a ConfigMap's value
+        # even of a name that env itself redefines further down. Written back with
+        # every `$` escaped, the list alone means to the compiler (and to a cluster,
+        # exported) what envFrom and env meant together.
+        final = expand_env(((e.name, e.value) for e in container.env), merged)
         own = {e.name for e in container.env}
-        env = [EnvVar(name=n, value=v) for n, v in merged.items() if n not in own]
-        return container.model_copy(update={"env": [*env, *container.env], "env_from": []})
+        names = [*(n for n in merged if n not in own), *(e.name for e in container.env)]
+        env = [EnvVar(name=n, value=escape(final[n])) for n in names]
+        return container.model_copy(update={"env": env, "env_from": []})
 
     spec = manifest.spec
     if isinstance(spec, ContainerSpec):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from textwrap import dedent
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from reconciler.core.expansion import escape, expand, expand_env
 from reconciler.core.hashing import spec_hash
+from reconciler.core.manifests import load_text
 from reconciler.drivers.docker.spec import member_body
 
 from .test_pod_subset import INFRA_ID, pod, unit_of
@@ -222,3 +224,72 @@ def test_the_hash_is_of_the_expanded_values() -> None:
     # A reference hashes as the value it stands for: the same container either way.
     assert hash_of("$(A)", "$(B)") == hash_of("1", "1")
     assert hash_of("$(A)", "x") != hash_of("$$(A)", "x") != hash_of("$(A)x", "x")
+
+
+# --- envFrom: kubelet puts its values first, as they are -----------------------------------
+
+ENV_FROM = """
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: settings}
+    data: {MODE: prod, PRICE: "5$", RAW: "$(MODE) $$ $(NONE)"}
+    ---
+    apiVersion: v1
+    kind: Secret
+    metadata: {name: creds}
+    stringData: {TOKEN: "a$$b"}
+    ---
+    """
+
+
+def env_from(env: str, args: str = "[]") -> list[str]:
+    containers = f"""
+            - name: app
+              image: x
+              args: {args}
+              envFrom:
+                - configMapRef: {{name: settings}}
+                - {{prefix: DB_, secretRef: {{name: creds}}}}
+              env: {env}"""
+    (app,) = unit_of(dedent(ENV_FROM) + dedent(pod(containers))).workloads
+    return [f"{e.name}={e.value}" for e in app.spec.env] + [f"args={a}" for a in app.spec.args]
+
+
+def test_env_from_values_are_never_expanded() -> None:
+    assert env_from("[]", "['$(RAW)']") == [
+        "MODE=prod",
+        "PRICE=5$",
+        "RAW=$(MODE) $$ $(NONE)",
+        "DB_TOKEN=a$$b",
+        "args=$(MODE) $$ $(NONE)",  # the value, not expanded again
+    ]
+
+
+def test_env_sees_every_env_from_value_even_one_it_redefines_later() -> None:
+    env = "[{name: URL, value: '$(MODE)://$(DB_TOKEN)'}, {name: MODE, value: dev}]"
+    assert env_from(env, "['$(MODE) $(URL)']") == [
+        "PRICE=5$",
+        "RAW=$(MODE) $$ $(NONE)",
+        "DB_TOKEN=a$$b",
+        "URL=prod://a$$b",  # MODE from the ConfigMap: env's own MODE comes after URL
+        "MODE=dev",  # env wins
+        "args=dev prod://a$$b",  # command and args see the final values
+    ]
+
+
+def test_an_env_entry_may_extend_the_env_from_value_it_replaces() -> None:
+    assert env_from("[{name: MODE, value: '$(MODE)-debug'}]")[-1] == "MODE=prod-debug"
+
+
+def test_env_from_resolved_means_the_same_to_a_cluster() -> None:
+    # The loader writes envFrom into env; escaped, that list means what envFrom + env did
+    # (`export --to kubernetes` writes it out as it is).
+    containers = """
+            - name: app
+              image: x
+              envFrom: [{configMapRef: {name: settings}}]
+              env: [{name: B, value: '$(MODE)'}, {name: MODE, value: dev}]"""
+    loaded = load_text(dedent(ENV_FROM) + dedent(pod(containers)), "pod.yaml")
+    (app,) = loaded.manifests[0].manifest.spec.containers  # type: ignore[union-attr]
+    written = expand_env((e.name, e.value) for e in app.env)
+    assert written == {"PRICE": "5$", "RAW": "$(MODE) $$ $(NONE)", "B": "prod", "MODE": "dev"}
