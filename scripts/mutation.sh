@@ -17,7 +17,7 @@ source scripts/lib.sh
 target=${1:-planner}
 case $target in
     planner)
-        paths=reconciler/core/planner.py
+        paths=reconciler/core/planner.py,reconciler/core/infraplan.py,reconciler/core/memberplan.py
         tests="tests/unit/test_planner.py tests/unit/test_planner_table.py tests/unit/test_planner_sidecars.py tests/unit/test_host_ports.py tests/unit/test_ownership.py tests/unit/test_planner_properties.py"
         ;;
     admission)

@@ -511,35 +511,49 @@ def _load_document(
     limits: InputLimits,
     budget: list[int],
 ) -> None:
+    """Load one document into ``result`` (a unit) or ``values`` (a ConfigMap or Secret);
+    what is wrong with it goes to ``result``'s errors and warnings."""
     parsed, problems = parse_document(chunk, path, offset, limits, budget)
     if problems or parsed is None:
         result.errors.extend(problems)
         return
-    data, start, positions = parsed.data, parsed.start, parsed.positions
-    if not isinstance(data, dict):
+    if not isinstance(parsed.data, dict):
         result.errors.append(
-            Problem(start, "", "a document must be a mapping with apiVersion and kind")
+            Problem(parsed.start, "", "a document must be a mapping with apiVersion and kind")
         )
         return
-    kind_key = (str(data.get("apiVersion")), str(data.get("kind")))
+    kind_key = (str(parsed.data.get("apiVersion")), str(parsed.data.get("kind")))
     if kind_key in _VALUES:
-        found, problems = validate(_VALUES[kind_key], parsed)
-        duplicate = values.add(found, start) if found is not None else None
-        result.errors.extend([*problems, *([duplicate] if duplicate else [])])
+        _load_values(_VALUES[kind_key], parsed, values, result)
         return
-    model = _KINDS.get(kind_key)
+    manifest = _load_unit(parsed, result)
+    if manifest is None:
+        return
+    if _reads_values(manifest):
+        values.readers.append((len(result.manifests), parsed))
+    result.manifests.append(LoadedManifest(manifest, parsed.start, source))
+
+
+def _load_values(
+    model: type[ConfigMapManifest | SecretManifest],
+    parsed: Parsed,
+    values: _Values,
+    result: LoadResult,
+) -> None:
+    """Keep a ConfigMap or Secret in ``values``, for the envFrom of its file's units."""
+    found, problems = validate(model, parsed)
+    duplicate = values.add(found, parsed.start) if found is not None else None
+    result.errors.extend([*problems, *([duplicate] if duplicate else [])])
+
+
+def _load_unit(parsed: Parsed, result: LoadResult) -> SandboxManifest | ContainerManifest | None:
+    """Validate a Sandbox, a Container or a Pod (as the Sandbox it means); None when it is
+    refused (the problems are in ``result``)."""
+    data, start = parsed.data, parsed.start
+    model = _KINDS.get((str(data.get("apiVersion")), str(data.get("kind"))))
     if model is None:
-        known_kinds = {kind for _, kind in [*_KINDS, *_VALUES]}
-        field_name = "apiVersion" if str(data.get("kind")) in known_kinds else "kind"
-        result.errors.append(
-            Problem(
-                positions.get((field_name,), start),
-                field_name,
-                f"unsupported apiVersion/kind {data.get('apiVersion')!r}/{data.get('kind')!r}"
-                f" (supported: {_SUPPORTED})",
-            )
-        )
-        return
+        result.errors.append(_unsupported(parsed))
+        return None
     unknown = (
         "unknown field (not in the supported Pod subset)"
         if model is PodManifest
@@ -548,41 +562,63 @@ def _load_document(
     manifest, problems = validate(model, parsed, unknown)
     if manifest is None:
         result.errors.extend(problems)
-        return
+        return None
     if isinstance(manifest, PodManifest):
-        for name in manifest.scheduler_only_fields():
-            result.warnings.append(
-                Problem(
-                    positions.get(("spec", name), start),
-                    f"spec.{name}",
-                    "ignored: only a cluster scheduler uses it",
-                )
-            )
-        if manifest.status is not None:
-            result.warnings.append(
-                Problem(
-                    positions.get(("status",), start),
-                    "status",
-                    "ignored: status is observed, not desired",
-                )
-            )
-        try:
-            manifest = manifest.to_sandbox()
-        except ValidationError as exc:
-            result.errors.extend(_problems(exc, parsed, unknown))
-            return
+        manifest = _pod_as_sandbox(manifest, parsed, unknown, result)
+        if manifest is None:
+            return None
     assert isinstance(manifest, SandboxManifest | ContainerManifest)
     for at in _ignored_fields(manifest, data):
         result.warnings.append(
             Problem(
-                positions.get(at, start),
+                parsed.positions.get(at, start),
                 _dotted(at),
                 "ignored: reconciler does not collect termination messages",
             )
         )
-    if _reads_values(manifest):
-        values.readers.append((len(result.manifests), parsed))
-    result.manifests.append(LoadedManifest(manifest, start, source))
+    return manifest
+
+
+def _unsupported(parsed: Parsed) -> Problem:
+    """No model loads this apiVersion/kind: blame apiVersion when the kind is one we know."""
+    data = parsed.data
+    known_kinds = {kind for _, kind in [*_KINDS, *_VALUES]}
+    field_name = "apiVersion" if str(data.get("kind")) in known_kinds else "kind"
+    return Problem(
+        parsed.positions.get((field_name,), parsed.start),
+        field_name,
+        f"unsupported apiVersion/kind {data.get('apiVersion')!r}/{data.get('kind')!r}"
+        f" (supported: {_SUPPORTED})",
+    )
+
+
+def _pod_as_sandbox(
+    pod: PodManifest, parsed: Parsed, unknown: str, result: LoadResult
+) -> SandboxManifest | None:
+    """The Sandbox a Pod means, warning of the fields only a cluster reads; None when it
+    cannot be one (the problems are in ``result``)."""
+    positions, start = parsed.positions, parsed.start
+    for name in pod.scheduler_only_fields():
+        result.warnings.append(
+            Problem(
+                positions.get(("spec", name), start),
+                f"spec.{name}",
+                "ignored: only a cluster scheduler uses it",
+            )
+        )
+    if pod.status is not None:
+        result.warnings.append(
+            Problem(
+                positions.get(("status",), start),
+                "status",
+                "ignored: status is observed, not desired",
+            )
+        )
+    try:
+        return pod.to_sandbox()
+    except ValidationError as exc:
+        result.errors.extend(_problems(exc, parsed, unknown))
+        return None
 
 
 _TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")

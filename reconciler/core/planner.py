@@ -2,58 +2,32 @@
 
 ``plan(desired, observed, config) -> Plan`` compares what the manifests ask
 for with what the engine reports and returns, per unit, the ordered actions
-that converge it, each with its reason. This is the one place that decides to
-create, start, rejoin, recreate or remove a container (DESIGN.md, "The
-planner's decision table"). It never touches a container that does not carry
-this instance's ``managed-by`` label. ``desired`` comes from admission
-(admission.py), which refused what needs no observed container; what is
-refused here needs one: another owner, a name an unmanaged container holds,
-a host port a container of another unit publishes.
+that converge it, each with its reason. This module and the two it plans a
+unit's containers with (infraplan.py for the infra, memberplan.py for the
+members) are the one place that decides to create, start, rejoin, recreate
+or remove a container (DESIGN.md, "The planner's decision table"). It never
+touches a container that does not carry this instance's ``managed-by``
+label. ``desired`` comes from admission (admission.py), which refused what
+needs no observed container; what is refused here needs one: another owner,
+a name an unmanaged container holds, a host port a container of another unit
+publishes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 
 from reconciler.core import labels as L
-from reconciler.core.actions import (
-    Action,
-    CreateInfra,
-    CreateMember,
-    EnsureVolume,
-    RecordOwner,
-    Recreate,
-    Ref,
-    Remove,
-    RemoveVolumes,
-    Restart,
-    RunInit,
-    Start,
-    Stop,
-    WaitInit,
-    steps,
-)
+from reconciler.core.actions import Action, RecordOwner, Ref, Remove, RemoveVolumes, steps
 from reconciler.core.compile import BuildConfig
-from reconciler.core.hashing import hash_matches
-from reconciler.core.models import RestartPolicy
-from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State, Taken
+from reconciler.core.infraplan import INFRA_GRACE, plan_infra
+from reconciler.core.memberplan import plan_members
+from reconciler.core.observed import ContainerId, Observation, ObservedContainer, Taken
 from reconciler.core.ownership import ONE_SHOT, Owner, conflict
-from reconciler.core.spec import (
-    Desired,
-    DesiredMember,
-    DesiredUnit,
-    UnitKey,
-    ports_overlap,
-    published,
-)
-
-# The infra runs nothing worth a grace period: it is killed once its members are gone.
-INFRA_GRACE = 0
-# Why a restart is a new container where the engine cannot restart one in place (CRI).
-_NEXT_ATTEMPT = "the engine never restarts a container in place: a new one, its next attempt"
+from reconciler.core.planwarnings import PlanWarning, WarningKind
+from reconciler.core.spec import Desired, DesiredUnit, UnitKey, ports_overlap, published
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,27 +93,6 @@ class UnitPlan:
     def steps(self) -> list[tuple[Action, ...]]:
         """The actions in order, grouped where they may run at once."""
         return steps(self.actions)
-
-
-class WarningKind(Enum):
-    """What a planner warning is about, for callers that act on one kind (the loop)."""
-
-    UNLABELED = "unlabeled"  # a container of the instance lacks the unit labels
-    UNKNOWN_HASH = "unknown-hash"  # a spec hash of a version this planner cannot read
-    HELD = "held"  # a restart held back (crash-loop backoff)
-    INCOMPLETE = "incomplete"  # not pruning: some manifests failed to load
-    EMPTY = "empty"  # not pruning everything: nothing is desired and allow_empty is off
-
-
-@dataclass(frozen=True, slots=True)
-class PlanWarning:
-    """Something a person should know about a plan; ``message`` says it, ``kind`` names it."""
-
-    kind: WarningKind
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +186,8 @@ def _plan_unit(
     taken = _port_taken(unit, groups)
     if taken is not None:  # refused before anything is created: the daemon would refuse it
         return UnitPlan(unit.key, error=taken)
-    planner = _UnitPlanner(unit, groups.get(unit.key, []), names_taken, config)
-    planned = planner.plan()
-    warnings.extend(planner.warnings)
+    planned, unit_warnings = _plan_containers(unit, groups.get(unit.key, []), names_taken, config)
+    warnings.extend(unit_warnings)
     if unit.key in groups and owner != config.owner and not planned.error:
         why = (
             "it had no owner: adopted"
@@ -326,361 +278,56 @@ def _removal(key: UnitKey, containers: Sequence[ObservedContainer], why: str) ->
     return UnitPlan(key, tuple(actions))
 
 
-def _short(container_id: str) -> str:
-    return container_id[:12]
-
-
-def _newest(containers: Iterable[ObservedContainer]) -> ObservedContainer | None:
-    """Prefer one with live processes, then the most recently created."""
-    return max(containers, key=lambda c: (c.state.alive, c.created, c.id), default=None)
-
-
-class _UnitPlanner:
-    """Plans one unit. A class only to share its inputs between small steps."""
-
-    def __init__(
-        self,
-        unit: DesiredUnit,
-        observed: Sequence[ObservedContainer],
-        taken: frozenset[Taken],
-        config: PlanConfig,
-    ) -> None:
-        self.unit = unit
-        self.observed = observed
-        self.taken = sorted(t.name for t in taken if t.unit == unit.key)
-        self.held = config.held
-        self.unhealthy = config.unhealthy
-        self.in_place = config.in_place
-        self.waiting: list[tuple[Ref, str]] = []
-        self.actions: list[Action] = []
-        self.warnings: list[PlanWarning] = []
-        self.failure = ""  # why the unit cannot go on (an init container failed for good)
-
-    def plan(self) -> UnitPlan:
-        unit = self.unit
-        clash = self._name_clash()
-        if clash:
-            return UnitPlan(unit.key, error=clash)
-        infras = [c for c in self.observed if c.role == L.ROLE_INFRA]
-        members = [c for c in self.observed if c.role != L.ROLE_INFRA]
-        wanted = {(m.spec.role, m.name) for m in unit.members}
-        for c in members:
-            if (c.role, c.container) not in wanted:
-                self._remove(c, f"{c.container or c.name} is no longer in the manifest")
-        members = [c for c in members if (c.role, c.container) in wanted]
-
-        if unit.infra is None:
-            infra, fresh = None, False
-            if infras:  # the unit became standalone: members leave, then the infra goes
-                self._remove_members(members, "the sandbox now runs without an infra")
-                members = []
-            for old in infras:
-                self.actions.append(
-                    Remove(Ref.of(old), INFRA_GRACE, "the sandbox now runs without an infra")
-                )
-        else:
-            infra, fresh, members = self._plan_infra(infras, members)
-
-        creating = False
-        for desired in unit.init:
-            role = desired.spec.role
-            copies = [c for c in members if c.role == role and c.container == desired.name]
-            if role == L.ROLE_SIDECAR:
-                # A native sidecar starts in order with the init containers (the next
-                # one runs once it is started) and then lives like a workload,
-                # restarted whatever the pod's restartPolicy (Kubernetes 1.28+).
-                led = self._plan_workload(desired, copies, infra, fresh, policy="Always")
-                creating |= led is _Led.CREATES
-                continue
-            outcome = self._plan_init(desired, copies, infra, fresh)
-            if outcome is _Led.FAILED:
-                return UnitPlan(unit.key, tuple(self.actions), _id(infra), self.failure)
-            if outcome is _Led.HELD:  # rule 1: workloads wait for every init container
-                return self._finish(infra, creating)
-            creating |= outcome is _Led.CREATES
-        for desired in unit.workloads:
-            copies = [
-                c for c in members if c.role == L.ROLE_WORKLOAD and c.container == desired.name
-            ]
-            creating |= self._plan_workload(desired, copies, infra, fresh) is _Led.CREATES
-        return self._finish(infra, creating)
-
-    def _finish(self, infra: ObservedContainer | None, creating: bool) -> UnitPlan:
-        """The unit's plan: volumes before the first create, the restarts held back."""
-        unit = self.unit
-        if creating and unit.volumes:
-            first = next(i for i, a in enumerate(self.actions) if _creates(a))
-            self.actions[first:first] = [
-                EnsureVolume(v, "mounted by containers about to be created") for v in unit.volumes
-            ]
-        self.warnings.extend(
-            PlanWarning(WarningKind.HELD, f"{unit.key}: {r.label}: {why}")
-            for r, why in self.waiting
+def _plan_containers(
+    unit: DesiredUnit,
+    observed: Sequence[ObservedContainer],
+    names_taken: frozenset[Taken],
+    config: PlanConfig,
+) -> tuple[UnitPlan, tuple[PlanWarning, ...]]:
+    """One unit's containers, in the order the actions run: the members the manifest no
+    longer names leave, then the infra is decided (infraplan.py), then the members that
+    stay are planned against it (memberplan.py)."""
+    clash = _name_clash(unit, names_taken)
+    if clash:
+        return UnitPlan(unit.key, error=clash), ()
+    wanted = {(m.spec.role, m.name) for m in unit.members}
+    infras = [c for c in observed if c.role == L.ROLE_INFRA]
+    members = [c for c in observed if c.role != L.ROLE_INFRA]
+    gone = [
+        Remove(
+            Ref.of(c), unit.grace_period, f"{c.container or c.name} is no longer in the manifest"
         )
-        return UnitPlan(unit.key, tuple(self.actions), _id(infra), waiting=tuple(self.waiting))
+        for c in members
+        if (c.role, c.container) not in wanted
+    ]
+    staying = [c for c in members if (c.role, c.container) in wanted]
+    infra_plan = plan_infra(unit, infras, staying, config.in_place)
+    member_plan = plan_members(
+        unit,
+        infra_plan,
+        held=config.held,
+        unhealthy=config.unhealthy,
+        in_place=config.in_place,
+    )
+    planned = UnitPlan(
+        unit.key,
+        (*gone, *infra_plan.actions, *member_plan.actions),
+        _id(infra_plan.current),
+        member_plan.error,
+        member_plan.waiting,
+    )
+    return planned, (*infra_plan.warnings, *member_plan.warnings)
 
-    # -- the infra -------------------------------------------------------------
 
-    def _plan_infra(
-        self, infras: list[ObservedContainer], members: list[ObservedContainer]
-    ) -> tuple[ObservedContainer | None, bool, list[ObservedContainer]]:
-        """Decide the infra; return it (None when created in this plan), whether
-        it (re)starts in this plan, and the members still to plan."""
-        desired = self.unit.infra
-        assert desired is not None
-        usable = []
-        for c in infras:
-            match = hash_matches(c.spec_hash, desired.hash, desired.spec)
-            if match is None:
-                self.warnings.append(
-                    PlanWarning(
-                        WarningKind.UNKNOWN_HASH,
-                        f"{self.unit.key}: infra {_short(c.id)} has a spec hash of an unknown "
-                        f"version ({c.spec_hash}); it is kept as it is",
-                    )
-                )
-            # Without in-place starts (CRI) a pod that is not ready cannot be used again.
-            alive_enough = self.in_place or c.state.alive
-            if match is not False and c.state is not State.UNKNOWN and alive_enough:
-                usable.append(c)
-        current = _newest(usable)
-        for c in infras:
-            if c is current:
-                continue
-            why = (
-                "a duplicate infra (keeping the newest)"
-                if c in usable
-                else f"the pod sandbox is {c.state}: the engine cannot start it again, so "
-                "the pod is rebuilt (no rejoin)"
-                if not self.in_place and not c.state.alive
-                else "the infra's spec changed (ports, share or runtime)"
-                if c.state is not State.UNKNOWN
-                else f"the infra is {c.state}"
-            )
-            if current is None:
-                # Rule 1: every member leaves before the infra it joined is removed.
-                self._remove_members(members, f"its infra is replaced: {why}")
-                members = []
-            self.actions.append(Remove(Ref.of(c), INFRA_GRACE, why))
-        if current is None:
-            self._remove_members(
-                members, "its infra is gone: its namespace mode can never start again"
-            )
-            reason = "the infra is replaced" if infras else "no infra exists"
-            self.actions.append(CreateInfra(desired, reason))
-            return None, True, []
-        if not current.state.alive:
-            self.actions.append(
-                Start(
-                    Ref.of(current),
-                    f"the infra is {current.state}: start it (its members then rejoin it)",
-                    is_infra=True,
-                )
-            )
-            return current, True, members
-        return current, False, members
-
-    def _remove_members(self, members: Iterable[ObservedContainer], why: str) -> None:
-        order: dict[L.Role | None, int] = {L.ROLE_WORKLOAD: 0, L.ROLE_SIDECAR: 1, L.ROLE_INIT: 2}
-        for c in sorted(members, key=lambda c: (order.get(c.role, 0), c.created, c.id)):
-            self._remove(c, why)
-
-    def _remove(self, c: ObservedContainer, why: str) -> None:
-        self.actions.append(Remove(Ref.of(c), self.unit.grace_period, why))
-
-    # -- members -----------------------------------------------------------------
-
-    def _pick(
-        self,
-        desired: DesiredMember,
-        copies: list[ObservedContainer],
-        infra: ObservedContainer | None,
-    ) -> ObservedContainer | None:
-        """Keep the best copy (joined to the current infra, current spec, alive, newest)."""
-
-        def rank(c: ObservedContainer) -> tuple[bool, bool, bool, float, str]:
-            joined = infra is not None and c.infra_id == infra.id
-            same = hash_matches(c.spec_hash, desired.hash, desired.spec) is not False
-            return joined, same, c.state.alive, c.created, c.id
-
-        keep = max(copies, key=rank, default=None)
-        for c in copies:
-            if c is not keep:
-                self._remove(c, f"a duplicate copy of {desired.name}")
-        return keep
-
-    def _stale(
-        self, desired: DesiredMember, keep: ObservedContainer, infra: ObservedContainer | None
-    ) -> str | None:
-        """Why ``keep`` must be recreated, or None."""
-        if self.unit.infra is not None:
-            if infra is None:
-                return "the infra is new: its namespace mode names the old one"
-            if keep.infra_id != infra.id:
-                return (
-                    f"it joined infra {_short(keep.infra_id) or '(none)'}, not the current "
-                    f"{_short(infra.id)}: that namespace mode can never start again"
-                )
-        elif keep.infra_id:
-            return "the sandbox now runs without an infra"
-        match = hash_matches(keep.spec_hash, desired.hash, desired.spec)
-        if match is None:
-            self.warnings.append(
-                PlanWarning(
-                    WarningKind.UNKNOWN_HASH,
-                    f"{self.unit.key}: {desired.name} has a spec hash of an unknown version "
-                    f"({keep.spec_hash}); it is kept as it is",
-                )
-            )
-        elif not match:
-            return "its spec changed"
-        if keep.state is State.UNKNOWN:
-            return f"it is {keep.state}"
+def _name_clash(unit: DesiredUnit, names_taken: frozenset[Taken]) -> str | None:
+    """Why ``unit`` is not converged: containers it needs the names of are not managed."""
+    taken = sorted(t.name for t in names_taken if t.unit == unit.key)
+    if not taken:
         return None
-
-    def _plan_init(
-        self,
-        desired: DesiredMember,
-        copies: list[ObservedContainer],
-        infra: ObservedContainer | None,
-        fresh: bool,
-    ) -> _Led:
-        keep = self._pick(desired, copies, infra)
-        if keep is None:
-            self.actions.append(RunInit(desired, "init container has not run"))
-            return _Led.CREATES
-        why = self._stale(desired, keep, infra)
-        if why is None and fresh and keep.state is State.EXITED:
-            why = "the infra (re)starts: init containers run again"
-        if why is not None:
-            self._recreate(keep, desired, why)
-            return _Led.CREATES
-        if keep.state.alive:
-            self.actions.append(WaitInit(Ref.of(keep), "init container is still running"))
-            return _Led.NOTHING
-        if keep.state is State.CREATED:
-            self._recreate(keep, desired, "init container was created but never started")
-            return _Led.CREATES
-        if keep.exit_code == 0:
-            return _Led.NOTHING
-        if self.unit.restart_policy == "Never":
-            self.failure = (
-                f"init container {desired.name} failed (exit {keep.exit_code}) and "
-                "restartPolicy is Never"
-            )
-            return _Led.FAILED
-        if keep.id in self.held:
-            self.waiting.append((Ref.of(keep), self.held[keep.id]))
-            return _Led.HELD
-        self._recreate(
-            keep, desired, f"init container failed (exit {keep.exit_code}): run it again"
-        )
-        return _Led.CREATES
-
-    def _plan_workload(
-        self,
-        desired: DesiredMember,
-        copies: list[ObservedContainer],
-        infra: ObservedContainer | None,
-        fresh: bool,
-        policy: RestartPolicy | None = None,
-    ) -> _Led:
-        keep = self._pick(desired, copies, infra)
-        if keep is None:
-            self.actions.append(CreateMember(desired, "does not exist"))
-            return _Led.CREATES
-        why = self._stale(desired, keep, infra)
-        if why is not None:
-            self._recreate(keep, desired, why)
-            return _Led.CREATES
-        ref = Ref.of(keep)
-        policy = policy or self.unit.restart_policy
-        if keep.state.alive and keep.id in self.unhealthy and not fresh:
-            why = f"unhealthy: {self.unhealthy[keep.id]}"
-            if policy == "Never":
-                self.actions.append(
-                    Stop(ref, self.unit.grace_period, f"{why}; restartPolicy is Never")
-                )
-                return _Led.NOTHING
-            return self._again(keep, desired, why, exited=False)
-        if keep.state.alive:
-            if fresh:
-                self.actions.append(
-                    Restart(
-                        ref,
-                        self.unit.grace_period,
-                        "rejoin: the infra restarts, so it gets new namespaces",
-                    )
-                )
-            elif (
-                infra is not None
-                and infra.started_at is not None
-                and keep.started_at is not None
-                and keep.started_at < infra.started_at
-            ):
-                self.actions.append(
-                    Restart(
-                        ref,
-                        self.unit.grace_period,
-                        "rejoin: it started before the infra's current run, "
-                        "so it is in stale namespaces",
-                    )
-                )
-            return _Led.NOTHING
-        if keep.state is State.CREATED:
-            self.actions.append(Start(ref, "created but never started"))
-            return _Led.NOTHING
-        code = keep.exit_code
-        if policy == "Always" or (policy == "OnFailure" and code != 0):
-            if keep.id in self.held:
-                self.waiting.append((ref, self.held[keep.id]))
-            else:
-                reason = f"exited (code {code}); restartPolicy is {policy}"
-                return self._again(keep, desired, reason, exited=True)
-        return _Led.NOTHING
-
-    def _again(
-        self, keep: ObservedContainer, desired: DesiredMember, why: str, exited: bool
-    ) -> _Led:
-        """Run a member again: in place where the engine can (start the exited container,
-        restart the running one), else as a new container, its next attempt (CRI)."""
-        if not self.in_place:
-            self._recreate(keep, desired, f"{why}; {_NEXT_ATTEMPT}", restart=True)
-            return _Led.CREATES
-        ref = Ref.of(keep)
-        if exited:
-            self.actions.append(Start(ref, why, restart=True))
-        else:
-            self.actions.append(Restart(ref, self.unit.grace_period, why))
-        return _Led.NOTHING
-
-    def _recreate(
-        self, keep: ObservedContainer, desired: DesiredMember, why: str, restart: bool = False
-    ) -> None:
-        self.actions.append(
-            Recreate(Ref.of(keep), self.unit.grace_period, desired, why, restart=restart)
-        )
-
-    def _name_clash(self) -> str | None:
-        if not self.taken:
-            return None
-        return (
-            f"container name(s) {', '.join(self.taken)} already taken by container(s) this "
-            "instance does not manage; they are left untouched and this unit is not converged"
-        )
-
-
-class _Led(Enum):
-    """What planning one member led to."""
-
-    NOTHING = "nothing"  # no container is created for it
-    CREATES = "creates"  # a container is created (volumes must exist first)
-    FAILED = "failed"  # the unit cannot go on
-    HELD = "held"  # a failed init container waits out its backoff: nothing after it runs
-
-
-def _creates(action: Action) -> bool:
-    return isinstance(action, CreateMember | RunInit | Recreate)
+    return (
+        f"container name(s) {', '.join(taken)} already taken by container(s) this "
+        "instance does not manage; they are left untouched and this unit is not converged"
+    )
 
 
 def _id(infra: ObservedContainer | None) -> ContainerId | None:
