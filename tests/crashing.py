@@ -210,7 +210,7 @@ class CrashRun:
         loaded = load_paths([str(self.manifests)])
         assert loaded.ok, [str(p) for p in loaded.errors]
         config = BuildConfig(self.instance, infra_image=PAUSE, driver=DOCKER)
-        return compile_and_admit(loaded.manifests, config)
+        return compile_and_admit(loaded.manifests, config, values=loaded.values)
 
     def containers(self) -> list[dict[str, Any]]:
         label = f"{L.MANAGED_BY}={self.instance}"

@@ -250,7 +250,9 @@ def check(text: str | bytes) -> LoadResult:
     result = load_bytes(data, "fuzz.yaml")
     for problem in result.errors:
         assert problem.location.path == "fuzz.yaml" and problem.message
-    desired = compile_and_admit(result.manifests, BuildConfig("fuzz", driver=DOCKER))
+    desired = compile_and_admit(
+        result.manifests, BuildConfig("fuzz", driver=DOCKER), values=result.values
+    )
     for _key, reason in desired.refused:
         assert reason
     for loaded in result.manifests:

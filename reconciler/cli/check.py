@@ -27,7 +27,7 @@ def validate(options: Options, paths: tuple[str, ...], recursive: bool) -> None:
     what its images say (runAsNonRoot), without pulling any.
     """
     loaded = common.load(paths, recursive)
-    compiled = compile_units(loaded.manifests, options.build)
+    compiled = compile_units(loaded.manifests, options.build, values=loaded.values)
     desired = admit(compiled, options.build, None)
     wanted = facts_wanted(desired)
     if {r for c in compiled for r in c.unit.runtimes} - {"runc"} or wanted:

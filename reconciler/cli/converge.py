@@ -205,7 +205,7 @@ def apply(
     config = PlanConfig.of(
         build, adopt=adopt, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok
     )
-    compiled = compile_units(loaded.manifests, build)
+    compiled = compile_units(loaded.manifests, build, values=loaded.values)
     done = converge(options, compiled, config, dry_run=dry_run, parallel=parallel, output=output)
     if dry_run and output == "text":
         _print_plan(done.plan, "no changes")
@@ -239,7 +239,7 @@ def diff(
     config = PlanConfig.of(
         build, adopt=adopt, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok
     )
-    compiled = compile_units(loaded.manifests, build)
+    compiled = compile_units(loaded.manifests, build, values=loaded.values)
     done = converge(
         options, compiled, config, dry_run=True, output=output, notes=True, error_code=2
     )

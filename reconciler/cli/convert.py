@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -42,34 +41,15 @@ def export(paths: tuple[str, ...], recursive: bool, target: str, workload: str) 
     exported = to_kubernetes(
         [m.manifest for m in loaded.manifests],
         "deployment" if workload == "deployment" else "pod",
+        loaded.values,
     )
     for loss in exported.losses:
         click.echo(f"warning: {loss}", err=True)
-    for file, name in _secrets(loaded.files):
-        click.echo(
-            f"warning: {file}: Secret {name}: what envFrom read from it is written as plain "
-            "env values (the loader resolves envFrom); keep it a Secret on the cluster",
-            err=True,
-        )
     for note in exported.notes:
         click.echo(f"note: {note}", err=True)
     if exported.documents:
         click.echo(yaml.safe_dump_all(exported.documents, sort_keys=False).rstrip())
     sys.exit(0 if loaded.ok else 1)
-
-
-def _secrets(files: Sequence[str]) -> list[tuple[str, str]]:
-    """(file, name) of every Secret in the manifest files read (stdin is not read again)."""
-    found = []
-    for file in files:
-        try:
-            documents = list(yaml.safe_load_all(Path(file).read_text()))
-        except (OSError, yaml.YAMLError):
-            continue  # the loader has said what is wrong with it
-        for doc in documents:
-            if isinstance(doc, dict) and doc.get("kind") == "Secret":
-                found.append((file, str((doc.get("metadata") or {}).get("name"))))
-    return found
 
 
 @click.command()

@@ -1,10 +1,11 @@
-"""What the global options say: ``Options``, handed to every command. No I/O."""
+"""What the global options say: ``Options``, handed to every command (and the host it runs on)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
+from reconciler.cli.node import this_host
 from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Mode
@@ -39,6 +40,7 @@ class Options:
             self.allowed_modes,
             driver=DRIVERS[self.driver],
             policy=self.policy,
+            node=this_host(),
         )
 
     def build_for(self, owner: Owner) -> BuildConfig:

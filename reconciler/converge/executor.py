@@ -45,6 +45,7 @@ from reconciler.core.errors import (
 )
 from reconciler.core.planner import Plan, UnitPlan
 from reconciler.core.spec import DesiredMember, UnitKey
+from reconciler.core.values import fill_pod_fields, pod_uid, waits_for_pod
 from reconciler.drivers.base import Converging, RestartsInPlace
 
 DEFAULT_PARALLEL = 4  # the daemon saturates at about 4 concurrent creates on two cores
@@ -253,8 +254,19 @@ def _stop_or_record(
 
 
 def _create(driver: Converging, member: DesiredMember, infra_id: str | None) -> None:
-    container_id = driver.create_member(member, infra_id)
+    container_id = driver.create_member(_pod_fields(driver, member, infra_id), infra_id)
     _post_start(driver, container_id, member.name, member.spec.post_start)
+
+
+def _pod_fields(driver: Converging, member: DesiredMember, infra_id: str | None) -> DesiredMember:
+    """The member with the pod's address and uid where its env (or a reference to it)
+    asks for them: known only now that its infra exists (core/values.py)."""
+    if infra_id is None or not waits_for_pod(member.spec):
+        return member
+    address = driver.address(infra_id)
+    if address is None:
+        raise DriverError(f"the sandbox {infra_id[:12]} has no address for status.podIP yet")
+    return fill_pod_fields(member, address, pod_uid(infra_id))
 
 
 def _post_start(driver: Converging, container_id: str, name: str, hook: tuple[str, ...]) -> None:
@@ -287,7 +299,7 @@ def _pre_stop(driver: Converging, ref: Ref, grace: int) -> int:
 
 
 def _run_init(driver: Converging, member: DesiredMember, infra_id: str | None) -> None:
-    container_id = driver.create_member(member, infra_id)
+    container_id = driver.create_member(_pod_fields(driver, member, infra_id), infra_id)
     _check_init(member.name, driver.wait(container_id))
 
 

@@ -22,7 +22,7 @@ control loop all call it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core.compile import BuildConfig, Compiled, compile_units
@@ -47,6 +47,7 @@ from reconciler.core.spec import (
     ports_overlap,
     published,
 )
+from reconciler.core.values import LoadedValues
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ def admit(
             refusal = next((c for u in admitted if (c := port_clash(unit, u)) is not None), None)
         if refusal is None:
             admitted.append(unit)
-            notes.extend((unit.key, n) for n in verdict.notes)
+            notes.extend((unit.key, n) for n in (*verdict.notes, *map(str, candidate.notes)))
         else:
             refused.append((unit.key, refusal))
     # What the engine lacks refuses last: those units still hold their host ports.
@@ -98,14 +99,17 @@ def compile_and_admit(
     manifests: Sequence[LoadedManifest],
     config: BuildConfig,
     offered: frozenset[str] | None = None,
+    values: Iterable[LoadedValues] = (),
 ) -> Desired:
     """Compile and admit in one step: for callers that have no engine to ask (tests, tools)."""
-    return admit(compile_units(manifests, config), config, offered)
+    return admit(compile_units(manifests, config, values), config, offered)
 
 
 def _static(candidate: Compiled, config: BuildConfig) -> _Verdict:
     """Why the unit may not run whatever the engine holds (policy, mode, sharing, runtimes)."""
     unit, manifest = candidate.unit, candidate.manifest
+    if candidate.problems:  # it reads what the source does not hold
+        return _Verdict("; ".join(str(p) for p in candidate.problems))
     violations = policy_check(manifest, config.policy)
     if violations:
         return _Verdict(policy_refusal(violations, unit.source, config.policy))

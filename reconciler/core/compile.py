@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.core import labels as L
+from reconciler.core.errors import Problem
 from reconciler.core.expansion import expand, expand_env
 from reconciler.core.hashing import spec_hash
 from reconciler.core.manifests import LoadedManifest
@@ -58,6 +59,15 @@ from reconciler.core.spec import (
     Use,
     User,
 )
+from reconciler.core.values import (
+    LOCALHOST,
+    LoadedValues,
+    Node,
+    ValueStore,
+    resolve,
+    waits_for_pod,
+)
+from reconciler.core.values import Path as ValuesPath
 
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
 CLUSTER_DOMAIN = "svc.cluster.local"  # what a subdomain's FQDN ends in, as in a cluster
@@ -77,6 +87,7 @@ class BuildConfig:
     allowed_modes: frozenset[Mode] | None = None  # modes spec.mode may pick; None: only `mode`
     owner: Owner = ONE_SHOT  # the source whose manifests these are (written on every container)
     policy: Policy = BASELINE  # the security policy (policy.py): on unless switched off
+    node: Node = LOCALHOST  # what the host tells a pod of itself (env's fieldRef, resourceFieldRef)
     driver: DriverCapabilities = field(kw_only=True)  # what the engine's driver declares
 
 
@@ -90,6 +101,10 @@ class Compiled:
 
     unit: DesiredUnit
     manifest: SandboxManifest | ContainerManifest
+    # What it reads that the source does not hold (a ConfigMap, Secret or key): admission
+    # refuses the unit with these, so nothing of it is created.
+    problems: tuple[Problem, ...] = ()
+    notes: tuple[Problem, ...] = ()  # what resolving env skipped (a key no variable name)
 
     @property
     def asked_mode(self) -> Mode | None:
@@ -97,22 +112,49 @@ class Compiled:
         return self.manifest.spec.mode if isinstance(self.manifest, SandboxManifest) else None
 
 
-def compile_units(manifests: Iterable[LoadedManifest], config: BuildConfig) -> tuple[Compiled, ...]:
-    """Every loaded manifest compiled into its unit's effective specs.
+def compile_units(
+    manifests: Iterable[LoadedManifest],
+    config: BuildConfig,
+    values: Iterable[LoadedValues] = (),
+) -> tuple[Compiled, ...]:
+    """Every loaded manifest compiled into its unit's effective specs; ``values`` are the
+    source's ConfigMaps and Secrets, which env and envFrom read (values.py).
 
     Nothing is refused here: a unit runs only once admission.admit has let it.
     """
+    store = ValueStore(values)
     compiled: list[Compiled] = []
     for loaded in manifests:
-        manifest, source = loaded.manifest, loaded.source
+        resolved = resolve(loaded.manifest, store, config.node)
+        manifest, source = resolved.manifest, loaded.source
         key = UnitKey(Kind(manifest.kind), manifest.metadata.namespace, manifest.metadata.name)
         if isinstance(manifest, ContainerManifest):
             unit = _standalone(key, manifest, source, config)
         else:
             mode = manifest.spec.mode or config.mode
             unit = _Sandbox(key, manifest, source, replace(config, mode=mode)).unit()
-        compiled.append(Compiled(unit, manifest))
+        problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in resolved.errors]
+        if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
+            problems.append(
+                Problem(
+                    loaded.location,
+                    "env",
+                    "status.podIP, status.podIPs and metadata.uid need a sandbox: a standalone "
+                    "container has no pod whose address is known before it is created",
+                )
+            )
+        notes = tuple(
+            Problem(loaded.at(path), _dotted(path), why) for path, why in resolved.warnings
+        )
+        compiled.append(Compiled(unit, loaded.manifest, tuple(problems), notes))
     return tuple(compiled)
+
+
+def _dotted(path: ValuesPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:

@@ -20,8 +20,8 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
@@ -33,15 +33,14 @@ from reconciler.core.models import (
     UNSUPPORTED_FIELDS,
     ConfigMapManifest,
     ContainerManifest,
-    ContainerSpec,
     Kind,
     Manifest,
     PodManifest,
     SandboxManifest,
     SecretManifest,
-    ValuesKey,
-    resolve_env_from,
 )
+from reconciler.core.values import LoadedValues, reads_values
+from reconciler.core.values import Path as ValuesPath
 
 MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 STDIN = "-"
@@ -95,6 +94,16 @@ class LoadedManifest:
     manifest: Manifest
     location: Location
     source: str  # the file relative to the root it was found under; the `source` label
+    # Where each key stands, kept only for a unit that reads a ConfigMap, Secret or
+    # pod field: the compile step resolves those and names the line of a bad one.
+    positions: Mapping[ValuesPath, Location] | None = field(default=None, compare=False)
+
+    def at(self, path: ValuesPath) -> Location:
+        """Where ``path`` (or the nearest part of it that is written) stands."""
+        for end in range(len(path), 0, -1):
+            if self.positions is not None and path[:end] in self.positions:
+                return self.positions[path[:end]]
+        return self.location
 
     @property
     def identity(self) -> tuple[Kind, str, str]:
@@ -105,6 +114,7 @@ class LoadedManifest:
 @dataclass(slots=True)
 class LoadResult:
     manifests: list[LoadedManifest] = field(default_factory=list)
+    values: list[LoadedValues] = field(default_factory=list)  # the ConfigMaps and Secrets
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -115,6 +125,7 @@ class LoadResult:
 
     def extend(self, other: LoadResult) -> None:
         self.manifests.extend(other.manifests)
+        self.values.extend(other.values)
         self.errors.extend(other.errors)
         self.warnings.extend(other.warnings)
         self.files.extend(other.files)
@@ -311,50 +322,17 @@ def load_text(
         result.errors.append(Problem(Location(path), "", message))
         return result
     budget = [limits.max_nodes]  # what is left for this file's documents
-    values = _Values()
     for first_line, chunk in documents:
-        _load_document(chunk, path, first_line, source or path, result, values, limits, budget)
-    values.resolve(result)
+        _load_document(chunk, path, first_line, source or path, result, limits, budget)
     return result
 
 
-@dataclass(slots=True)
-class _Values:
-    """One file's ConfigMaps and Secrets, and the units whose envFrom reads them."""
-
-    found: dict[ValuesKey, dict[str, str]] = field(default_factory=dict)
-    where: dict[ValuesKey, Location] = field(default_factory=dict)
-    readers: list[tuple[int, Parsed]] = field(default_factory=list)  # index in manifests
-
-    def add(self, manifest: ConfigMapManifest | SecretManifest, at: Location) -> Problem | None:
-        key = (manifest.kind, manifest.metadata.namespace, manifest.metadata.name)
-        if key in self.where:
-            return Problem(
-                at, "metadata.name", f"duplicate {key[0]} (first defined at {self.where[key]})"
-            )
-        self.found[key], self.where[key] = manifest.values(), at
-        return None
-
-    def resolve(self, result: LoadResult) -> None:
-        """Turn envFrom into env; a unit whose reference is missing is not loaded."""
-        dropped: set[int] = set()
-        for index, parsed in self.readers:
-            loaded = result.manifests[index]
-            manifest, errors, warnings = resolve_env_from(loaded.manifest, self.found)
-            result.warnings += [Problem(_at(parsed, p), _dotted(p), why) for p, why in warnings]
-            if errors:
-                result.errors += [Problem(_at(parsed, p), _dotted(p), why) for p, why in errors]
-                dropped.add(index)
-                continue
-            result.manifests[index] = replace(loaded, manifest=manifest)
-        result.manifests = [m for i, m in enumerate(result.manifests) if i not in dropped]
-
-
-def _reads_values(manifest: Manifest) -> bool:
-    spec = manifest.spec
-    if isinstance(spec, ContainerSpec):
-        return bool(spec.env_from)
-    return any(c.env_from for c in [*spec.init_containers, *spec.containers])
+def _values(manifest: ConfigMapManifest | SecretManifest, at: Location) -> LoadedValues:
+    meta = manifest.metadata
+    secret_type = manifest.type if isinstance(manifest, SecretManifest) else ""
+    return LoadedValues(
+        manifest.kind, meta.namespace, meta.name, manifest.values(), at, secret_type
+    )
 
 
 def _split_documents(text: str) -> Iterable[tuple[int, str]]:
@@ -507,11 +485,10 @@ def _load_document(
     offset: int,
     source: str,
     result: LoadResult,
-    values: _Values,
     limits: InputLimits,
     budget: list[int],
 ) -> None:
-    """Load one document into ``result`` (a unit) or ``values`` (a ConfigMap or Secret);
+    """Load one document into ``result``: a unit, or a ConfigMap or Secret (its values);
     what is wrong with it goes to ``result``'s errors and warnings."""
     parsed, problems = parse_document(chunk, path, offset, limits, budget)
     if problems or parsed is None:
@@ -524,26 +501,36 @@ def _load_document(
         return
     kind_key = (str(parsed.data.get("apiVersion")), str(parsed.data.get("kind")))
     if kind_key in _VALUES:
-        _load_values(_VALUES[kind_key], parsed, values, result)
+        _load_values(_VALUES[kind_key], parsed, result)
         return
     manifest = _load_unit(parsed, result)
     if manifest is None:
         return
-    if _reads_values(manifest):
-        values.readers.append((len(result.manifests), parsed))
-    result.manifests.append(LoadedManifest(manifest, parsed.start, source))
+    # Where its references stand, for the compile step's errors (values.py).
+    positions = parsed.positions if reads_values(manifest) else None
+    result.manifests.append(LoadedManifest(manifest, parsed.start, source, positions))
 
 
 def _load_values(
-    model: type[ConfigMapManifest | SecretManifest],
-    parsed: Parsed,
-    values: _Values,
-    result: LoadResult,
+    model: type[ConfigMapManifest | SecretManifest], parsed: Parsed, result: LoadResult
 ) -> None:
-    """Keep a ConfigMap or Secret in ``values``, for the envFrom of its file's units."""
+    """Keep a ConfigMap or Secret in ``result.values``, for the units of the source."""
     found, problems = validate(model, parsed)
-    duplicate = values.add(found, parsed.start) if found is not None else None
-    result.errors.extend([*problems, *([duplicate] if duplicate else [])])
+    result.errors.extend(problems)
+    if found is None:
+        return
+    values = _values(found, parsed.start)
+    first = next((v for v in result.values if v.key == values.key), None)
+    if first is not None:
+        result.errors.append(
+            Problem(
+                parsed.start,
+                "metadata.name",
+                f"duplicate {values.kind} (first defined at {first.location})",
+            )
+        )
+        return
+    result.values.append(values)
 
 
 def _load_unit(parsed: Parsed, result: LoadResult) -> SandboxManifest | ContainerManifest | None:

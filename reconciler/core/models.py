@@ -29,7 +29,6 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from reconciler.core.expansion import escape, expand_env
 from reconciler.core.quantity import cpu_limit_millis, cpu_request_millis, memory_to_bytes
 
 API_VERSION = "reconciler/v1"
@@ -191,10 +190,96 @@ class Metadata(Model):
 _ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 
+class KeySelector(Model):
+    """One key of a ConfigMap or Secret in the same source (configMapKeyRef, secretKeyRef)."""
+
+    name: NonEmpty
+    key: NonEmpty
+    optional: bool = False
+
+
+# The pod fields env's fieldRef may name (the downward API), as kubelet gives them.
+FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+_LABEL_OR_ANNOTATION = re.compile(r"metadata\.(labels|annotations)\['([^'\]]+)'\]")
+
+
+def _field_path(path: str) -> str:
+    if path in FIELD_PATHS or _LABEL_OR_ANNOTATION.fullmatch(path):
+        return path
+    raise ValueError(
+        f"fieldPath {path!r} is not one Kubernetes gives an env var "
+        f"(supported: {', '.join(FIELD_PATHS)}, metadata.labels['KEY'], "
+        "metadata.annotations['KEY'])"
+    )
+
+
+class ObjectFieldSelector(Model):
+    field_path: Annotated[str, AfterValidator(_field_path)]
+    api_version: Literal["v1"] = "v1"
+
+
+class ResourceFieldSelector(Model):
+    container_name: str = ""  # "" (in env): the container itself
+    resource: Literal[
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+    ]
+    divisor: str | int | float = "1"
+
+
+class EnvVarSource(Model):
+    config_map_key_ref: KeySelector | None = None
+    secret_key_ref: KeySelector | None = None
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: ResourceFieldSelector | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVarSource:
+        given = [
+            s
+            for s in (
+                self.config_map_key_ref,
+                self.secret_key_ref,
+                self.field_ref,
+                self.resource_field_ref,
+            )
+            if s is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "valueFrom needs exactly one of configMapKeyRef, secretKeyRef, fieldRef, "
+                "resourceFieldRef"
+            )
+        return self
+
+
 class EnvVar(Model):
     name: Annotated[str, Field(pattern=_ENV_NAME)]
     value: Text = ""
     """The variable's value (the empty string when absent)."""
+    value_from: EnvVarSource | None = None
+    """Where the value comes from instead: a ConfigMap's or Secret's key in the same
+    source, a field of the pod, a resource of a container (compile.py resolves it)."""
+
+    @model_validator(mode="after")
+    def _value_or_source(self) -> EnvVar:
+        if self.value and self.value_from is not None:
+            raise ValueError("value and valueFrom are exclusive (Kubernetes refuses both)")
+        return self
 
 
 class ValuesRef(Model):
@@ -630,6 +715,10 @@ class SandboxSpec(UnitSpec):
     containers: Annotated[list[SandboxContainer], Field(min_length=1)]
     """The workloads; the first is the default of `logs` and `exec`."""
     security_context: PodSecurityContext | None = None
+    service_account_name: Annotated[
+        str, Field(pattern=f"^{_DNS_SUBDOMAIN.pattern}$", max_length=253)
+    ] = "default"
+    """Only what env's fieldRef spec.serviceAccountName gives: no API server, no token."""
 
     @field_validator("share")
     @classmethod
@@ -712,7 +801,6 @@ UNSUPPORTED_FIELDS: dict[str, str] = {
     "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
     "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
     "os": "the Docker host's operating system decides",
-    "valueFrom": _API_SERVER + " (ConfigMaps, Secrets, the downward API): give the value inline",
     "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
     "container",
     "volumeDevices": "raw block devices come from PersistentVolumeClaims, " + _API_SERVER,
@@ -806,6 +894,7 @@ class PodManifest(Model):
                 subdomain=spec.subdomain,
                 host_aliases=spec.host_aliases,
                 dns_config=spec.dns_config,
+                service_account_name=spec.service_account_name or "default",
                 init_containers=[
                     SandboxContainer.model_validate(c.model_dump()) for c in spec.init_containers
                 ],
@@ -864,70 +953,6 @@ class SecretManifest(Model):
 
 
 ValuesManifest = ConfigMapManifest | SecretManifest
-ValuesKey = tuple[str, str, str]  # kind, namespace, name
-
-Path = tuple[str | int, ...]
-
-
-def resolve_env_from(
-    manifest: Manifest, values: dict[ValuesKey, dict[str, str]]
-) -> tuple[Manifest, list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """``manifest`` with every envFrom turned into env entries; (path, why) errors and warnings.
-
-    Kubernetes' order: envFrom sources in order (a later one wins a clash),
-    keys sorted, then `env`, which wins over all of them. A key that is no
-    valid variable name is skipped with a warning, as kubelet does. The
-    entries' values are final: escaped (expansion.escape), they expand to
-    what kubelet would give the container.
-    """
-    errors: list[tuple[Path, str]] = []
-    warnings: list[tuple[Path, str]] = []
-    namespace = manifest.metadata.namespace
-
-    def resolved(container: Any, at: Path) -> Any:
-        if not container.env_from:
-            return container
-        merged: dict[str, str] = {}
-        for index, source in enumerate(container.env_from):
-            kind, ref = source.ref
-            where = (*at, "envFrom", index, "configMapRef" if kind == "ConfigMap" else "secretRef")
-            found = values.get((kind, namespace, ref.name))
-            if found is None:
-                if not ref.optional:
-                    errors.append(
-                        (
-                            (*where, "name"),
-                            f"{kind} {namespace}/{ref.name} is not defined in this file "
-                            "(with no API server, a ConfigMap or Secret is read from the "
-                            "file that uses it)",
-                        )
-                    )
-                continue
-            for key in sorted(found):
-                name = source.prefix + key
-                if not re.fullmatch(_ENV_NAME, name):
-                    warnings.append((where, f"skipped {name!r}: not a valid variable name"))
-                    continue
-                merged[name] = found[key]
-        # kubelet takes envFrom's values as they are, then expands each env value
-        # against them and the entries above it, so an entry sees a ConfigMap's value
-        # even of a name that env itself redefines further down. Written back with
-        # every `$` escaped, the list alone means to the compiler (and to a cluster,
-        # exported) what envFrom and env meant together.
-        final = expand_env(((e.name, e.value) for e in container.env), merged)
-        own = {e.name for e in container.env}
-        names = [*(n for n in merged if n not in own), *(e.name for e in container.env)]
-        env = [EnvVar(name=n, value=escape(final[n])) for n in names]
-        return container.model_copy(update={"env": env, "env_from": []})
-
-    spec = manifest.spec
-    if isinstance(spec, ContainerSpec):
-        return manifest.model_copy(update={"spec": resolved(spec, ("spec",))}), errors, warnings
-    update = {
-        group: [resolved(c, ("spec", field, i)) for i, c in enumerate(getattr(spec, group))]
-        for group, field in (("init_containers", "initContainers"), ("containers", "containers"))
-    }
-    return manifest.model_copy(update={"spec": spec.model_copy(update=update)}), errors, warnings
 
 
 def _snake(camel: str) -> str:

@@ -115,6 +115,11 @@ class Converging(Protocol):
     def remove_volumes(self, unit: UnitKey) -> None: ...
     def record_owner(self, unit: UnitKey, owner: Owner) -> None: ...
 
+    def address(self, container_id: str) -> str | None:
+        """The container's (an infra's: its pod's) IP address, where probes reach it and
+        what status.podIP gives; None when it has none."""
+        ...
+
     def exec(self, container_id: str, command: list[str], timeout: float) -> int:
         """Run ``command`` (probes, hooks): its exit code. Raises TimeoutError when it
         outlives ``timeout``, DriverError when it cannot run (container gone, engine
@@ -134,10 +139,6 @@ class Watching(Protocol):
 
     def events(self) -> EventStream:
         """This instance's container events. Raises DaemonUnavailable."""
-        ...
-
-    def address(self, container_id: str) -> str | None:
-        """The container's IP address, where probes reach it; None when it has none."""
         ...
 
 

@@ -7,6 +7,8 @@ output, for the CLI to report: nothing is dropped silently.
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from reconciler.core.models import (
     SandboxManifest,
     SandboxSpec,
 )
+from reconciler.core.values import LoadedValues
 
 Workload = Literal["pod", "deployment"]
 # Unit-level fields that a PodSpec has under the same name and meaning.
@@ -53,8 +56,12 @@ class Exported:
     notes: list[str]  # what the cluster needs (a RuntimeClass), not a loss
 
 
-def export(manifests: list[Manifest], workload: Workload = "pod") -> Exported:
-    documents: list[dict[str, Any]] = []
+def export(
+    manifests: list[Manifest], workload: Workload = "pod", values: Iterable[LoadedValues] = ()
+) -> Exported:
+    """The units as Kubernetes documents, after the source's ConfigMaps and Secrets (which
+    a cluster reads as reconciler does: envFrom and valueFrom are written as they are)."""
+    documents: list[dict[str, Any]] = [_values_document(v) for v in values]
     losses: list[Loss] = []
     runtimes: set[str] = set()
     for manifest in manifests:
@@ -73,6 +80,25 @@ def export(manifests: list[Manifest], workload: Workload = "pod") -> Exported:
         for r in sorted(runtimes)
     ]
     return Exported(documents, losses, notes)
+
+
+def _values_document(values: LoadedValues) -> dict[str, Any]:
+    metadata = {"name": values.name, "namespace": values.namespace}
+    if values.kind == "ConfigMap":
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata,
+            "data": dict(values.data),
+        }
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in values.data.items()}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": values.secret_type or "Opaque",
+        "data": data,
+    }
 
 
 def _dump(model: Any) -> dict[str, Any]:

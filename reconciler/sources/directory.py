@@ -45,6 +45,7 @@ from reconciler.core.manifests import (
 )
 from reconciler.core.models import SandboxManifest
 from reconciler.core.spec import UnitKey
+from reconciler.core.values import LoadedValues
 
 log = logging.getLogger("reconciler")
 
@@ -66,6 +67,7 @@ def _members(loaded: LoadedManifest) -> frozenset[str]:
 @dataclass(slots=True)
 class _File:
     good: list[LoadedManifest] = field(default_factory=list)  # last known good
+    values: list[LoadedValues] = field(default_factory=list)  # its ConfigMaps and Secrets
     errors: list[Problem] = field(default_factory=list)
     digest: str = ""  # of the text that gave `good` (or the candidate below)
     # A load that drops units from a file still there waits to be confirmed.
@@ -167,10 +169,15 @@ class ManifestDirectory:
             for path in paths:
                 before = self._files.get(path)
                 good = before.good if before is not None else None
+                values = before.values if before is not None else []
                 changed, wait = self._reload_one(path, now, warnings)
                 after = self._files.get(path)
                 if (after.good if after is not None else None) is not good:
                     self._version += 1
+                if (after.values if after is not None else []) != values:
+                    # A ConfigMap or Secret changed: its readers may be in any file.
+                    self._version += 1
+                    changed |= {_key(m) for f in self._files.values() for m in f.good}
                 units |= changed
                 if wait is not None:
                     recheck = wait if recheck is None else min(recheck, wait)
@@ -208,6 +215,7 @@ class ManifestDirectory:
             state.errors = loaded.errors  # last known good stays
             return before, None
         state.errors = []
+        state.values = loaded.values
         after = {_key(m) for m in loaded.manifests}
         had = {_key(m): _members(m) for m in state.good}
         shrunk = {k for m in loaded.manifests if (k := _key(m)) in had and had[k] - _members(m)}
@@ -233,10 +241,11 @@ class ManifestDirectory:
             if cached is not None and cached[:2] == (version, config):
                 return cached[2]  # the same tuple: the loop need not admit it again
             defined = [(path, m) for path in sorted(self._files) for m in self._files[path].good]
+            values = [v for path in sorted(self._files) for v in self._files[path].values]
         where = {id(m): path for path, m in defined}
         first, duplicates = first_of_each(m for _, m in defined)
         self._duplicates = [(where[id(m)], problem) for m, problem in duplicates]
-        compiled = compile_units(first, config)
+        compiled = compile_units(first, config, values)
         with self._lock:
             self._compiled = (version, config, compiled)
         return compiled

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadedManifes
 from reconciler.core.ownership import Owner
 from reconciler.core.redact import redact_url
 from reconciler.core.spec import UnitKey
+from reconciler.core.values import LoadedValues
 from reconciler.sources.directory import Change
 from reconciler.sources.gitmirror import GitError, Mirror
 
@@ -60,6 +61,7 @@ class Revision:
     commit: str
     manifests: tuple[LoadedManifest, ...]
     warnings: tuple[Problem, ...] = ()
+    values: tuple[LoadedValues, ...] = ()  # its ConfigMaps and Secrets
 
     @property
     def keys(self) -> frozenset[UnitKey]:
@@ -96,15 +98,32 @@ def read_revision(
             "(use --allow-empty to mean it)",
         )
     warnings = tuple(_relative(p, tree) for p in loaded.warnings)
-    return Revision(commit, tuple(loaded.manifests), warnings)
+    # What the compile step may name (a reference, a ConfigMap defined twice) is named
+    # relative to the repository, as the files' own problems are.
+    manifests = tuple(
+        replace(
+            m,
+            location=_moved(m.location, tree),
+            positions={k: _moved(v, tree) for k, v in m.positions.items()},
+        )
+        if m.positions is not None
+        else m
+        for m in loaded.manifests
+    )
+    values = tuple(replace(v, location=_moved(v.location, tree)) for v in loaded.values)
+    return Revision(commit, manifests, warnings, values)
 
 
 def _relative(problem: Problem, tree: Path) -> Problem:
+    return Problem(_moved(problem.location, tree), problem.field, problem.message)
+
+
+def _moved(where: Location, tree: Path) -> Location:
+    """``where`` relative to the repository root."""
     prefix = str(tree) + "/"
-    where = problem.location
     if where.path.startswith(prefix):
-        where = Location(where.path[len(prefix) :], where.line, where.column)
-    return Problem(where, problem.field, problem.message)
+        return Location(where.path[len(prefix) :], where.line, where.column)
+    return where
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +177,7 @@ class GitSource:
             revision = self._revision
         if revision is None:
             return ()
-        return compile_units(revision.manifests, config)
+        return compile_units(revision.manifests, config, revision.values)
 
     def errors(self) -> dict[str, list[Problem]]:
         # A failed commit is never partly taken, so no file of it holds units back.

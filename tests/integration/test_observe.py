@@ -260,7 +260,7 @@ def _units(h: Harness, text: str) -> list[DesiredUnit]:
     loaded = load_text(dedent(text), "test.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     config = BuildConfig(h.instance, Mode.CONTAINER_IN_SANDBOX, PAUSE, driver=DOCKER)
-    return [c.unit for c in compile_units(loaded.manifests, config)]
+    return [c.unit for c in compile_units(loaded.manifests, config, values=loaded.values)]
 
 
 def _failures(drivers: tuple[DockerDriver, ...], act: Any) -> list[tuple[type, str]]:

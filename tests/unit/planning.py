@@ -28,6 +28,7 @@ def desired(
         loaded.manifests,
         BuildConfig(INSTANCE, mode, "pause:test", driver=DOCKER),
         offered,
+        values=loaded.values,
     )
 
 

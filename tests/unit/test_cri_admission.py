@@ -47,7 +47,7 @@ def _admit(
     loaded = load_text(text, "pod.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
     config = BuildConfig("t", driver=driver, allowed_modes=allowed_modes)
-    compiled = compile_units(loaded.manifests, config)
+    compiled = compile_units(loaded.manifests, config, values=loaded.values)
     want = admit(compiled, config, offered)
     return [u.key.name for u in want.units], [why for _, why in want.refused]
 
@@ -157,7 +157,7 @@ def test_a_privileged_container_is_refused_before_a_pod_is_made() -> None:
     )
     loaded = load_text(text, "pod.yaml")
     config = BuildConfig("t", driver=CRI, policy=PRIVILEGED)
-    compiled = compile_units(loaded.manifests, config)
+    compiled = compile_units(loaded.manifests, config, values=loaded.values)
     want = admit(compiled, config, OFFERED)
     assert [why for _, why in want.refused] == [
         "spec.containers[1].securityContext.privileged: a privileged container in a sandbox "

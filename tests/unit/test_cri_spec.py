@@ -42,9 +42,11 @@ def _unit(text: str, admitted: bool = True) -> DesiredUnit:
     assert loaded.ok, [str(p) for p in loaded.errors]
     config = BuildConfig("i", driver=CRI, policy=PRIVILEGED)
     if not admitted:
-        ((unit, _),) = ((c.unit, c) for c in compile_units(loaded.manifests, config))
+        ((unit, _),) = (
+            (c.unit, c) for c in compile_units(loaded.manifests, config, values=loaded.values)
+        )
         return unit
-    want = compile_and_admit(loaded.manifests, config)
+    want = compile_and_admit(loaded.manifests, config, values=loaded.values)
     assert not want.refused, want.refused
     (unit,) = want.units
     return unit
@@ -274,7 +276,9 @@ def test_a_stop_signal_is_refused_by_admission_naming_the_field() -> None:
             - {name: side, image: busybox:1, lifecycle: {stopSignal: SIGINT}}
         """
     loaded = load_text(dedent(text), "ns/web.yaml")
-    want = compile_and_admit(loaded.manifests, BuildConfig("i", driver=CRI, policy=PRIVILEGED))
+    want = compile_and_admit(
+        loaded.manifests, BuildConfig("i", driver=CRI, policy=PRIVILEGED), values=loaded.values
+    )
     (refused,) = want.refused
     assert (
         "spec.containers[1].lifecycle.stopSignal: lifecycle.stopSignal is not supported by "

@@ -45,6 +45,7 @@ def build(text: str, mode: Mode = CIS, source: str = "dir/web.yaml") -> Desired:
     return compile_and_admit(
         loaded.manifests,
         BuildConfig(INSTANCE, mode, "pause:test", policy=PRIVILEGED, driver=DOCKER),
+        values=loaded.values,
     )
 
 

@@ -27,6 +27,7 @@ def unit_of(text: str, mode: Mode = Mode.CONTAINER_IN_SANDBOX) -> DesiredUnit:
     desired = compile_and_admit(
         loaded.manifests,
         BuildConfig("inst", mode, "pause:test", policy=PRIVILEGED, driver=DOCKER),
+        values=loaded.values,
     )
     assert desired.refused == ()
     (unit,) = desired.units

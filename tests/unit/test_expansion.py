@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from reconciler.core.expansion import escape, expand, expand_env
 from reconciler.core.hashing import spec_hash
 from reconciler.core.manifests import load_text
+from reconciler.core.values import LOCALHOST, ValueStore, resolve
 from reconciler.drivers.docker.spec import member_body
 
 from .test_pod_subset import INFRA_ID, pod, unit_of
@@ -281,15 +282,16 @@ def test_an_env_entry_may_extend_the_env_from_value_it_replaces() -> None:
     assert env_from("[{name: MODE, value: '$(MODE)-debug'}]")[-1] == "MODE=prod-debug"
 
 
-def test_env_from_resolved_means_the_same_to_a_cluster() -> None:
-    # The loader writes envFrom into env; escaped, that list means what envFrom + env did
-    # (`export --to kubernetes` writes it out as it is).
+def test_env_from_resolved_means_the_same_as_env_from_and_env() -> None:
+    # The compile step writes envFrom into env; escaped, that list means what envFrom +
+    # env did.
     containers = """
             - name: app
               image: x
               envFrom: [{configMapRef: {name: settings}}]
               env: [{name: B, value: '$(MODE)'}, {name: MODE, value: dev}]"""
     loaded = load_text(dedent(ENV_FROM) + dedent(pod(containers)), "pod.yaml")
-    (app,) = loaded.manifests[0].manifest.spec.containers  # type: ignore[union-attr]
+    resolved = resolve(loaded.manifests[0].manifest, ValueStore(loaded.values), LOCALHOST)
+    (app,) = resolved.manifest.spec.containers  # type: ignore[union-attr]
     written = expand_env((e.name, e.value) for e in app.env)
     assert written == {"PRICE": "5$", "RAW": "$(MODE) $$ $(NONE)", "B": "prod", "MODE": "dev"}

@@ -190,7 +190,9 @@ def test_the_command_writes_yaml_and_reports_on_stderr(tmp_path: Path) -> None:
     assert "note: runtimeClassName kata" in result.stderr
 
 
-def test_values_read_from_a_secret_are_said_to_be_written_as_plain_env(tmp_path: Path) -> None:
+def test_config_maps_and_secrets_are_exported_beside_the_pods_that_read_them(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "m.yaml").write_text(
         dedent(
             """
@@ -210,6 +212,14 @@ def test_values_read_from_a_secret_are_said_to_be_written_as_plain_env(tmp_path:
     )
     result = CliRunner().invoke(cli, ["export", "--to", "kubernetes", "-f", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    (pod,) = yaml.safe_load_all(result.stdout)
-    assert pod["spec"]["containers"][0]["env"] == [{"name": "TOKEN", "value": "s3cret"}]
-    assert "Secret creds: what envFrom read from it is written as plain env" in result.stderr
+    secret, pod = yaml.safe_load_all(result.stdout)
+    # A cluster reads them as reconciler does: the Secret stays a Secret.
+    assert secret == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": "default"},
+        "type": "Opaque",
+        "data": {"TOKEN": "czNjcmV0"},
+    }
+    assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "creds"}}]
+    assert "env" not in pod["spec"]["containers"][0]

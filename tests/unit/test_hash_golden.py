@@ -40,7 +40,7 @@ def test_the_v1_hash_of_every_container_is_unchanged(case: dict[str, Any]) -> No
         allowed_modes=frozenset(Mode),
         driver=DOCKER,
     )
-    desired = compile_and_admit(loaded.manifests, config)
+    desired = compile_and_admit(loaded.manifests, config, values=loaded.values)
     assert not desired.refused
     (unit,) = desired.units
     hashes = {m.name: m.hash for m in unit.members}

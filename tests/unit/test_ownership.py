@@ -30,7 +30,7 @@ def want(owner: Owner, *names: str) -> Desired:
     loaded = load_text(text, "test.yaml")
     assert loaded.ok
     build = BuildConfig(INSTANCE, infra_image="pause:test", owner=owner, driver=DOCKER)
-    return compile_and_admit(loaded.manifests, build)
+    return compile_and_admit(loaded.manifests, build, values=loaded.values)
 
 
 def made_by(owner: Owner, *names: str) -> Engine:

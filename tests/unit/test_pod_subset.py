@@ -73,6 +73,7 @@ def unit_of(text: str, share_ipc: bool = True) -> DesiredUnit:
     desired = compile_and_admit(
         loaded.manifests,
         BuildConfig("inst", infra_image="p:1", policy=PRIVILEGED, driver=DOCKER),
+        values=loaded.values,
     )
     assert desired.refused == ()
     (unit,) = desired.units
@@ -391,7 +392,7 @@ def test_a_standalone_container_owns_its_network_identity() -> None:
     )
     assert loaded.ok, loaded.errors
     desired = compile_and_admit(
-        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER)
+        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER), values=loaded.values
     )
     body = member_body(desired.units[0].workloads[0], None)
     assert body["Hostname"] == "cache-0"
@@ -422,7 +423,6 @@ def test_pod_fields_outside_the_subset_are_refused_with_the_reason(
 @pytest.mark.parametrize(
     ("container", "field", "reason"),
     [
-        ("env: [{name: A, valueFrom: {fieldRef: {fieldPath: x}}}]", "valueFrom", "inline"),
         ("securityContext: {seLinuxOptions: {}}", "seLinuxOptions", "SELinux"),
         ("livenessProbe: {grpc: {port: 1}}", "grpc", "gRPC probes"),
     ],
@@ -499,7 +499,7 @@ VALUES = """
     """
 
 
-def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
+def test_env_from_reads_config_maps_and_secrets_of_the_source() -> None:
     text = dedent(VALUES) + dedent(
         pod(
             """
@@ -514,28 +514,24 @@ def test_env_from_reads_config_maps_and_secrets_of_the_same_file() -> None:
     )
     loaded = load_text(dedent(text), "pod.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    (manifest,) = [m.manifest for m in loaded.manifests]
-    (app,) = manifest.spec.containers  # type: ignore[union-attr]
-    assert [(e.name, e.value) for e in app.env] == [
-        ("MODE", "prod"),
-        ("DB_PASSWORD", "s3cr3t"),
-        ("DB_USER", "admin"),
-        ("LEVEL", "debug"),  # env wins over envFrom
+    assert [(v.kind, v.name) for v in loaded.values] == [
+        ("ConfigMap", "app.config"),
+        ("Secret", "creds"),
     ]
-    assert app.env_from == []
-    (warning,) = loaded.warnings
-    assert "skipped 'bad-name!': not a valid variable name" in warning.message
-    assert warning.field == "spec.containers[0].envFrom[0].configMapRef"
+    assert loaded.values[1].data == {"PASSWORD": "s3cr3t", "USER": "admin"}
     desired = compile_and_admit(
-        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER)
+        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER), values=loaded.values
     )
     env = desired.units[0].workloads[0].spec.env
     assert [f"{e.name}={e.value}" for e in env] == [
         "MODE=prod",
         "DB_PASSWORD=s3cr3t",
         "DB_USER=admin",
-        "LEVEL=debug",
+        "LEVEL=debug",  # env wins over envFrom
     ]
+    (note,) = [n for _, n in desired.notes if "skipped" in n]
+    assert "pod.yaml:" in note and "spec.containers[0].envFrom[0].configMapRef" in note
+    assert "skipped 'bad-name!': not a valid variable name" in note
 
 
 def test_env_from_a_missing_config_map_refuses_that_unit_only() -> None:
@@ -546,10 +542,18 @@ def test_env_from_a_missing_config_map_refuses_that_unit_only() -> None:
         + dedent(pod("[{name: b, image: x}]")).replace("name: p}", "name: q}"),
         "pod.yaml",
     )
-    assert [m.manifest.metadata.name for m in loaded.manifests] == ["q"]
-    (problem,) = loaded.errors
-    assert at(problem)[2] == "spec.containers[0].envFrom[0].configMapRef.name"
-    assert "ConfigMap default/elsewhere is not defined in this file" in problem.message
+    assert loaded.ok
+    desired = compile_and_admit(
+        loaded.manifests, BuildConfig("i", policy=PRIVILEGED, driver=DOCKER), values=loaded.values
+    )
+    assert [u.key.name for u in desired.units] == ["q"]
+    ((key, why),) = desired.refused
+    assert key.name == "p"
+    assert why.startswith("pod.yaml:8:64: ")  # the name of the reference
+    assert (
+        "spec.containers[0].envFrom[0].configMapRef.name: ConfigMap default/elsewhere is "
+        "not defined in the source" in why
+    )
 
 
 def test_a_secret_with_data_that_is_not_base64_is_an_error() -> None:

@@ -220,7 +220,9 @@ def test_a_refused_unit_names_file_field_rule_and_level() -> None:
         "m.yaml",
         source="dir/m.yaml",
     )
-    desired = compile_and_admit(loaded.manifests, BuildConfig("i", driver=DOCKER))
+    desired = compile_and_admit(
+        loaded.manifests, BuildConfig("i", driver=DOCKER), values=loaded.values
+    )
     assert [u.key.name for u in desired.units] == ["ok"]
     ((key, reason),) = desired.refused
     assert key.name == "bad"

@@ -37,7 +37,7 @@ WEB = UnitKey(Kind.SANDBOX, "default", "web")
 def compiled(*texts: str) -> tuple[Compiled, ...]:
     loaded = load_text("---\n".join(dedent(t) for t in texts), "test.yaml")
     assert loaded.ok, [str(p) for p in loaded.errors]
-    return compile_units(loaded.manifests, BUILD)
+    return compile_units(loaded.manifests, BUILD, values=loaded.values)
 
 
 def no_sleep(_seconds: float) -> None:

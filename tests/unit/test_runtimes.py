@@ -31,7 +31,7 @@ def build(text: str, **config: object) -> Desired:
     assert loaded.ok, [str(p) for p in loaded.errors]
     return compile_and_admit(
         loaded.manifests,
-        BuildConfig("t", **({"driver": DOCKER} | config)),  # type: ignore[arg-type]
+        BuildConfig("t", **({"driver": DOCKER} | config)),  # type: ignore[arg-type], values=loaded.values
     )
 
 
