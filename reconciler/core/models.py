@@ -420,11 +420,31 @@ class ExecAction(Model):
     command: Annotated[list[Text], Field(min_length=1)]
 
 
+# What Kubernetes accepts as a header name (validation.IsHTTPHeaderName).
+_HEADER_NAME = r"^[-A-Za-z0-9]+$"
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header_value(value: str) -> str:
+    # The API server takes any text, but Go's HTTP client refuses a control character
+    # in a header at every request: a probe that could only ever fail is refused here.
+    if _HEADER_CONTROL.search(value):
+        raise ValueError("a control character is not allowed in a header value")
+    return value
+
+
+class HTTPHeader(Model):
+    name: Annotated[str, Field(pattern=_HEADER_NAME)]
+    value: Annotated[str, AfterValidator(_header_value)]
+
+
 class HTTPGetAction(Model):
     path: str = "/"
     port: PortNumber
     host: str | None = None
     scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+    http_headers: list[HTTPHeader] = []
+    """Sent with the request: one replaces kubelet's User-Agent or Accept; Host sets the Host."""
 
 
 class TCPSocketAction(Model):

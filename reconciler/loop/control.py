@@ -434,10 +434,10 @@ def _problems(source: Source, desired: Desired) -> set[str]:
     } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
 
 
-def _probe_runner(driver: Driver) -> Callable[[Probed, Probe], bool]:
+def _probe_runner(driver: Driver) -> Callable[[Probed, Probe], probes.Verdict]:
     """How the prober runs a probe: exec probes through the engine."""
 
-    def run(target: Probed, probe: Probe) -> bool:
+    def run(target: Probed, probe: Probe) -> probes.Verdict:
         def exec_(cmd: list[str], timeout: float) -> int:
             return driver.exec(target.container_id, cmd, timeout)
 
