@@ -452,6 +452,12 @@ class TCPSocketAction(Model):
     host: str | None = None
 
 
+class GRPCAction(Model):
+    port: PortNumber
+    service: str | None = None
+    """The service named in grpc.health.v1 Health/Check (default: the empty name, the server)."""
+
+
 class Probe(Model):
     exec: ExecAction | None = None
     """Run a command in the container (docker exec); exit 0 is success."""
@@ -459,6 +465,8 @@ class Probe(Model):
     """GET against the sandbox's address; 2xx/3xx is success."""
     tcp_socket: TCPSocketAction | None = None
     """A TCP connect to the sandbox's address."""
+    grpc: GRPCAction | None = None
+    """grpc.health.v1 Health/Check against the sandbox's address; SERVING is success."""
     initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
     period_seconds: Annotated[int, Field(ge=1)] = 10
     timeout_seconds: Annotated[int, Field(ge=1)] = 1
@@ -467,9 +475,9 @@ class Probe(Model):
 
     @model_validator(mode="after")
     def _one_handler(self) -> Probe:
-        handlers = [h for h in (self.exec, self.http_get, self.tcp_socket) if h is not None]
-        if len(handlers) != 1:
-            raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")
+        handlers = [self.exec, self.http_get, self.tcp_socket, self.grpc]
+        if sum(h is not None for h in handlers) != 1:
+            raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket, grpc")
         return self
 
 
@@ -749,7 +757,6 @@ UNSUPPORTED_FIELDS: dict[str, str] = {
     "projected": _API_SERVER,
     "downwardAPI": _API_SERVER,
     "ephemeral": _API_SERVER + " (volume claim templates)",
-    "grpc": "gRPC probes are not supported: use exec, httpGet or tcpSocket",
     "httpGet": "only exec lifecycle hooks are supported",
     "tcpSocket": "only exec lifecycle hooks are supported",
     "sleep": "only exec lifecycle hooks are supported",

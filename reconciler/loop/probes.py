@@ -1,10 +1,10 @@
-"""Liveness and readiness probes with Kubernetes semantics.
+"""Liveness, readiness and startup probes with Kubernetes semantics.
 
 Two halves. The tracker (``ProbeState``, ``due``, ``record``) is pure: it
 takes ``now`` and returns values. The checks (``run_probe``: ``tcp_socket``
-here, ``http_get`` in httpget.py) do network I/O with a timeout and return a
-``Verdict``; an exec probe runs through a callable the loop passes in, so this
-module never imports docker.
+here, ``http_get`` in httpget.py, ``grpc_check`` in grpchealth.py) do network
+I/O with a timeout and return a ``Verdict``; an exec probe runs through a
+callable the loop passes in, so this module never imports docker.
 
 Per container run (the loop starts from a fresh ``ProbeState()`` whenever the
 container starts):
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from reconciler.core.errors import ExecFailed
 from reconciler.core.models import Probe
+from reconciler.loop.grpchealth import grpc_check
 from reconciler.loop.httpget import http_get
 from reconciler.loop.verdict import Verdict
 
@@ -78,7 +79,8 @@ def run_probe(probe: Probe, host: str, exec_fn: ExecFn) -> Verdict:
     An exec probe succeeds on exit code 0 and fails on ``TimeoutError`` or
     ``ExecFailed`` (the engine failed the command once started); any other error
     of ``exec_fn`` propagates: the probe could not run, so its result is unknown
-    and should not be recorded (as kubelet discards it). So does ``ProbeNotRun``.
+    and should not be recorded (as kubelet discards it). So does ``ProbeNotRun``
+    (a gRPC probe without grpcio, an HTTP answer that broke off).
     """
     timeout = float(probe.timeout_seconds)
     if probe.exec is not None:
@@ -97,7 +99,9 @@ def run_probe(probe: Probe, host: str, exec_fn: ExecFn) -> Verdict:
         )
     if probe.tcp_socket is not None:
         return tcp_socket(probe.tcp_socket.host or host, probe.tcp_socket.port, timeout)
-    raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")  # models forbid it
+    if probe.grpc is not None:  # Kubernetes gives it no host: always the pod's address
+        return grpc_check(host, probe.grpc.port, probe.grpc.service or "", timeout)
+    raise ValueError("a probe needs exactly one handler")  # models forbid it
 
 
 __all__ = [

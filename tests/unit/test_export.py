@@ -69,6 +69,11 @@ RICH = """
           image: busybox
           runtime: runc
           volumeMounts: [{name: scratch, mountPath: /tmp}]
+        - name: probed
+          image: busybox
+          livenessProbe: {grpc: {port: 9090, service: probed}}
+          readinessProbe:
+            httpGet: {port: 80, httpHeaders: [{name: Host, value: probed.test}]}
 ---
     apiVersion: reconciler/v1
     kind: Container
@@ -125,6 +130,11 @@ def test_runtime_ports_volumes_and_probes_are_mapped() -> None:
         "failureThreshold": 2,
     }
     assert "runtime" not in spec["containers"][1]
+    probed = spec["containers"][2]
+    assert probed["livenessProbe"] == {"grpc": {"port": 9090, "service": "probed"}}
+    assert probed["readinessProbe"]["httpGet"]["httpHeaders"] == [
+        {"name": "Host", "value": "probed.test"}
+    ]
     assert spec["volumes"][1] == {
         "name": "scratch",
         "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"},

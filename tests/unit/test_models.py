@@ -405,6 +405,9 @@ def test_empty_dir_medium_is_memory_or_nothing() -> None:
         {"exec": {"command": ["true"]}},
         {"httpGet": {"port": 80}},
         {"tcpSocket": {"port": 80}},
+        {"grpc": {"port": 9090}},
+        {"grpc": {"port": 9090, "service": "db"}},
+        {"httpGet": {"port": 80, "httpHeaders": [{"name": "X-Token", "value": ""}]}},
     ],
 )
 def test_a_probe_with_one_handler_is_fine(probe: dict[str, Any]) -> None:
@@ -421,10 +424,11 @@ def test_a_probe_with_one_handler_is_fine(probe: dict[str, Any]) -> None:
         {"exec": {"command": ["true"]}, "httpGet": {"port": 80}},
         {"httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
         {"exec": {"command": ["true"]}, "httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
+        {"grpc": {"port": 80}, "tcpSocket": {"port": 80}},
     ],
 )
 def test_a_probe_needs_exactly_one_handler(probe: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError, match="exactly one of exec, httpGet, tcpSocket"):
+    with pytest.raises(ValidationError, match="exactly one of exec, httpGet, tcpSocket, grpc"):
         Probe.model_validate(probe)
 
 
@@ -433,6 +437,22 @@ def test_probe_exec_needs_a_command_and_period_is_positive() -> None:
         Probe.model_validate({"exec": {"command": []}})
     with pytest.raises(ValidationError, match=r"periodSeconds\n  Input should be greater than"):
         Probe.model_validate({"exec": {"command": ["true"]}, "periodSeconds": 0})
+
+
+@pytest.mark.parametrize(
+    ("handler", "where"),
+    [
+        ({"grpc": {}}, "grpc.port"),
+        ({"grpc": {"port": 0}}, "grpc.port"),
+        ({"grpc": {"port": 80, "host": "x"}}, "grpc.host"),  # Kubernetes has none
+        ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X"}]}}, "httpHeaders.0.value"),
+        ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X Y", "value": ""}]}}, "0.name"),
+        ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X", "value": "a\r\nB: c"}]}}, "value"),
+    ],
+)
+def test_grpc_and_http_header_fields_are_checked(handler: dict[str, Any], where: str) -> None:
+    with pytest.raises(ValidationError, match=where.replace(".", r"\.")):
+        Probe.model_validate(handler)
 
 
 def test_probe_errors_name_the_probe_field() -> None:
