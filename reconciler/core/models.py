@@ -472,6 +472,8 @@ class Probe(Model):
     timeout_seconds: Annotated[int, Field(ge=1)] = 1
     failure_threshold: Annotated[int, Field(ge=1)] = 3
     success_threshold: Annotated[int, Field(ge=1)] = 1
+    termination_grace_period_seconds: Annotated[int, Field(ge=1)] | None = None
+    """Liveness and startup only: the grace period of the kill after this probe fails."""
 
     @model_validator(mode="after")
     def _one_handler(self) -> Probe:
@@ -604,6 +606,16 @@ class ContainerFields(Model):
     def _unique_env(cls, env: list[EnvVar]) -> list[EnvVar]:
         _unique([e.name for e in env], "env name")
         return env
+
+    @field_validator("readiness_probe")
+    @classmethod
+    def _readiness_kills_nothing(cls, probe: Probe | None) -> Probe | None:
+        if probe is not None and probe.termination_grace_period_seconds is not None:
+            raise ValueError(
+                "terminationGracePeriodSeconds must not be set for a readiness probe: it never "
+                "kills the container (the API server refuses it too)"
+            )
+        return probe
 
 
 class Container(ContainerFields):

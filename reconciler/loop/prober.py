@@ -26,11 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from reconciler.core import labels as L
 from reconciler.core.errors import ProbeNotRun, ReconcilerError
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, ObservedContainer, State
+from reconciler.core.planner import Unhealthy
 from reconciler.core.spec import DesiredMember, UnitKey
 from reconciler.loop import probes
 
@@ -76,7 +78,7 @@ class Prober:
         self._probed: dict[ContainerId, Probed] = {}
         self._states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
         self._ready: dict[ContainerId, bool] = {}
-        self._unhealthy: dict[ContainerId, tuple[UnitKey, str]] = {}
+        self._unhealthy: dict[ContainerId, tuple[UnitKey, Unhealthy]] = {}
         self._said: set[tuple[ContainerId, str, str]] = set()  # (id, kind, message) logged
 
     # -- what the passes tell it ---------------------------------------------------
@@ -135,8 +137,8 @@ class Prober:
 
     # -- what the passes ask ---------------------------------------------------------
 
-    def unhealthy(self, containers: Iterable[ObservedContainer]) -> dict[ContainerId, str]:
-        """Which of ``containers`` failed a liveness (or startup) probe, and why."""
+    def unhealthy(self, containers: Iterable[ObservedContainer]) -> dict[ContainerId, Unhealthy]:
+        """Which of ``containers`` failed a liveness (or startup) probe: which, and why."""
         with self._lock:
             return {c.id: self._unhealthy[c.id][1] for c in containers if c.id in self._unhealthy}
 
@@ -198,7 +200,10 @@ class Prober:
             elif state.failed and cid not in self._unhealthy:
                 why = f"the {kind} probe failed {state.failures} time(s) in a row"
                 why += f": {verdict.message}" if verdict.message else ""
-                self._unhealthy[cid] = (target.unit, why)
+                failed: Literal["liveness", "startup"] = (
+                    "startup" if kind == "startup" else "liveness"
+                )
+                self._unhealthy[cid] = (target.unit, Unhealthy(why, failed))
                 changed = True
             else:
                 changed = False

@@ -455,6 +455,30 @@ def test_grpc_and_http_header_fields_are_checked(handler: dict[str, Any], where:
         Probe.model_validate(handler)
 
 
+def test_a_probe_grace_period_is_at_least_one_second() -> None:
+    probe = Probe.model_validate(
+        {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 1}
+    )
+    assert probe.termination_grace_period_seconds == 1
+    assert (
+        Probe.model_validate({"exec": {"command": ["true"]}}).termination_grace_period_seconds
+        is None
+    )
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        Probe.model_validate({"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 0})
+
+
+def test_a_readiness_probe_may_not_have_a_grace_period() -> None:
+    probe = {"tcpSocket": {"port": 80}, "terminationGracePeriodSeconds": 5}
+    for kind in ("livenessProbe", "startupProbe"):
+        ContainerSpec.model_validate({"image": "x", kind: probe})
+    with pytest.raises(ValidationError) as info:
+        ContainerSpec.model_validate({"image": "x", "readinessProbe": probe})
+    ((where, message),) = errors_of(info)
+    assert where == ("readinessProbe",)
+    assert "must not be set for a readiness probe" in message
+
+
 def test_probe_errors_name_the_probe_field() -> None:
     with pytest.raises(ValidationError) as info:
         ContainerSpec.model_validate({"image": "x", "livenessProbe": {}})

@@ -8,6 +8,7 @@ import pytest
 
 from reconciler.core.errors import DriverError, ProbeNotRun, ReconcilerError
 from reconciler.core.models import Kind, Probe
+from reconciler.core.planner import Unhealthy
 from reconciler.core.spec import Desired, UnitKey
 from reconciler.loop.prober import Probed, Prober
 from reconciler.loop.verdict import Verdict
@@ -93,7 +94,7 @@ def test_a_failed_liveness_probe_makes_the_container_unhealthy_until_restarted()
     clock.now += 10
     prober.tick()
     assert prober.unhealthy(engine.observe().containers) == {
-        app.id: "the liveness probe failed 2 time(s) in a row"
+        app.id: Unhealthy("the liveness probe failed 2 time(s) in a row", "liveness")
     }
     assert changed == [WEB]
     prober.restarted(app.id)
@@ -126,6 +127,17 @@ def test_a_probe_that_could_not_run_records_nothing() -> None:
     assert prober.ready(by_container(engine, "app").id) is None and changed == []
     prober.tick()
     assert prober.ready(by_container(engine, "app").id) is True, "still due: it never ran"
+
+
+def test_a_failed_startup_probe_says_so_for_its_grace_period() -> None:
+    script = Script(startup=[False, False])
+    engine, want, prober, clock, _ = _setup(f", startupProbe: {EXEC}", script)
+    _watch(prober, engine, want)
+    prober.tick()
+    clock.now += 10
+    prober.tick()
+    (unhealthy,) = prober.unhealthy(engine.observe().containers).values()
+    assert unhealthy == Unhealthy("the startup probe failed 2 time(s) in a row", "startup")
 
 
 def test_the_initial_delay_is_waited_from_the_watch() -> None:
@@ -179,7 +191,7 @@ def test_why_a_probe_failed_is_in_the_reason() -> None:
     prober.tick()
     clock.now += 10
     prober.tick()
-    (why,) = prober.unhealthy(engine.observe().containers).values()
+    ((why, _),) = [(u.why, u.probe) for u in prober.unhealthy(engine.observe().containers).values()]
     assert why == (
         "the liveness probe failed 2 time(s) in a row: HTTP probe failed with statuscode: 500"
     )
