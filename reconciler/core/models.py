@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from reconciler.core.expansion import escape, expand_env
+from reconciler.core.expansion import escape, expand, expand_env
 from reconciler.core.quantity import cpu_limit_millis, cpu_request_millis, memory_to_bytes
 
 API_VERSION = "reconciler/v1"
@@ -957,7 +957,8 @@ def resolve_env_from(
         own = {e.name for e in container.env}
         names = [*(n for n in merged if n not in own), *(e.name for e in container.env)]
         env = [EnvVar(name=n, value=escape(final[n])) for n in names]
-        return container.model_copy(update={"env": env, "env_from": []})
+        probes = _static_probes(container, env)
+        return container.model_copy(update={"env": env, "env_from": [], **probes})
 
     spec = manifest.spec
     if isinstance(spec, ContainerSpec):
@@ -967,6 +968,28 @@ def resolve_env_from(
         for group, field in (("init_containers", "initContainers"), ("containers", "containers"))
     }
     return manifest.model_copy(update={"spec": spec.model_copy(update=update)}), errors, warnings
+
+
+def _static_probes(container: Any, env: list[EnvVar]) -> dict[str, Probe]:
+    """The exec probes of ``container`` rewritten to mean, beside the resolved ``env``, what
+    they meant beside the env written: kubelet expands an exec probe's command against
+    the `env` values as written only (ExpandContainerCommandOnlyStatic), never envFrom's.
+    A command that the resolved list would read differently is written expanded, escaped."""
+    written = {e.name: e.value for e in container.env}
+    resolved = {e.name: e.value for e in env}
+    update = {}
+    for field in ("liveness_probe", "readiness_probe", "startup_probe"):
+        probe: Probe | None = getattr(container, field)
+        if probe is None or probe.exec is None:
+            continue
+        command = [
+            c if expand(c, written) == expand(c, resolved) else escape(expand(c, written))
+            for c in probe.exec.command
+        ]
+        if command != probe.exec.command:
+            action = probe.exec.model_copy(update={"command": command})
+            update[field] = probe.model_copy(update={"exec": action})
+    return update
 
 
 def _snake(camel: str) -> str:
