@@ -218,10 +218,12 @@ def test_a_probes_grace_period_times_the_kill_after_it_fails(h: Harness, loop: L
         found = h.containers(**{L.SANDBOX: "grace", L.CONTAINER: "app"})
         return len(found) == 1 and found[0]["State"] == "exited"
 
-    h.wait_until(stopped, 30)
+    h.wait_until(stopped, 60)
     state = h.member("grace", "app")["State"]
     lived = _seconds(state["FinishedAt"]) - _seconds(state["StartedAt"])
     assert state["ExitCode"] == 137, "SIGTERM ignored: killed when the grace period ran out"
-    # The probe's 1 s timeout, then its 2 s grace period; the pod's would be 30 s.
-    assert 3.0 <= lived < 20.0, lived
+    # At least the probe's timeout and then its grace period; the pod's grace period
+    # would have kept it alive longer than this bound (Docker's own times, no tuning).
+    probe_timeout, probe_grace, pod_grace = 1, 2, 30
+    assert probe_timeout + probe_grace <= lived < probe_timeout + pod_grace, lived
     assert "(grace 2 s)" in loop.log() and "restartPolicy is Never" in loop.log()
