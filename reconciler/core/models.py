@@ -607,6 +607,16 @@ class ContainerFields(Model):
         _unique([e.name for e in env], "env name")
         return env
 
+    @field_validator("liveness_probe", "startup_probe")
+    @classmethod
+    def _one_success(cls, probe: Probe | None) -> Probe | None:
+        if probe is not None and probe.success_threshold != 1:
+            raise ValueError(
+                "successThreshold must be 1 for a liveness or startup probe "
+                "(the API server refuses any other)"
+            )
+        return probe
+
     @field_validator("readiness_probe")
     @classmethod
     def _readiness_kills_nothing(cls, probe: Probe | None) -> Probe | None:
@@ -1027,6 +1037,13 @@ def _check_members(
             raise ValueError(
                 f"init container {c.name!r}: lifecycle hooks are for containers and native "
                 "sidecars (restartPolicy: Always), not for init containers that run to completion"
+            )
+        probes = (c.liveness_probe, c.readiness_probe, c.startup_probe)
+        if c.restart_policy is None and any(p is not None for p in probes):
+            raise ValueError(
+                f"init container {c.name!r}: probes are for containers and native sidecars "
+                "(restartPolicy: Always), not for init containers that run to completion "
+                "(the API server refuses them)"
             )
     _check_mounts(members, volumes)
     _unique_host_ports([*ports, *(p for c in members for p in c.ports)])

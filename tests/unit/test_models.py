@@ -479,6 +479,29 @@ def test_a_readiness_probe_may_not_have_a_grace_period() -> None:
     assert "must not be set for a readiness probe" in message
 
 
+def test_a_liveness_or_startup_probe_succeeds_once() -> None:
+    probe = {"tcpSocket": {"port": 80}, "successThreshold": 2}
+    ContainerSpec.model_validate({"image": "x", "readinessProbe": probe})
+    for kind in ("livenessProbe", "startupProbe"):
+        with pytest.raises(ValidationError, match="successThreshold must be 1") as info:
+            ContainerSpec.model_validate({"image": "x", kind: probe})
+        assert errors_of(info)[0][0] == (kind,)
+
+
+def test_probes_are_refused_on_init_containers_that_run_to_completion() -> None:
+    probe = {"exec": {"command": ["true"]}}
+    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+        init = {"name": "setup", "image": "x", kind: probe}
+        with pytest.raises(ValidationError, match="probes are for containers and native sidecars"):
+            SandboxSpec.model_validate(
+                {"initContainers": [init], "containers": [{"name": "a", "image": "x"}]}
+            )
+        sidecar = {**init, "restartPolicy": "Always"}
+        SandboxSpec.model_validate(
+            {"initContainers": [sidecar], "containers": [{"name": "a", "image": "x"}]}
+        )
+
+
 def test_probe_errors_name_the_probe_field() -> None:
     with pytest.raises(ValidationError) as info:
         ContainerSpec.model_validate({"image": "x", "livenessProbe": {}})
