@@ -28,6 +28,7 @@ from reconciler.core.models import (
     Mode,
     Namespace,
     PodSecurityContext,
+    Probe,
     SandboxContainer,
     SandboxManifest,
     UnitSpec,
@@ -299,9 +300,7 @@ class _Sandbox:
             hash=digest,
             pull_policy=container.image_pull_policy,
             labels=labels,
-            liveness_probe=container.liveness_probe,
-            readiness_probe=container.readiness_probe,
-            startup_probe=container.startup_probe,
+            **_probes(container),
             run_as_non_root=bool(security.run_as_non_root),
         )
 
@@ -332,9 +331,7 @@ def _standalone(
         spec=member_spec,
         hash=digest,
         pull_policy=spec.image_pull_policy,
-        liveness_probe=spec.liveness_probe,
-        readiness_probe=spec.readiness_probe,
-        startup_probe=spec.startup_probe,
+        **_probes(spec),
         run_as_non_root=bool(spec.security_context and spec.security_context.run_as_non_root),
         labels=labels,
     )
@@ -351,6 +348,26 @@ def _standalone(
         source=source,
         uses=tuple(uses),
     )
+
+
+def _probes(container: ContainerFields) -> dict[str, Probe | None]:
+    """The container's probes as kubelet runs them: an exec probe's command with its
+    ``$(VAR)`` expanded against the ``env`` values as written, not expanded themselves,
+    nor envFrom's (kubelet's ExpandContainerCommandOnlyStatic; see
+    models.resolve_env_from for a container that had envFrom)."""
+    written = {e.name: e.value for e in container.env}
+
+    def expanded(probe: Probe | None) -> Probe | None:
+        if probe is None or probe.exec is None:
+            return probe
+        command = [expand(c, written) for c in probe.exec.command]
+        return probe.model_copy(update={"exec": probe.exec.model_copy(update={"command": command})})
+
+    return {
+        "liveness_probe": expanded(container.liveness_probe),
+        "readiness_probe": expanded(container.readiness_probe),
+        "startup_probe": expanded(container.startup_probe),
+    }
 
 
 def _net_uses(spec: UnitSpec) -> list[Use]:

@@ -5,6 +5,7 @@
     ├── InitContainerFailed      an init container exited non-zero
     ├── UnitNotFound             logs / exec name no such unit or container
     ├── HookFailed               a postStart hook failed (the container is stopped)
+    ├── ProbeNotRun              a probe gave no result: it cannot run here, or its answer broke off
     └── DriverError              the container engine refused or failed
         ├── ObserveAgain             the engine changed under the plan (a concurrent apply)
         ├── ExecFailed               a command started in a container failed to run to its end
@@ -127,3 +128,8 @@ class UnitNotFound(ReconcilerError):
 
 class HookFailed(ReconcilerError):
     """A postStart hook failed or timed out: the container is stopped, as kubelet kills it."""
+
+
+class ProbeNotRun(ReconcilerError):
+    """A probe gave no result: it cannot run in this installation, or its answer broke off
+    midway. kubelet discards such a result (its prober's "errored"), and so does the loop."""

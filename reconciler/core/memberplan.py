@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from reconciler.core import labels as L
 from reconciler.core.actions import (
@@ -39,6 +40,14 @@ _NEXT_ATTEMPT = "the engine never restarts a container in place: a new one, its 
 
 
 @dataclass(frozen=True, slots=True)
+class Unhealthy:
+    """A running container whose liveness or startup probe failed (the prober's verdict)."""
+
+    why: str
+    probe: Literal["liveness", "startup"] = "liveness"  # its terminationGracePeriodSeconds wins
+
+
+@dataclass(frozen=True, slots=True)
 class MembersPlan:
     """The members' actions in order, and what held them back or stopped them."""
 
@@ -53,11 +62,11 @@ def plan_members(
     infra: InfraPlan,
     *,
     held: Mapping[ContainerId, str],
-    unhealthy: Mapping[ContainerId, str],
+    unhealthy: Mapping[ContainerId, Unhealthy],
     in_place: bool,
 ) -> MembersPlan:
     """Plan the members ``infra`` leaves of ``unit`` against it. ``held``: restarts in
-    crash-loop backoff, ``unhealthy``: liveness failures, by container, each with why;
+    crash-loop backoff, ``unhealthy``: liveness or startup failures, by container;
     ``in_place``: a container can be started or restarted again (Docker)."""
     return _MemberPlanner(unit, infra, held, unhealthy, in_place).plan()
 
@@ -70,7 +79,7 @@ class _MemberPlanner:
         unit: DesiredUnit,
         infra: InfraPlan,
         held: Mapping[ContainerId, str],
-        unhealthy: Mapping[ContainerId, str],
+        unhealthy: Mapping[ContainerId, Unhealthy],
         in_place: bool,
     ) -> None:
         self.unit = unit
@@ -214,13 +223,12 @@ class _MemberPlanner:
         ref = Ref.of(keep)
         policy = policy or self.unit.restart_policy
         if keep.state.alive and keep.id in self.unhealthy and not self.fresh:
-            why = f"unhealthy: {self.unhealthy[keep.id]}"
+            unhealthy = self.unhealthy[keep.id]
+            why, grace = f"unhealthy: {unhealthy.why}", _kill_grace(self.unit, desired, unhealthy)
             if policy == "Never":
-                self.actions.append(
-                    Stop(ref, self.unit.grace_period, f"{why}; restartPolicy is Never")
-                )
+                self.actions.append(Stop(ref, grace, f"{why}; restartPolicy is Never"))
                 return _Led.NOTHING
-            return self._again(keep, desired, why, exited=False)
+            return self._again(keep, desired, why, exited=False, grace=grace)
         if keep.state.alive:
             why = rejoin(keep, self.infra, self.fresh)
             if why is not None:
@@ -239,26 +247,36 @@ class _MemberPlanner:
         return _Led.NOTHING
 
     def _again(
-        self, keep: ObservedContainer, desired: DesiredMember, why: str, exited: bool
+        self,
+        keep: ObservedContainer,
+        desired: DesiredMember,
+        why: str,
+        exited: bool,
+        grace: int | None = None,
     ) -> _Led:
         """Run a member again: in place where the engine can (start the exited container,
-        restart the running one), else as a new container, its next attempt (CRI)."""
+        restart the running one), else as a new container, its next attempt (CRI).
+        ``grace``: the stop's grace period, when not the unit's."""
         if not self.in_place:
-            self._recreate(keep, desired, f"{why}; {_NEXT_ATTEMPT}", restart=True)
+            self._recreate(keep, desired, f"{why}; {_NEXT_ATTEMPT}", restart=True, grace=grace)
             return _Led.CREATES
         ref = Ref.of(keep)
         if exited:
             self.actions.append(Start(ref, why, restart=True))
         else:
-            self.actions.append(Restart(ref, self.unit.grace_period, why))
+            self.actions.append(Restart(ref, _or(grace, self.unit.grace_period), why))
         return _Led.NOTHING
 
     def _recreate(
-        self, keep: ObservedContainer, desired: DesiredMember, why: str, restart: bool = False
+        self,
+        keep: ObservedContainer,
+        desired: DesiredMember,
+        why: str,
+        restart: bool = False,
+        grace: int | None = None,
     ) -> None:
-        self.actions.append(
-            Recreate(Ref.of(keep), self.unit.grace_period, desired, why, restart=restart)
-        )
+        grace = _or(grace, self.unit.grace_period)
+        self.actions.append(Recreate(Ref.of(keep), grace, desired, why, restart=restart))
 
 
 class _Led(Enum):
@@ -274,4 +292,16 @@ def _creates(action: Action) -> bool:
     return isinstance(action, CreateMember | RunInit | Recreate)
 
 
-__all__ = ["MembersPlan", "plan_members"]
+def _kill_grace(unit: DesiredUnit, member: DesiredMember, unhealthy: Unhealthy) -> int:
+    """The grace period of the kill after a failed probe: the probe's own when it has one
+    (Kubernetes' probe-level terminationGracePeriodSeconds), else the unit's."""
+    probe = member.startup_probe if unhealthy.probe == "startup" else member.liveness_probe
+    own = probe.termination_grace_period_seconds if probe is not None else None
+    return _or(own, unit.grace_period)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+__all__ = ["MembersPlan", "Unhealthy", "plan_members"]

@@ -505,16 +505,42 @@ class ExecAction(Model):
     command: Annotated[list[Text], Field(min_length=1)]
 
 
+# What Kubernetes accepts as a header name (validation.IsHTTPHeaderName).
+_HEADER_NAME = r"^[-A-Za-z0-9]+$"
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header_value(value: str) -> str:
+    # The API server takes any text, but Go's HTTP client refuses a control character
+    # in a header at every request: a probe that could only ever fail is refused here.
+    if _HEADER_CONTROL.search(value):
+        raise ValueError("a control character is not allowed in a header value")
+    return value
+
+
+class HTTPHeader(Model):
+    name: Annotated[str, Field(pattern=_HEADER_NAME)]
+    value: Annotated[str, AfterValidator(_header_value)]
+
+
 class HTTPGetAction(Model):
     path: str = "/"
     port: PortNumber
     host: str | None = None
     scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+    http_headers: list[HTTPHeader] = []
+    """Sent with the request: one replaces kubelet's User-Agent or Accept; Host sets the Host."""
 
 
 class TCPSocketAction(Model):
     port: PortNumber
     host: str | None = None
+
+
+class GRPCAction(Model):
+    port: PortNumber
+    service: str | None = None
+    """The service named in grpc.health.v1 Health/Check (default: the empty name, the server)."""
 
 
 class Probe(Model):
@@ -524,17 +550,21 @@ class Probe(Model):
     """GET against the sandbox's address; 2xx/3xx is success."""
     tcp_socket: TCPSocketAction | None = None
     """A TCP connect to the sandbox's address."""
+    grpc: GRPCAction | None = None
+    """grpc.health.v1 Health/Check against the sandbox's address; SERVING is success."""
     initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
     period_seconds: Annotated[int, Field(ge=1)] = 10
     timeout_seconds: Annotated[int, Field(ge=1)] = 1
     failure_threshold: Annotated[int, Field(ge=1)] = 3
     success_threshold: Annotated[int, Field(ge=1)] = 1
+    termination_grace_period_seconds: Annotated[int, Field(ge=1)] | None = None
+    """Liveness and startup only: the grace period of the kill after this probe fails."""
 
     @model_validator(mode="after")
     def _one_handler(self) -> Probe:
-        handlers = [h for h in (self.exec, self.http_get, self.tcp_socket) if h is not None]
-        if len(handlers) != 1:
-            raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")
+        handlers = [self.exec, self.http_get, self.tcp_socket, self.grpc]
+        if sum(h is not None for h in handlers) != 1:
+            raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket, grpc")
         return self
 
 
@@ -661,6 +691,26 @@ class ContainerFields(Model):
     def _unique_env(cls, env: list[EnvVar]) -> list[EnvVar]:
         _unique([e.name for e in env], "env name")
         return env
+
+    @field_validator("liveness_probe", "startup_probe")
+    @classmethod
+    def _one_success(cls, probe: Probe | None) -> Probe | None:
+        if probe is not None and probe.success_threshold != 1:
+            raise ValueError(
+                "successThreshold must be 1 for a liveness or startup probe "
+                "(the API server refuses any other)"
+            )
+        return probe
+
+    @field_validator("readiness_probe")
+    @classmethod
+    def _readiness_kills_nothing(cls, probe: Probe | None) -> Probe | None:
+        if probe is not None and probe.termination_grace_period_seconds is not None:
+            raise ValueError(
+                "terminationGracePeriodSeconds must not be set for a readiness probe: it never "
+                "kills the container (the API server refuses it too)"
+            )
+        return probe
 
 
 class Container(ContainerFields):
@@ -817,7 +867,6 @@ UNSUPPORTED_FIELDS: dict[str, str] = {
     "projected": _API_SERVER,
     "downwardAPI": _API_SERVER,
     "ephemeral": _API_SERVER + " (volume claim templates)",
-    "grpc": "gRPC probes are not supported: use exec, httpGet or tcpSocket",
     "httpGet": "only exec lifecycle hooks are supported",
     "tcpSocket": "only exec lifecycle hooks are supported",
     "sleep": "only exec lifecycle hooks are supported",
@@ -990,6 +1039,13 @@ def _check_members(
             raise ValueError(
                 f"init container {c.name!r}: lifecycle hooks are for containers and native "
                 "sidecars (restartPolicy: Always), not for init containers that run to completion"
+            )
+        probes = (c.liveness_probe, c.readiness_probe, c.startup_probe)
+        if c.restart_policy is None and any(p is not None for p in probes):
+            raise ValueError(
+                f"init container {c.name!r}: probes are for containers and native sidecars "
+                "(restartPolicy: Always), not for init containers that run to completion "
+                "(the API server refuses them)"
             )
     _check_mounts(members, volumes)
     _unique_host_ports([*ports, *(p for c in members for p in c.ports)])

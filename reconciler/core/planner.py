@@ -23,7 +23,7 @@ from reconciler.core import labels as L
 from reconciler.core.actions import Action, RecordOwner, Ref, Remove, RemoveVolumes, steps
 from reconciler.core.compile import BuildConfig
 from reconciler.core.infraplan import INFRA_GRACE, plan_infra
-from reconciler.core.memberplan import plan_members
+from reconciler.core.memberplan import Unhealthy, plan_members
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, Taken
 from reconciler.core.ownership import ONE_SHOT, Owner, conflict
 from reconciler.core.planwarnings import PlanWarning, WarningKind
@@ -42,7 +42,7 @@ class PlanConfig:
     # The control loop's inputs (reconciler run):
     only: frozenset[UnitKey] | None = None  # plan just these units (the rest is unobserved)
     held: Mapping[ContainerId, str] = field(default_factory=dict)  # crash-loop backoff: why
-    unhealthy: Mapping[ContainerId, str] = field(default_factory=dict)  # liveness failed: why
+    unhealthy: Mapping[ContainerId, Unhealthy] = field(default_factory=dict)  # probe failed
     # The driver's (runtimes.DriverCapabilities.in_place): whether a stopped container
     # starts again in place and members rejoin a restarted infra (Docker). Under CRI
     # neither: a restart is a new container (its next attempt), a dead pod is rebuilt.
@@ -60,7 +60,7 @@ class PlanConfig:
         delete: frozenset[UnitKey] = frozenset(),
         only: frozenset[UnitKey] | None = None,
         held: Mapping[ContainerId, str] | None = None,
-        unhealthy: Mapping[ContainerId, str] | None = None,
+        unhealthy: Mapping[ContainerId, Unhealthy] | None = None,
     ) -> PlanConfig:
         """The one place a plan's configuration is made: the instance, the source that plans
         (the build's owner) and what the engine's containers can do, from the operator's
@@ -334,4 +334,4 @@ def _id(infra: ObservedContainer | None) -> ContainerId | None:
     return infra.id if infra is not None else None
 
 
-__all__ = ["Plan", "PlanConfig", "PlanWarning", "UnitPlan", "WarningKind", "plan"]
+__all__ = ["Plan", "PlanConfig", "PlanWarning", "Unhealthy", "UnitPlan", "WarningKind", "plan"]

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core.errors import Location
-from reconciler.core.expansion import escape, expand_env
+from reconciler.core.expansion import escape, expand, expand_env
 from reconciler.core.models import (
     _ENV_NAME,
     ContainerSpec,
     EnvVar,
     Manifest,
+    Probe,
     ResourceFieldSelector,
     SandboxManifest,
 )
@@ -173,7 +174,8 @@ class _Resolver:
         names = [*(n for n in merged if n not in own), *own]
         # Built without validation: a pod field's marker holds NUL, which no manifest may.
         env = [EnvVar.model_construct(name=n, value=escape(final[n])) for n in names]
-        return container.model_copy(update={"env": env, "env_from": []})
+        probes = _static_probes(container, env)
+        return container.model_copy(update={"env": env, "env_from": [], **probes})
 
     def _env_from(self, container: Any, at: Path) -> dict[str, str]:
         namespace = self.manifest.metadata.namespace
@@ -276,6 +278,28 @@ class _Resolver:
         if value is None:
             return node if kind == "limits" else 0
         return cpu_limit_millis(value) if name == "cpu" else memory_to_bytes(value)
+
+
+def _static_probes(container: Any, env: list[EnvVar]) -> dict[str, Probe]:
+    """The exec probes of ``container`` rewritten to mean, beside the resolved ``env``, what
+    they meant beside the env written: kubelet expands an exec probe's command against
+    the `env` values as written only (ExpandContainerCommandOnlyStatic), never envFrom's.
+    A command that the resolved list would read differently is written expanded, escaped."""
+    written = {e.name: e.value for e in container.env if e.value_from is None}
+    resolved = {e.name: e.value for e in env}
+    update = {}
+    for kind in ("liveness_probe", "readiness_probe", "startup_probe"):
+        probe: Probe | None = getattr(container, kind)
+        if probe is None or probe.exec is None:
+            continue
+        command = [
+            c if expand(c, written) == expand(c, resolved) else escape(expand(c, written))
+            for c in probe.exec.command
+        ]
+        if command != probe.exec.command:
+            action = probe.exec.model_copy(update={"command": command})
+            update[kind] = probe.model_copy(update={"exec": action})
+    return update
 
 
 def pod_field(path: str) -> str:

@@ -12,7 +12,7 @@ from reconciler.converge.executor import Result
 from reconciler.core.actions import Recreate, Restart, Start, Stop, describe
 from reconciler.core.errors import DriverError
 from reconciler.core.observed import ContainerId, Observation
-from reconciler.core.planner import Plan, PlanWarning, WarningKind
+from reconciler.core.planner import Plan, PlanWarning, Unhealthy, WarningKind
 from reconciler.core.spec import Desired, DesiredUnit, UnitKey
 from reconciler.loop.desiredstate import DesiredState
 from reconciler.loop.metrics import LoopMetrics
@@ -72,7 +72,7 @@ class Booking:
         observed: Observation,
         elapsed: float,
         held: Held,
-        unhealthy: Held,
+        unhealthy: Mapping[ContainerId, Unhealthy],
     ) -> None:
         """Log and record what the pass did, and how it ended."""
         # A refusal (another source owns the unit, a name clash, ...) stays until
@@ -107,7 +107,7 @@ class Booking:
         unit: DesiredUnit | None,
         outcome: Result,
         held: Held,
-        unhealthy: Held,
+        unhealthy: Mapping[ContainerId, Unhealthy],
         observed: Observation,
     ) -> None:
         """Book restarts, forget probes of restarted containers, and note the unit's status.

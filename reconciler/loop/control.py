@@ -48,7 +48,7 @@ from reconciler.core.errors import DriverError, Problem
 from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation
-from reconciler.core.planner import PlanConfig
+from reconciler.core.planner import PlanConfig, Unhealthy
 from reconciler.core.spec import Desired, DesiredUnit, UnitKey
 from reconciler.drivers.base import Driver
 from reconciler.loop import probes
@@ -339,7 +339,7 @@ class Loop:
         desired, compiled = self.state.now()
         self.state.unquiet(key)
         held: dict[ContainerId, str] = {}
-        unhealthy: dict[ContainerId, str] = {}
+        unhealthy: dict[ContainerId, Unhealthy] = {}
 
         def configure(observed: Observation, admitted: Desired) -> PlanConfig | None:
             """Plan the unit, unless it is another source's; its restarts held, its
@@ -434,10 +434,10 @@ def _problems(source: Source, desired: Desired) -> set[str]:
     } | {f"{key}: refused: {reason}" for key, reason in desired.refused}
 
 
-def _probe_runner(driver: Driver) -> Callable[[Probed, Probe], bool]:
+def _probe_runner(driver: Driver) -> Callable[[Probed, Probe], probes.Verdict]:
     """How the prober runs a probe: exec probes through the engine."""
 
-    def run(target: Probed, probe: Probe) -> bool:
+    def run(target: Probed, probe: Probe) -> probes.Verdict:
         def exec_(cmd: list[str], timeout: float) -> int:
             return driver.exec(target.container_id, cmd, timeout)
 

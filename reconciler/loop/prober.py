@@ -11,7 +11,9 @@ Kubernetes semantics, per container run (probes.py has the arithmetic):
   queues the unit (``on_change``), so status follows;
 - a liveness or startup probe that failed ``failureThreshold`` times marks the
   container unhealthy (``unhealthy``, the planner's input) and queues the unit:
-  the planner restarts or stops it, and the loop calls ``restarted``.
+  the planner restarts or stops it, and the loop calls ``restarted``;
+- a success with a warning (a redirect not followed), and a probe that cannot
+  run here (``ProbeNotRun``), are logged once per container run, as they last.
 
 A container that is restarted, stops running or is gone is forgotten: its
 next run starts from fresh probe states. Thread-safe.
@@ -24,11 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from reconciler.core import labels as L
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import ProbeNotRun, ReconcilerError
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, ObservedContainer, State
+from reconciler.core.planner import Unhealthy
 from reconciler.core.spec import DesiredMember, UnitKey
 from reconciler.loop import probes
 
@@ -51,9 +55,9 @@ class Probed:
     startup: Probe | None
 
 
-# Runs one probe of a target once: whether it succeeded. Raises ReconcilerError
-# when it could not run (its result is unknown and not recorded).
-RunProbe = Callable[[Probed, Probe], bool]
+# Runs one probe of a target once: what it says. Raises ReconcilerError when it
+# could not run (its result is unknown and not recorded).
+RunProbe = Callable[[Probed, Probe], probes.Verdict]
 
 
 class Prober:
@@ -74,7 +78,8 @@ class Prober:
         self._probed: dict[ContainerId, Probed] = {}
         self._states: dict[tuple[ContainerId, str], probes.ProbeState] = {}
         self._ready: dict[ContainerId, bool] = {}
-        self._unhealthy: dict[ContainerId, tuple[UnitKey, str]] = {}
+        self._unhealthy: dict[ContainerId, tuple[UnitKey, Unhealthy]] = {}
+        self._said: set[tuple[ContainerId, str, str]] = set()  # (id, kind, message) logged
 
     # -- what the passes tell it ---------------------------------------------------
 
@@ -128,11 +133,12 @@ class Prober:
         self._ready.pop(cid, None)
         for kind in KINDS:
             self._states.pop((cid, kind), None)
+        self._said = {said for said in self._said if said[0] != cid}
 
     # -- what the passes ask ---------------------------------------------------------
 
-    def unhealthy(self, containers: Iterable[ObservedContainer]) -> dict[ContainerId, str]:
-        """Which of ``containers`` failed a liveness (or startup) probe, and why."""
+    def unhealthy(self, containers: Iterable[ObservedContainer]) -> dict[ContainerId, Unhealthy]:
+        """Which of ``containers`` failed a liveness (or startup) probe: which, and why."""
         with self._lock:
             return {c.id: self._unhealthy[c.id][1] for c in containers if c.id in self._unhealthy}
 
@@ -171,10 +177,16 @@ class Prober:
         if not probes.due(state, probe, target.started, now):
             return
         try:
-            ok = self._run(target, probe)
+            verdict = self._run(target, probe)
+        except ProbeNotRun as exc:  # cannot run here (or broke off): said, not recorded
+            self._say(target, kind, str(exc))
+            return
         except ReconcilerError as exc:  # the probe could not run: its result is unknown
             log.debug("%s: %s probe of %s not run: %s", target.unit, kind, target.name, exc)
             return
+        if verdict.warning:
+            self._say(target, kind, verdict.warning)
+        ok = verdict.ok
         state = probes.record(state, probe, ok, now)
         if self._on_result is not None:
             self._on_result(kind, ok)
@@ -187,12 +199,25 @@ class Prober:
                 self._ready[cid] = state.ready
             elif state.failed and cid not in self._unhealthy:
                 why = f"the {kind} probe failed {state.failures} time(s) in a row"
-                self._unhealthy[cid] = (target.unit, why)
+                why += f": {verdict.message}" if verdict.message else ""
+                failed: Literal["liveness", "startup"] = (
+                    "startup" if kind == "startup" else "liveness"
+                )
+                self._unhealthy[cid] = (target.unit, Unhealthy(why, failed))
                 changed = True
             else:
                 changed = False
         if changed:
             self._on_change(target.unit)
+
+    def _say(self, target: Probed, kind: str, message: str) -> None:
+        """Log ``message`` of the target's ``kind`` probe once per container run."""
+        said = (target.container_id, kind, message)
+        with self._lock:
+            if said in self._said or target.container_id not in self._probed:
+                return
+            self._said.add(said)
+        log.warning("%s: %s probe of %s: %s", target.unit, kind, target.name, message)
 
 
 __all__ = ["KINDS", "Probed", "Prober", "RunProbe"]

@@ -1,8 +1,9 @@
-"""Liveness and readiness probes with Kubernetes semantics.
+"""Liveness, readiness and startup probes with Kubernetes semantics.
 
 Two halves. The tracker (``ProbeState``, ``due``, ``record``) is pure: it
-takes ``now`` and returns values. The checks (``http_get``, ``tcp_socket``,
-``run_probe``) do network I/O with a timeout; an exec probe runs through a
+takes ``now`` and returns values. The checks (``run_probe``: ``tcp_socket``
+here, ``http_get`` in httpget.py, ``grpc_check`` in grpchealth.py) do network
+I/O with a timeout and return a ``Verdict``; an exec probe runs through a
 callable the loop passes in, so this module never imports docker.
 
 Per container run (the loop starts from a fresh ``ProbeState()`` whenever the
@@ -19,14 +20,15 @@ container starts):
 
 from __future__ import annotations
 
-import http.client
 import socket
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.core.errors import ExecFailed
 from reconciler.core.models import Probe
+from reconciler.loop.grpchealth import grpc_check
+from reconciler.loop.httpget import http_get
+from reconciler.loop.verdict import Verdict
 
 # Runs a command in the container within a timeout and returns its exit code;
 # raises TimeoutError when the command outlives the timeout.
@@ -62,62 +64,53 @@ def record(state: ProbeState, probe: Probe, ok: bool, now: float) -> ProbeState:
     return ProbeState(now, successes, failures, ready, failures >= probe.failure_threshold)
 
 
-def http_get(host: str, port: int, path: str, scheme: str, timeout: float) -> bool:
-    """GET ``path``; a 2xx or 3xx answer within ``timeout`` (per connect and read) succeeds.
-
-    Redirects are not followed (a 3xx is a success, as in Kubernetes). HTTPS
-    certificates are not verified: Kubernetes does not either.
-    """
-    conn: http.client.HTTPConnection
-    if scheme.upper() == "HTTPS":
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-    else:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request(
-            "GET",
-            path if path.startswith("/") else f"/{path}",
-            headers={"User-Agent": "reconciler-probe", "Accept": "*/*"},
-        )
-        return 200 <= conn.getresponse().status < 400
-    except (OSError, ValueError, http.client.HTTPException):  # refused, timeout, TLS, garbage
-        return False
-    finally:
-        conn.close()
-
-
-def tcp_socket(host: str, port: int, timeout: float) -> bool:
+def tcp_socket(host: str, port: int, timeout: float) -> Verdict:
     """Whether a TCP connection to ``host:port`` opens within ``timeout``."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except (OSError, ValueError):  # refused, timed out, unresolvable, not a host name
-        return False
+            return Verdict(True)
+    except (OSError, ValueError) as exc:  # refused, timed out, unresolvable, not a host name
+        return Verdict(False, f"dial tcp {host}:{port}: {exc}")
 
 
-def run_probe(probe: Probe, host: str, exec_fn: ExecFn) -> bool:
+def run_probe(probe: Probe, host: str, exec_fn: ExecFn) -> Verdict:
     """Run ``probe`` once against a container reachable at ``host``.
 
     An exec probe succeeds on exit code 0 and fails on ``TimeoutError`` or
     ``ExecFailed`` (the engine failed the command once started); any other error
     of ``exec_fn`` propagates: the probe could not run, so its result is unknown
-    and should not be recorded (as kubelet discards it).
+    and should not be recorded (as kubelet discards it). So does ``ProbeNotRun``
+    (a gRPC probe without grpcio, an HTTP answer that broke off).
     """
     timeout = float(probe.timeout_seconds)
     if probe.exec is not None:
         try:
-            return exec_fn(list(probe.exec.command), timeout) == 0
-        except (TimeoutError, ExecFailed):
-            return False
+            code = exec_fn(list(probe.exec.command), timeout)
+        except TimeoutError:
+            return Verdict(False, f"command timed out after {probe.timeout_seconds}s")
+        except ExecFailed as exc:
+            return Verdict(False, str(exc))
+        return Verdict(code == 0, "" if code == 0 else f"command exited {code}")
     if probe.http_get is not None:
         action = probe.http_get
-        return http_get(action.host or host, action.port, action.path, action.scheme, timeout)
+        headers = [(h.name, h.value) for h in action.http_headers]
+        return http_get(
+            action.host or host, action.port, action.path, action.scheme, timeout, headers
+        )
     if probe.tcp_socket is not None:
         return tcp_socket(probe.tcp_socket.host or host, probe.tcp_socket.port, timeout)
-    raise ValueError("a probe needs exactly one of exec, httpGet, tcpSocket")  # models forbid it
+    if probe.grpc is not None:  # Kubernetes gives it no host: always the pod's address
+        return grpc_check(host, probe.grpc.port, probe.grpc.service or "", timeout)
+    raise ValueError("a probe needs exactly one handler")  # models forbid it
 
 
-__all__ = ["ExecFn", "ProbeState", "due", "http_get", "record", "run_probe", "tcp_socket"]
+__all__ = [
+    "ExecFn",
+    "ProbeState",
+    "Verdict",
+    "due",
+    "http_get",
+    "record",
+    "run_probe",
+    "tcp_socket",
+]

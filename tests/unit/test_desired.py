@@ -517,6 +517,9 @@ def test_hash_changes_when_an_env_value_changes() -> None:
         "{name: app, image: busybox:1, livenessProbe: {exec: {command: ['true']}}}",
         "{name: app, image: busybox:1, readinessProbe: {httpGet: {port: 80}}}",
         "{name: app, image: busybox:1, startupProbe: {tcpSocket: {port: 80}, periodSeconds: 2}}",
+        "{name: app, image: busybox:1, livenessProbe: {grpc: {port: 9090, service: app}}}",
+        "{name: app, image: busybox:1, readinessProbe: "
+        "{httpGet: {port: 80, httpHeaders: [{name: X-A, value: b}]}}}",
     ],
 )
 def test_hash_ignores_what_only_steers_reconciler(app: str) -> None:

@@ -215,6 +215,52 @@ def test_hooks_are_run_as_written() -> None:
     assert app.spec.post_start == ("echo", "$(A)")
 
 
+def test_an_exec_probes_command_sees_the_env_values_as_written() -> None:
+    # kubelet: ExpandContainerCommandOnlyStatic(probe.exec.command, container.env).
+    (app,) = unit_of(
+        pod(
+            """
+            - name: app
+              image: x
+              env:
+                - {name: A, value: "1"}
+                - {name: B, value: "$(A)-b"}
+              livenessProbe: {exec: {command: [sh, -c, "test $(A) $(B) $(C) $$(A) $HOME"]}}
+              readinessProbe: {exec: {command: ["$(A)"]}}
+              startupProbe: {exec: {command: ["$(B)"]}}
+              lifecycle: {postStart: {exec: {command: [echo, "$(A)"]}}}"""
+        )
+    ).workloads
+    assert app.liveness_probe and app.liveness_probe.exec
+    # B's value goes in as written: a value substituted is not expanded again.
+    assert app.liveness_probe.exec.command == ["sh", "-c", "test 1 $(A)-b $(C) $(A) $HOME"]
+    assert app.readiness_probe and app.readiness_probe.exec
+    assert app.readiness_probe.exec.command == ["1"]
+    assert app.startup_probe and app.startup_probe.exec
+    assert app.startup_probe.exec.command == ["$(A)-b"]
+    assert app.spec.post_start == ("echo", "$(A)"), "hooks still run as written"
+
+
+def test_an_exec_probe_never_sees_env_from_even_once_it_is_resolved() -> None:
+    containers = """
+            - name: app
+              image: x
+              envFrom: [{configMapRef: {name: settings}}]
+              env: [{name: A, value: "$(MODE)-a"}, {name: MODE, value: dev}]
+              livenessProbe: {exec: {command: ["$(MODE)", "$(A)", "$(PRICE)", "$$(MODE)"]}}"""
+    kubelet = ["dev", "$(MODE)-a", "$(PRICE)", "$(MODE)"]  # env as written, not envFrom
+    text = dedent(ENV_FROM) + dedent(pod(containers))
+    (app,) = unit_of(text).workloads
+    assert app.liveness_probe and app.liveness_probe.exec
+    assert app.liveness_probe.exec.command == kubelet
+    # What the loader wrote (and `export` writes) means the same to kubelet.
+    (written,) = load_text(text, "pod.yaml").manifests[0].manifest.spec.containers  # type: ignore[union-attr]
+    static = {e.name: e.value for e in written.env}
+    command = written.liveness_probe.exec.command
+    assert [expand(c, static) for c in command] == kubelet
+    assert command[0] == "$(MODE)" and command[3] == "$$(MODE)", "unchanged where it means the same"
+
+
 def test_the_hash_is_of_the_expanded_values() -> None:
     def hash_of(b: str, arg: str) -> str:
         env = f"[{{name: A, value: '1'}}, {{name: B, value: '{b}'}}]"

@@ -62,13 +62,19 @@ RICH = """
             allowPrivilegeEscalation: false
             capabilities: {add: [NET_ADMIN], drop: [ALL]}
           tty: true
-          livenessProbe: {exec: {command: ["true"]}, periodSeconds: 5}
+          livenessProbe:
+            {exec: {command: ["true"]}, periodSeconds: 5, terminationGracePeriodSeconds: 3}
           readinessProbe: {httpGet: {path: /ready, port: 80}, failureThreshold: 2}
           startupProbe: {tcpSocket: {port: 80}}
         - name: side
           image: busybox
           runtime: runc
           volumeMounts: [{name: scratch, mountPath: /tmp}]
+        - name: probed
+          image: busybox
+          livenessProbe: {grpc: {port: 9090, service: probed}}
+          readinessProbe:
+            httpGet: {port: 80, httpHeaders: [{name: Host, value: probed.test}]}
 ---
     apiVersion: reconciler/v1
     kind: Container
@@ -125,6 +131,12 @@ def test_runtime_ports_volumes_and_probes_are_mapped() -> None:
         "failureThreshold": 2,
     }
     assert "runtime" not in spec["containers"][1]
+    assert app["livenessProbe"]["terminationGracePeriodSeconds"] == 3
+    probed = spec["containers"][2]
+    assert probed["livenessProbe"] == {"grpc": {"port": 9090, "service": "probed"}}
+    assert probed["readinessProbe"]["httpGet"]["httpHeaders"] == [
+        {"name": "Host", "value": "probed.test"}
+    ]
     assert spec["volumes"][1] == {
         "name": "scratch",
         "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"},

@@ -329,7 +329,7 @@ def test_a_probe_error_points_at_the_probe() -> None:
     )
     problem = only_error(result)
     assert at(problem) == (6, 3, "spec.livenessProbe")
-    assert problem.message == "a probe needs exactly one of exec, httpGet, tcpSocket"
+    assert problem.message == "a probe needs exactly one of exec, httpGet, tcpSocket, grpc"
 
 
 def test_a_resource_error_points_at_the_quantity() -> None:

@@ -405,6 +405,9 @@ def test_empty_dir_medium_is_memory_or_nothing() -> None:
         {"exec": {"command": ["true"]}},
         {"httpGet": {"port": 80}},
         {"tcpSocket": {"port": 80}},
+        {"grpc": {"port": 9090}},
+        {"grpc": {"port": 9090, "service": "db"}},
+        {"httpGet": {"port": 80, "httpHeaders": [{"name": "X-Token", "value": ""}]}},
     ],
 )
 def test_a_probe_with_one_handler_is_fine(probe: dict[str, Any]) -> None:
@@ -421,10 +424,11 @@ def test_a_probe_with_one_handler_is_fine(probe: dict[str, Any]) -> None:
         {"exec": {"command": ["true"]}, "httpGet": {"port": 80}},
         {"httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
         {"exec": {"command": ["true"]}, "httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
+        {"grpc": {"port": 80}, "tcpSocket": {"port": 80}},
     ],
 )
 def test_a_probe_needs_exactly_one_handler(probe: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError, match="exactly one of exec, httpGet, tcpSocket"):
+    with pytest.raises(ValidationError, match="exactly one of exec, httpGet, tcpSocket, grpc"):
         Probe.model_validate(probe)
 
 
@@ -433,6 +437,69 @@ def test_probe_exec_needs_a_command_and_period_is_positive() -> None:
         Probe.model_validate({"exec": {"command": []}})
     with pytest.raises(ValidationError, match=r"periodSeconds\n  Input should be greater than"):
         Probe.model_validate({"exec": {"command": ["true"]}, "periodSeconds": 0})
+
+
+@pytest.mark.parametrize(
+    ("handler", "where"),
+    [
+        ({"grpc": {}}, "grpc.port"),
+        ({"grpc": {"port": 0}}, "grpc.port"),
+        ({"grpc": {"port": 80, "host": "x"}}, "grpc.host"),  # Kubernetes has none
+        ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X"}]}}, "httpHeaders.0.value"),
+        ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X Y", "value": ""}]}}, "0.name"),
+        ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X", "value": "a\r\nB: c"}]}}, "value"),
+    ],
+)
+def test_grpc_and_http_header_fields_are_checked(handler: dict[str, Any], where: str) -> None:
+    with pytest.raises(ValidationError, match=where.replace(".", r"\.")):
+        Probe.model_validate(handler)
+
+
+def test_a_probe_grace_period_is_at_least_one_second() -> None:
+    probe = Probe.model_validate(
+        {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 1}
+    )
+    assert probe.termination_grace_period_seconds == 1
+    assert (
+        Probe.model_validate({"exec": {"command": ["true"]}}).termination_grace_period_seconds
+        is None
+    )
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        Probe.model_validate({"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 0})
+
+
+def test_a_readiness_probe_may_not_have_a_grace_period() -> None:
+    probe = {"tcpSocket": {"port": 80}, "terminationGracePeriodSeconds": 5}
+    for kind in ("livenessProbe", "startupProbe"):
+        ContainerSpec.model_validate({"image": "x", kind: probe})
+    with pytest.raises(ValidationError) as info:
+        ContainerSpec.model_validate({"image": "x", "readinessProbe": probe})
+    ((where, message),) = errors_of(info)
+    assert where == ("readinessProbe",)
+    assert "must not be set for a readiness probe" in message
+
+
+def test_a_liveness_or_startup_probe_succeeds_once() -> None:
+    probe = {"tcpSocket": {"port": 80}, "successThreshold": 2}
+    ContainerSpec.model_validate({"image": "x", "readinessProbe": probe})
+    for kind in ("livenessProbe", "startupProbe"):
+        with pytest.raises(ValidationError, match="successThreshold must be 1") as info:
+            ContainerSpec.model_validate({"image": "x", kind: probe})
+        assert errors_of(info)[0][0] == (kind,)
+
+
+def test_probes_are_refused_on_init_containers_that_run_to_completion() -> None:
+    probe = {"exec": {"command": ["true"]}}
+    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+        init = {"name": "setup", "image": "x", kind: probe}
+        with pytest.raises(ValidationError, match="probes are for containers and native sidecars"):
+            SandboxSpec.model_validate(
+                {"initContainers": [init], "containers": [{"name": "a", "image": "x"}]}
+            )
+        sidecar = {**init, "restartPolicy": "Always"}
+        SandboxSpec.model_validate(
+            {"initContainers": [sidecar], "containers": [{"name": "a", "image": "x"}]}
+        )
 
 
 def test_probe_errors_name_the_probe_field() -> None:

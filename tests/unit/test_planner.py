@@ -16,7 +16,7 @@ from reconciler.core.actions import (
 )
 from reconciler.core.models import Kind, Mode
 from reconciler.core.observed import ContainerId, Observation, State, Taken
-from reconciler.core.planner import WarningKind, plan
+from reconciler.core.planner import Unhealthy, WarningKind, plan
 from reconciler.core.spec import Desired, UnitKey
 
 from .planning import (
@@ -360,12 +360,12 @@ def test_loop_inputs_hold_restarts_and_act_on_liveness() -> None:
     assert sick.actions == []
     engine = converge(want)
     sidecar = by_container(engine, "sidecar")
-    p = plan(want, engine.observe(), config(unhealthy={sidecar.id: "exit 1"}))
+    p = plan(want, engine.observe(), config(unhealthy={sidecar.id: Unhealthy("exit 1")}))
     assert kinds(p) == ["Restart"] and "unhealthy: exit 1" in p.actions[0].reason
     never = desired(sandbox(init=True, restart="Never"))
     engine = converge(never)
     sidecar = by_container(engine, "sidecar")
-    p = plan(never, engine.observe(), config(unhealthy={sidecar.id: "exit 1"}))
+    p = plan(never, engine.observe(), config(unhealthy={sidecar.id: Unhealthy("exit 1")}))
     assert kinds(p) == ["Stop"]
 
 

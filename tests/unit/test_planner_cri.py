@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reconciler.core.actions import CreateInfra, Recreate, Remove, Restart, Start
 from reconciler.core.observed import State
-from reconciler.core.planner import plan
+from reconciler.core.planner import Unhealthy, plan
 
 from .planning import by_container, config, converge, desired, exited, kinds, sandbox, set_state
 
@@ -54,11 +54,11 @@ def test_an_unhealthy_workload_is_replaced_not_restarted() -> None:
     engine = converge(want)
     app = by_container(engine, "app")
     (action,) = plan(
-        want, engine.observe(), config(unhealthy={app.id: "probe"}, **NO_IN_PLACE)
+        want, engine.observe(), config(unhealthy={app.id: Unhealthy("probe")}, **NO_IN_PLACE)
     ).actions
     assert isinstance(action, Recreate) and action.restart
     assert action.reason.startswith("unhealthy: probe; the engine never restarts")
-    (docker,) = plan(want, engine.observe(), config(unhealthy={app.id: "probe"})).actions
+    (docker,) = plan(want, engine.observe(), config(unhealthy={app.id: Unhealthy("probe")})).actions
     assert isinstance(docker, Restart)
 
 

@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
@@ -34,7 +35,7 @@ from reconciler.core.actions import CreateMember, Restart
 from reconciler.core.models import Mode
 from reconciler.core.naming import name_of
 from reconciler.core.observed import ContainerId, Observation, ObservedContainer, State
-from reconciler.core.planner import Plan, PlanConfig, plan
+from reconciler.core.planner import Plan, PlanConfig, Unhealthy, plan
 from reconciler.core.spec import Desired, UnitKey
 
 from .planning import INSTANCE, config, converge, desired
@@ -47,6 +48,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 IMAGES = ["busybox:1", "busybox:2"]
 RUNTIMES = [None, frozenset({"runc"}), frozenset({"runc", "runsc"})]
+PROBES: list[Literal["liveness", "startup"]] = ["liveness", "startup"]
 DISTURBANCES = [
     "kill",
     "exit0",
@@ -137,7 +139,7 @@ class Scenario:
     want: Desired
     engine: Engine
     held: dict[ContainerId, str]
-    unhealthy: dict[ContainerId, str]
+    unhealthy: dict[ContainerId, Unhealthy]
     fail_once: frozenset[str]  # transient start failures injected
     init_fails: frozenset[str]  # init containers that fail the next time they run
     had: frozenset[UnitKey]  # units with containers before the plan
@@ -174,12 +176,13 @@ _DISTURB: dict[str, Callable[[Engine, str, int], object]] = {
 
 def _faults(
     draw: st.DrawFn, want: Desired, ours: list[ObservedContainer]
-) -> tuple[dict[ContainerId, str], dict[ContainerId, str], frozenset[str], frozenset[str]]:
+) -> tuple[dict[ContainerId, str], dict[ContainerId, Unhealthy], frozenset[str], frozenset[str]]:
     """Held and unhealthy containers, creations that fail once, init containers that fail."""
     stopped = [c.id for c in ours if c.state is State.EXITED]
     held = dict.fromkeys(draw(st.lists(st.sampled_from(stopped))) if stopped else [], "backoff")
     alive = [c.id for c in ours if c.state.alive and c.role == L.ROLE_WORKLOAD]
-    unhealthy = dict.fromkeys(draw(st.lists(st.sampled_from(alive))) if alive else [], "probe")
+    sick = draw(st.lists(st.sampled_from(alive))) if alive else []
+    unhealthy = dict.fromkeys(sick, Unhealthy("probe", draw(st.sampled_from(PROBES))))
     names = sorted(
         {name_of(u.infra.labels) for u in want.units if u.infra}
         | {name_of(m.labels) for u in want.units for m in u.members}

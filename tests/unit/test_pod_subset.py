@@ -424,7 +424,6 @@ def test_pod_fields_outside_the_subset_are_refused_with_the_reason(
     ("container", "field", "reason"),
     [
         ("securityContext: {seLinuxOptions: {}}", "seLinuxOptions", "SELinux"),
-        ("livenessProbe: {grpc: {port: 1}}", "grpc", "gRPC probes"),
     ],
 )
 def test_container_fields_outside_the_subset_are_refused_with_the_reason(

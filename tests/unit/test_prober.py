@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
 
-from reconciler.core.errors import DriverError
+import pytest
+
+from reconciler.core.errors import DriverError, ProbeNotRun, ReconcilerError
 from reconciler.core.models import Kind, Probe
+from reconciler.core.planner import Unhealthy
 from reconciler.core.spec import Desired, UnitKey
 from reconciler.loop.prober import Probed, Prober
+from reconciler.loop.verdict import Verdict
 
 from .planning import by_container, converge, desired, exited, sandbox, set_state
 from .simulator import Engine
@@ -27,17 +31,19 @@ class Clock:
 class Script:
     """Probe results by probe kind, in order; records what ran where."""
 
-    def __init__(self, **results: list[bool | None]) -> None:
-        self.results: dict[str, Iterator[bool | None]] = {k: iter(v) for k, v in results.items()}
+    def __init__(self, **results: list[bool | Verdict | ReconcilerError | None]) -> None:
+        self.results = {k: iter(v) for k, v in results.items()}
         self.ran: list[tuple[str, str, str]] = []  # (container, kind, host)
 
-    def __call__(self, target: Probed, probe: Probe) -> bool:
+    def __call__(self, target: Probed, probe: Probe) -> Verdict:
         kind = next(k for k in ("liveness", "readiness", "startup") if getattr(target, k) is probe)
         self.ran.append((target.name, kind, target.host))
         result = next(self.results[kind])
         if result is None:
             raise DriverError("exec: the daemon does not answer")
-        return result
+        if isinstance(result, ReconcilerError):
+            raise result
+        return result if isinstance(result, Verdict) else Verdict(result)
 
 
 def _setup(extra: str, script: Script) -> tuple[Engine, Desired, Prober, Clock, list[UnitKey]]:
@@ -88,7 +94,7 @@ def test_a_failed_liveness_probe_makes_the_container_unhealthy_until_restarted()
     clock.now += 10
     prober.tick()
     assert prober.unhealthy(engine.observe().containers) == {
-        app.id: "the liveness probe failed 2 time(s) in a row"
+        app.id: Unhealthy("the liveness probe failed 2 time(s) in a row", "liveness")
     }
     assert changed == [WEB]
     prober.restarted(app.id)
@@ -123,6 +129,17 @@ def test_a_probe_that_could_not_run_records_nothing() -> None:
     assert prober.ready(by_container(engine, "app").id) is True, "still due: it never ran"
 
 
+def test_a_failed_startup_probe_says_so_for_its_grace_period() -> None:
+    script = Script(startup=[False, False])
+    engine, want, prober, clock, _ = _setup(f", startupProbe: {EXEC}", script)
+    _watch(prober, engine, want)
+    prober.tick()
+    clock.now += 10
+    prober.tick()
+    (unhealthy,) = prober.unhealthy(engine.observe().containers).values()
+    assert unhealthy == Unhealthy("the startup probe failed 2 time(s) in a row", "startup")
+
+
 def test_the_initial_delay_is_waited_from_the_watch() -> None:
     probe = "{exec: {command: [check]}, initialDelaySeconds: 5}"
     script = Script(readiness=[True])
@@ -154,9 +171,9 @@ def test_a_container_that_stops_running_or_goes_is_forgotten() -> None:
 
 
 def test_a_result_for_a_container_forgotten_meanwhile_is_dropped() -> None:
-    def run(target: Probed, probe: Probe) -> bool:
+    def run(target: Probed, probe: Probe) -> Verdict:
         prober.restarted(target.container_id)  # the loop restarted it while the probe ran
-        return False
+        return Verdict(False)
 
     want = desired(sandbox(extra=f", livenessProbe: {EXEC.replace('2}', '1}')}"))
     engine = converge(want)
@@ -164,3 +181,42 @@ def test_a_result_for_a_container_forgotten_meanwhile_is_dropped() -> None:
     _watch(prober, engine, want)
     prober.tick()
     assert prober.unhealthy(engine.observe().containers) == {}
+
+
+def test_why_a_probe_failed_is_in_the_reason() -> None:
+    failed = Verdict(False, "HTTP probe failed with statuscode: 500")
+    script = Script(liveness=[failed, failed])
+    engine, want, prober, clock, _ = _setup(f", livenessProbe: {EXEC}", script)
+    _watch(prober, engine, want)
+    prober.tick()
+    clock.now += 10
+    prober.tick()
+    ((why, _),) = [(u.why, u.probe) for u in prober.unhealthy(engine.observe().containers).values()]
+    assert why == (
+        "the liveness probe failed 2 time(s) in a row: HTTP probe failed with statuscode: 500"
+    )
+
+
+def test_a_warning_or_a_probe_that_cannot_run_is_said_once_per_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    warned = Verdict(True, "probe terminated redirects: 301 to another host, http://x/")
+    cannot = ProbeNotRun("gRPC probes need grpcio")
+    script = Script(readiness=[warned, warned, cannot, cannot, warned])
+    engine, want, prober, clock, _ = _setup(f", readinessProbe: {EXEC}", script)
+    _watch(prober, engine, want)
+    app = by_container(engine, "app")
+    with caplog.at_level(logging.WARNING, logger="reconciler"):
+        for _ in range(4):
+            prober.tick()
+            clock.now += 10
+        assert prober.ready(app.id) is True, "a success with a warning is a success"
+        said = [r.getMessage() for r in caplog.records]
+        assert said == [
+            "sandbox/web: readiness probe of app: " + warned.message,
+            "sandbox/web: readiness probe of app: gRPC probes need grpcio",
+        ]
+        prober.restarted(app.id)
+        _watch(prober, engine, want)
+        prober.tick()
+        assert len(caplog.records) == 3, "a new run: said again"

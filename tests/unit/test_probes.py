@@ -196,37 +196,37 @@ def port_of(server: Server) -> int:
     [("/ok", True), ("/redirect", True), ("/missing", False), ("/error", False)],
 )
 def test_http_get_succeeds_on_2xx_and_3xx(server: Server, path: str, ok: bool) -> None:
-    assert http_get(HOST, port_of(server), path, "HTTP", timeout=WAIT) is ok
+    assert http_get(HOST, port_of(server), path, "HTTP", timeout=WAIT).ok is ok
 
 
 def test_http_get_adds_a_missing_leading_slash(server: Server) -> None:
-    assert http_get(HOST, port_of(server), "healthz?full=1", "HTTP", timeout=WAIT)
+    assert http_get(HOST, port_of(server), "healthz?full=1", "HTTP", timeout=WAIT).ok
     handler: Any = server.RequestHandlerClass
     assert handler.paths == ["/healthz?full=1"]
 
 
 def test_http_get_fails_on_a_refused_port(refused_port: int) -> None:
-    assert not http_get(HOST, refused_port, "/", "HTTP", timeout=WAIT)
+    assert not http_get(HOST, refused_port, "/", "HTTP", timeout=WAIT).ok
 
 
 def test_http_get_fails_when_the_answer_is_slower_than_the_timeout(server: Server) -> None:
     began = time.monotonic()
-    assert not http_get(HOST, port_of(server), "/slow", "HTTP", timeout=0.2)
+    assert not http_get(HOST, port_of(server), "/slow", "HTTP", timeout=0.2).ok
     assert time.monotonic() - began < WAIT  # gave up without waiting for the answer
 
 
 def test_https_against_a_plain_http_server_fails(server: Server) -> None:
-    assert not http_get(HOST, port_of(server), "/ok", "HTTPS", timeout=WAIT)
+    assert not http_get(HOST, port_of(server), "/ok", "HTTPS", timeout=WAIT).ok
 
 
 def test_https_does_not_verify_the_certificate(tls_server: Server) -> None:
-    assert http_get(HOST, port_of(tls_server), "/ok", "HTTPS", timeout=WAIT)
-    assert not http_get(HOST, port_of(tls_server), "/ok", "HTTP", timeout=WAIT)
+    assert http_get(HOST, port_of(tls_server), "/ok", "HTTPS", timeout=WAIT).ok
+    assert not http_get(HOST, port_of(tls_server), "/ok", "HTTP", timeout=WAIT).ok
 
 
 def test_tcp_socket(server: Server, refused_port: int) -> None:
-    assert tcp_socket(HOST, port_of(server), timeout=WAIT)
-    assert not tcp_socket(HOST, refused_port, timeout=WAIT)
+    assert tcp_socket(HOST, port_of(server), timeout=WAIT).ok
+    assert not tcp_socket(HOST, refused_port, timeout=WAIT).ok
 
 
 # --- dispatch -------------------------------------------------------------------
@@ -247,18 +247,18 @@ class FakeExec:
 def test_run_probe_exec_passes_command_and_timeout() -> None:
     fake = FakeExec(0)
     spec = probe(exec={"command": ["cat", "/tmp/healthy"]}, timeoutSeconds=3)
-    assert run_probe(spec, "unused", fake)
+    assert run_probe(spec, "unused", fake).ok
     assert fake.calls == [(["cat", "/tmp/healthy"], 3.0)]
 
 
 def test_run_probe_exec_fails_on_non_zero_exit_and_on_timeout() -> None:
-    assert not run_probe(probe(), HOST, FakeExec(1))
-    assert not run_probe(probe(), HOST, FakeExec(TimeoutError()))
+    assert not run_probe(probe(), HOST, FakeExec(1)).ok
+    assert not run_probe(probe(), HOST, FakeExec(TimeoutError())).ok
 
 
 def test_run_probe_exec_fails_when_the_engine_fails_the_started_command() -> None:
     failed = ExecFailed("exec in 0123456789ab: container is not running")
-    assert not run_probe(probe(), HOST, FakeExec(failed))
+    assert not run_probe(probe(), HOST, FakeExec(failed)).ok
 
 
 def test_run_probe_exec_lets_other_errors_through_as_unknown() -> None:
@@ -269,10 +269,10 @@ def test_run_probe_exec_lets_other_errors_through_as_unknown() -> None:
 def test_run_probe_http_and_tcp_use_the_given_host(server: Server, refused_port: int) -> None:
     fake = FakeExec(0)
     port = port_of(server)
-    assert run_probe(probe(exec=None, httpGet={"port": port, "path": "/ok"}), HOST, fake)
-    assert not run_probe(probe(exec=None, httpGet={"port": port, "path": "/error"}), HOST, fake)
-    assert run_probe(probe(exec=None, tcpSocket={"port": port}), HOST, fake)
-    assert not run_probe(probe(exec=None, tcpSocket={"port": refused_port}), HOST, fake)
+    assert run_probe(probe(exec=None, httpGet={"port": port, "path": "/ok"}), HOST, fake).ok
+    assert not run_probe(probe(exec=None, httpGet={"port": port, "path": "/error"}), HOST, fake).ok
+    assert run_probe(probe(exec=None, tcpSocket={"port": port}), HOST, fake).ok
+    assert not run_probe(probe(exec=None, tcpSocket={"port": refused_port}), HOST, fake).ok
     assert fake.calls == []
 
 
@@ -281,6 +281,6 @@ def test_run_probe_prefers_the_probes_own_host(server: Server) -> None:
     port = port_of(server)
     http = probe(exec=None, httpGet={"port": port, "path": "/ok", "host": HOST})
     tcp = probe(exec=None, tcpSocket={"port": port, "host": HOST})
-    assert run_probe(http, "127.0.0.2", FakeExec(0))
-    assert run_probe(tcp, "127.0.0.2", FakeExec(0))
-    assert not run_probe(probe(exec=None, tcpSocket={"port": port}), "127.0.0.2", FakeExec(0))
+    assert run_probe(http, "127.0.0.2", FakeExec(0)).ok
+    assert run_probe(tcp, "127.0.0.2", FakeExec(0)).ok
+    assert not run_probe(probe(exec=None, tcpSocket={"port": port}), "127.0.0.2", FakeExec(0)).ok
