@@ -53,9 +53,9 @@ def make_driver(options: DriverOptions) -> Driver:
     if options.driver == CRI.name:
         try:
             from reconciler.drivers.cri.driver import CriDriver
-        except ImportError as exc:  # grpcio and protobuf come with the `cri` extra
+        except ImportError as exc:  # grpcio or protobuf, dependencies, missing here
             raise click.ClickException(
-                f"the cri driver needs the cri extra (pip install 'reconciler[cri]'): {exc}"
+                f"the cri driver needs grpcio and protobuf (reinstall reconciler): {exc}"
             ) from exc
         return CriDriver(options.instance, options.cri_endpoint, options.cri_state_dir)
     raise click.UsageError(f"no such driver: {options.driver}")
