@@ -387,3 +387,52 @@ def test_compiling_unchanged_files_again_hands_back_the_same_units(
     (root / "a.yaml").unlink()
     source.scan(now=90.0)
     assert _names(source) == set()
+
+
+def _reader(name: str) -> str:
+    return dedent(
+        f"""
+        apiVersion: reconciler/v1
+        kind: Container
+        metadata: {{name: {name}}}
+        spec:
+          image: busybox:1
+          env: [{{name: MODE, valueFrom: {{configMapKeyRef: {{name: settings, key: MODE}}}}}}]
+        """
+    )
+
+
+def _settings(mode: str) -> str:
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\ndata: {{MODE: {mode}}}\n"
+    )
+
+
+def _mode(source: ManifestDirectory, name: str) -> str:
+    (unit,) = [c.unit for c in source.compiled(CONFIG) if c.unit.key == _key(name)]
+    return {e.name: e.value for e in unit.workloads[0].spec.env}["MODE"]
+
+
+def test_a_config_map_in_another_file_is_read_and_its_change_looks_at_its_readers(
+    root: Path, source: ManifestDirectory
+) -> None:
+    settings = root / "settings.yaml"
+    settings.write_text(_settings("prod"))
+    (root / "app.yaml").write_text(_reader("app"))
+    source.scan(now=0.0)
+    assert _mode(source, "app") == "prod"
+    settings.write_text(_settings("dev"))
+    assert _key("app") in source.reload([settings], now=1.0).units
+    assert _mode(source, "app") == "dev"
+    # Broken, it keeps its last good values; the reader is not refused.
+    settings.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n")
+    source.reload([settings], now=2.0)
+    assert _mode(source, "app") == "dev" and "settings.yaml" in source.errors()
+    # Gone, the reader reads nothing: admission refuses it, naming the reference.
+    settings.unlink()
+    assert _key("app") in source.reload([settings], now=3.0).units
+    (compiled,) = source.compiled(CONFIG)
+    (problem,) = compiled.problems
+    assert "app.yaml:" in str(problem) and "ConfigMap default/settings is not defined" in str(
+        problem
+    )
