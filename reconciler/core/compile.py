@@ -12,7 +12,7 @@ it, a ``Use`` of its ``Feature``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.core import labels as L
@@ -33,11 +33,14 @@ from reconciler.core.models import (
     SandboxManifest,
     UnitSpec,
     Volume,
+    VolumeMount,
     effective_security,
 )
 from reconciler.core.naming import volume_name
 from reconciler.core.ownership import ONE_SHOT, Owner
 from reconciler.core.policy import BASELINE, Policy
+from reconciler.core.projection import digest as files_digest
+from reconciler.core.projection import project_volumes
 from reconciler.core.quantity import memory_to_bytes
 from reconciler.core.runtimes import DriverCapabilities
 from reconciler.core.spec import (
@@ -54,6 +57,7 @@ from reconciler.core.spec import (
     MountSpec,
     NetSpec,
     PortSpec,
+    ProjectedFile,
     Seccomp,
     Sysctl,
     UnitKey,
@@ -128,12 +132,13 @@ def compile_units(
     for loaded in manifests:
         resolved = resolve(loaded.manifest, store, config.node)
         manifest, source = resolved.manifest, loaded.source
+        files = project_volumes(manifest, store, config.node, resolved)
         key = UnitKey(Kind(manifest.kind), manifest.metadata.namespace, manifest.metadata.name)
         if isinstance(manifest, ContainerManifest):
-            unit = _standalone(key, manifest, source, config)
+            unit = _standalone(key, manifest, source, config, files)
         else:
             mode = manifest.spec.mode or config.mode
-            unit = _Sandbox(key, manifest, source, replace(config, mode=mode)).unit()
+            unit = _Sandbox(key, manifest, source, replace(config, mode=mode), files).unit()
         problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in resolved.errors]
         if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
             problems.append(
@@ -186,9 +191,15 @@ class _Sandbox:
     """One Sandbox (or Pod) manifest compiled: the infra, its members, its volumes."""
 
     def __init__(
-        self, key: UnitKey, manifest: SandboxManifest, source: str, config: BuildConfig
+        self,
+        key: UnitKey,
+        manifest: SandboxManifest,
+        source: str,
+        config: BuildConfig,
+        files: _Files,
     ) -> None:
         self.key, self.manifest, self.source, self.config = key, manifest, source, config
+        self.files = files
         spec = manifest.spec
         self.spec = spec
         self.runtime = spec.runtime or config.default_runtime
@@ -221,7 +232,14 @@ class _Sandbox:
             init=tuple(init),
             workloads=tuple(workloads),
             volumes=_volumes(
-                spec.volumes, self.config, self.key, self.source, self.config.mode, fs_group, helper
+                spec.volumes,
+                self.config,
+                self.key,
+                self.source,
+                self.config.mode,
+                self.files,
+                fs_group,
+                helper,
             ),
             restart_policy=spec.restart_policy,
             grace_period=spec.termination_grace_period_seconds,
@@ -279,7 +297,14 @@ class _Sandbox:
             self.uses.append(Use(Feature.PRIVILEGED_IN_SANDBOX, f"{at}.securityContext.privileged"))
         self.uses.extend(_member_uses(container, at, self.volumes, self.spec.volumes))
         spec = _member_spec(
-            container, role, runtime, place, self.volumes, self.config.instance, self.key
+            container,
+            role,
+            runtime,
+            place,
+            self.volumes,
+            self.config.instance,
+            self.key,
+            self.files,
         )
         digest = spec_hash(spec)
         security = effective_security(place.pod, container.security_context)
@@ -306,14 +331,16 @@ class _Sandbox:
 
 
 def _standalone(
-    key: UnitKey, manifest: ContainerManifest, source: str, config: BuildConfig
+    key: UnitKey, manifest: ContainerManifest, source: str, config: BuildConfig, files: _Files
 ) -> DesiredUnit:
     spec = manifest.spec
     name = manifest.metadata.name
     runtime = spec.runtime or config.default_runtime
     volumes = {v.name: v for v in spec.volumes}
     place = _Place(runtime, (), _ports(spec.ports), spec.hostname or name, _net(spec, key))
-    member_spec = _member_spec(spec, L.ROLE_WORKLOAD, runtime, place, volumes, config.instance, key)
+    member_spec = _member_spec(
+        spec, L.ROLE_WORKLOAD, runtime, place, volumes, config.instance, key, files
+    )
     digest = spec_hash(member_spec)
     labels = (
         _base_labels(config, key, source, Mode.STANDALONE)
@@ -342,7 +369,7 @@ def _standalone(
         infra=None,
         init=(),
         workloads=(workload,),
-        volumes=_volumes(spec.volumes, config, key, source, Mode.STANDALONE),
+        volumes=_volumes(spec.volumes, config, key, source, Mode.STANDALONE, files),
         restart_policy=spec.restart_policy,
         grace_period=spec.termination_grace_period_seconds,
         source=source,
@@ -390,6 +417,8 @@ def _member_uses(
         if volume.empty_dir is not None and volume.empty_dir.medium == "Memory":
             where = f"{at}.volumeMounts[{i}] (spec.volumes[{index[mount.name]}].emptyDir.medium)"
             uses.append(Use(Feature.MEMORY_VOLUME, where))
+            if mount.sub_path or mount.sub_path_expr:
+                uses.append(Use(Feature.MEMORY_SUB_PATH, f"{at}.volumeMounts[{i}].subPath"))
     if container.resources.storage_limit() is not None:
         uses.append(Use(Feature.STORAGE_LIMIT, f"{at}.resources.limits.ephemeral-storage"))
     if container.lifecycle is not None and container.lifecycle.stop_signal is not None:
@@ -445,6 +474,7 @@ def _member_spec(
     volumes: dict[str, Volume],
     instance: str,
     key: UnitKey,
+    files: _Files,
 ) -> MemberSpec:
     pod = place.pod
     security = effective_security(pod, container.security_context)
@@ -470,7 +500,7 @@ def _member_spec(
         env=tuple(EnvVar(name, value) for name, value in env.items()),
         ports=place.ports,
         mounts=tuple(
-            _mount(volumes[m.name], m.mount_path, m.read_only, instance, key, fs_group)
+            _mount(volumes[m.name], m, instance, key, fs_group, files, env)
             for m in container.volume_mounts
         ),
         cpu_limit=resources.cpu_limit(),
@@ -500,8 +530,17 @@ def _member_spec(
 
 
 def _mount(
-    volume: Volume, target: str, read_only: bool, instance: str, key: UnitKey, group: int | None
+    volume: Volume,
+    mount: VolumeMount,
+    instance: str,
+    key: UnitKey,
+    group: int | None,
+    files: _Files,
+    env: Mapping[str, str],
 ) -> MountSpec:
+    target, read_only = mount.mount_path, mount.read_only
+    # subPathExpr: the container's variables expanded, as kubelet does before mounting.
+    sub_path = mount.sub_path or expand(mount.sub_path_expr, env)
     if volume.host_path is not None:
         return MountSpec(
             type="bind",
@@ -509,17 +548,37 @@ def _mount(
             target=target,
             read_only=read_only,
             must_exist=volume.host_path.type not in ("", "DirectoryOrCreate"),
+            sub_path=sub_path,
+        )
+    if volume.files:
+        # Always read-only, as kubelet mounts them; the content is hashed, so a changed
+        # ConfigMap or Secret recreates the containers that mount it.
+        return MountSpec(
+            type="volume",
+            source=volume_name(instance, key, volume.name),
+            target=target,
+            read_only=True,
+            sub_path=sub_path,
+            content=files_digest(files.get(volume.name, ())),
         )
     assert volume.empty_dir is not None
     if volume.empty_dir.medium == "Memory":
         size = memory_to_bytes(volume.empty_dir.size_limit) if volume.empty_dir.size_limit else None
-        return MountSpec(type="tmpfs", target=target, read_only=read_only, size=size, group=group)
+        return MountSpec(
+            type="tmpfs",
+            target=target,
+            read_only=read_only,
+            size=size,
+            group=group,
+            sub_path=sub_path,
+        )
     return MountSpec(
         type="volume",
         source=volume_name(instance, key, volume.name),
         target=target,
         read_only=read_only,
         group=group,
+        sub_path=sub_path,
     )
 
 
@@ -529,16 +588,23 @@ def _volumes(
     key: UnitKey,
     source: str,
     mode: Mode,
+    files: _Files,
     group: int | None = None,
     helper_image: str = "",
 ) -> tuple[DesiredVolume, ...]:
+    """The volumes the engine keeps for the unit: emptyDirs on disk, and volumes of files
+    (written by the driver before the containers that mount them are created)."""
     return tuple(
         DesiredVolume(
             name=volume_name(config.instance, key, v.name),
             labels=_base_labels(config, key, source, mode) | {L.VOLUME: v.name},
             group=group,
-            helper_image=helper_image if group is not None else "",
+            helper_image=helper_image if group is not None and not v.files else "",
+            files=files.get(v.name, ()) if v.files else None,
         )
         for v in volumes
-        if v.empty_dir is not None and v.empty_dir.medium != "Memory"
+        if v.files or (v.empty_dir is not None and v.empty_dir.medium != "Memory")
     )
+
+
+_Files = Mapping[str, tuple[ProjectedFile, ...]]  # a volume of files' files, by volume name

@@ -53,6 +53,13 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _sub_path(value: str) -> str:
+    """subPath: relative, no `..` (the API server's rule: it must stay inside the volume)."""
+    if value and (value.startswith("/") or ".." in value.split("/")):
+        raise ValueError(f"{value!r} must be a relative path that stays inside the volume")
+    return value
+
+
 def _absolute_path(value: str) -> str:
     """A path Docker can take in a mount: absolute, no '..', no ':' (bind syntax splits on it)."""
     _no_nul(value)
@@ -324,6 +331,16 @@ class VolumeMount(Model):
     mount_path: AbsolutePath
     """Absolute path inside the container."""
     read_only: bool = False
+    sub_path: Annotated[str, AfterValidator(_sub_path)] = ""
+    """A path inside the volume mounted instead of its root."""
+    sub_path_expr: Annotated[str, AfterValidator(_sub_path)] = ""
+    """sub_path with the container's $(VAR) expanded."""
+
+    @model_validator(mode="after")
+    def _one_sub_path(self) -> VolumeMount:
+        if self.sub_path and self.sub_path_expr:
+            raise ValueError("subPath and subPathExpr are exclusive")
+        return self
 
 
 EPHEMERAL_STORAGE = "ephemeral-storage"
@@ -638,18 +655,141 @@ class HostPathVolume(Model):
     type: Literal["", "DirectoryOrCreate", "Directory", "File", "Socket"] = ""
 
 
+def _relative_path(path: str) -> str:
+    """A file's path inside a volume, as the API server allows it: relative, no `..`."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or ".." in parts:
+        raise ValueError(f"{path!r} must be a relative path without '..'")
+    return path
+
+
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+FileMode = Annotated[int, Field(ge=0, le=0o777)]
+
+
+class KeyToPath(Model):
+    key: NonEmpty
+    path: RelativePath
+    mode: FileMode | None = None
+
+
+class ConfigMapVolume(Model):
+    """Files of a ConfigMap of the source: one per key, or those ``items`` name."""
+
+    name: NonEmpty
+    items: list[KeyToPath] = []
+    default_mode: FileMode = 0o644
+    optional: bool = False
+
+
+class SecretVolume(Model):
+    secret_name: NonEmpty
+    items: list[KeyToPath] = []
+    default_mode: FileMode = 0o644
+    optional: bool = False
+
+
+class VolumeFieldSelector(Model):
+    field_path: NonEmpty
+    api_version: Literal["v1"] = "v1"
+
+
+class DownwardAPIFile(Model):
+    path: RelativePath
+    field_ref: VolumeFieldSelector | None = None
+    resource_field_ref: ResourceFieldSelector | None = None
+    mode: FileMode | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DownwardAPIFile:
+        if (self.field_ref is None) == (self.resource_field_ref is None):
+            raise ValueError("a downwardAPI item needs exactly one of fieldRef, resourceFieldRef")
+        if self.resource_field_ref is not None and not self.resource_field_ref.container_name:
+            raise ValueError("resourceFieldRef in a volume needs containerName")
+        return self
+
+
+class DownwardAPIVolume(Model):
+    items: list[DownwardAPIFile] = []
+    default_mode: FileMode = 0o644
+
+
+class ProjectedConfigMap(Model):
+    name: NonEmpty
+    items: list[KeyToPath] = []
+    optional: bool = False
+
+
+class ProjectedSecret(Model):
+    name: NonEmpty
+    items: list[KeyToPath] = []
+    optional: bool = False
+
+
+class ProjectedDownwardAPI(Model):
+    items: list[DownwardAPIFile] = []
+
+
+class VolumeProjection(Model):
+    config_map: ProjectedConfigMap | None = None
+    secret: ProjectedSecret | None = None
+    downward_api: ProjectedDownwardAPI | None = Field(default=None, alias="downwardAPI")
+    service_account_token: Any = None
+    cluster_trust_bundle: Any = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VolumeProjection:
+        if self.service_account_token is not None or self.cluster_trust_bundle is not None:
+            raise ValueError(
+                "serviceAccountToken and clusterTrustBundle projections need a Kubernetes API "
+                "server, which reconciler does not have"
+            )
+        given = [s for s in (self.config_map, self.secret, self.downward_api) if s is not None]
+        if len(given) != 1:
+            raise ValueError("a projection needs exactly one of configMap, secret, downwardAPI")
+        return self
+
+
+class ProjectedVolume(Model):
+    sources: list[VolumeProjection] = []
+    default_mode: FileMode = 0o644
+
+
 class Volume(Model):
     name: DnsLabel
     empty_dir: EmptyDirVolume | None = None
     """A volume the unit owns, removed with it."""
     host_path: HostPathVolume | None = None
     """A directory or file of the host, bind-mounted."""
+    config_map: ConfigMapVolume | None = None
+    secret: SecretVolume | None = None
+    downward_api: DownwardAPIVolume | None = Field(default=None, alias="downwardAPI")
+    projected: ProjectedVolume | None = None
+    """Files made from a ConfigMap, a Secret or the pod's fields (values.py), read-only."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
-        if (self.empty_dir is None) == (self.host_path is None):
-            raise ValueError("a volume needs exactly one of emptyDir, hostPath")
+        if len([s for s in self.sources() if s is not None]) != 1:
+            raise ValueError(
+                "a volume needs exactly one of emptyDir, hostPath, configMap, secret, "
+                "downwardAPI, projected"
+            )
         return self
+
+    def sources(self) -> tuple[Any, ...]:
+        return (
+            self.empty_dir,
+            self.host_path,
+            self.config_map,
+            self.secret,
+            self.downward_api,
+            self.projected,
+        )
+
+    @property
+    def files(self) -> bool:
+        """Made of files reconciler writes: configMap, secret, downwardAPI, projected."""
+        return any(s is not None for s in self.sources()[2:])
 
 
 class ContainerFields(Model):
@@ -861,11 +1001,7 @@ UNSUPPORTED_FIELDS: dict[str, str] = {
     "procMount": "not supported: Docker always masks /proc",
     "fsGroupChangePolicy": "not supported: an emptyDir is owned by fsGroup from its creation",
     "supplementalGroupsPolicy": "not supported: the image's groups are always merged (Merge)",
-    "configMap": _API_SERVER,
-    "secret": _API_SERVER,
     "persistentVolumeClaim": _API_SERVER,
-    "projected": _API_SERVER,
-    "downwardAPI": _API_SERVER,
     "ephemeral": _API_SERVER + " (volume claim templates)",
     "httpGet": "only exec lifecycle hooks are supported",
     "tcpSocket": "only exec lifecycle hooks are supported",

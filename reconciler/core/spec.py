@@ -15,7 +15,7 @@ whether they may run; each driver turns them into its engine's requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -54,6 +54,8 @@ class MountSpec:
     must_exist: bool = False  # hostPath types other than DirectoryOrCreate
     size: int | None = None  # tmpfs only: bytes
     group: int | None = None  # emptyDir only: fsGroup owns it (setgid, group-writable)
+    sub_path: str = ""  # a path inside the volume (or host path) mounted instead of its root
+    content: str = ""  # a volume of files: the digest of what it holds (projection.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,7 @@ class Feature(StrEnum):
     MIXED_RUNTIMES = "a runtime per container"
     PRIVATE_IPC = "share without ipc"
     STOP_SIGNAL = "lifecycle.stopSignal"
+    MEMORY_SUB_PATH = "subPath of an emptyDir of medium: Memory"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +215,18 @@ class DesiredVolume:
     # fsGroup: the volume's root is made root:group, mode 2777 (setgid), as kubelet does.
     group: int | None = None
     helper_image: str = ""  # an image the engine may use to set that (Docker)
+    # A volume of files (configMap, secret, downwardAPI, projected): what the driver
+    # writes into it before its containers are created; None for an emptyDir.
+    files: tuple[ProjectedFile, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedFile:
+    """One file of a volume of files: its path inside the volume, content and mode."""
+
+    path: str
+    content: str = field(repr=False)  # a Secret's value, maybe: never shown
+    mode: int = 0o644
 
 
 @dataclass(frozen=True, slots=True)

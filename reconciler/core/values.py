@@ -123,8 +123,11 @@ class Resolved:
 
 
 def reads_values(manifest: Manifest) -> bool:
-    """Whether any container of the manifest reads env from elsewhere."""
-    return any(c.env_from or any(e.value_from for e in c.env) for c, _ in _containers(manifest))
+    """Whether any container of the manifest reads env from elsewhere, or it has a volume
+    of files (configMap, secret, downwardAPI, projected)."""
+    return any(v.files for v in manifest.spec.volumes) or any(
+        c.env_from or any(e.value_from for e in c.env) for c, _ in _containers(manifest)
+    )
 
 
 def resolve(manifest: Manifest, store: ValueStore, node: Node) -> Resolved:
@@ -132,7 +135,7 @@ def resolve(manifest: Manifest, store: ValueStore, node: Node) -> Resolved:
     result = Resolved(manifest)
     if not reads_values(manifest):
         return result
-    resolver = _Resolver(manifest, store, node, result)
+    resolver = Resolver(manifest, store, node, result)
     spec = manifest.spec
     if isinstance(spec, ContainerSpec):
         result.manifest = manifest.model_copy(update={"spec": resolver.container(spec, ("spec",))})
@@ -147,7 +150,10 @@ def resolve(manifest: Manifest, store: ValueStore, node: Node) -> Resolved:
     return result
 
 
-class _Resolver:
+class Resolver:
+    """Reads a manifest's values: env (``container``), and for volumes (projection.py)
+    a pod field (``field``) or a container's resource (``resource``)."""
+
     def __init__(self, manifest: Manifest, store: ValueStore, node: Node, out: Resolved) -> None:
         self.manifest, self.store, self.node, self.out = manifest, store, node, out
         self.by_name = {
@@ -216,11 +222,11 @@ class _Resolver:
                 return None
             return found[selector.key]
         if source.field_ref is not None:
-            return self._field(source.field_ref.field_path)
+            return self.field(source.field_ref.field_path)
         assert source.resource_field_ref is not None
-        return self._resource(source.resource_field_ref, container, (*at, "resourceFieldRef"))
+        return self.resource(source.resource_field_ref, container, (*at, "resourceFieldRef"))
 
-    def _field(self, path: str) -> str:
+    def field(self, path: str) -> str:
         meta = self.manifest.metadata
         if path in POD_FIELDS:
             return pod_field(path)
@@ -237,7 +243,7 @@ class _Resolver:
             "status.hostIPs": self.node.ip,
         }[path]
 
-    def _resource(self, selector: ResourceFieldSelector, container: Any, at: Path) -> str | None:
+    def resource(self, selector: ResourceFieldSelector, container: Any, at: Path) -> str | None:
         target = self.by_name.get(selector.container_name) if selector.container_name else container
         if target is None:
             self.out.errors.append(

@@ -117,3 +117,84 @@ def test_a_reference_defined_nowhere_creates_nothing_and_removes_nothing(h: Harn
     done = h.apply("-R", expect=1)
     assert "fresh.yaml:" in done.stdout + done.stderr
     assert h.containers(**{L.SANDBOX: "fresh"}) == [], "nothing of it is created"
+
+
+FILES = """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: files
+      labels: {app: files, tier: web}
+      annotations: {owner: "team \\"core\\""}
+    spec:
+      terminationGracePeriodSeconds: 1
+      volumes:
+        - name: config
+          configMap:
+            name: settings
+            items: [{key: MODE, path: conf/mode.txt}]
+        - name: creds
+          secret: {secretName: creds, defaultMode: 0400}
+        - name: info
+          downwardAPI:
+            items:
+              - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+              - {path: annotations, fieldRef: {fieldPath: metadata.annotations}}
+              - {path: name, fieldRef: {fieldPath: metadata.name}}
+              - path: mem
+                resourceFieldRef: {containerName: app, resource: limits.memory, divisor: 1Mi}
+        - name: all
+          projected:
+            sources:
+              - configMap: {name: settings}
+              - secret: {name: creds, items: [{key: PASSWORD, path: pw, mode: 0440}]}
+              - downwardAPI: {items: [{path: ns, fieldRef: {fieldPath: metadata.namespace}}]}
+        - name: scratch
+          emptyDir: {}
+      containers:
+        - name: app
+          image: local/busybox:test
+          command: [sleep, "3600"]
+          resources: {limits: {memory: 32Mi}}
+          env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+          volumeMounts:
+            - {name: config, mountPath: /etc/config}
+            - {name: creds, mountPath: /etc/creds}
+            - {name: info, mountPath: /etc/info}
+            - {name: all, mountPath: /etc/all}
+            - {name: config, mountPath: /etc/mode.txt, subPath: conf/mode.txt}
+            - {name: scratch, mountPath: /work, subPathExpr: "$(POD_NAME)"}
+    """
+
+
+def test_volumes_of_files_hold_what_kubelet_would_write(h: Harness) -> None:
+    h.write("values/settings.yaml", VALUES)
+    h.write("files.yaml", FILES)
+    h.apply("-R")
+    app = h.member("files", "app")["Id"]
+
+    def sh(script: str) -> str:
+        code, out = h.exec(app, "sh", "-c", script)
+        assert code == 0, out
+        return out
+
+    assert sh("cat /etc/config/conf/mode.txt /etc/mode.txt") == "prodprod"
+    assert sh("cat /etc/creds/PASSWORD; stat -L -c %a /etc/creds/PASSWORD") == "s3cret400\n"
+    assert sh("cat /etc/info/labels") == 'app="files"\ntier="web"\n'
+    assert sh("cat /etc/info/annotations") == 'owner="team \\"core\\""\n'
+    assert sh("cat /etc/info/name /etc/info/mem") == "files32"
+    assert (
+        sh("cat /etc/all/MODE /etc/all/RAW /etc/all/pw /etc/all/ns") == "prod$(MODE)s3cretdefault"
+    )
+    assert sh("stat -L -c %a /etc/all/pw /etc/all/MODE") == "440\n644\n"
+    # Read-only, as kubelet mounts them; the subPathExpr made a directory of the pod's name.
+    assert h.exec(app, "sh", "-c", "echo x > /etc/config/new")[0] != 0
+    sh("echo data > /work/f")
+    scratch = next(m for m in h.member("files", "app")["Mounts"] if m["Destination"] == "/work")
+    assert scratch["Source"].endswith("/_data/files")
+    # A changed value: the containers that mount it are recreated with the new files.
+    h.write("values/settings.yaml", VALUES.replace("MODE: prod", "MODE: dev"))
+    h.apply("-R")
+    again = h.member("files", "app")["Id"]
+    assert again != app
+    assert h.exec(again, "cat", "/etc/mode.txt")[1] == "dev"

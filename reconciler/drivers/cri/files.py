@@ -18,6 +18,7 @@ from reconciler.core import labels as L
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.spec import DesiredVolume, UnitKey
 from reconciler.drivers.cri.selectors import unit_of as _unit_of
+from reconciler.drivers.projection import write_files
 
 Stored = tuple[tuple[tuple[UnitKey, Claim], ...], tuple[tuple[UnitKey, Mapping[str, str]], ...]]
 
@@ -41,7 +42,10 @@ class Files:
         data = root / "data"
         data.mkdir(parents=True, exist_ok=True)
         (root / "labels.json").write_text(json.dumps(volume.labels))
-        if volume.group is not None:
+        if volume.files is not None:  # a volume of files: only root reaches them on the host
+            root.chmod(0o700)
+            write_files(data, volume.files, volume.group)
+        elif volume.group is not None:
             os.chown(data, 0, volume.group)
             data.chmod(0o2777)
 

@@ -167,14 +167,18 @@ def _lacking(feature: Feature, what: str) -> NoReturn:
 
 
 def _mount(mount: MountSpec, volumes: str) -> pb.Mount:
+    # A subPath is part of the host directory: containerd makes a missing one a directory.
+    sub_path = f"/{mount.sub_path}" if mount.sub_path else ""
     if mount.type == "bind":
         return pb.Mount(
-            container_path=mount.target, host_path=mount.source, readonly=mount.read_only
+            container_path=mount.target,
+            host_path=mount.source + sub_path,
+            readonly=mount.read_only,
         )
     if mount.type == "volume":
         return pb.Mount(
             container_path=mount.target,
-            host_path=f"{volumes}/{mount.source}/data",
+            host_path=f"{volumes}/{mount.source}/data{sub_path}",
             readonly=mount.read_only,
         )
     _lacking(Feature.MEMORY_VOLUME, f"the mount at {mount.target}")

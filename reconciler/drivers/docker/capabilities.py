@@ -9,15 +9,17 @@ kernel, so IPC and PID "sharing" is accepted by Docker and shares nothing
 container: ``--net=container:`` is unsupported, ``--pid=container:`` shows
 nothing and ``--ipc=container:`` is silently ignored.
 
-Docker lacks no feature of a unit outright; whether it can limit a
-container's writable layer (limits.ephemeral-storage) depends on its storage
-driver, which only the daemon knows: the driver's ``facts`` tell admission.
+Docker lacks one feature outright: a subPath of a memory emptyDir (a tmpfs
+is mounted whole). Whether it can limit a container's writable layer
+(limits.ephemeral-storage) depends on its storage driver, which only the
+daemon knows: the driver's ``facts`` tell admission.
 """
 
 from __future__ import annotations
 
 from reconciler.core.models import Mode, Namespace
 from reconciler.core.runtimes import ALIASES, DriverCapabilities, RuntimeProfile, SandboxKind
+from reconciler.core.spec import Feature
 
 NET, IPC, PID = Namespace.NETWORK, Namespace.IPC, Namespace.PID
 
@@ -67,5 +69,9 @@ DOCKER = DriverCapabilities(
     frozenset(Mode),
     PROFILES,
     SandboxKind.INFRA_CONTAINER,
+    lacks={
+        Feature.MEMORY_SUB_PATH: "Docker mounts a tmpfs whole: mount the emptyDir without "
+        "subPath, or use one on disk",
+    },
     missing={"kata": "Kata Containers is not installed on this Docker host"},
 )

@@ -29,6 +29,7 @@ from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.drivers.docker.connection import Connection
 from reconciler.drivers.docker.images import Images
 from reconciler.drivers.docker.observe import Observer
+from reconciler.drivers.docker.subpaths import resolve_sub_paths
 from reconciler.drivers.docker.tools import DockerEvents, DockerLogStream, Tools
 from reconciler.drivers.docker.volumes import Volumes
 from reconciler.drivers.retrying import retried
@@ -96,6 +97,7 @@ class DockerDriver:
         return self._actions.create_infra(infra)
 
     def create_member(self, member: DesiredMember, infra_id: str | None) -> ContainerId:
+        member = resolve_sub_paths(member, self._volumes.mountpoint)
         return self._actions.create_member(member, infra_id)
 
     def start(self, container_id: str) -> None:

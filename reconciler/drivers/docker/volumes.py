@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
 from reconciler.core import labels as L
 from reconciler.core.errors import DriverError, NotFound
@@ -15,6 +17,7 @@ from reconciler.core.spec import DesiredVolume, UnitKey
 from reconciler.drivers.docker.actions import Actions
 from reconciler.drivers.docker.connection import Connection, unit_labels
 from reconciler.drivers.docker.errors import calling
+from reconciler.drivers.projection import write_files
 from reconciler.drivers.retrying import retried
 
 
@@ -38,11 +41,40 @@ class Volumes:
 
     @retried
     def ensure(self, volume: DesiredVolume) -> None:
-        """Create the named volume with its labels; an existing one is kept."""
+        """Create the named volume with its labels; an existing one is kept. A volume of
+        files gets them written (again: its containers are about to be created)."""
         with calling(f"creating volume {volume.name}"):
-            self._engine.calls.create_volume(volume.name, labels=dict(volume.labels))
-        if volume.group is not None:
+            created = self._engine.calls.create_volume(volume.name, labels=dict(volume.labels))
+        if volume.files is not None:
+            self._write(volume, str(created.get("Mountpoint") or ""))
+        elif volume.group is not None:
             self._own(volume, volume.group)
+
+    def _write(self, volume: DesiredVolume, mountpoint: str) -> None:
+        """The files, written where the daemon keeps the volume; only root can reach them
+        on the host (the volume's directory is made 0700), the container reads them as
+        their modes say."""
+        data = Path(mountpoint)
+        if not mountpoint or not data.is_dir():
+            raise DriverError(
+                f"volume {volume.name} is at {mountpoint or 'no path'}, which this host does "
+                "not have: volumes of files (configMap, secret, downwardAPI, projected) need "
+                "the Docker daemon on this host"
+            )
+        os.chmod(data.parent, 0o700)
+        try:
+            write_files(data, volume.files or (), volume.group)
+        except OSError as exc:
+            raise DriverError(f"writing the files of volume {volume.name}: {exc}") from exc
+
+    def mountpoint(self, name: str) -> Path:
+        """Where the daemon keeps a volume on this host (for a subPath)."""
+        with calling(f"inspecting volume {name}"):
+            found = self._engine.calls.volumes(filters={"name": [name]}).get("Volumes") or []
+        for volume in found:
+            if volume.get("Name") == name and volume.get("Mountpoint"):
+                return Path(volume["Mountpoint"])
+        raise DriverError(f"volume {name} has no mount point on this host, for its subPath")
 
     def _own(self, volume: DesiredVolume, group: int) -> None:
         """Make the volume's root root:group, mode 2777, as kubelet does for an fsGroup.
