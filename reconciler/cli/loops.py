@@ -28,7 +28,7 @@ from reconciler.loop.control import Loop, LoopSettings
 from reconciler.loop.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
 from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name, write_record
 from reconciler.loop.statusrecord import LoopStatus
-from reconciler.sources.git import GitSettings, GitSource, owner_for_git
+from reconciler.sources.git import GitSettings, GitSource, PruneLimit, owner_for_git
 from reconciler.sources.gitmirror import Mirror, check_branch, clean_path
 from reconciler.sources.webhook import Webhook, parse_listen
 
@@ -217,6 +217,13 @@ def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File holding the webhook's HMAC secret (required with --listen).",
 )
+@click.option(
+    "--max-prune",
+    default=None,
+    metavar="N|P%",
+    help="Refuse a commit that would remove more units than this (a count, or a percentage "
+    "of the units the applied commit defines), naming them.",
+)
 @click.option("--verify-commits", is_flag=True, help="Apply only commits signed by an allowed key.")
 @click.option(
     "--allowed-signers",
@@ -280,6 +287,7 @@ class SyncFlags(LoopFlags):
     verify_commits: bool
     allowed_signers: Path | None
     gnupg_home: Path | None
+    max_prune: str | None
 
     def checked(self) -> None:
         LoopFlags.checked(self)
@@ -288,6 +296,8 @@ class SyncFlags(LoopFlags):
             clean_path(self.repo_path)
             if self.listen:
                 parse_listen(self.listen)
+            if self.max_prune is not None:
+                PruneLimit.parse(self.max_prune)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
         if self.listen and self.webhook_secret_file is None:
@@ -306,6 +316,7 @@ class SyncFlags(LoopFlags):
             allowed_signers=self.allowed_signers.resolve() if self.allowed_signers else None,
             gnupg_home=self.gnupg_home.resolve() if self.gnupg_home else None,
             limits=options.limits,
+            max_prune=PruneLimit.parse(self.max_prune) if self.max_prune is not None else None,
         )
 
 

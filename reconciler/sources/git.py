@@ -127,6 +127,42 @@ def _moved(where: Location, tree: Path) -> Location:
 
 
 @dataclass(frozen=True, slots=True)
+class PruneLimit:
+    """--max-prune: how many units one revision may remove, as a count or a percentage
+    of the units the applied revision defines (argo-cd's prune safety, per revision)."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PruneLimit:
+        """``N`` or ``P%``; raises ValueError on anything else."""
+        try:
+            if text.endswith("%"):
+                percent = float(text[:-1])
+                if not 0 <= percent <= 100:
+                    raise ValueError
+                return cls(percent=percent)
+            count = int(text)
+            if count < 0:
+                raise ValueError
+            return cls(count=count)
+        except ValueError:
+            raise ValueError(
+                f"--max-prune {text!r}: give a count (3) or a percentage (25%)"
+            ) from None
+
+    def allows(self, removed: int, before: int) -> bool:
+        if self.count is not None:
+            return removed <= self.count
+        assert self.percent is not None
+        return removed <= before * self.percent / 100
+
+    def __str__(self) -> str:
+        return f"{self.count}" if self.count is not None else f"{self.percent:g}%"
+
+
+@dataclass(frozen=True, slots=True)
 class GitSettings:
     url: str
     branch: str = "main"
@@ -137,6 +173,7 @@ class GitSettings:
     allowed_signers: Path | None = None  # ssh allowed-signers file
     gnupg_home: Path | None = None  # GnuPG home with the trusted keys
     limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
+    max_prune: PruneLimit | None = None  # a revision removing more is refused
 
 
 def _now() -> str:
@@ -316,6 +353,13 @@ class GitSource:
         except GitError as exc:  # could not export: worth another try at the next poll
             self._error(f"commit {commit}: {exc} (keeping the last applied revision)", attempted)
             return None
+        refusal = self._prune_refusal(revision)
+        if refusal is not None:
+            self._failed = commit  # not retried: a newer commit is needed
+            self._error(
+                f"commit {commit}: {refusal} (keeping the last applied revision)", attempted
+            )
+            return None
         for warning in revision.warnings:
             log.warning("commit %s: %s", commit, warning)
         try:
@@ -335,6 +379,21 @@ class GitSource:
             len(revision.manifests),
         )
         return Change(revision.keys | (before.keys if before else frozenset()))
+
+    def _prune_refusal(self, revision: Revision) -> str | None:
+        """Why ``revision`` may not be taken: it removes more units than --max-prune lets."""
+        limit = self.settings.max_prune
+        with self._lock:
+            before = self._revision
+        if limit is None or before is None:
+            return None
+        removed = sorted(str(k) for k in before.keys - revision.keys)
+        if limit.allows(len(removed), len(before.keys)):
+            return None
+        return (
+            f"prune refused: it would remove {len(removed)} of {len(before.keys)} unit(s), "
+            f"over --max-prune {limit}: {', '.join(removed)}"
+        )
 
     def _error(self, message: str, attempted: tuple[str, str]) -> None:
         log.error("%s", message)

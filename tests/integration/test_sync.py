@@ -441,3 +441,36 @@ def test_verify_commits_applies_only_signed_commits(h: Harness, repo: Repo, tmp_
     assert done.returncode == 1
     assert f"commit {unsigned}: not signed by an allowed key" in done.stderr
     assert app_id(h, "web") == kept and flavour(h, "web") == "a"
+
+
+def test_max_prune_refuses_a_commit_that_would_remove_too_many_naming_them(
+    h: Harness, repo: Repo, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        repo.write(f"deploy/{name}.yaml", sandbox(name))
+    repo.commit()
+    repo.push()
+    state = str(tmp_path / "state")
+    once = ("sync", "--repo", repo.url, "--path", "deploy", "--once", "--state-dir", state)
+    assert h.cli(*once, "--max-prune", "1").returncode == 0
+    repo.remove("deploy/a.yaml")
+    repo.remove("deploy/b.yaml")
+    many = repo.commit()
+    repo.push()
+    done = h.cli(*once, "--max-prune", "1")
+    assert done.returncode == 1
+    assert (
+        f"commit {many}: prune refused: it would remove 2 of 3 unit(s), over --max-prune 1: "
+        "sandbox/a, sandbox/b"
+    ) in done.stderr, done.stderr
+    assert all(running(h, name) for name in ("a", "b", "c")), "nothing removed"
+    # The refused commit is not retried; a newer one within the limit is taken.
+    assert h.cli(*once, "--max-prune", "1").returncode == 1
+    repo.write("deploy/a.yaml", sandbox("a"))
+    fewer = repo.commit()
+    repo.push()
+    done = h.cli(*once, "--max-prune", "50%")
+    assert done.returncode == 0, done.stderr
+    assert running(h, "a") and running(h, "c") and not h.containers(**{L.SANDBOX: "b"})
+    got = json.loads(h.cli("get", "--state-dir", state, "-o", "json").stdout)
+    assert got["syncs"][0]["lastAppliedRevision"] == fewer

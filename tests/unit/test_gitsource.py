@@ -14,6 +14,7 @@ from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.sources.git import (
     GitSettings,
     GitSource,
+    PruneLimit,
     RevisionError,
     owner_for_git,
     read_revision,
@@ -278,3 +279,25 @@ def test_with_verify_commits_an_unsigned_commit_is_treated_as_broken(
     repo.push()
     assert src.poll() is None
     assert f"commit {foreign}: not signed by an allowed key" in (src.last_error or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "removed", "before", "allowed"),
+    [
+        ("2", 2, 10, True),
+        ("2", 3, 10, False),
+        ("25%", 1, 4, True),
+        ("25%", 2, 4, False),
+        ("0", 0, 3, True),
+    ],
+)
+def test_max_prune_is_a_count_or_a_share_of_the_applied_units(
+    text: str, removed: int, before: int, allowed: bool
+) -> None:
+    assert PruneLimit.parse(text).allows(removed, before) is allowed
+
+
+@pytest.mark.parametrize("text", ["-1", "x", "101%", "1.5"])
+def test_a_max_prune_that_is_neither_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="give a count"):
+        PruneLimit.parse(text)
