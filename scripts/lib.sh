@@ -8,11 +8,12 @@
 #   containerd's CNI plugins (bridge, host-local, portmap, loopback in /usr/lib/cni).
 # - runsc: the gVisor runtime the daemons register; busybox-static: the test images.
 # - git: sync and its tests; openssl: the TLS tests; iproute2: the daemons'
-#   bridges; systemd: systemd-analyze verifies contrib/systemd.
+#   bridges; systemd: systemd-analyze verifies contrib/systemd; age: encrypted
+#   manifests (*.yaml.age) and their tests.
 SETUP_PACKAGES=(python3-venv git openssl busybox-static iproute2)
 DAEMON_PACKAGES=(docker.io runsc)
 TEST_PACKAGES=("${SETUP_PACKAGES[@]}" "${DAEMON_PACKAGES[@]}" containerd
-    containernetworking-plugins systemd)
+    containernetworking-plugins systemd age)
 
 # Install Debian packages that are missing (root: apt-get; otherwise say what to do).
 need_packages() {

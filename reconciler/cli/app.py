@@ -129,6 +129,13 @@ def _read_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     "(default: /var/lib/reconciler-cri).",
 )
 @click.option(
+    "--age-identity",
+    envvar="RECONCILER_AGE_IDENTITY",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="An age identity file: *.yaml.age manifests are decrypted with it, in memory.",
+)
+@click.option(
     "--mode",
     envvar="RECONCILER_MODE",
     default=Mode.CONTAINER_IN_SANDBOX.value,
@@ -193,6 +200,7 @@ def cli(
     driver_name: str,
     cri_endpoint: str,
     cri_state_dir: str | None,
+    age_identity: str | None,
     mode: str,
     default_runtime: str,
     allowed_runtimes: str | None,
@@ -225,6 +233,7 @@ def cli(
         driver_name,
         cri_endpoint,
         cri_state_dir,
+        age_identity,
     )
 
 

@@ -65,7 +65,7 @@ def load(paths: Sequence[str], recursive: bool) -> LoadResult:
         raise click.UsageError("give at least one -f PATH")
     options = click.get_current_context().find_object(Options)
     limits = options.limits if options is not None else DEFAULT_LIMITS
-    loaded = load_paths(paths, recursive, limits)
+    loaded = load_paths(paths, recursive, limits, options.decrypt if options else None)
     on_terminal = color(sys.stderr)
     if loaded.warnings:
         click.echo(render.problems_text(loaded.warnings, "warning", on_terminal), err=True)

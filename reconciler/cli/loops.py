@@ -120,6 +120,7 @@ class LoopFlags:
             parallel=self.parallel,
             allow_empty=self.allow_empty,
             limits=options.limits,
+            decrypt=options.decrypt,
             **more,
         )
 
@@ -317,6 +318,7 @@ class SyncFlags(LoopFlags):
             gnupg_home=self.gnupg_home.resolve() if self.gnupg_home else None,
             limits=options.limits,
             max_prune=PruneLimit.parse(self.max_prune) if self.max_prune is not None else None,
+            decrypt=options.decrypt,
         )
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
 from reconciler.cli.node import this_host
 from reconciler.core.compile import BuildConfig
-from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
+from reconciler.core.manifests import DEFAULT_LIMITS, Decrypt, InputLimits
 from reconciler.core.models import Mode
 from reconciler.core.ownership import Owner
 from reconciler.core.policy import BASELINE, Policy
 from reconciler.drivers.docker.capabilities import DOCKER
+from reconciler.sources.age import age_decryptor
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,12 @@ class Options:
     driver: str = DOCKER.name  # a key of DRIVERS
     cri_endpoint: str = CRI_ENDPOINT
     cri_state_dir: str | None = None  # the CRI driver's volumes, claims and logs
+    age_identity: str | None = None  # decrypts *.yaml.age manifests
+
+    @property
+    def decrypt(self) -> Decrypt | None:
+        """What opens *.age manifests, if an identity is given."""
+        return age_decryptor(Path(self.age_identity)) if self.age_identity else None
 
     @property
     def build(self) -> BuildConfig:

@@ -20,7 +20,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
@@ -43,6 +43,9 @@ from reconciler.core.values import LoadedValues, reads_values
 from reconciler.core.values import Path as ValuesPath
 
 MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+ENCRYPTED = ".age"  # web.yaml.age: a manifest encrypted with age (sources/age.py)
+# Decrypts one file's bytes; raises ValueError saying why it cannot.
+Decrypt = Callable[[bytes], bytes]
 STDIN = "-"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -137,7 +140,8 @@ def is_manifest_name(relative: PurePath) -> bool:
 
     Names only (no stat): the watcher asks it about files already deleted.
     """
-    if relative.suffix not in MANIFEST_SUFFIXES or relative.name.startswith(("#", "~")):
+    name = PurePath(relative.stem) if relative.suffix == ENCRYPTED else relative
+    if name.suffix not in MANIFEST_SUFFIXES or relative.name.startswith(("#", "~")):
         return False
     return not any(part.startswith(".") for part in relative.parts)
 
@@ -170,9 +174,13 @@ def discover(path: Path, recursive: bool = False) -> list[tuple[Path, Path]]:
 
 
 def load_paths(
-    paths: Sequence[str], recursive: bool = False, limits: InputLimits = DEFAULT_LIMITS
+    paths: Sequence[str],
+    recursive: bool = False,
+    limits: InputLimits = DEFAULT_LIMITS,
+    decrypt: Decrypt | None = None,
 ) -> LoadResult:
-    """Load every manifest under ``paths`` (``-`` is stdin); identities must be unique."""
+    """Load every manifest under ``paths`` (``-`` is stdin); identities must be unique.
+    ``decrypt`` opens *.age files (none: they are errors that say so)."""
     result = LoadResult()
     for raw in paths:
         if raw == STDIN:
@@ -189,7 +197,7 @@ def load_paths(
         for file, root in found:
             # A file named on the command line is read wherever it leads; one found
             # by scanning a directory must stay inside it.
-            result.extend(load_file(file, root, limits, confined=path.is_dir()))
+            result.extend(load_file(file, root, limits, confined=path.is_dir(), decrypt=decrypt))
     _check_unique(result)
     return result
 
@@ -282,15 +290,33 @@ def source_of(file: Path, root: Path) -> str:
 
 
 def load_file(
-    file: Path, root: Path, limits: InputLimits = DEFAULT_LIMITS, confined: bool = True
+    file: Path,
+    root: Path,
+    limits: InputLimits = DEFAULT_LIMITS,
+    confined: bool = True,
+    decrypt: Decrypt | None = None,
 ) -> LoadResult:
     try:
-        data = read_manifest(file, root, limits, confined)
+        data = opened(read_manifest(file, root, limits, confined), file, decrypt)
     except ManifestError as exc:
         return LoadResult(errors=exc.problems, files=[str(file)])
     except OSError as exc:
         return LoadResult(errors=[Problem(Location(str(file)), "", f"cannot read: {exc}")])
     return load_bytes(data, str(file), source_of(file, root), limits)
+
+
+def opened(data: bytes, file: Path, decrypt: Decrypt | None) -> bytes:
+    """A file's bytes as the loader reads them: an *.age file decrypted (in memory).
+    Raises ManifestError when it cannot be."""
+    if file.suffix != ENCRYPTED:
+        return data
+    if decrypt is None:
+        why = "encrypted with age: give --age-identity (or RECONCILER_AGE_IDENTITY) to read it"
+        raise ManifestError([Problem(Location(str(file)), "", why)])
+    try:
+        return decrypt(data)
+    except ValueError as exc:
+        raise ManifestError([Problem(Location(str(file)), "", f"cannot decrypt: {exc}")]) from None
 
 
 def load_bytes(

@@ -45,7 +45,7 @@ from reconciler.core.actions import waiting_text
 from reconciler.core.admission import admit
 from reconciler.core.compile import BuildConfig, Compiled
 from reconciler.core.errors import DriverError, Problem
-from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits
+from reconciler.core.manifests import DEFAULT_LIMITS, Decrypt, InputLimits
 from reconciler.core.models import Probe
 from reconciler.core.observed import ContainerId, Observation
 from reconciler.core.planner import PlanConfig, Unhealthy
@@ -95,6 +95,7 @@ class LoopSettings:
     # and a unit vanishing from a file waits ``settle`` to be read the same twice.
     debounce_ms: int = 50
     probe_tick: float = 0.5
+    decrypt: Decrypt | None = None  # opens *.age manifests (sources/age.py)
 
 
 class Loop:
@@ -115,6 +116,7 @@ class Loop:
             settings.settle,
             settings.debounce_ms,
             settings.limits,
+            settings.decrypt,
         )
         if metrics is None and Notifier.wanted():  # under systemd: its watchdog reads health
             metrics = LoopMetrics(Health(stale_after(settings.resync)))

@@ -33,6 +33,7 @@ from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.manifests import (
     DEFAULT_LIMITS,
+    Decrypt,
     InputLimits,
     LoadedManifest,
     discover,
@@ -40,6 +41,7 @@ from reconciler.core.manifests import (
     is_manifest_file,
     is_manifest_name,
     load_bytes,
+    opened,
     read_manifest,
     source_of,
 )
@@ -130,9 +132,11 @@ class ManifestDirectory:
         recursive: bool,
         settle: float = 2.0,
         limits: InputLimits = DEFAULT_LIMITS,
+        decrypt: Decrypt | None = None,
     ) -> None:
         self.root = root
         self.limits = limits
+        self.decrypt = decrypt  # opens *.age files (sources/age.py)
         self.recursive = recursive
         self.settle = settle
         self._files: dict[Path, _File] = {}
@@ -195,6 +199,7 @@ class ManifestDirectory:
         try:
             # Never blocks: a FIFO or device is refused from stat alone (manifests.py).
             text = read_manifest(path, self.root, self.limits)
+            plain = opened(text, path, self.decrypt)  # an *.age file, decrypted in memory
         except ManifestError as exc:
             self._files[path] = state
             state.errors = exc.problems  # last known good stays
@@ -208,7 +213,7 @@ class ManifestDirectory:
             # edit): what it defines stands, and any error since is gone.
             state.errors = []
             return set(), None
-        loaded = load_bytes(text, str(path), source_of(path, self.root), self.limits)
+        loaded = load_bytes(plain, str(path), source_of(path, self.root), self.limits)
         if digest != state.candidate_digest:  # not a second read to confirm a settling file
             warnings.extend(loaded.warnings)
         if loaded.errors:
@@ -273,8 +278,9 @@ class DirectorySource:
         settle: float = 2.0,
         step_ms: int = 50,  # LoopSettings.debounce_ms
         limits: InputLimits = DEFAULT_LIMITS,
+        decrypt: Decrypt | None = None,
     ):
-        self.files = ManifestDirectory(root, recursive, settle, limits)
+        self.files = ManifestDirectory(root, recursive, settle, limits, decrypt)
         self.step_ms = step_ms
 
     def describe(self) -> str:

@@ -19,14 +19,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.errors import Location, Problem, ReconcilerError
-from reconciler.core.manifests import DEFAULT_LIMITS, InputLimits, LoadedManifest, load_paths
+from reconciler.core.manifests import (
+    DEFAULT_LIMITS,
+    Decrypt,
+    InputLimits,
+    LoadedManifest,
+    load_paths,
+)
 from reconciler.core.ownership import Owner
 from reconciler.core.redact import redact_url
 from reconciler.core.spec import UnitKey
@@ -74,6 +80,7 @@ def read_revision(
     commit: str,
     allow_empty: bool = False,
     limits: InputLimits = DEFAULT_LIMITS,
+    decrypt: Decrypt | None = None,
 ) -> Revision:
     """Every manifest under ``path`` (recursively) of the exported ``tree`` of ``commit``.
 
@@ -87,7 +94,7 @@ def read_revision(
         raise RevisionError(commit, f"path {path} {what}")
     # A pushed file is as hostile as a dropped one: the same limits, and no
     # symlink out of the path (to the host, or to another path of the repository).
-    loaded = load_paths([str(root)], recursive=True, limits=limits)
+    loaded = load_paths([str(root)], recursive=True, limits=limits, decrypt=decrypt)
     errors = [_relative(p, tree) for p in loaded.errors]
     if errors:
         raise RevisionError(commit, f"{len(errors)} error(s); nothing of it is applied", errors)
@@ -174,6 +181,7 @@ class GitSettings:
     gnupg_home: Path | None = None  # GnuPG home with the trusted keys
     limits: InputLimits = DEFAULT_LIMITS  # what reading one manifest file may cost
     max_prune: PruneLimit | None = None  # a revision removing more is refused
+    decrypt: Decrypt | None = field(default=None, compare=False)  # opens *.age files
 
 
 def _now() -> str:
@@ -338,7 +346,7 @@ class GitSource:
         if kind != "tree":
             raise RevisionError(commit, f"path {s.path} is not a directory")
         tree = self.mirror.export(commit)
-        return read_revision(tree, s.path, commit, s.allow_empty, s.limits)
+        return read_revision(tree, s.path, commit, s.allow_empty, s.limits, s.decrypt)
 
     def _take(self, commit: str) -> Change | None:
         # The attempt is reported with its outcome, in one step under the lock that

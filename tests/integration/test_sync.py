@@ -474,3 +474,52 @@ def test_max_prune_refuses_a_commit_that_would_remove_too_many_naming_them(
     assert running(h, "a") and running(h, "c") and not h.containers(**{L.SANDBOX: "b"})
     got = json.loads(h.cli("get", "--state-dir", state, "-o", "json").stdout)
     assert got["syncs"][0]["lastAppliedRevision"] == fewer
+
+
+def test_an_age_encrypted_secret_is_read_in_memory_and_a_wrong_key_fails_the_commit(
+    h: Harness, repo: Repo, tmp_path: Path
+) -> None:
+    identity = tmp_path / "host.key"
+    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    other = tmp_path / "other.key"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    stranger = subprocess.run(
+        ["age-keygen", "-y", str(other)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+    def encrypted(recipient: str, password: str) -> bytes:
+        plain = (
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
+            f"stringData: {{PASSWORD: {password}}}\n"
+        )
+        return subprocess.run(
+            ["age", "-r", recipient], input=plain.encode(), check=True, capture_output=True
+        ).stdout
+
+    reader = SANDBOX.replace(
+        'env: [{{name: FLAVOUR, value: "{flavour}"}}]',
+        "env: [{{name: FLAVOUR, valueFrom: {{secretKeyRef: {{name: creds, key: PASSWORD}}}}}}]",
+    ).format(name="web")
+    repo.write("deploy/web.yaml", reader)
+    (repo.work / "deploy" / "creds.yaml.age").write_bytes(encrypted(public, "s3cret"))
+    repo.commit()
+    repo.push()
+    state = tmp_path / "state"
+    once = ("--age-identity", str(identity), "sync", "--repo", repo.url, "--path", "deploy")
+    done = h.cli(*once, "--once", "--state-dir", str(state))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert flavour(h, "web") == "s3cret"
+    # Decrypted only in memory: nothing under the state directory holds the plaintext.
+    assert not [p for p in state.rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    assert "s3cret" not in done.stdout + done.stderr
+
+    (repo.work / "deploy" / "creds.yaml.age").write_bytes(encrypted(stranger, "changed"))
+    bad = repo.commit()
+    repo.push()
+    done = h.cli(*once, "--once", "--state-dir", str(state))
+    assert done.returncode == 1
+    assert f"commit {bad}" in done.stderr and "deploy/creds.yaml.age: cannot decrypt" in done.stderr
+    assert flavour(h, "web") == "s3cret", "the failed commit changed nothing"
