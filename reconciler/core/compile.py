@@ -601,6 +601,9 @@ def _volumes(
             group=group,
             helper_image=helper_image if group is not None and not v.files else "",
             files=files.get(v.name, ()) if v.files else None,
+            size_limit=memory_to_bytes(v.empty_dir.size_limit)
+            if v.empty_dir is not None and v.empty_dir.size_limit is not None
+            else None,
         )
         for v in volumes
         if v.files or (v.empty_dir is not None and v.empty_dir.medium != "Memory")

@@ -637,15 +637,13 @@ class EmptyDirVolume(Model):
     medium: Literal["", "Memory"] = ""
     """'' for a Docker volume the unit owns; Memory for a tmpfs."""
     size_limit: str | int | None = None
+    """Memory: the tmpfs's size. On disk: enforced by `reconciler run` as kubelet does
+    (its usage is measured, and the unit is evicted when it exceeds the limit)."""
 
     @model_validator(mode="after")
     def _size(self) -> EmptyDirVolume:
         if self.size_limit is not None:
             memory_to_bytes(self.size_limit)
-            if self.medium != "Memory":
-                raise ValueError(
-                    "sizeLimit needs medium: Memory (a Docker volume cannot be size-limited)"
-                )
         return self
 
 

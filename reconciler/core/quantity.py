@@ -81,3 +81,13 @@ def memory_to_bytes(value: str | int | float) -> int:
     if amount != amount.to_integral_value():
         raise ValueError(f"memory must be a whole number of bytes, got {value!r}")
     return int(amount)
+
+
+def bytes_quantity(value: int) -> str:
+    """Bytes as Kubernetes writes a quantity: the largest binary suffix that divides it
+    exactly ("10Mi"), else the largest decimal one ("5M"), else the plain number."""
+    for table in (_BINARY, {k: int(v) for k, v in _DECIMAL.items() if v >= 1000}):
+        for suffix, size in sorted(table.items(), key=lambda item: -item[1]):
+            if value and value % size == 0:
+                return f"{value // size}{suffix}"
+    return str(value)

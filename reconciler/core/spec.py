@@ -218,6 +218,14 @@ class DesiredVolume:
     # A volume of files (configMap, secret, downwardAPI, projected): what the driver
     # writes into it before its containers are created; None for an emptyDir.
     files: tuple[ProjectedFile, ...] | None = field(default=None, repr=False)
+    # emptyDir.sizeLimit on disk, bytes: the loop measures the volume and evicts the
+    # unit when its usage exceeds this (core/eviction.py). Not hashed: steers the loop.
+    size_limit: int | None = None
+
+    @property
+    def volume(self) -> str:
+        """Its name in the manifest."""
+        return self.labels.get(L.VOLUME, self.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -378,11 +378,13 @@ def test_host_path_must_be_absolute_and_typed() -> None:
     assert volume.host_path.type == "Directory"
 
 
-def test_empty_dir_size_limit_needs_memory_medium() -> None:
-    with pytest.raises(ValidationError, match="sizeLimit needs medium: Memory"):
-        EmptyDirVolume.model_validate({"sizeLimit": "64Mi"})
+def test_empty_dir_size_limit_is_taken_on_disk_and_in_memory() -> None:
+    # On disk the loop enforces it (tests/unit/test_eviction.py); in memory it sizes the tmpfs.
+    assert EmptyDirVolume.model_validate({"sizeLimit": "64Mi"}).size_limit == "64Mi"
     tmpfs = EmptyDirVolume.model_validate({"medium": "Memory", "sizeLimit": "64Mi"})
     assert tmpfs.size_limit == "64Mi"
+    with pytest.raises(ValidationError, match="memory must be positive"):
+        EmptyDirVolume.model_validate({"sizeLimit": "0"})
 
 
 def test_empty_dir_size_limit_must_be_a_quantity() -> None:
