@@ -29,6 +29,10 @@ APPLY_SET = PREFIX + "apply-set"  # an apply's paths, comma-separated (what appl
 CLAIM = PREFIX + "claim"  # on a claim volume: a unit's owner recorded apart from its containers
 POST_START = PREFIX + "post-start"  # the postStart exec hook, a JSON list (when there is one)
 PRE_STOP = PREFIX + "pre-stop"  # the preStop exec hook, a JSON list (when there is one)
+# On an eviction record (a labelled volume): the unit's fingerprint when it was evicted
+# (eviction.fingerprint), and the eviction's message.
+EVICTED = PREFIX + "evicted"
+EVICTION_MESSAGE = PREFIX + "eviction-message"
 HELPER = PREFIX + "helper"  # a throwaway container of the driver's (the instance name)
 
 # A container's part in its unit, as the ROLE label says it. init: runs to

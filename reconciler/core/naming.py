@@ -28,6 +28,12 @@ def volume_name(instance: str, key: UnitKey, volume: str) -> str:
     return f"{instance}_{key.namespace}_{key.name}{sep}{volume}"
 
 
+def eviction_name(instance: str, key: UnitKey) -> str:
+    """The name of a unit's eviction record (Docker: a volume; CRI: a file), which no
+    emptyDir can take ('--' never occurs in a DNS label's join)."""
+    return f"{instance}_{key.namespace}_{key.name}--{key.kind.lower()}-evicted"
+
+
 def name_of(labels: Mapping[str, str]) -> str:
     """The container name of a desired infra or member, from the labels it is created with."""
     key = UnitKey(Kind(labels[L.KIND]), labels[L.NAMESPACE], labels[L.SANDBOX])

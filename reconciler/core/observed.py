@@ -135,6 +135,16 @@ class Taken:
 
 
 @dataclass(frozen=True, slots=True)
+class Eviction:
+    """A unit evicted by the loop (an emptyDir outgrew its sizeLimit), as the engine
+    records it: kept stopped until ``fingerprint`` (eviction.fingerprint of the unit
+    as it was then) no longer matches the unit's manifest, or an apply lifts it."""
+
+    message: str  # kubelet's: Usage of EmptyDir volume "cache" exceeds the limit "10Mi".
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """A snapshot of the engine, as far as planning needs it."""
 
@@ -150,10 +160,16 @@ class Observation:
     # The labels of this instance's data volumes (emptyDir), by unit: a crash
     # between removing a unit's containers and its volumes leaves only these.
     volumes: tuple[tuple[UnitKey, Mapping[str, str]], ...] = ()
+    # The units the loop evicted, as recorded apart from their containers.
+    evictions: tuple[tuple[UnitKey, Eviction], ...] = ()
 
     @property
     def volume_units(self) -> frozenset[UnitKey]:
         return frozenset(key for key, _ in self.volumes)
+
+    def eviction(self, key: UnitKey) -> Eviction | None:
+        """The unit's eviction record, if it has one."""
+        return next((e for k, e in self.evictions if k == key), None)
 
     def owner(self, key: UnitKey, members: Iterable[ObservedContainer]) -> Owner | None:
         """The owner of the unit ``key`` whose containers are ``members`` (ownership.owner_of):

@@ -5,8 +5,9 @@ knows only its transport:
 
 - ``Converging``: what one reconcile needs (converge/): observe, the facts an
   admission needs of the engine, and the primitive actions of a plan;
-- ``Watching``: what the control loop adds (loop/): the engine's events, a
-  container's address for probes;
+- ``Watching``: what the control loop adds (loop/): the engine's events, and
+  where a volume's data lives on the host (to measure an emptyDir against its
+  sizeLimit);
 - ``Tooling``: what the CLI's tools read (get, logs, exec, version);
 - ``Driver``: all of them, which every engine's driver implements.
 
@@ -34,6 +35,7 @@ from reconciler.core.observed import (
     ContainerEvent,
     ContainerId,
     EngineFacts,
+    Eviction,
     FactsWanted,
     Observation,
 )
@@ -112,8 +114,19 @@ class Converging(Protocol):
         ...
 
     def ensure_volume(self, volume: DesiredVolume) -> None: ...
-    def remove_volumes(self, unit: UnitKey) -> None: ...
+    def remove_volumes(self, unit: UnitKey) -> None:
+        """Remove the unit's volumes, its owner claims and its eviction record."""
+        ...
+
     def record_owner(self, unit: UnitKey, owner: Owner) -> None: ...
+    def record_eviction(self, unit: UnitKey, eviction: Eviction) -> None:
+        """Record the unit's eviction apart from its containers (``observe`` reports it
+        in ``Observation.evictions`` until lifted), replacing one recorded before."""
+        ...
+
+    def lift_eviction(self, unit: UnitKey) -> None:
+        """Forget the unit's eviction; none recorded is success."""
+        ...
 
     def address(self, container_id: str) -> str | None:
         """The container's (an infra's: its pod's) IP address, where probes reach it and
@@ -139,6 +152,12 @@ class Watching(Protocol):
 
     def events(self) -> EventStream:
         """This instance's container events. Raises DaemonUnavailable."""
+        ...
+
+    def volume_path(self, name: str) -> str | None:
+        """Where the data of this instance's volume ``name`` (an emptyDir on disk,
+        naming.volume_name) lives on this host, for the loop to measure its usage;
+        None when there is no such volume. Raises DaemonUnavailable."""
         ...
 
 

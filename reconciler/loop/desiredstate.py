@@ -7,19 +7,19 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from reconciler.core.compile import Compiled
-from reconciler.core.observed import Observation, ObservedContainer
+from reconciler.core.observed import Eviction, Observation, ObservedContainer
 from reconciler.core.spec import Desired, DesiredUnit, UnitKey
 
-Footprint = tuple[tuple[ObservedContainer, ...], object, bool]
+Footprint = tuple[tuple[ObservedContainer, ...], object, bool, Eviction | None]
 
 
 def footprint(
     key: UnitKey, observed: Observation, containers: Iterable[ObservedContainer]
 ) -> Footprint:
     """What the engine reports of one unit (``containers``, those with its labels): the
-    containers as listed, its owner, whether a volume of it is left."""
+    containers as listed, its owner, whether a volume of it is left, its eviction."""
     mine = tuple(sorted(containers, key=lambda c: c.id))
-    return mine, observed.owner(key, mine), key in observed.volume_units
+    return mine, observed.owner(key, mine), key in observed.volume_units, observed.eviction(key)
 
 
 class DesiredState:

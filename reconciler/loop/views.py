@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler.core import labels as L
-from reconciler.core.observed import Observation, ObservedContainer
+from reconciler.core.observed import Eviction, Observation, ObservedContainer
 from reconciler.core.ownership import Claim
 from reconciler.core.spec import DesiredUnit, UnitKey
 
@@ -116,7 +116,7 @@ class Views:
 
 def by_unit(observation: Observation, keys: Iterable[UnitKey]) -> Mapping[UnitKey, Observation]:
     """``observation`` cut per unit as observing with ``unit=key`` shows it: each unit's
-    containers, claims and volumes, with the names and runtimes looked up for all."""
+    containers, claims, volumes and eviction, with the names and runtimes looked up for all."""
     wanted = set(keys)
     containers: dict[UnitKey, list[ObservedContainer]] = {key: [] for key in wanted}
     for c in observation.containers:
@@ -130,6 +130,10 @@ def by_unit(observation: Observation, keys: Iterable[UnitKey]) -> Mapping[UnitKe
     for key, labels in observation.volumes:
         if key in wanted:
             volumes.setdefault(key, []).append((key, labels))
+    evictions: dict[UnitKey, list[tuple[UnitKey, Eviction]]] = {}
+    for key, eviction in observation.evictions:
+        if key in wanted:
+            evictions.setdefault(key, []).append((key, eviction))
     return {
         key: Observation(
             containers=tuple(containers[key]),
@@ -138,6 +142,7 @@ def by_unit(observation: Observation, keys: Iterable[UnitKey]) -> Mapping[UnitKe
             runtimes=observation.runtimes,
             claims=tuple(claims.get(key, ())),
             volumes=tuple(volumes.get(key, ())),
+            evictions=tuple(evictions.get(key, ())),
         )
         for key in wanted
     }

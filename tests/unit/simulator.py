@@ -50,6 +50,7 @@ from reconciler.core.observed import (
     ContainerEvent,
     ContainerId,
     EngineFacts,
+    Eviction,
     FactsWanted,
     Observation,
     ObservedContainer,
@@ -138,6 +139,8 @@ class Engine:
         self.faults = Faults()
         self.volumes: dict[str, Mapping[str, str]] = {}  # name -> labels
         self.claims: dict[UnitKey, Claim] = dict(observation.claims)  # owners apart from labels
+        self.evictions: dict[UnitKey, Eviction] = dict(observation.evictions)
+        self.paths: dict[str, str] = {}  # volume name -> where its data is (volume_path)
         self.calls: list[tuple[str, str]] = []  # (operation, docker name), in the order made
         self.exec_codes: dict[str, int] = {}  # a command's exit code, by its first word
         self.image_users: dict[str, str] = {}  # an image's user (facts); unset: "" (root)
@@ -198,6 +201,7 @@ class Engine:
                     and (key := _unit_of(labels)) is not None
                     and unit in (None, key)
                 ),
+                evictions=tuple((k, e) for k, e in self.evictions.items() if unit in (None, k)),
             )
 
     def runtimes(self) -> frozenset[str]:
@@ -224,6 +228,11 @@ class Engine:
 
     def address(self, container_id: str) -> str | None:
         return None
+
+    def volume_path(self, name: str) -> str | None:
+        """``paths[name]`` (a test's directory), for a volume that exists."""
+        with self._lock:
+            return self.paths.get(name) if name in self.volumes else None
 
     def engine(self) -> EngineInfo:
         return EngineInfo("simulated", "simulated", tuple(sorted(self.runtimes())), "runc")
@@ -425,10 +434,21 @@ class Engine:
             now = self._tick()
             self.claims[unit] = Claim(f"claim-{unit.name}-{now}", owner, now)
 
+    def record_eviction(self, unit: UnitKey, eviction: Eviction) -> None:
+        with self._lock:
+            self.calls.append(("record-eviction", str(unit)))
+            self.evictions[unit] = eviction
+
+    def lift_eviction(self, unit: UnitKey) -> None:
+        with self._lock:
+            self.calls.append(("lift-eviction", str(unit)))
+            self.evictions.pop(unit, None)
+
     def remove_volumes(self, unit: UnitKey) -> None:
         with self._lock:
             self.calls.append(("remove-volumes", str(unit)))
             self.claims.pop(unit, None)
+            self.evictions.pop(unit, None)
             for name, labels in list(self.volumes.items()):
                 if (labels.get(L.KIND), labels.get(L.NAMESPACE), labels.get(L.SANDBOX)) == (
                     unit.kind.value,

@@ -4,7 +4,7 @@ Talks to a CRI runtime (containerd's CRI plugin) through ``client``; the
 request bodies are built in ``spec``. A facade over its parts:
 ``observe.Observer`` (pods, containers, details), ``actions.Actions`` (pods
 and containers made, stopped, removed), ``images.Images`` (pulls, users),
-``files.Files`` (volumes and owner claims under ``state_dir``) and
+``files.Files`` (volumes, owner claims and evictions under ``state_dir``) and
 ``tools.Tools`` (events by relisting, log files, exec), sharing what they
 have seen in one ``pods.PodBook``. It decides nothing: the planner does, told
 by ``CRI.in_place`` that under CRI a container is never restarted in place
@@ -22,6 +22,7 @@ from reconciler.core.observed import (
     ContainerDetails,
     ContainerId,
     EngineFacts,
+    Eviction,
     FactsWanted,
     Observation,
 )
@@ -135,6 +136,16 @@ class CriDriver:
 
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:
         self.files.record_owner(unit, owner)
+
+    def record_eviction(self, unit: UnitKey, eviction: Eviction) -> None:
+        self.files.record_eviction(unit, eviction)
+
+    def lift_eviction(self, unit: UnitKey) -> None:
+        self.files.lift_eviction(unit)
+
+    def volume_path(self, name: str) -> str | None:
+        """The volume's host directory (the driver's state directory is on this host)."""
+        return self.files.volume_path(name)
 
     # -- commands and output ------------------------------------------------------
 

@@ -1,8 +1,10 @@
-"""A unit's volumes and owner claims under CRI: files under the driver's state directory. Does I/O.
+"""A unit's volumes, owner claims and eviction record under CRI: files under the driver's
+state directory. Does I/O.
 
 CRI has no volumes, so an emptyDir is a host directory (``volumes/NAME/data``,
-its labels in ``labels.json`` beside it) that the containers bind-mount, and
-an owner claim a small JSON file (``claims/NAME.json``), written atomically.
+its labels in ``labels.json`` beside it) that the containers bind-mount, an
+owner claim a small JSON file (``claims/NAME.json``) and an eviction record
+another (``evictions/NAME.json``), each written atomically.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.core import labels as L
+from reconciler.core.naming import eviction_name
+from reconciler.core.observed import Eviction
 from reconciler.core.ownership import Claim, Owner, claim_name
 from reconciler.core.spec import DesiredVolume, UnitKey
 from reconciler.drivers.cri.selectors import unit_of as _unit_of
 from reconciler.drivers.projection import write_files
 
-Stored = tuple[tuple[tuple[UnitKey, Claim], ...], tuple[tuple[UnitKey, Mapping[str, str]], ...]]
+Stored = tuple[
+    tuple[tuple[UnitKey, Claim], ...],
+    tuple[tuple[UnitKey, Mapping[str, str]], ...],
+    tuple[tuple[UnitKey, Eviction], ...],
+]
 
 
 class Files:
@@ -35,6 +43,10 @@ class Files:
     @property
     def claims_dir(self) -> Path:
         return self.state / "claims"
+
+    @property
+    def evictions_dir(self) -> Path:
+        return self.state / "evictions"
 
     def ensure_volume(self, volume: DesiredVolume) -> None:
         """A host directory for the volume (kept when it exists), with its labels beside it."""
@@ -53,6 +65,30 @@ class Files:
         for root, labels in _labelled(self.volumes_dir, "*/labels.json"):
             if _unit_of(labels) == unit and labels.get(L.MANAGED_BY) == self.instance:
                 shutil.rmtree(root.parent, ignore_errors=True)
+        self.lift_eviction(unit)
+
+    def volume_path(self, name: str) -> str | None:
+        """The host directory the volume's containers bind-mount, if it exists."""
+        data = self.volumes_dir / name / "data"
+        return str(data) if data.is_dir() else None
+
+    def record_eviction(self, unit: UnitKey, eviction: Eviction) -> None:
+        labels = {
+            L.MANAGED_BY: self.instance,
+            L.KIND: unit.kind.value,
+            L.NAMESPACE: unit.namespace,
+            L.SANDBOX: unit.name,
+            L.EVICTED: eviction.fingerprint,
+            L.EVICTION_MESSAGE: eviction.message,
+        }
+        self.evictions_dir.mkdir(parents=True, exist_ok=True)
+        path = self.evictions_dir / f"{eviction_name(self.instance, unit)}.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(labels))
+        temporary.replace(path)
+
+    def lift_eviction(self, unit: UnitKey) -> None:
+        (self.evictions_dir / f"{eviction_name(self.instance, unit)}.json").unlink(missing_ok=True)
 
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:
         name = claim_name(self.instance, unit.kind.value, unit.namespace, unit.name, owner)
@@ -73,7 +109,8 @@ class Files:
                 other.unlink(missing_ok=True)
 
     def stored(self, unit: UnitKey | None) -> Stored:
-        """The claims and data volumes of this instance (``unit``'s only, when given)."""
+        """The claims, data volumes and evictions of this instance (``unit``'s only, when
+        given)."""
         claims = []
         for path, labels in _labelled(self.claims_dir, "*.json"):
             key, owner = _unit_of(labels), Owner.from_labels(labels)
@@ -87,7 +124,15 @@ class Files:
             mine = labels.get(L.MANAGED_BY) == self.instance and key is not None
             if mine and key is not None and (unit is None or key == unit):
                 volumes.append((key, labels))
-        return tuple(claims), tuple(volumes)
+        evictions = []
+        for _, labels in _labelled(self.evictions_dir, "*.json"):
+            key = _unit_of(labels)
+            if labels.get(L.MANAGED_BY) != self.instance or key is None or L.EVICTED not in labels:
+                continue
+            if unit is None or key == unit:
+                message = labels.get(L.EVICTION_MESSAGE, "")
+                evictions.append((key, Eviction(message, labels[L.EVICTED])))
+        return tuple(claims), tuple(volumes), tuple(evictions)
 
 
 def _labelled(directory: Path, pattern: str) -> list[tuple[Path, dict[str, str]]]:

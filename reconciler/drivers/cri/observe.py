@@ -83,9 +83,11 @@ class Observer:
         observed.extend(_orphans(pods, rows))
         runtimes = {r for u in units for r in u.runtimes}
         offered = self.runtimes() if runtimes - {"runc"} else None
-        claims, volumes = self.files.stored(unit)
+        claims, volumes, evictions = self.files.stored(unit)
         looked_up = frozenset(u.key for u in units)
-        return Observation(tuple(observed), frozenset(), looked_up, offered, claims, volumes)
+        return Observation(
+            tuple(observed), frozenset(), looked_up, offered, claims, volumes, evictions
+        )
 
     def _pods(self, pods: list[pb.PodSandbox]) -> list[ObservedContainer]:
         """The Sandboxes' pods, as their infras (the implicit pods are only remembered)."""

@@ -3,7 +3,7 @@
 A facade over its parts, each with its own state: ``observe.Observer``
 (lists, start-time proofs, names others hold, details), ``images.Images``
 (pulls, image users, storage), ``actions.Actions`` (create, start, restart,
-stop, wait, remove), ``volumes.Volumes`` (data volumes, owner claims) and
+stop, wait, remove), ``volumes.Volumes`` (data volumes, owner claims, eviction records) and
 ``tools.Tools`` (events, logs, exec). It decides nothing: what to create,
 start or remove comes from the planner; errors are mapped in errors.py.
 """
@@ -17,6 +17,7 @@ from reconciler.core.observed import (
     ContainerDetails,
     ContainerId,
     EngineFacts,
+    Eviction,
     FactsWanted,
     Observation,
 )
@@ -120,6 +121,17 @@ class DockerDriver:
 
     def remove_volumes(self, unit: UnitKey) -> None:
         self._volumes.remove_all(unit)
+
+    def record_eviction(self, unit: UnitKey, eviction: Eviction) -> None:
+        self._volumes.record_eviction(unit, eviction)
+
+    def lift_eviction(self, unit: UnitKey) -> None:
+        self._volumes.lift_eviction(unit)
+
+    def volume_path(self, name: str) -> str | None:
+        """The volume's ``Mountpoint``: under the daemon's data root, which is on this
+        host only when the daemon is (a unix:// socket; not a remote or VM daemon's)."""
+        return self._volumes.path(name)
 
     def record_owner(self, unit: UnitKey, owner: Owner) -> None:
         self._volumes.record_owner(unit, owner)

@@ -6,7 +6,7 @@ observing and acting on a few sandboxes, and the floor pays it too. So for a
 here (``http.client``, one connection per call, so threads need no lock):
 the lists, inspects and ``info`` that observing needs, and what ``apply``
 and ``delete`` do (create, start, stop, restart, wait, remove, inspect an
-image, create, list and remove volumes). It imports the SDK only for
+image, create, list, inspect and remove volumes). It imports the SDK only for
 streams and rare paths (events, logs, exec, pull, the archive API), and for
 tcp:// and TLS daemons, which keep the SDK for everything.
 
@@ -76,6 +76,7 @@ class EngineCalls(Protocol):
     def remove_container(self, container: str, *, force: bool = False) -> None: ...
     def inspect_image(self, image: str) -> dict[str, Any]: ...
     def volumes(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]: ...
+    def inspect_volume(self, name: str) -> dict[str, Any]: ...
     def create_volume(
         self, name: str, *, labels: dict[str, str] | None = None
     ) -> dict[str, Any]: ...
@@ -191,6 +192,10 @@ class UnixEngine:
         """``docker volume ls`` narrowed by ``filters``: ``{"Volumes": [...], ...}``."""
         params = {"filters": json.dumps(filters)} if filters else None
         return dict(self.get("/volumes", params) or {})
+
+    def inspect_volume(self, name: str) -> dict[str, Any]:
+        """``docker volume inspect``: its ``Mountpoint``, ``Labels``, ..."""
+        return dict(self.get(f"/volumes/{_part(name)}"))
 
     # -- acting -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 One list call with a label filter gives the containers (``docker ps`` has
 their state, exit code, ports and labels); one volume list the claims and
-data volumes; start times only where ``starts.py`` cannot prove them; the
+data volumes and evictions; start times only where ``starts.py`` cannot prove them; the
 names of desired containers missing from the list are looked up to find
 the ones another container holds; ``docker info`` only when a runtime other
 than runc is asked for.
@@ -22,6 +22,7 @@ from reconciler.core.naming import container_name
 from reconciler.core.observed import (
     ContainerDetails,
     ContainerId,
+    Eviction,
     Observation,
     ObservedContainer,
     State,
@@ -46,6 +47,13 @@ _STATES = {
     "paused": State.PAUSED,
     "exited": State.EXITED,
 }
+
+
+_Stored = tuple[
+    tuple[tuple[UnitKey, Claim], ...],
+    tuple[tuple[UnitKey, Mapping[str, str]], ...],
+    tuple[tuple[UnitKey, Eviction], ...],
+]
 
 
 def state(docker_state: str | None) -> State:
@@ -80,9 +88,9 @@ class Observer:
         taken = frozenset(Taken(*wanted[name], name) for name in held)
         runtimes = {r for u in units for r in u.runtimes}
         offered = self.runtimes() if runtimes - {"runc"} else None
-        claims, volumes = self._volumes(unit)
+        claims, volumes, evictions = self._volumes(unit)
         looked_up = frozenset(u.key for u in units)
-        return Observation(tuple(containers), taken, looked_up, offered, claims, volumes)
+        return Observation(tuple(containers), taken, looked_up, offered, claims, volumes, evictions)
 
     def _names(self, units: Collection[DesiredUnit]) -> dict[str, tuple[UnitKey, str]]:
         """The Docker names of the units' containers: (unit, container; "" the infra)."""
@@ -128,15 +136,15 @@ class Observer:
                 held.add(name)
         return frozenset(held)
 
-    def _volumes(
-        self, unit: UnitKey | None
-    ) -> tuple[tuple[tuple[UnitKey, Claim], ...], tuple[tuple[UnitKey, Mapping[str, str]], ...]]:
+    def _volumes(self, unit: UnitKey | None) -> _Stored:
         """One volume list call: owners recorded apart from containers (ownership.py),
-        and the data volumes of each unit (a crash can leave one behind its unit)."""
+        the data volumes of each unit (a crash can leave one behind its unit), and the
+        units evicted (eviction.py)."""
         with calling("listing volumes"):
             found = self._engine.calls.volumes(filters={"label": self._engine.mine(unit)})
         claims = []
         volumes: list[tuple[UnitKey, Mapping[str, str]]] = []
+        evictions: list[tuple[UnitKey, Eviction]] = []
         for volume in found.get("Volumes") or []:
             labels = volume.get("Labels") or {}
             try:
@@ -148,9 +156,12 @@ class Observer:
                 if owner is not None:
                     created = timestamp(volume.get("CreatedAt")) or 0.0
                     claims.append((key, Claim(volume["Name"], owner, created)))
+            elif L.EVICTED in labels:
+                message = labels.get(L.EVICTION_MESSAGE, "")
+                evictions.append((key, Eviction(message, labels[L.EVICTED])))
             elif L.VOLUME in labels:
                 volumes.append((key, labels))
-        return tuple(claims), tuple(volumes)
+        return tuple(claims), tuple(volumes), tuple(evictions)
 
     def details(self, ids: Collection[str]) -> dict[str, ContainerDetails]:
         """What `get` and `logs --previous` read of ``ids`` (concurrent inspects)."""

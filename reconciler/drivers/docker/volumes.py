@@ -1,4 +1,5 @@
-"""A unit's data volumes and owner claims on the Docker daemon: labelled volumes. Does I/O."""
+"""A unit's data volumes, owner claims and eviction record on the Docker daemon: labelled
+volumes. Does I/O."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from reconciler.core import labels as L
 from reconciler.core.errors import DriverError, NotFound
+from reconciler.core.naming import eviction_name
+from reconciler.core.observed import Eviction
 from reconciler.core.ownership import Owner, claim_name
 from reconciler.core.spec import DesiredVolume, UnitKey
 from reconciler.drivers.docker.actions import Actions
@@ -132,8 +135,45 @@ class Volumes:
                     self._engine.calls.remove_volume(volume["Name"])
 
     @retried
+    def record_eviction(self, unit: UnitKey, eviction: Eviction) -> None:
+        """Record ``unit``'s eviction: an empty volume labelled with its fingerprint and
+        message (Docker cannot relabel a volume, so one recorded before is replaced)."""
+        name = eviction_name(self._engine.instance, unit)
+        labels = {
+            L.MANAGED_BY: self._engine.instance,
+            L.KIND: unit.kind.value,
+            L.NAMESPACE: unit.namespace,
+            L.SANDBOX: unit.name,
+            L.EVICTED: eviction.fingerprint,
+            L.EVICTION_MESSAGE: eviction.message,
+        }
+        self.lift_eviction(unit)
+        with calling(f"recording the eviction of {unit}"):
+            self._engine.calls.create_volume(name, labels=labels)
+
+    @retried
+    def lift_eviction(self, unit: UnitKey) -> None:
+        """Remove ``unit``'s eviction record; none is success."""
+        name = eviction_name(self._engine.instance, unit)
+        with contextlib.suppress(NotFound), calling(f"lifting the eviction of {unit}"):
+            self._engine.calls.remove_volume(name)
+
+    def path(self, name: str) -> str | None:
+        """The volume's mount point on the daemon's host (under its data root)."""
+        try:
+            with calling(f"inspecting volume {name}"):
+                found = self._engine.calls.inspect_volume(name)
+        except NotFound:
+            return None
+        labels = found.get("Labels") or {}
+        if labels.get(L.MANAGED_BY) != self._engine.instance:
+            return None  # not this instance's: never measured, never evicted for
+        return str(found.get("Mountpoint") or "") or None
+
+    @retried
     def remove_all(self, unit: UnitKey) -> None:
-        """Remove the volumes this instance made for ``unit``. Already gone is success."""
+        """Remove the volumes this instance made for ``unit`` (data, claims, its eviction
+        record). Already gone is success."""
         with calling("listing volumes"):
             found = self._engine.calls.volumes(filters={"label": self._engine.mine(unit)})
         for volume in found.get("Volumes") or []:
