@@ -198,12 +198,19 @@ def apply(
     """Converge the Docker host to the manifests, once.
 
     Units apply makes belong to apply; --prune removes only the units last
-    applied from the same set of paths, never those of `run` or `sync`.
+    applied from the same set of paths, never those of `run` or `sync`. A unit
+    the loop evicted (an emptyDir over its sizeLimit) runs again; apply itself
+    measures nothing.
     """
     loaded = common.load(paths, recursive)
     build = options.build_for(common.applied_owner(paths))
     config = PlanConfig.of(
-        build, adopt=adopt, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok
+        build,
+        adopt=adopt,
+        prune=prune,
+        allow_empty=allow_empty,
+        incomplete=not loaded.ok,
+        lift_evictions=True,  # an evicted unit applied runs again (nothing here measures)
     )
     compiled = compile_units(loaded.manifests, build, values=loaded.values)
     done = converge(options, compiled, config, dry_run=dry_run, parallel=parallel, output=output)
@@ -237,7 +244,12 @@ def diff(
     loaded = common.load(paths, recursive)
     build = options.build_for(common.applied_owner(paths))
     config = PlanConfig.of(
-        build, adopt=adopt, prune=prune, allow_empty=allow_empty, incomplete=not loaded.ok
+        build,
+        adopt=adopt,
+        prune=prune,
+        allow_empty=allow_empty,
+        incomplete=not loaded.ok,
+        lift_evictions=True,  # an evicted unit applied runs again (nothing here measures)
     )
     compiled = compile_units(loaded.manifests, build, values=loaded.values)
     done = converge(

@@ -18,6 +18,8 @@ from reconciler.core.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    LiftEviction,
+    RecordEviction,
     RecordOwner,
     Recreate,
     Ref,
@@ -47,6 +49,8 @@ def target(action: Action) -> dict[str, Any]:
     match action:
         case RecordOwner(owner=owner):
             return {"owner": str(owner)}
+        case RecordEviction(unit=key) | LiftEviction(unit=key):
+            return {"unit": str(key)}
         case EnsureVolume(volume=v):
             return {"volume": v.name}
         case CreateInfra(infra=i):

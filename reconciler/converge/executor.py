@@ -24,6 +24,8 @@ from reconciler.core.actions import (
     CreateInfra,
     CreateMember,
     EnsureVolume,
+    LiftEviction,
+    RecordEviction,
     RecordOwner,
     Recreate,
     Ref,
@@ -196,7 +198,15 @@ def _apply(action: Action, driver: Converging, infra_id: str | None) -> str | No
             return ref.id
         case CreateMember() | RunInit() | WaitInit() | Start() | Restart() | Recreate():
             _run_member(action, driver, infra_id)
-        case Stop() | Remove() | RecordOwner() | EnsureVolume() | RemoveVolumes():
+        case (
+            Stop()
+            | Remove()
+            | RecordOwner()
+            | RecordEviction()
+            | LiftEviction()
+            | EnsureVolume()
+            | RemoveVolumes()
+        ):
             _stop_or_record(action, driver)
         case _:
             assert_never(action)
@@ -235,7 +245,14 @@ def _run_member(
 
 
 def _stop_or_record(
-    action: Stop | Remove | RecordOwner | EnsureVolume | RemoveVolumes, driver: Converging
+    action: Stop
+    | Remove
+    | RecordOwner
+    | RecordEviction
+    | LiftEviction
+    | EnsureVolume
+    | RemoveVolumes,
+    driver: Converging,
 ) -> None:
     """The actions that stop, remove or record, and change no infra."""
     match action:
@@ -245,6 +262,10 @@ def _stop_or_record(
             driver.remove(ref.id, _pre_stop(driver, ref, grace))
         case RecordOwner(unit=key, owner=owner):
             driver.record_owner(key, owner)
+        case RecordEviction(unit=key, eviction=eviction):
+            driver.record_eviction(key, eviction)
+        case LiftEviction(unit=key):
+            driver.lift_eviction(key)
         case EnsureVolume(volume=volume):
             driver.ensure_volume(volume)
         case RemoveVolumes(unit=key):

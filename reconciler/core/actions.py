@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from reconciler.core import labels as L
-from reconciler.core.observed import ContainerId, ObservedContainer
+from reconciler.core.observed import ContainerId, Eviction, ObservedContainer
 from reconciler.core.ownership import Owner
 from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredVolume, UnitKey
 
@@ -163,8 +163,27 @@ class RecordOwner:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordEviction:
+    """Record that the unit is evicted (its containers are stopped after this, and stay so)."""
+
+    unit: UnitKey
+    eviction: Eviction
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiftEviction:
+    """Forget the unit's eviction: it converges again."""
+
+    unit: UnitKey
+    reason: str
+
+
 Action = (
     RecordOwner
+    | RecordEviction
+    | LiftEviction
     | EnsureVolume
     | CreateInfra
     | CreateMember
@@ -194,6 +213,8 @@ def _lane(action: Action) -> str | None:
             return "recreate"
         case Remove(ref=ref) if ref.role != L.ROLE_INFRA:
             return f"remove-{ref.role or ''}"
+        case Stop(ref=ref) if ref.role != L.ROLE_INFRA:
+            return f"stop-{ref.role or ''}"
     return None
 
 
@@ -214,8 +235,8 @@ def steps(actions: tuple[Action, ...]) -> list[tuple[Action, ...]]:
 def describe(action: Action) -> tuple[str, str, str]:
     """(symbol, what, why) of an action."""
     match action:
-        case RecordOwner(owner=owner):
-            return "=", f"record owner {owner}", action.reason
+        case RecordOwner() | RecordEviction() | LiftEviction():
+            return _recorded(action)
         case EnsureVolume(volume=v):
             return "=", f"ensure volume {v.name}", action.reason
         case CreateInfra():
@@ -238,6 +259,18 @@ def describe(action: Action) -> tuple[str, str, str]:
             return "~", f"recreate {m.name} (was {old.id[:12]})", action.reason
         case RemoveVolumes():
             return "-", "remove its volumes", action.reason
+    assert_never(action)
+
+
+def _recorded(action: RecordOwner | RecordEviction | LiftEviction) -> tuple[str, str, str]:
+    """(symbol, what, why) of an action that records something about the unit."""
+    match action:
+        case RecordOwner(owner=owner):
+            return "=", f"record owner {owner}", action.reason
+        case RecordEviction():
+            return "-", "evict it", action.reason
+        case LiftEviction():
+            return "=", "lift its eviction", action.reason
     assert_never(action)
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from reconciler.core import labels as L
 from reconciler.core.actions import Action, RecordOwner, Ref, Remove, RemoveVolumes, steps
 from reconciler.core.compile import BuildConfig
+from reconciler.core.eviction import plan_eviction
 from reconciler.core.infraplan import INFRA_GRACE, plan_infra
 from reconciler.core.memberplan import Unhealthy, plan_members
-from reconciler.core.observed import ContainerId, Observation, ObservedContainer, Taken
+from reconciler.core.observed import ContainerId, Eviction, Observation, ObservedContainer, Taken
 from reconciler.core.ownership import ONE_SHOT, Owner, conflict
 from reconciler.core.planwarnings import PlanWarning, WarningKind
 from reconciler.core.spec import Desired, DesiredUnit, UnitKey, ports_overlap, published
@@ -43,6 +44,11 @@ class PlanConfig:
     only: frozenset[UnitKey] | None = None  # plan just these units (the rest is unobserved)
     held: Mapping[ContainerId, str] = field(default_factory=dict)  # crash-loop backoff: why
     unhealthy: Mapping[ContainerId, Unhealthy] = field(default_factory=dict)  # probe failed
+    # An emptyDir over its sizeLimit, as the loop measured it: evict the unit (the message).
+    evict: Mapping[UnitKey, str] = field(default_factory=dict)
+    # Lift the evictions recorded (apply: run the unit again); else an evicted unit stays
+    # stopped until its manifest changes (eviction.py).
+    lift_evictions: bool = False
     # The driver's (runtimes.DriverCapabilities.in_place): whether a stopped container
     # starts again in place and members rejoin a restarted infra (Docker). Under CRI
     # neither: a restart is a new container (its next attempt), a dead pod is rebuilt.
@@ -61,6 +67,8 @@ class PlanConfig:
         only: frozenset[UnitKey] | None = None,
         held: Mapping[ContainerId, str] | None = None,
         unhealthy: Mapping[ContainerId, Unhealthy] | None = None,
+        evict: Mapping[UnitKey, str] | None = None,
+        lift_evictions: bool = False,
     ) -> PlanConfig:
         """The one place a plan's configuration is made: the instance, the source that plans
         (the build's owner) and what the engine's containers can do, from the operator's
@@ -77,6 +85,8 @@ class PlanConfig:
             only=only,
             held=held or {},
             unhealthy=unhealthy or {},
+            evict=evict or {},
+            lift_evictions=lift_evictions,
             in_place=build.driver.in_place,
         )
 
@@ -119,7 +129,7 @@ def plan(desired: Desired, observed: Observation, config: PlanConfig) -> Plan:
     groups = _groups(observed, config, warnings)
     owners = {key: observed.owner(key, members) for key, members in groups.items()}
     units = [
-        _plan_unit(unit, groups, owners.get(unit.key), observed.taken, config, warnings)
+        _plan_unit(unit, groups, owners.get(unit.key), observed, config, warnings)
         for unit in desired.units
         if config.only is None or unit.key in config.only
     ]
@@ -159,7 +169,7 @@ def _groups(
         groups[key].append(container)
     for key, _claim in observed.claims:
         groups.setdefault(key, [])  # a unit whose containers are gone may still be claimed
-    for key, _labels in observed.volumes:
+    for key, _labels in (*observed.volumes, *observed.evictions):
         # A crash between removing a unit's containers and its volumes leaves only
         # a volume: it is a leftover like any other, pruned by its owner.
         groups.setdefault(key, [])
@@ -172,7 +182,7 @@ def _plan_unit(
     unit: DesiredUnit,
     groups: Mapping[UnitKey, Sequence[ObservedContainer]],
     owner: Owner | None,
-    names_taken: frozenset[Taken],
+    observed: Observation,
     config: PlanConfig,
     warnings: list[PlanWarning],
 ) -> UnitPlan:
@@ -186,7 +196,9 @@ def _plan_unit(
     taken = _port_taken(unit, groups)
     if taken is not None:  # refused before anything is created: the daemon would refuse it
         return UnitPlan(unit.key, error=taken)
-    planned, unit_warnings = _plan_containers(unit, groups.get(unit.key, []), names_taken, config)
+    planned, unit_warnings = _plan_containers(
+        unit, groups.get(unit.key, []), observed.taken, observed.eviction(unit.key), config
+    )
     warnings.extend(unit_warnings)
     if unit.key in groups and owner != config.owner and not planned.error:
         why = (
@@ -282,14 +294,20 @@ def _plan_containers(
     unit: DesiredUnit,
     observed: Sequence[ObservedContainer],
     names_taken: frozenset[Taken],
+    recorded: Eviction | None,
     config: PlanConfig,
 ) -> tuple[UnitPlan, tuple[PlanWarning, ...]]:
-    """One unit's containers, in the order the actions run: the members the manifest no
-    longer names leave, then the infra is decided (infraplan.py), then the members that
-    stay are planned against it (memberplan.py)."""
+    """One unit's containers, in the order the actions run: an evicted unit is stopped
+    (eviction.py); else the members the manifest no longer names leave, then the infra
+    is decided (infraplan.py), then the members that stay are planned against it
+    (memberplan.py)."""
     clash = _name_clash(unit, names_taken)
     if clash:
         return UnitPlan(unit.key, error=clash), ()
+    asked = config.evict.get(unit.key)
+    eviction = plan_eviction(unit, observed, recorded, asked, config.lift_evictions)
+    if eviction.hold is not None:
+        return UnitPlan(unit.key, eviction.hold), ()
     wanted = {(m.spec.role, m.name) for m in unit.members}
     infras = [c for c in observed if c.role == L.ROLE_INFRA]
     members = [c for c in observed if c.role != L.ROLE_INFRA]
@@ -311,7 +329,7 @@ def _plan_containers(
     )
     planned = UnitPlan(
         unit.key,
-        (*gone, *infra_plan.actions, *member_plan.actions),
+        (*eviction.before, *gone, *infra_plan.actions, *member_plan.actions),
         _id(infra_plan.current),
         member_plan.error,
         member_plan.waiting,
