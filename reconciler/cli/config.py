@@ -117,6 +117,7 @@ class OperatorConfig(Model):
     resync: Seconds | None = None
     backoff_initial: Seconds | None = None
     backoff_max: Seconds | None = None
+    eviction_interval: Annotated[float, Field(ge=0)] | None = None  # 0: sizeLimit not enforced
     policy: PolicyConfig = PolicyConfig()
     input: InputConfig = InputConfig()
 
@@ -140,6 +141,7 @@ class OperatorConfig(Model):
             "resync": self.resync,
             "backoff_initial": self.backoff_initial,
             "backoff_max": self.backoff_max,
+            "eviction_interval": self.eviction_interval,
         }
         result: dict[str, Any] = {k: v for k, v in top.items() if v is not None}
         run = {k: v for k, v in run.items() if v is not None}

@@ -25,6 +25,7 @@ from reconciler.core.ownership import Owner, watching
 from reconciler.core.planner import PlanConfig
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import Loop, LoopSettings
+from reconciler.loop.evictions import INTERVAL as EVICTION_INTERVAL
 from reconciler.loop.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
 from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name, write_record
 from reconciler.loop.statusrecord import LoopStatus
@@ -58,6 +59,14 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
             help="Crash-loop backoff: the cap of the doubling.",
         ),
         click.option(
+            "--eviction-interval",
+            default=EVICTION_INTERVAL,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Seconds between measurements of the disk emptyDirs with a sizeLimit; "
+            "a unit using more is evicted (0: sizeLimit on disk not enforced).",
+        ),
+        click.option(
             "--parallel",
             default=4,
             show_default=True,
@@ -87,6 +96,7 @@ class LoopFlags:
     resync: float
     backoff_initial: float
     backoff_max: float
+    eviction_interval: float
     parallel: int
     log_format: str
     metrics_addr: str | None
@@ -117,6 +127,7 @@ class LoopFlags:
             daemon=daemon,
             resync=self.resync,
             backoff=BackoffPolicy(initial=self.backoff_initial, maximum=self.backoff_max),
+            eviction_interval=self.eviction_interval,
             parallel=self.parallel,
             allow_empty=self.allow_empty,
             limits=options.limits,

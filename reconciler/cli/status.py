@@ -42,6 +42,7 @@ def get(
 
     While `reconciler run` works on this instance, its view is merged in:
     restarts it made, CrashLoopBackOff and the next try, readiness, last error.
+    A unit the loop evicted (an emptyDir over its sizeLimit) is Evicted, with why.
     After `reconciler sync`: the repository, branch, path, the last applied and
     attempted revisions and the last error (``sync`` in -o json).
     """
@@ -121,6 +122,8 @@ def _print_table(
     for sync in syncs:
         click.echo(render.sync_text(sync))
     for s in statuses:
+        if s.message:
+            click.echo(f"{s.kind.lower()}/{s.name}: {s.phase.lower()}: {s.message}")
         if s.last_error:
             click.echo(f"{s.kind.lower()}/{s.name}: last error: {s.last_error}", err=True)
     for path, problems in sorted(file_errors.items()):

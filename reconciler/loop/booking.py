@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from logging import INFO, WARNING
 from typing import Any
 
 from reconciler.converge.executor import Result
-from reconciler.core.actions import Recreate, Restart, Start, Stop, describe
+from reconciler.core.actions import RecordEviction, Recreate, Restart, Start, Stop, describe
 from reconciler.core.errors import DriverError
 from reconciler.core.observed import ContainerId, Observation
 from reconciler.core.planner import Plan, PlanWarning, Unhealthy, WarningKind
@@ -54,7 +55,10 @@ class Booking:
         self._warned_empty = False
 
     def held(self, key: UnitKey, observed: Observation) -> dict[ContainerId, str]:
-        """Exited members in crash-loop backoff, and a timer for when the first may start."""
+        """Exited members in crash-loop backoff, and a timer for when the first may start;
+        none of a unit evicted (its containers were stopped, and are not restarted)."""
+        if observed.eviction(key) is not None:
+            return {}
         held = self._restarts.hold(key, observed.containers)
         if self._metrics is not None:
             for name in held.backed_off:
@@ -84,7 +88,8 @@ class Booking:
         for unit_result in outcome.units:
             for done in unit_result.outcomes:
                 if done.ok:
-                    log.info("%s: %s: %s", key, _what(done.action), done.action.reason)
+                    level = WARNING if isinstance(done.action, RecordEviction) else INFO
+                    log.log(level, "%s: %s: %s", key, _what(done.action), done.action.reason)
                 elif done.error == error:  # said once, with the retry, by failed()
                     error = f"{_what(done.action)} failed: {done.error}"
         self._after(key, unit, outcome, held, unhealthy, observed)
@@ -117,6 +122,8 @@ class Booking:
         """
         for done in (o for u in outcome.units for o in u.outcomes if o.ok):
             action = done.action
+            if isinstance(action, RecordEviction) and self._metrics is not None:
+                self._metrics.evicted(key)
             if not isinstance(action, Start | Restart | Stop | Recreate):
                 continue
             ref = action.old if isinstance(action, Recreate) else action.ref
@@ -137,9 +144,14 @@ class Booking:
         members = list(observed.containers)
         self._restarts.prune(key, members, [m.name for m in unit.members] if unit else ())
         self._prober.watch(key, unit.running if unit else (), members, self._address)
+        eviction = observed.eviction(key)
         self._status.observed(
             key,
-            "CrashLoopBackOff" if held else (phase(members) if members else "Absent"),
+            "Evicted"
+            if eviction is not None
+            else "CrashLoopBackOff"
+            if held
+            else (phase(members) if members else "Absent"),
             {
                 (c.container or "infra"): ContainerRecord(
                     id=c.id[:12],
@@ -151,6 +163,7 @@ class Booking:
                 )
                 for c in members
             },
+            eviction.message if eviction is not None else None,
         )
 
     def refused(self, key: UnitKey, unit: DesiredUnit | None, reason: str) -> None:

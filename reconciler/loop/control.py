@@ -9,15 +9,19 @@ queue coalesces triggers per unit, and a pass observes that unit, plans it
 - Docker events of this instance's containers (a member's death, any stop or
   removal, an infra's start or restart) → that unit, at once;
 - a periodic resync → every unit, desired or observed;
-- timers: a crash-loop backoff ending, a settling file, a retry after an error.
+- timers: a crash-loop backoff ending, a settling file, a retry after an error;
+- a disk emptyDir measured over its sizeLimit (evictions.py) → that unit, which
+  the planner then evicts.
 
 ``Loop`` composes the parts, each with its own lock and its own tests:
 triggers.py (events, resync, timers, retries after errors → keys),
 workqueue.py (one pass per key at a time), restarts.py (the restart book:
 kubelet's crash-loop backoff, handed to the planner as ``held`` containers),
 prober.py (which containers are probed when; liveness failures reach the
-planner as ``unhealthy``), desiredstate.py (the source's units, compiled and
-admitted, and those whose last pass was quiet), booking.py (what a pass did:
+planner as ``unhealthy``), evictions.py (the disk emptyDirs measured against
+their sizeLimit; one over it reaches the planner as ``evict``),
+desiredstate.py (the source's units, compiled and admitted, and those whose
+last pass was quiet), booking.py (what a pass did:
 logged, counted, recorded, retried) and statuswriter.py (the file `get`
 reads). What is left here is reading the source, the threads, and the pass
 itself (observe → plan → execute).
@@ -55,6 +59,7 @@ from reconciler.loop import probes
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.booking import Booking
 from reconciler.loop.desiredstate import DesiredState
+from reconciler.loop.evictions import INTERVAL, Evictions
 from reconciler.loop.metrics import Health, LoopMetrics, stale_after
 from reconciler.loop.prober import Probed, Prober
 from reconciler.loop.restarts import RestartBook
@@ -96,6 +101,9 @@ class LoopSettings:
     debounce_ms: int = 50
     probe_tick: float = 0.5
     decrypt: Decrypt | None = None  # opens *.age manifests (sources/age.py)
+    # Seconds between measurements of the disk emptyDirs with a sizeLimit (evictions.py);
+    # 0: none (a sizeLimit on disk is then not enforced).
+    eviction_interval: float = INTERVAL
 
 
 class Loop:
@@ -138,6 +146,12 @@ class Loop:
             _probe_runner(driver), self.asks.add, on_result=metrics.probed if metrics else None
         )
         self.status = StatusBook(str(settings.build.owner))
+        self.evictions = Evictions(
+            units=lambda: self.desired.units,
+            active=self.status.active,
+            where=driver.volume_path,
+            ask=self.asks.add,
+        )
         self.writer = StatusWriter(
             instance=settings.build.instance,
             daemon=settings.daemon,
@@ -178,7 +192,7 @@ class Loop:
             self.settings.build.instance,
             self.settings.daemon,
         )
-        notifier = self._notifier()
+        notifier = _notifier(self.metrics, self.stop)
         self._rescan()
         # The events first: a container that dies after the first observation is then
         # heard of, and its unit's pass looks again instead of planning from that view.
@@ -191,23 +205,16 @@ class Loop:
         if self.metrics is not None:
             self.metrics.health.beat()
         self.queue.start()
-        threads = [
-            threading.Thread(target=self._watch, name="watch", daemon=True),
-            threading.Thread(
-                target=self.triggers.every,
-                args=(self.settings.resync, self._resync),
-                name="resync",
-                daemon=True,
-            ),
-            threading.Thread(
-                target=self.triggers.every,
-                args=(self.settings.probe_tick, self.prober.tick),
-                name="probes",
-                daemon=True,
-            ),
+        threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        periodic = [
+            ("resync", self.settings.resync, self._resync),
+            ("probes", self.settings.probe_tick, self.prober.tick),
+            ("evictions", self.settings.eviction_interval, self.evictions.tick),
         ]
-        for thread in threads:
-            thread.start()
+        for name, period, tick in periodic:
+            if period > 0:  # an eviction interval of 0 measures nothing
+                every = self.triggers.every
+                threading.Thread(target=every, args=(period, tick), name=name, daemon=True).start()
         # Wake now and then: Python runs signal handlers only in this thread, and a
         # SIGTERM the kernel hands to another thread would otherwise wait until an
         # untimed wait ended, which is never (seen: a loop that ignored SIGTERM).
@@ -219,13 +226,6 @@ class Loop:
         self.writer.write()
         if notifier is not None:
             notifier.close()
-
-    def _notifier(self) -> Notifier | None:
-        """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
-        for every command built on this loop."""
-        if self.metrics is None or not Notifier.wanted():  # __init__ made metrics if wanted
-            return None
-        return Notifier(self.metrics.health, self.stop).start()
 
     def _prime(self) -> None:
         """Observe everything once before the first passes, who else holds the desired
@@ -342,6 +342,7 @@ class Loop:
         self.state.unquiet(key)
         held: dict[ContainerId, str] = {}
         unhealthy: dict[ContainerId, Unhealthy] = {}
+        evict = self.evictions.take(key)  # measured over a sizeLimit: evict it
 
         def configure(observed: Observation, admitted: Desired) -> PlanConfig | None:
             """Plan the unit, unless it is another source's; its restarts held, its
@@ -361,6 +362,7 @@ class Loop:
                 only=frozenset({key}),
                 held=held,
                 unhealthy=unhealthy,
+                evict={key: evict} if evict is not None else None,
             )
 
         # Observe what the unit asks for even when refused: the runtimes it needs may come.
@@ -413,6 +415,14 @@ class _Asks:
     def add(self, key: UnitKey, delay: float = 0.0) -> None:
         self._loop.views.ask(key)
         self._loop.queue.add(key, delay)
+
+
+def _notifier(metrics: LoopMetrics | None, stop: threading.Event) -> Notifier | None:
+    """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
+    for every command built on this loop."""
+    if metrics is None or not Notifier.wanted():  # Loop.__init__ made metrics if wanted
+        return None
+    return Notifier(metrics.health, stop).start()
 
 
 def _source_broken(source: Source, observed: Observation) -> bool:

@@ -4,8 +4,8 @@
 it is) serves, with the ``prometheus-client`` package:
 
 - ``/metrics``: units desired / converged / failed, actions by type and
-  result, the pass duration histogram, restarts, crash-loop backoffs and
-  probe results (names below, all prefixed ``reconciler_``);
+  result, the pass duration histogram, restarts, crash-loop backoffs,
+  evictions and probe results (names below, all prefixed ``reconciler_``);
 - ``/healthz``: 200 while the loop makes progress (a pass or a resync tick
   within ``stale_after`` seconds), else 503;
 - ``/readyz``: 200 once every unit of the first pass has converged (or been
@@ -135,6 +135,12 @@ class LoopMetrics:
             ["unit", "container"],
             registry=r,
         )
+        self.evictions = Counter(
+            "reconciler_evictions",
+            "Units evicted by the loop (an emptyDir over its sizeLimit).",
+            ["unit"],
+            registry=r,
+        )
         self.probes = Counter(
             "reconciler_probe_results", "Probe runs by kind and result.", ["probe", "result"],
             registry=r,
@@ -201,6 +207,9 @@ class LoopMetrics:
 
     def backed_off(self, unit: UnitKey, container: str) -> None:
         self.backoffs.labels(str(unit), container).inc()
+
+    def evicted(self, unit: UnitKey) -> None:
+        self.evictions.labels(str(unit)).inc()
 
     def probed(self, kind: str, ok: bool) -> None:
         self.probes.labels(kind, "success" if ok else "failure").inc()

@@ -45,6 +45,7 @@ class UnitStatus:
     owner: str = ""  # the source that owns it (ownership.py); "" for units from before owners
     containers: list[ContainerStatus] = field(default_factory=list)
     last_error: str | None = None  # the loop's last error on this unit
+    message: str | None = None  # why it is in its phase (Evicted: the eviction's message)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +96,7 @@ def unit_statuses(
             continue  # only a claim is left: nothing runs
         first = members[0].labels
         owner = observed.owner(key, members)
+        eviction = observed.eviction(key)  # recorded on the engine: shown without a loop
         result.append(
             UnitStatus(
                 kind=key.kind.value,
@@ -102,10 +104,11 @@ def unit_statuses(
                 name=key.name,
                 mode=first.get(L.MODE, ""),
                 runtime=first.get(L.RUNTIME, ""),
-                phase=phase(members),
+                phase="Evicted" if eviction is not None else phase(members),
                 source=first.get(L.SOURCE, ""),
                 owner=str(owner) if owner else "",
                 containers=[_container(c, details.get(c.id)) for c in members],
+                message=eviction.message if eviction is not None else None,
             )
         )
     return result
@@ -202,6 +205,7 @@ def merge_loop_status(
                 source=seen.source,
                 owner=seen.owner,
                 last_error=seen.last_error,
+                message=seen.message,
             )
         )
     return sorted(merged, key=lambda s: UnitKey(Kind(s.kind), s.namespace, s.name))

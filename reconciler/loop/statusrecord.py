@@ -3,11 +3,12 @@
 No I/O (statefile.py reads and writes the file). ``LoopStatus`` is what one
 loop last reported: its instance, daemon and source, the files it could not
 read, and per unit what it knows beyond the daemon's list (restarts it made,
-crash-loop backoff, readiness, the last error). ``to_json`` gives the file's
-layout (camelCase keys, containers by name); ``from_json`` reads it back
-leniently: a file from before ``version`` existed (version 0, the same layout)
-is read, an entry of the wrong shape is skipped, and a file from a newer
-version raises ``UnsupportedStatus`` so the reader can ignore it with a warning.
+crash-loop backoff, readiness, the last error, an eviction's message).
+``to_json`` gives the file's layout (camelCase keys, containers by name);
+``from_json`` reads it back leniently: a file from before ``version`` existed
+(version 0, the same layout) is read, an entry of the wrong shape is skipped,
+and a file from a newer version raises ``UnsupportedStatus`` so the reader can
+ignore it with a warning.
 
 ``StatusBook`` is where the loop keeps these records while it runs.
 """
@@ -25,8 +26,9 @@ from reconciler.core.spec import UnitKey
 STATUS_VERSION = 1  # bump when the layout changes in a way an older `get` would misread
 
 # Phases the loop decides itself (status.phase derives the others from containers).
-FAILING = ("Failed", "CrashLoopBackOff", "Refused")
+FAILING = ("Failed", "CrashLoopBackOff", "Refused", "Evicted")
 CONVERGED = ("Running", "Succeeded")
+ACTIVE = ("Pending", "Running", "CrashLoopBackOff")  # started and not finished
 
 
 class UnsupportedStatus(ValueError):
@@ -75,6 +77,7 @@ class UnitRecord:
     source: str = ""  # the manifest file
     owner: str = ""  # the source that owns it
     updated: str = ""  # when the loop last passed over it (ISO 8601, seconds)
+    message: str | None = None  # why it is in its phase (Evicted: the eviction's message)
 
     @property
     def ready(self) -> bool:
@@ -92,6 +95,7 @@ class UnitRecord:
             "source": self.source,
             "owner": self.owner,
             "updated": self.updated,
+            "message": self.message,
         }
 
     @classmethod
@@ -111,6 +115,7 @@ class UnitRecord:
             source=str(data.get("source") or ""),
             owner=str(data.get("owner") or ""),
             updated=str(data.get("updated") or ""),
+            message=_str_or_none(data.get("message")),
         )
 
 
@@ -200,10 +205,18 @@ class StatusBook:
             key.kind.value, key.namespace, key.name, owner=self.owner
         )
 
-    def observed(self, key: UnitKey, phase: str, containers: Mapping[str, ContainerRecord]) -> None:
-        """What a pass saw of the unit afterwards."""
+    def observed(
+        self,
+        key: UnitKey,
+        phase: str,
+        containers: Mapping[str, ContainerRecord],
+        message: str | None = None,
+    ) -> None:
+        """What a pass saw of the unit afterwards (``message``: why it is in ``phase``)."""
         with self._lock:
-            self._units[key] = replace(self._get(key), phase=phase, containers=dict(containers))
+            self._units[key] = replace(
+                self._get(key), phase=phase, containers=dict(containers), message=message
+            )
 
     def failed(self, key: UnitKey, error: str) -> None:
         """Failed, with its error in the same step: a status written in between
@@ -247,6 +260,12 @@ class StatusBook:
         """Not this loop's unit (another source's): not reported."""
         with self._lock:
             self._units.pop(key, None)
+
+    def active(self) -> set[UnitKey]:
+        """The units neither finished, failed nor evicted at their last pass (kubelet's
+        active pods: those whose emptyDirs it measures)."""
+        with self._lock:
+            return {key for key, record in self._units.items() if record.phase in ACTIVE}
 
     def phases(self) -> dict[UnitKey, str]:
         with self._lock:

@@ -1,6 +1,14 @@
-"""emptyDir.sizeLimit on disk: the planner's decisions (core/eviction.py)."""
+"""emptyDir.sizeLimit on disk: measuring (loop/diskusage.py), the planner's decisions
+(core/eviction.py) and how `get` shows an evicted unit. The loop's part is in test_loop.py."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from reconciler.core.actions import LiftEviction, RecordEviction, Stop
 from reconciler.core.eviction import fingerprint, message
@@ -9,6 +17,8 @@ from reconciler.core.observed import Eviction, State
 from reconciler.core.planner import plan
 from reconciler.core.quantity import bytes_quantity
 from reconciler.core.spec import Desired, UnitKey
+from reconciler.loop.diskusage import usage
+from reconciler.loop.status import unit_statuses
 
 from .planning import INSTANCE, by_container, config, converge, desired, exited, kinds, set_state
 from .simulator import Engine
@@ -36,6 +46,92 @@ def pod(limit: str = "1Mi", image: str = "busybox:1", restart: str = "Always") -
             - {{name: sidecar, image: busybox:1}}
         """
     )
+
+
+# -- the measure -------------------------------------------------------------------
+
+
+def _blocks(path: Path) -> int:
+    return os.lstat(path).st_blocks * 512
+
+
+def test_usage_counts_blocks_as_du_does_links_once_and_no_symlink_targets(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "vol"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "data").write_bytes(b"x" * 300_000)
+    (root / "sparse").write_bytes(b"")
+    os.truncate(root / "sparse", 50_000_000)  # a length of 50 MB, no blocks
+    os.link(root / "sub" / "data", root / "again")  # a hard link: counted once
+    outside = tmp_path / "big"
+    outside.write_bytes(b"y" * 2_000_000)
+    os.symlink(outside, root / "link")  # not followed
+    expected = sum(
+        _blocks(p) for p in (root, root / "sub", root / "sub" / "data", root / "sparse")
+    ) + _blocks(root / "link")
+    assert usage(str(root)) == (expected, 0)
+    assert 300_000 <= expected < 1_000_000
+    du = subprocess.run(
+        ["du", "-sx", "-B1", str(root)], capture_output=True, text=True, check=False
+    )
+    if du.returncode == 0:
+        assert int(du.stdout.split()[0]) == expected
+
+
+def test_usage_stops_counting_once_over_the_limit(tmp_path: Path) -> None:
+    for i in range(200):
+        (tmp_path / f"f{i}").write_bytes(b"z" * 8192)
+    whole = usage(str(tmp_path)).bytes
+    early = usage(str(tmp_path), stop_above=100_000).bytes
+    assert 100_000 < early < whole
+    assert usage(str(tmp_path), stop_above=whole).bytes == whole, "at the limit is not over"
+
+
+def test_usage_does_not_cross_into_another_file_system(tmp_path: Path) -> None:
+    mounted = tmp_path / "mnt"
+    mounted.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mounted)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        before = usage(str(tmp_path))
+        (mounted / "data").write_bytes(b"m" * 1_000_000)
+        assert usage(str(tmp_path)) == before
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+
+
+def test_directories_it_may_not_read_are_counted_apart(tmp_path: Path) -> None:
+    """As root without CAP_DAC_READ_SEARCH (contrib/systemd's unit drops every capability),
+    a directory a container's user made private cannot be read."""
+    private = tmp_path / "vol" / "private"
+    private.mkdir(parents=True)
+    (private / "data").write_bytes(b"p" * 500_000)
+    os.chown(private, 1000, 1000)
+    private.chmod(0o700)
+    script = "import sys; from reconciler.loop.diskusage import usage; print(*usage(sys.argv[1]))"
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
+    done = subprocess.run(
+        [*drop, sys.executable, "-c", script, str(tmp_path / "vol")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or os.geteuid() != 0:
+        pytest.skip(f"cannot drop capabilities here: {done.stderr.strip()}")
+    used, unreadable = (int(n) for n in done.stdout.split())
+    assert unreadable == 1 and used == _blocks(tmp_path / "vol") + _blocks(private)
+    assert usage(str(tmp_path / "vol")).unreadable == 0, "with its capabilities, root reads it"
+
+
+def test_usage_of_a_missing_path_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        usage(str(tmp_path / "gone"))
 
 
 # -- what the eviction says and remembers ----------------------------------------------
@@ -175,3 +271,11 @@ def test_an_eviction_record_left_alone_is_pruned_with_its_unit() -> None:
     engine.volumes["v"] = {"io.reconciler.managed-by": INSTANCE}
     p = plan(Desired(), engine.observe(), config(delete=frozenset({WEB})))
     assert kinds(p) == ["RemoveVolumes"]
+
+
+def test_get_shows_an_evicted_unit_from_the_engine_alone() -> None:
+    engine = _evicted(pod())
+    (status,) = unit_statuses(engine.observe(), INSTANCE, {})
+    assert (status.phase, status.message) == ("Evicted", CACHE)
+    assert {c.state for c in status.containers} == {"exited"}
+    assert status.to_dict()["message"] == CACHE

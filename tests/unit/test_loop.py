@@ -22,6 +22,8 @@ from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.loop import statuswriter
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import Loop, LoopSettings
+from reconciler.loop.diskusage import Usage, usage
+from reconciler.loop.metrics import Health, LoopMetrics
 from reconciler.loop.statefile import read_records, state_name
 from reconciler.loop.statusrecord import STATUS_VERSION, LoopStatus
 from reconciler.loop.statuswriter import STATUS_EVERY
@@ -371,3 +373,158 @@ def test_a_resync_over_unchanged_files_admits_nothing_again(loop: Loop) -> None:
     path.write_text(path.read_text().replace("busybox:1", "busybox:2"))
     loop._resync()
     assert loop.desired is not before and WEB in loop.queue.keys  # type: ignore[attr-defined]
+
+
+# -- emptyDir.sizeLimit on disk (evictions.py, core/eviction.py) ---------------------
+
+CACHE = 'Usage of EmptyDir volume "cache" exceeds the limit "1Mi".'
+
+
+def _limited(name: str, limit: str = "1Mi") -> str:
+    return f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: {name}}}
+        spec:
+          terminationGracePeriodSeconds: 1
+          volumes: [{{name: cache, emptyDir: {{sizeLimit: {limit}}}}}]
+          containers:
+            - {{name: app, image: busybox:1, volumeMounts: [{{name: cache, mountPath: /c}}]}}
+            - {{name: sidecar, image: busybox:1}}
+        """
+
+
+class _Measured:
+    """The measure, counting what it was asked to measure."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, path: str, limit: int) -> Usage:
+        self.paths.append(path)
+        return usage(path, limit)
+
+
+def _limited_loop(tmp_path: Path) -> tuple[Loop, Engine, _Measured]:
+    """web (1Mi, about to hold 2 MiB) and api (1Mi, 100 KiB), converged, their volumes'
+    data in directories of the test; the work queue records what is asked."""
+    engine = Engine(instance=INSTANCE)
+    made = _made(tmp_path, engine)
+    made.metrics = LoopMetrics(Health(60.0))
+    made.booking._metrics = made.metrics
+    for name in ("web", "api"):
+        (made.settings.directory / f"{name}.yaml").write_text(dedent(_limited(name)))
+    made.source.scan(1.0)
+    made._refresh_desired()
+    made._pass(WEB)
+    made._pass(API)
+    for unit in made.desired.units:
+        (volume,) = unit.volumes
+        engine.paths[volume.name] = str(tmp_path / volume.name)
+        (tmp_path / volume.name).mkdir()
+        size = 2 * 2**20 if unit.key == WEB else 100 * 2**10
+        (tmp_path / volume.name / "data").write_bytes(b"x" * size)
+    measured = _Measured()
+    made.evictions._measure = measured
+    made.queue = _Queued()  # type: ignore[assignment]
+    return made, engine, measured
+
+
+def _states(engine: Engine, key: UnitKey) -> dict[str, str]:
+    return {
+        c.container or "infra": c.state.value
+        for c in engine.containers.values()
+        if c.unit_key == key
+    }
+
+
+def test_an_emptydir_over_its_limit_evicts_its_unit_and_leaves_the_other(tmp_path: Path) -> None:
+    loop, engine, measured = _limited_loop(tmp_path)
+    api_before = {c.id: c for c in engine.containers.values() if c.unit_key == API}
+    loop.evictions.tick()
+    assert loop.queue.keys == [WEB], "only the unit over its limit"  # type: ignore[attr-defined]
+    assert len(measured.paths) == 2
+    loop._pass(WEB)
+    assert _states(engine, WEB) == {"infra": "exited", "app": "exited", "sidecar": "exited"}
+    assert {c.id: c for c in engine.containers.values() if c.unit_key == API} == api_before
+    loop.writer.flush()
+    (record,), _ = read_records(loop.settings.state_dir, INSTANCE, DAEMON)
+    web, api = record.units["sandbox/web"], record.units["sandbox/api"]
+    assert (web.phase, web.message, web.last_error) == ("Evicted", CACHE, None)
+    assert (api.phase, api.message) == ("Running", None)
+    assert loop.metrics is not None
+    assert loop.metrics.evictions.labels("sandbox/web")._value.get() == 1
+
+
+def test_an_evicted_unit_is_neither_restarted_nor_measured_again(tmp_path: Path) -> None:
+    loop, engine, measured = _limited_loop(tmp_path)
+    loop.evictions.tick()
+    loop._pass(WEB)
+    for _ in range(3):  # its containers' deaths, resyncs: passes over it
+        _died(loop)
+        loop._pass(WEB)
+    assert set(_states(engine, WEB).values()) == {"exited"}, "restartPolicy Always, yet stopped"
+    assert loop.restarts.restarts(WEB, "app") == 0
+    record = loop.status.units()["sandbox/web"]
+    assert record.phase == "Evicted" and record.containers["app"].waiting is None
+    measured.paths.clear()
+    loop.queue.keys.clear()  # type: ignore[attr-defined]
+    loop.evictions.tick()
+    assert len(measured.paths) == 1, "api only"
+    assert loop.queue.keys == []  # type: ignore[attr-defined]
+
+
+def test_a_restarted_loop_keeps_the_unit_evicted(tmp_path: Path) -> None:
+    loop, engine, _ = _limited_loop(tmp_path)
+    loop.evictions.tick()
+    loop._pass(WEB)
+    again = Loop(loop.settings, engine)
+    again.source.scan(2.0)
+    again._refresh_desired()
+    again._pass(WEB)
+    assert set(_states(engine, WEB).values()) == {"exited"}
+    assert again.status.units()["sandbox/web"].phase == "Evicted"
+
+
+def test_raising_the_limit_in_the_manifest_runs_the_unit_again(tmp_path: Path) -> None:
+    loop, engine, _ = _limited_loop(tmp_path)
+    loop.evictions.tick()
+    loop._pass(WEB)
+    (loop.settings.directory / "web.yaml").write_text(dedent(_limited("web", "4Mi")))
+    loop.source.scan(3.0)
+    loop._refresh_desired()
+    loop._pass(WEB)
+    assert set(_states(engine, WEB).values()) == {"running"}
+    assert engine.evictions == {}
+    assert loop.status.units()["sandbox/web"].phase == "Running"
+    loop.queue.keys.clear()  # type: ignore[attr-defined]
+    loop.evictions.tick()
+    assert loop.queue.keys == [], "2 MiB is under 4Mi"  # type: ignore[attr-defined]
+
+
+def test_a_volume_that_cannot_be_read_here_is_said_once_and_not_enforced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop, engine, _ = _limited_loop(tmp_path)
+    for name in list(engine.paths):
+        engine.paths[name] = str(tmp_path / "elsewhere" / name)  # the daemon's, not ours
+    with caplog.at_level(logging.WARNING, logger="reconciler"):
+        loop.evictions.tick()
+        loop.evictions.tick()
+    said = [r.getMessage() for r in caplog.records if "cannot measure" in r.getMessage()]
+    assert len(said) == 2, "once per volume"
+    assert "sizeLimit is not enforced" in said[0]
+    assert loop.queue.keys == []  # type: ignore[attr-defined]
+
+
+def test_a_volume_measured_in_part_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop, _, _ = _limited_loop(tmp_path)
+    loop.evictions._measure = lambda path, limit: Usage(100, unreadable=2)
+    with caplog.at_level(logging.WARNING, logger="reconciler"):
+        loop.evictions.tick()
+        loop.evictions.tick()
+    said = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert len(said) == 2 and "CAP_DAC_READ_SEARCH" in said[0], "once per volume"
+    assert loop.queue.keys == []  # type: ignore[attr-defined]
