@@ -185,17 +185,17 @@ def lacks(unit: DesiredUnit, driver: DriverCapabilities) -> str | None:
 
 def facts_wanted(desired: Desired, only: UnitKey | None = None) -> FactsWanted:
     """What the engine must tell before the admitted units (``only``'s) may run: the users
-    of the images of runAsNonRoot containers that set none, and whether a writable
+    of the images of runAsNonRoot containers that set none (pulled, where they are, with
+    the credentials of those containers' imagePullSecrets), and whether a writable
     layer can be size-limited, where the driver does not refuse that outright."""
     units = [u for u in desired.units if only is None or u.key == only]
-    images = {
-        m.spec.image: m.pull_policy
-        for u in units
-        for m in u.members
-        if m.run_as_non_root and m.spec.user.uid is None
-    }
+    checked = [m for u in units for m in u.members if m.run_as_non_root and m.spec.user.uid is None]
+    images = {m.spec.image: m.pull_policy for m in checked}
+    # A pull here uses the credentials the container's own pull would (the first
+    # unit's that has any, when units share an image).
+    auth = {m.spec.image: m.pull_auth for m in reversed(checked) if m.pull_auth}
     storage = any(use.feature is Feature.STORAGE_LIMIT for u in units for use in u.uses)
-    return FactsWanted(images, storage)
+    return FactsWanted(images, storage, auth)
 
 
 def admit_facts(desired: Desired, facts: EngineFacts, dry_run: bool = False) -> Desired:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypedDict
 
 from reconciler.core import labels as L
 from reconciler.core.errors import Problem
@@ -41,6 +42,7 @@ from reconciler.core.ownership import ONE_SHOT, Owner
 from reconciler.core.policy import BASELINE, Policy
 from reconciler.core.projection import digest as files_digest
 from reconciler.core.projection import project_volumes
+from reconciler.core.pullsecrets import keyring, with_credentials
 from reconciler.core.quantity import memory_to_bytes
 from reconciler.core.runtimes import DriverCapabilities
 from reconciler.core.spec import (
@@ -123,7 +125,8 @@ def compile_units(
     values: Iterable[LoadedValues] = (),
 ) -> tuple[Compiled, ...]:
     """Every loaded manifest compiled into its unit's effective specs; ``values`` are the
-    source's ConfigMaps and Secrets, which env and envFrom read (values.py).
+    source's ConfigMaps and Secrets, which env and envFrom read (values.py), and
+    imagePullSecrets (pullsecrets.py).
 
     Nothing is refused here: a unit runs only once admission.admit has let it.
     """
@@ -139,7 +142,11 @@ def compile_units(
         else:
             mode = manifest.spec.mode or config.mode
             unit = _Sandbox(key, manifest, source, replace(config, mode=mode), files).unit()
-        problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in resolved.errors]
+        ring, ring_errors = keyring(manifest, store)
+        if ring:  # credentials for the engine's pulls only: never in the specs or labels
+            unit = with_credentials(unit, ring)
+        errors = [*resolved.errors, *ring_errors]
+        problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in errors]
         if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
             problems.append(
                 Problem(
@@ -377,7 +384,13 @@ def _standalone(
     )
 
 
-def _probes(container: ContainerFields) -> dict[str, Probe | None]:
+class _Probes(TypedDict):
+    liveness_probe: Probe | None
+    readiness_probe: Probe | None
+    startup_probe: Probe | None
+
+
+def _probes(container: ContainerFields) -> _Probes:
     """The container's probes as kubelet runs them: an exec probe's command with its
     ``$(VAR)`` expanded against the ``env`` values as written, not expanded themselves,
     nor envFrom's (kubelet's ExpandContainerCommandOnlyStatic; see

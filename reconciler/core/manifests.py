@@ -532,8 +532,9 @@ def _load_document(
     manifest = _load_unit(parsed, result)
     if manifest is None:
         return
-    # Where its references stand, for the compile step's errors (values.py).
-    positions = parsed.positions if reads_values(manifest) else None
+    # Where its references stand, for the compile step's errors (values.py, pullsecrets.py).
+    reads = reads_values(manifest) or bool(manifest.spec.image_pull_secrets)
+    positions = parsed.positions if reads else None
     result.manifests.append(LoadedManifest(manifest, parsed.start, source, positions))
 
 

@@ -294,6 +294,12 @@ class ValuesRef(Model):
     optional: bool = False
 
 
+class LocalObjectReference(Model):
+    """A Secret of the same source and namespace, by name (imagePullSecrets)."""
+
+    name: NonEmpty
+
+
 class EnvFromSource(Model):
     """Every key of a ConfigMap or Secret defined in the same file, as variables."""
 
@@ -883,6 +889,8 @@ class UnitSpec(Model):
     subdomain: DnsLabel | None = None  # the FQDN is hostname.subdomain.namespace.svc.cluster.local
     host_aliases: list[HostAlias] = []
     dns_config: PodDNSConfig | None = None
+    image_pull_secrets: list[LocalObjectReference] = []
+    """Secrets (kubernetes.io/dockerconfigjson) of the source whose credentials pull the images."""
 
     @field_validator("volumes")
     @classmethod
@@ -982,7 +990,6 @@ UNSUPPORTED_FIELDS: dict[str, str] = {
     "setHostnameAsFQDN": "not supported: the hostname stays short, `hostname -f` gives the FQDN",
     "activeDeadlineSeconds": "not supported: reconciler keeps a unit as its manifest says",
     "ephemeralContainers": "ephemeral containers are added through the API (kubectl debug)",
-    "imagePullSecrets": "pull credentials are the Docker daemon's (docker login), not a Secret's",
     "serviceAccount": _API_SERVER,
     "automountServiceAccountToken": _API_SERVER,
     "enableServiceLinks": _API_SERVER + " (no Services to link)",
@@ -1024,6 +1031,7 @@ class PodSpec(Model):
     subdomain: DnsLabel | None = None
     host_aliases: list[HostAlias] = []
     dns_config: PodDNSConfig | None = None
+    image_pull_secrets: list[LocalObjectReference] = []
     node_selector: Any = None
     affinity: Any = None
     tolerations: Any = None
@@ -1077,6 +1085,7 @@ class PodManifest(Model):
                 subdomain=spec.subdomain,
                 host_aliases=spec.host_aliases,
                 dns_config=spec.dns_config,
+                image_pull_secrets=spec.image_pull_secrets,
                 service_account_name=spec.service_account_name or "default",
                 init_containers=[
                     SandboxContainer.model_validate(c.model_dump()) for c in spec.init_containers

@@ -17,7 +17,7 @@ from typing import NewType
 from reconciler.core import labels as L
 from reconciler.core.models import Kind, PullPolicy
 from reconciler.core.ownership import Claim, Owner, owner_of
-from reconciler.core.spec import UnitKey
+from reconciler.core.spec import PullAuth, UnitKey
 
 ContainerId = NewType("ContainerId", str)
 
@@ -186,6 +186,8 @@ class FactsWanted:
 
     images: Mapping[str, PullPolicy] = field(default_factory=dict)  # whose user to read
     storage: bool = False  # whether a container's writable layer can be size-limited
+    # What a pull of each image tries (imagePullSecrets), as creating the container would.
+    pull_auth: Mapping[str, tuple[PullAuth, ...]] = field(default_factory=dict, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.images) or self.storage

@@ -193,6 +193,19 @@ class DesiredInfra:
 
 
 @dataclass(frozen=True, slots=True)
+class PullAuth:
+    """Credentials for one registry, from an imagePullSecrets Secret: handed to the engine's
+    pull and nothing else. Neither hashed nor labeled; the repr shows only the registry."""
+
+    server: str  # the Secret's key the image matched, e.g. registry.example:5000
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"PullAuth(server={self.server!r}, credentials hidden)"
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredMember:
     name: str  # the container's name in the manifest
     spec: MemberSpec
@@ -206,6 +219,9 @@ class DesiredMember:
     # runAsNonRoot is a check, not a setting: admission refuses the unit when the
     # container's user (or, unset, its image's) is root or not numeric.
     run_as_non_root: bool = False
+    # imagePullSecrets' credentials whose registry the image matches, tried in order
+    # (kubelet's); () pulls as the engine would anyway. Never hashed, labeled or shown.
+    pull_auth: tuple[PullAuth, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,11 @@ class ValueStore:
 
     def get(self, kind: str, namespace: str, name: str) -> tuple[Mapping[str, str] | None, str]:
         """The data, or None and why: defined nowhere, or more than once."""
+        found, why = self.find(kind, namespace, name)
+        return (None, why) if found is None else (found.data, "")
+
+    def find(self, kind: str, namespace: str, name: str) -> tuple[LoadedValues | None, str]:
+        """The ConfigMap or Secret (its data and type), or None and why, as ``get``."""
         key = (kind, namespace, name)
         if key in self._twice:
             where = " and ".join(str(at) for at in self._twice[key])
@@ -110,7 +115,7 @@ class ValueStore:
                 f"{kind} {namespace}/{name} is not defined in the source (with no API server, "
                 "a ConfigMap or Secret is a document in the files read with the unit)"
             )
-        return found.data, ""
+        return found, ""
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from reconciler.core.values import LoadedValues
 
 Workload = Literal["pod", "deployment"]
 # Unit-level fields that a PodSpec has under the same name and meaning.
-POD_FIELDS = ("hostname", "subdomain", "hostAliases", "dnsConfig")
+POD_FIELDS = ("hostname", "subdomain", "hostAliases", "dnsConfig", "imagePullSecrets")
 # SandboxSpec fields mapped here one by one; any other is reported, never dropped.
 _SANDBOX_MAPPED = frozenset(
     {

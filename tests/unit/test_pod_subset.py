@@ -407,7 +407,7 @@ def test_a_standalone_container_owns_its_network_identity() -> None:
     [
         ("spec.hostPID: true", "spec.hostPID", "host namespaces are not supported"),
         ("spec.hostIPC: true", "spec.hostIPC", "host namespaces are not supported"),
-        ("spec.imagePullSecrets: []", "spec.imagePullSecrets", "docker login"),
+        ("spec.enableServiceLinks: true", "spec.enableServiceLinks", "no Services to link"),
         ("spec.ephemeralContainers: []", "spec.ephemeralContainers", "kubectl debug"),
     ],
 )

@@ -107,7 +107,11 @@ class Actions:
     def _create_in(self, member: DesiredMember, sandbox: str, infra_label: str) -> ContainerId:
         pod = self._pod_config(sandbox)
         self.images.ensure(
-            member.spec.image, member.pull_policy, pod, of=f"container {member.name}"
+            member.spec.image,
+            member.pull_policy,
+            pod,
+            of=f"container {member.name}",
+            auth=member.pull_auth,
         )
         attempt = self._next_attempt(sandbox, member.name)
         options = pod.linux.security_context.namespace_options

@@ -40,6 +40,7 @@ from reconciler.core.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from reconciler.core.spec import PullAuth
 from reconciler.drivers.cri.pb import api_pb2 as pb
 from reconciler.drivers.cri.pb import api_pb2_grpc as pb_grpc
 from reconciler.drivers.retrying import retried
@@ -369,12 +370,24 @@ class CriClient:
 
     # -- images --------------------------------------------------------------------
 
-    def pull_image(self, image: str, sandbox_config: pb.PodSandboxConfig | None = None) -> str:
-        """Pull ``image``; returns its reference (an image id). Raises ImageUnavailable
-        when it cannot be pulled (a registry that cannot be reached, a name it lacks)."""
+    def pull_image(
+        self,
+        image: str,
+        sandbox_config: pb.PodSandboxConfig | None = None,
+        auth: PullAuth | None = None,
+    ) -> str:
+        """Pull ``image`` (with ``auth``, an imagePullSecret's credentials); returns its
+        reference (an image id). Raises ImageUnavailable when it cannot be pulled (a
+        registry that cannot be reached, a name it lacks, credentials it refuses)."""
         request = pb.PullImageRequest(image=pb.ImageSpec(image=image))
         if sandbox_config is not None:
             request.sandbox_config.CopyFrom(sandbox_config)
+        if auth is not None:
+            request.auth.CopyFrom(
+                pb.AuthConfig(
+                    username=auth.username, password=auth.password, server_address=auth.server
+                )
+            )
         try:
             with _engine(f"pull image {image}"):
                 response = self._images.PullImage(request, timeout=self.timeout * 10)

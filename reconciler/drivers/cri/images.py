@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.core.errors import ImageUnavailable
 from reconciler.core.models import PullPolicy
 from reconciler.core.observed import EngineFacts, FactsWanted
+from reconciler.core.spec import PullAuth
 from reconciler.drivers.cri.client import CriClient, pb
 
 
@@ -13,13 +14,19 @@ class Images:
         self.cri = cri
 
     def ensure(
-        self, image: str, policy: PullPolicy, pod: pb.PodSandboxConfig | None, of: str = ""
+        self,
+        image: str,
+        policy: PullPolicy,
+        pod: pb.PodSandboxConfig | None,
+        of: str = "",
+        auth: tuple[PullAuth, ...] = (),
     ) -> None:
-        """The image present as ``policy`` says (pulled for ``pod``, as kubelet pulls);
-        ``of`` names who needs it. Raises ImageUnavailable."""
+        """The image present as ``policy`` says (pulled for ``pod``, as kubelet pulls,
+        with each of ``auth`` in turn until one succeeds, as kubelet tries a pod's
+        imagePullSecrets); ``of`` names who needs it. Raises ImageUnavailable."""
         if policy == "Always" or (policy != "Never" and self.cri.image_status(image) is None):
             try:
-                self.cri.pull_image(image, pod)
+                self._pull(image, pod, auth)
             except ImageUnavailable as exc:
                 raise ImageUnavailable(
                     f"image {image}{f' of {of}' if of else ''} is not present and could not "
@@ -27,6 +34,21 @@ class Images:
                 ) from exc
         elif policy == "Never" and self.cri.image_status(image) is None:
             raise ImageUnavailable(f"image {image} is not present and imagePullPolicy is Never")
+
+    def _pull(
+        self, image: str, pod: pb.PodSandboxConfig | None, auth: tuple[PullAuth, ...]
+    ) -> None:
+        if not auth:
+            self.cri.pull_image(image, pod)
+            return
+        failures = []
+        for credentials in auth:
+            try:
+                self.cri.pull_image(image, pod, credentials)
+                return
+            except ImageUnavailable as exc:
+                failures.append(f"with the credentials for {credentials.server}: {exc}")
+        raise ImageUnavailable("with its imagePullSecrets: " + "; ".join(failures))
 
     def facts(self, wanted: FactsWanted, pull: bool) -> EngineFacts:
         """Each image's user (its uid, else its user name), pulled first when absent
@@ -37,7 +59,8 @@ class Images:
         for image, policy in wanted.images.items():
             try:
                 if pull:
-                    self.ensure(image, "IfNotPresent" if policy == "Always" else policy, None)
+                    absent = "IfNotPresent" if policy == "Always" else policy
+                    self.ensure(image, absent, None, auth=wanted.pull_auth.get(image, ()))
             except ImageUnavailable as exc:
                 unknown[image] = str(exc)
                 continue

@@ -25,7 +25,7 @@ from reconciler.core.errors import (
 from reconciler.core.models import PullPolicy
 from reconciler.core.naming import name_of
 from reconciler.core.observed import ContainerId
-from reconciler.core.spec import DesiredInfra, DesiredMember
+from reconciler.core.spec import DesiredInfra, DesiredMember, PullAuth
 from reconciler.drivers.docker.connection import Connection
 from reconciler.drivers.docker.errors import calling, gone_means_observe_again
 from reconciler.drivers.docker.images import Images
@@ -54,7 +54,9 @@ class Actions:
             run = self._infra_run(infra_id)
             if run:
                 body["Labels"][L.INFRA_RUN] = run
-        container_id = self.create(body, name_of(member.labels), member.pull_policy)
+        container_id = self.create(
+            body, name_of(member.labels), member.pull_policy, member.pull_auth
+        )
         self._start_new(container_id)
         return container_id
 
@@ -89,11 +91,18 @@ class Actions:
                 self.remove(container_id, 0)
             raise
 
-    def create(self, body: dict[str, Any], name: str, pull_policy: PullPolicy) -> ContainerId:
-        """Create (not start) a container, pulling its image as ``pull_policy`` says."""
+    def create(
+        self,
+        body: dict[str, Any],
+        name: str,
+        pull_policy: PullPolicy,
+        auth: tuple[PullAuth, ...] = (),
+    ) -> ContainerId:
+        """Create (not start) a container, pulling its image as ``pull_policy`` says
+        (with ``auth``, its imagePullSecrets' credentials)."""
         image = body["Image"]
         if pull_policy == "Always":
-            self._images.pull(image, once=True)
+            self._images.pull(image, once=True, auth=auth)
         try:
             return self._create_once(body, name)
         except ImageUnavailable:
@@ -101,7 +110,7 @@ class Actions:
                 raise ImageUnavailable(
                     f"image {image} is not present and imagePullPolicy is Never"
                 ) from None
-        self._images.pull(image, once=False)
+        self._images.pull(image, once=False, auth=auth)
         return self._create_once(body, name)
 
     @retried
