@@ -10,10 +10,13 @@
 # - git: sync and its tests; openssl: the TLS tests; iproute2: the daemons'
 #   bridges; systemd: systemd-analyze verifies contrib/systemd; age: encrypted
 #   manifests (*.yaml.age) and their tests.
+# - docker-registry, apache2-utils (htpasswd): the private registry that
+#   imagePullSecrets are tested against (tests/integration/registry.py runs the
+#   binary itself; its systemd service is never enabled).
 SETUP_PACKAGES=(python3-venv git openssl busybox-static iproute2)
 DAEMON_PACKAGES=(docker.io runsc)
 TEST_PACKAGES=("${SETUP_PACKAGES[@]}" "${DAEMON_PACKAGES[@]}" containerd
-    containernetworking-plugins systemd age)
+    containernetworking-plugins systemd age docker-registry apache2-utils)
 
 # Install Debian packages that are missing (root: apt-get; otherwise say what to do).
 need_packages() {

@@ -278,7 +278,7 @@ def test_docker_pulls_with_each_credential_in_turn_and_says_which_failed() -> No
     with pytest.raises(ImageUnavailable) as raised:
         images.pull("127.0.0.1:5000/x:1", once=True, auth=(BAD,))  # others: a pull of its own
     message = str(raised.value)
-    assert "could not be pulled with its imagePullSecrets" in message
+    assert "could not be pulled with its imagePullSecrets: with the credentials for" in message
     assert "credentials for 127.0.0.1:5000" in message and "no basic auth" in message
     assert "wrong-one" not in message and PASSWORD not in message
 

@@ -74,21 +74,22 @@ class Images:
                 return  # another unit pulled it meanwhile
             failures: list[str] = []
             for credentials in auth or (None,):
-                try:
-                    self._pull(image, credentials)
-                except ImageUnavailable as exc:
-                    if credentials is None:
-                        raise
-                    failures.append(f"with the credentials for {credentials.server}: {exc}")
-                    continue
-                self._pulled.add((image, auth))
-                return
+                why = self._pull(image, credentials)
+                if why is None:
+                    self._pulled.add((image, auth))
+                    return
+                if credentials is None:
+                    raise ImageUnavailable(
+                        f"image {image} is not present locally and could not be pulled: {why}"
+                    )
+                failures.append(f"with the credentials for {credentials.server}: {why}")
             raise ImageUnavailable(
-                f"image {image} could not be pulled with its imagePullSecrets: "
-                + "; ".join(failures)
+                f"image {image} is not present locally and could not be pulled with its "
+                "imagePullSecrets: " + "; ".join(failures)
             )
 
-    def _pull(self, image: str, auth: PullAuth | None) -> None:
+    def _pull(self, image: str, auth: PullAuth | None) -> str | None:
+        """Pull once; None when it worked, else why not (the daemon's words)."""
         import docker.utils  # the SDK streams pulls; only a pull pays its import
 
         repository, tag = docker.utils.parse_repository_tag(image)
@@ -106,13 +107,10 @@ class Images:
                     repository, tag=tag or "latest", stream=True, decode=True, auth_config=config
                 ):
                     if isinstance(line, dict) and line.get("error"):
-                        raise ImageUnavailable(f"pulling {image}: {line['error']}")
-        except ImageUnavailable:
-            raise
+                        return f"pulling {image}: {line['error']}"
         except DriverError as exc:
-            raise ImageUnavailable(
-                f"image {image} is not present locally and could not be pulled: {exc}"
-            ) from exc
+            return str(exc)
+        return None
 
     def present(self, image: str) -> bool:
         try:
