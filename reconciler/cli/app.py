@@ -26,6 +26,7 @@ from reconciler.core.compile import DEFAULT_INFRA_IMAGE
 from reconciler.core.errors import ManifestError
 from reconciler.core.models import Mode, dns_label
 from reconciler.core.policy import Level
+from reconciler.core.seccomp import DEFAULT_DIRECTORY as SECCOMP_DIRECTORY
 from reconciler.drivers.docker.capabilities import DOCKER
 
 # Each command, by the module of its family (reconciler/cli/NAME.py) and its function.
@@ -136,6 +137,15 @@ def _read_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     help="An age identity file: *.yaml.age manifests are decrypted with it, in memory.",
 )
 @click.option(
+    "--seccomp-profile-dir",
+    envvar="RECONCILER_SECCOMP_PROFILE_DIR",
+    default=SECCOMP_DIRECTORY,
+    show_default=True,
+    metavar="DIR",
+    help="Where seccompProfile type Localhost finds its localhostProfile (kubelet's is "
+    "/var/lib/kubelet/seccomp).",
+)
+@click.option(
     "--mode",
     envvar="RECONCILER_MODE",
     default=Mode.CONTAINER_IN_SANDBOX.value,
@@ -201,6 +211,7 @@ def cli(
     cri_endpoint: str,
     cri_state_dir: str | None,
     age_identity: str | None,
+    seccomp_profile_dir: str,
     mode: str,
     default_runtime: str,
     allowed_runtimes: str | None,
@@ -234,6 +245,7 @@ def cli(
         cri_endpoint,
         cri_state_dir,
         age_identity,
+        seccomp_profile_dir,
     )
 
 

@@ -113,6 +113,7 @@ class OperatorConfig(Model):
     default_runtime: NonEmpty | None = None  # for manifests that name no runtime
     allowed_runtimes: list[NonEmpty] | None = None  # None: any the daemon offers
     infra_image: NonEmpty | None = None
+    seccomp_profile_dir: AbsolutePath | None = None  # Localhost seccomp profiles
     state_dir: NonEmpty | None = None
     resync: Seconds | None = None
     backoff_initial: Seconds | None = None
@@ -135,6 +136,7 @@ class OperatorConfig(Model):
             if self.allowed_runtimes is not None
             else None,
             "infra_image": self.infra_image,
+            "seccomp_profile_dir": self.seccomp_profile_dir,
         }
         run = {
             "state_dir": self.state_dir,

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from reconciler.cli.engines import CRI_ENDPOINT, DRIVERS
 from reconciler.cli.node import this_host
+from reconciler.cli.profiles import read_profiles
 from reconciler.core.compile import BuildConfig
 from reconciler.core.manifests import DEFAULT_LIMITS, Decrypt, InputLimits
 from reconciler.core.models import Mode
 from reconciler.core.ownership import Owner
 from reconciler.core.policy import BASELINE, Policy
+from reconciler.core.seccomp import DEFAULT_DIRECTORY
 from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.sources.age import age_decryptor
 
@@ -31,6 +33,7 @@ class Options:
     cri_endpoint: str = CRI_ENDPOINT
     cri_state_dir: str | None = None  # the CRI driver's volumes, claims and logs
     age_identity: str | None = None  # decrypts *.yaml.age manifests
+    seccomp_profile_dir: str = DEFAULT_DIRECTORY  # where Localhost seccomp profiles are
 
     @property
     def decrypt(self) -> Decrypt | None:
@@ -49,6 +52,7 @@ class Options:
             driver=DRIVERS[self.driver],
             policy=self.policy,
             node=this_host(),
+            seccomp=read_profiles(self.seccomp_profile_dir),
         )
 
     def build_for(self, owner: Owner) -> BuildConfig:

@@ -32,6 +32,7 @@ from reconciler.core.models import (
     Probe,
     SandboxContainer,
     SandboxManifest,
+    SeccompProfile,
     UnitSpec,
     Volume,
     VolumeMount,
@@ -45,6 +46,8 @@ from reconciler.core.projection import project_volumes
 from reconciler.core.pullsecrets import keyring, with_credentials
 from reconciler.core.quantity import memory_to_bytes
 from reconciler.core.runtimes import DriverCapabilities
+from reconciler.core.seccomp import NONE_READ, SeccompProfiles
+from reconciler.core.seccomp import problems as seccomp_problems
 from reconciler.core.spec import (
     DesiredInfra,
     DesiredMember,
@@ -55,6 +58,7 @@ from reconciler.core.spec import (
     Feature,
     HostAlias,
     InfraSpec,
+    LocalhostProfile,
     MemberSpec,
     MountSpec,
     NetSpec,
@@ -95,6 +99,7 @@ class BuildConfig:
     owner: Owner = ONE_SHOT  # the source whose manifests these are (written on every container)
     policy: Policy = BASELINE  # the security policy (policy.py): on unless switched off
     node: Node = LOCALHOST  # what the host tells a pod of itself (env's fieldRef, resourceFieldRef)
+    seccomp: SeccompProfiles = NONE_READ  # the operator's Localhost profiles, as the CLI read them
     driver: DriverCapabilities = field(kw_only=True)  # what the engine's driver declares
 
 
@@ -145,7 +150,7 @@ def compile_units(
         ring, ring_errors = keyring(manifest, store)
         if ring:  # credentials for the engine's pulls only: never in the specs or labels
             unit = with_credentials(unit, ring)
-        errors = [*resolved.errors, *ring_errors]
+        errors = [*resolved.errors, *ring_errors, *seccomp_problems(manifest, config.seccomp)]
         problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in errors]
         if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
             problems.append(
@@ -309,7 +314,7 @@ class _Sandbox:
             runtime,
             place,
             self.volumes,
-            self.config.instance,
+            self.config,
             self.key,
             self.files,
         )
@@ -345,9 +350,7 @@ def _standalone(
     runtime = spec.runtime or config.default_runtime
     volumes = {v.name: v for v in spec.volumes}
     place = _Place(runtime, (), _ports(spec.ports), spec.hostname or name, _net(spec, key))
-    member_spec = _member_spec(
-        spec, L.ROLE_WORKLOAD, runtime, place, volumes, config.instance, key, files
-    )
+    member_spec = _member_spec(spec, L.ROLE_WORKLOAD, runtime, place, volumes, config, key, files)
     digest = spec_hash(member_spec)
     labels = (
         _base_labels(config, key, source, Mode.STANDALONE)
@@ -485,10 +488,11 @@ def _member_spec(
     runtime: str,
     place: _Place,
     volumes: dict[str, Volume],
-    instance: str,
+    config: BuildConfig,
     key: UnitKey,
     files: _Files,
 ) -> MemberSpec:
+    instance = config.instance
     pod = place.pod
     security = effective_security(pod, container.security_context)
     fs_group = pod.fs_group if pod else None
@@ -497,7 +501,7 @@ def _member_spec(
     )
     lifecycle = container.lifecycle
     resources = container.resources
-    unconfined = security.seccomp_profile and security.seccomp_profile.type == "Unconfined"
+    seccomp, localhost = _seccomp(security.seccomp_profile, config.seccomp)
     # What kubelet runs: each env value expanded against the entries above it,
     # command and args against all of them (the container's own, not its image's).
     env = expand_env((e.name, e.value) for e in container.env)
@@ -531,7 +535,8 @@ def _member_spec(
         stdin=container.stdin,
         stdin_once=container.stdin_once,
         group_add=tuple(groups),
-        seccomp=Seccomp.UNCONFINED if unconfined else Seccomp.RUNTIME_DEFAULT,
+        seccomp=seccomp,
+        seccomp_localhost=localhost,
         sysctls=place.sysctls,
         net=place.net,
         post_start=tuple(lifecycle.post_start.exec.command)
@@ -540,6 +545,19 @@ def _member_spec(
         pre_stop=tuple(lifecycle.pre_stop.exec.command) if lifecycle and lifecycle.pre_stop else (),
         stop_signal=lifecycle.stop_signal or "" if lifecycle else "",
     )
+
+
+def _seccomp(
+    profile: SeccompProfile | None, profiles: SeccompProfiles
+) -> tuple[Seccomp, LocalhostProfile | None]:
+    """The container's seccomp, with a Localhost profile's text (None when it cannot be
+    read: compile_units has the problem, which refuses the unit)."""
+    if profile is None or profile.type == "RuntimeDefault":
+        return Seccomp.RUNTIME_DEFAULT, None
+    if profile.type == "Unconfined":
+        return Seccomp.UNCONFINED, None
+    assert profile.localhost_profile is not None
+    return Seccomp.LOCALHOST, profiles.profile(profile.localhost_profile)[0]
 
 
 def _mount(

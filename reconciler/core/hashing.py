@@ -79,6 +79,8 @@ _V1_MEMBER: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "user": ("user", _v1_user),
     "sysctls": ("sysctls", lambda pairs: [f"{s.name}={s.value}" for s in pairs]),
     "net": ("net", _v1_net),
+    # A Localhost seccomp profile by its content: where it is read from changes nothing.
+    "seccomp_localhost": ("seccomp_profile", lambda profile: profile.content),
 }
 
 

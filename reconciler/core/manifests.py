@@ -39,6 +39,7 @@ from reconciler.core.models import (
     SandboxManifest,
     SecretManifest,
 )
+from reconciler.core.seccomp import localhost_uses
 from reconciler.core.values import LoadedValues, reads_values
 from reconciler.core.values import Path as ValuesPath
 
@@ -532,8 +533,13 @@ def _load_document(
     manifest = _load_unit(parsed, result)
     if manifest is None:
         return
-    # Where its references stand, for the compile step's errors (values.py, pullsecrets.py).
-    reads = reads_values(manifest) or bool(manifest.spec.image_pull_secrets)
+    # Where its references stand, for the compile step's errors (values.py, pullsecrets.py,
+    # seccomp.py).
+    reads = (
+        reads_values(manifest)
+        or bool(manifest.spec.image_pull_secrets)
+        or any(localhost_uses(manifest))
+    )
     positions = parsed.positions if reads else None
     result.manifests.append(LoadedManifest(manifest, parsed.start, source, positions))
 

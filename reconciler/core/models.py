@@ -418,19 +418,33 @@ class Capabilities(Model):
     drop: list[str] = []
 
 
+def _local_descending(path: str) -> str:
+    """A localhostProfile: relative, inside the operator's profile directory (the API
+    server's validateLocalDescendingPath)."""
+    _no_nul(path)
+    if path.startswith("/"):
+        raise ValueError(
+            f"{path!r} must be a relative path, inside the operator's seccomp profile "
+            "directory (--seccomp-profile-dir)"
+        )
+    if ".." in path.split("/"):
+        raise ValueError(f"{path!r} must not contain '..': it stays inside the profile directory")
+    return path
+
+
 class SeccompProfile(Model):
     type: Literal["RuntimeDefault", "Unconfined", "Localhost"]
-    localhost_profile: str | None = None
+    localhost_profile: Annotated[NonEmpty, AfterValidator(_local_descending)] | None = None
+    """With type Localhost: the profile's file, relative to the operator's profile directory."""
 
     @model_validator(mode="after")
-    def _docker_can(self) -> SeccompProfile:
-        if self.type == "Localhost":
+    def _localhost(self) -> SeccompProfile:
+        if self.type == "Localhost" and self.localhost_profile is None:
             raise ValueError(
-                "seccompProfile type Localhost is not supported: Docker takes a profile's JSON "
-                "from its client, and a path on a kubelet's node means nothing here "
-                "(use RuntimeDefault or Unconfined)"
+                "type Localhost needs localhostProfile: a file in the operator's seccomp "
+                "profile directory (--seccomp-profile-dir)"
             )
-        if self.localhost_profile is not None:
+        if self.type != "Localhost" and self.localhost_profile is not None:
             raise ValueError("localhostProfile goes only with type Localhost")
         return self
 

@@ -276,7 +276,8 @@ def _seccomp_set(unit: _Unit, policy: Policy) -> Found:
         if c.security.seccomp_profile is None:
             yield (
                 f"{c.at}.securityContext.seccompProfile",
-                "must name a seccomp profile (type: RuntimeDefault), here or for the pod",
+                "must name a seccomp profile (type: RuntimeDefault or Localhost), here or for "
+                "the pod",
             )
 
 
@@ -370,7 +371,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "seccompProfile",
         "securityContext.seccompProfile",
-        "name a seccomp profile (RuntimeDefault)",
+        "name a seccomp profile (RuntimeDefault or Localhost)",
         _RESTRICTED,
         _seccomp_set,
     ),

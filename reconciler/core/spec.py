@@ -106,6 +106,16 @@ class User:
 class Seccomp(StrEnum):
     RUNTIME_DEFAULT = ""  # the runtime's default profile
     UNCONFINED = "unconfined"
+    LOCALHOST = "localhost"  # the operator's profile: MemberSpec.seccomp_localhost
+
+
+@dataclass(frozen=True, slots=True)
+class LocalhostProfile:
+    """A profile of the operator's directory (seccomp.py), as the shell read it."""
+
+    name: str  # the localhostProfile, relative to the directory
+    path: str  # absolute, on the host (what CRI's localhost_ref names)
+    content: str  # its JSON, compact (what Docker's seccomp= takes); only this is hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,7 @@ class MemberSpec:
     stdin_once: bool = False
     group_add: tuple[int, ...] = ()  # supplementalGroups and fsGroup
     seccomp: Seccomp = Seccomp.RUNTIME_DEFAULT
+    seccomp_localhost: LocalhostProfile | None = None  # with Seccomp.LOCALHOST
     sysctls: tuple[Sysctl, ...] = ()  # those of namespaces it owns
     net: NetSpec = NetSpec()  # only without an infra
     # Lifecycle hooks, run by reconciler through the engine's exec. Hashed, because

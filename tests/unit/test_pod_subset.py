@@ -234,14 +234,22 @@ def test_run_as_non_root_against_the_image_user(
         assert problem is not None and refused in problem and "runAsNonRoot" in problem
 
 
-def test_seccomp_localhost_is_refused_with_the_reason() -> None:
+@pytest.mark.parametrize(
+    ("profile", "reason"),
+    [
+        ("{type: Localhost}", "type Localhost needs localhostProfile"),
+        ("{type: Localhost, localhostProfile: /etc/x.json}", "must be a relative path"),
+        ("{type: Localhost, localhostProfile: a/../../x.json}", "must not contain '..'"),
+        ("{type: RuntimeDefault, localhostProfile: x.json}", "goes only with type Localhost"),
+    ],
+)
+def test_a_localhost_profile_outside_the_profile_directory_is_refused(
+    profile: str, reason: str
+) -> None:
     (problem,) = errors(
-        pod(
-            "[{name: a, image: x}]",
-            spec="securityContext: {seccompProfile: {type: Localhost, localhostProfile: x.json}}",
-        )
+        pod("[{name: a, image: x}]", spec=f"securityContext: {{seccompProfile: {profile}}}")
     )
-    assert "spec.securityContext.seccompProfile: seccompProfile type Localhost" in problem
+    assert "spec.securityContext.seccompProfile" in problem and reason in problem
 
 
 # --- defaults keep existing hashes -------------------------------------------

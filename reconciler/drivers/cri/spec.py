@@ -23,6 +23,7 @@ from reconciler.core.spec import (
     DesiredInfra,
     DesiredMember,
     Feature,
+    MemberSpec,
     MountSpec,
     NetSpec,
     PortSpec,
@@ -184,6 +185,19 @@ def _mount(mount: MountSpec, volumes: str) -> pb.Mount:
     _lacking(Feature.MEMORY_VOLUME, f"the mount at {mount.target}")
 
 
+def _seccomp(spec: MemberSpec) -> pb.SecurityProfile:
+    if spec.seccomp is Seccomp.UNCONFINED:
+        return pb.SecurityProfile(profile_type=pb.SecurityProfile.Unconfined)
+    if spec.seccomp is Seccomp.LOCALHOST:
+        # containerd reads the file when it creates the container (kubelet's way).
+        if spec.seccomp_localhost is None:
+            raise UntranslatableSpec("a Localhost seccomp profile without its path")
+        return pb.SecurityProfile(
+            profile_type=pb.SecurityProfile.Localhost, localhost_ref=spec.seccomp_localhost.path
+        )
+    return pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault)
+
+
 def container_config(
     member: DesiredMember,
     attempt: int,
@@ -210,11 +224,7 @@ def container_config(
         readonly_rootfs=spec.read_only_root,
         supplemental_groups=list(spec.group_add),
         no_new_privs=spec.no_new_privileges,
-        seccomp=pb.SecurityProfile(
-            profile_type=pb.SecurityProfile.Unconfined
-            if spec.seccomp is Seccomp.UNCONFINED
-            else pb.SecurityProfile.RuntimeDefault
-        ),
+        seccomp=_seccomp(spec),
     )
     if spec.user.uid is not None:
         security.run_as_user.value = spec.user.uid

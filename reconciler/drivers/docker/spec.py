@@ -222,6 +222,12 @@ def _security(spec: MemberSpec, host: dict[str, Any]) -> None:
         security_opt.append("no-new-privileges")
     if spec.seccomp is Seccomp.UNCONFINED:
         security_opt.append("seccomp=unconfined")
+    elif spec.seccomp is Seccomp.LOCALHOST:
+        # The Engine API takes the profile's JSON itself, never a path (the docker CLI
+        # reads a --security-opt seccomp=FILE into this form too).
+        if spec.seccomp_localhost is None:
+            raise UntranslatableSpec("a Localhost seccomp profile without its content")
+        security_opt.append(f"seccomp={spec.seccomp_localhost.content}")
     if security_opt:
         host["SecurityOpt"] = security_opt
     if spec.group_add:
