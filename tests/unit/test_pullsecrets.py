@@ -339,7 +339,7 @@ def test_the_cri_request_carries_the_credentials_as_an_auth_config(tmp_path: Any
     client._images = cast(Any, Stub())
     assert client.pull_image("127.0.0.1:5000/x:1", None, GOOD) == "sha256:1"
     auth = sent[0].auth
-    assert (auth.username, auth.password, auth.server_address) == ("user", PASSWORD, GOOD.server)
+    assert (auth.username, auth.password, auth.server_address) == ("user", PASSWORD, "")
     client.pull_image("x:1")
     assert not sent[1].HasField("auth")
     client.close()

@@ -383,11 +383,9 @@ class CriClient:
         if sandbox_config is not None:
             request.sandbox_config.CopyFrom(sandbox_config)
         if auth is not None:
-            request.auth.CopyFrom(
-                pb.AuthConfig(
-                    username=auth.username, password=auth.password, server_address=auth.server
-                )
-            )
+            # No server_address, as kubelet sends none: containerd parses one as a URL and
+            # drops the credentials unless its host is the image's (a bare host:port fails).
+            request.auth.CopyFrom(pb.AuthConfig(username=auth.username, password=auth.password))
         try:
             with _engine(f"pull image {image}"):
                 response = self._images.PullImage(request, timeout=self.timeout * 10)
