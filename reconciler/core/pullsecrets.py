@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.core.models import Manifest
+from reconciler.core.redact import redact_url
 from reconciler.core.spec import DesiredMember, DesiredUnit, PullAuth
 from reconciler.core.values import LoadedValues, ValueStore
 from reconciler.core.values import Path as ValuesPath
@@ -124,7 +125,7 @@ def _auth(location: str, entry: Any) -> PullAuth | None:
             return None
     if not isinstance(username, str) or not isinstance(password, str):
         return None
-    return PullAuth(location, username, password)
+    return PullAuth(redact_url(location), username, password)  # a key may hold user:password@
 
 
 def _key(location: str) -> str:

@@ -146,6 +146,11 @@ def test_docker_hub_is_one_registry_by_any_of_its_names(key: str, image: str) ->
     assert servers("quay.io/team/app", {key: USER}) == []
 
 
+def test_a_key_is_shown_without_the_credentials_a_url_may_hold() -> None:
+    (auth,) = credentials("quay.io/a", ring({f"https://user:{PASSWORD}@quay.io": USER}))
+    assert auth.server == "https://quay.io" and auth.password == PASSWORD
+
+
 def test_the_credentials_of_an_entry_auth_wins_over_username_and_password() -> None:
     entry = {"auth": b64(f"user:{PASSWORD}"), "username": "ignored", "password": "ignored"}
     (auth,) = credentials("quay.io/a", ring({"quay.io": entry}))
