@@ -154,9 +154,10 @@ class _Projector:
         meta = self.manifest.metadata
         if path in _WHOLE:
             pairs = meta.labels if path == "metadata.labels" else meta.annotations
-            # Kubernetes' format: one key="value" per line, sorted, the value Go-quoted.
-            return "".join(
-                f"{k}={json.dumps(v, ensure_ascii=False)}\n" for k, v in sorted(pairs.items())
+            # Kubernetes' format (fieldpath.FormatMap): one key="value" per line, sorted, the
+            # value Go-quoted, no newline after the last.
+            return "\n".join(
+                f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(pairs.items())
             )
         if path in POD_FIELDS:
             self.out.errors.append(

@@ -180,8 +180,8 @@ def test_volumes_of_files_hold_what_kubelet_would_write(h: Harness) -> None:
 
     assert sh("cat /etc/config/conf/mode.txt /etc/mode.txt") == "prodprod"
     assert sh("cat /etc/creds/PASSWORD; stat -L -c %a /etc/creds/PASSWORD") == "s3cret400\n"
-    assert sh("cat /etc/info/labels") == 'app="files"\ntier="web"\n'
-    assert sh("cat /etc/info/annotations") == 'owner="team \\"core\\""\n'
+    assert sh("cat /etc/info/labels") == 'app="files"\ntier="web"'
+    assert sh("cat /etc/info/annotations") == 'owner="team \\"core\\""'
     assert sh("cat /etc/info/name /etc/info/mem") == "files32"
     assert (
         sh("cat /etc/all/MODE /etc/all/RAW /etc/all/pw /etc/all/ns") == "prod$(MODE)s3cretdefault"

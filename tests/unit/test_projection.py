@@ -63,7 +63,7 @@ def test_the_downward_api_in_kubernetes_line_format() -> None:
     )
     found = files(pod(f"[{{name: v, downwardAPI: {{items: {items}, defaultMode: 0440}}}}]"))
     assert found == {
-        "labels": ('a="1"\nb="2"\n', 0o440),
+        "labels": ('a="1"\nb="2"', 0o440),  # no newline at the end, as kubelet
         "a": ("1", 0o440),
         "mem": ("64", 0o440),
     }
