@@ -1,0 +1,134 @@
+"""Every example of tests/data/kube-docs (the documentation's Pods, docs/kube-docs.md),
+loaded and admitted as `apply -f DIR -R` would under the default (baseline) policy:
+which are refused and why, listed here, so that a regression or a silent acceptance
+shows. The containers themselves: tests/integration/test_kube_docs.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.admission import compile_and_admit
+from reconciler.core.compile import BuildConfig
+from reconciler.core.manifests import load_paths
+from reconciler.core.seccomp import SeccompProfiles
+from reconciler.core.values import Node
+from reconciler.drivers.docker.capabilities import DOCKER
+
+DOCS = Path(__file__).parents[1] / "data" / "kube-docs"
+NODE = Node(name="node-1", ip="10.0.0.5", cpu_millis=2000, memory_bytes=8 * 2**30)
+# The operator's profile directory, as the CLI reads it: seccomp-localhost names one.
+PROFILES = SeccompProfiles(
+    "/etc/reconciler/seccomp", (("profiles/audit.json", '{"defaultAction": "SCMP_ACT_LOG"}'),)
+)
+
+# Refused, each with (a part of) its reason: the field named and why.
+REFUSED = {
+    "apparmor-profile": "spec.securityContext.appArmorProfile: unknown field (not in the "
+    "supported Pod subset): AppArmor profiles are not supported",
+    "caps-added": "refused by policy baseline in pod.yaml: spec.containers[0].securityContext."
+    "capabilities.add[0]: capability NET_ADMIN is beyond the baseline set",
+    "cgroup-options": "spec.containers[0].securityContext.cgroupOptions: unknown field",
+    "cluster-trust-bundle": "spec.volumes[0].projected.sources[0]: serviceAccountToken and "
+    "clusterTrustBundle projections need a Kubernetes API server",
+    "emptydir-mode": "spec.volumes[0].emptyDir.mode: unknown field",
+    "env-file-key-ref": "spec.containers[0].env[0].valueFrom.fileKeyRef: unknown field",
+    "ephemeral-containers": "spec.ephemeralContainers: unknown field (not in the supported Pod "
+    "subset): ephemeral containers are added through the API",
+    "extended-resource": "unsupported resource 'example.com/dongle' (supported: cpu, memory, "
+    "ephemeral-storage)",
+    "image-volume": "spec.volumes[0].image: unknown field",
+    "persistent-volume-claim": "spec.volumes[0].persistentVolumeClaim: unknown field (not in the "
+    "supported Pod subset): needs a Kubernetes API server",
+    "pod-certificate": "spec.volumes[0].projected.sources[0].podCertificate: unknown field",
+    "pod-level-resources": "spec.resources: unknown field",
+    "resize-policy": "spec.containers[0].resizePolicy: unknown field (not in the supported Pod "
+    "subset): in-place resize is an API operation",
+    "restart-policy-rules": "spec.initContainers[1].restartPolicyRules: unknown field",
+    "service-account-token": "spec.volumes[0].projected.sources[0]: serviceAccountToken and "
+    "clusterTrustBundle projections need a Kubernetes API server",
+    "supplemental-groups-strict": "spec.securityContext.supplementalGroupsPolicy: unknown field "
+    "(not in the supported Pod subset): not supported: the image's groups are always merged",
+    "user-namespaces": "spec.hostUsers: unknown field (not in the supported Pod subset): user "
+    "namespaces are set per Docker daemon",
+}
+
+# Accepted with a warning naming each field only a cluster scheduler reads.
+WARNED = {
+    "init-container": ["spec.dnsPolicy"],
+    "scheduler-fields": [
+        "spec.nodeSelector",
+        "spec.affinity",
+        "spec.tolerations",
+        "spec.schedulingGates",
+        "spec.topologySpreadConstraints",
+    ],
+}
+
+
+def examples() -> list[Path]:
+    return sorted(p for p in DOCS.iterdir() if p.is_dir())
+
+
+def verdicts(example: Path) -> tuple[dict[str, str | None], list[str]]:
+    """Each unit of the example (by Pod name; the directory's name when it does not load)
+    with why it is refused (None: admitted), and the warnings of loading it."""
+    loaded = load_paths([str(example)], recursive=True)
+    warnings = [str(w) for w in loaded.warnings]
+    if loaded.errors:
+        return {example.name: " | ".join(str(e) for e in loaded.errors)}, warnings
+    # The default policy: baseline.
+    config = BuildConfig("docs", driver=DOCKER, node=NODE, seccomp=PROFILES)
+    want = compile_and_admit(loaded.manifests, config, values=loaded.values)
+    found: dict[str, str | None] = {u.key.name: None for u in want.units}
+    found |= {key.name: why for key, why in want.refused}
+    return found, warnings
+
+
+def test_which_documentation_pods_are_refused_and_why() -> None:
+    refused: dict[str, str] = {}
+    accepted: list[str] = []
+    for example in examples():
+        found, warnings = verdicts(example)
+        assert found, f"{example.name}: no unit"
+        for name, why in found.items():
+            if why is None:
+                accepted.append(name)
+            else:
+                refused[name if name in REFUSED else example.name] = why
+        fields = sorted(w.split(": ")[1] for w in warnings)
+        assert fields == sorted(WARNED.get(example.name, [])), (example.name, warnings)
+    table = "\n".join(f"  {name}: {why}" for name, why in sorted(refused.items()))
+    assert sorted(refused) == sorted(REFUSED), f"refused now:\n{table}"
+    for name, why in refused.items():
+        assert REFUSED[name] in why, f"{name} is refused for another reason: {why}"
+    # 54 directories (capabilities: one Pod of each kind), two-pods-one-file: two Pods.
+    assert len(accepted) == 56, sorted(accepted)
+
+
+def _silent(example: str, reason: str) -> object:
+    return pytest.param(example, marks=pytest.mark.xfail(strict=True, reason=reason), id=example)
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        _silent(
+            "apparmor-annotation",
+            "Kubernetes still honours the container.apparmor.security.beta.kubernetes.io/ "
+            "annotation (deprecated since 1.30): kubelet enforces the profile or rejects the "
+            "Pod; reconciler refuses appArmorProfile but accepts the annotation silently and "
+            "runs the container with Docker's default profile",
+        ),
+        _silent(
+            "oversized-request",
+            "a Pod requesting more memory (1000Gi) or CPU (100 cores) than the node has is "
+            "never scheduled (Pending: Insufficient memory, cpu); reconciler runs it, with a "
+            "memory reservation larger than the host",
+        ),
+    ],
+)
+def test_silently_accepted_with_another_meaning_is_refused(example: str) -> None:
+    found, _ = verdicts(DOCS / example)
+    assert all(why is not None for why in found.values()), "accepted"
