@@ -24,6 +24,7 @@ def this_host() -> Node:
         cpu_millis=(os.cpu_count() or 1) * 1000,
         memory_bytes=_memory_total(),
         storage_bytes=shutil.disk_usage("/").total,
+        measured=True,
     )
 
 

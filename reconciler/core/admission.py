@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from reconciler.core import labels as L
 from reconciler.core.compile import BuildConfig, Compiled, compile_units
 from reconciler.core.manifests import LoadedManifest
 from reconciler.core.models import Mode, Namespace, SandboxManifest
@@ -47,7 +48,7 @@ from reconciler.core.spec import (
     ports_overlap,
     published,
 )
-from reconciler.core.values import LoadedValues
+from reconciler.core.values import LoadedValues, Node
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,9 @@ def _static(candidate: Compiled, config: BuildConfig) -> _Verdict:
     lacking = lacks(unit, config.driver)
     if lacking is not None:
         return _Verdict(lacking)
+    oversized = exceeds(unit, config.node)
+    if oversized is not None:
+        return _Verdict(oversized)
     if isinstance(manifest, SandboxManifest):
         verdict = _capable(unit, config)
         if verdict.refusal is not None:
@@ -169,6 +173,40 @@ def _capable(unit: DesiredUnit, config: BuildConfig) -> _Verdict:
             "and joins (e.g. share: [network] with runsc), or run it standalone"
         )
     return _Verdict(notes=tuple(sharing_notes(runtime, runtimes, share, config.driver.profiles)))
+
+
+def exceeds(unit: DesiredUnit, node: Node) -> str | None:
+    """Why the unit's requests could never fit this host, as the scheduler computes a
+    pod's: the larger of its running containers' sum and any one init container's.
+    Kubernetes leaves such a pod Pending; here it is refused. Only against a host that
+    was measured (tests and tools compile against stand-ins)."""
+    if not node.measured:
+        return None
+    sidecars = [i for i in unit.init if i.spec.role == L.ROLE_SIDECAR]
+    running = [m.spec for m in (*unit.workloads, *sidecars)]
+    once = [m.spec for m in unit.init if m.spec.role != L.ROLE_SIDECAR]
+    too_much = []
+    for what, request, allocatable, show in (
+        ("cpu", lambda s: s.cpu_request or s.cpu_limit or 0, node.cpu_millis, _cores),
+        ("memory", lambda s: s.memory_request or s.memory_limit or 0, node.memory_bytes, _bytes),
+    ):
+        asked = max([sum(map(request, running)), *map(request, once)])
+        if asked > allocatable:
+            too_much.append(f"requests.{what} {show(asked)} over this host's {show(allocatable)}")
+    if not too_much:
+        return None
+    return (
+        f"{'; '.join(too_much)}: it could never run here (Kubernetes leaves such a pod "
+        "Pending: Insufficient resources)"
+    )
+
+
+def _cores(millis: int) -> str:
+    return f"{millis / 1000:g} cores"
+
+
+def _bytes(amount: int) -> str:
+    return f"{amount / 2**30:.1f}Gi"
 
 
 def lacks(unit: DesiredUnit, driver: DriverCapabilities) -> str | None:

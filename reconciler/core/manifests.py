@@ -626,6 +626,19 @@ def _pod_as_sandbox(
                 "ignored: only a cluster scheduler uses it",
             )
         )
+    apparmor = [
+        Problem(
+            positions.get(("metadata", "annotations", key), start),
+            f"metadata.annotations[{key}]",
+            "not supported by reconciler: AppArmor profiles (Kubernetes enforces this "
+            "annotation or rejects the Pod; Docker here would apply its default)",
+        )
+        for key in pod.metadata.annotations
+        if key.startswith(_APPARMOR)
+    ]
+    if apparmor:
+        result.errors.extend(apparmor)
+        return None
     if pod.status is not None:
         result.warnings.append(
             Problem(
@@ -641,6 +654,7 @@ def _pod_as_sandbox(
         return None
 
 
+_APPARMOR = "container.apparmor.security.beta.kubernetes.io/"
 _TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")
 
 

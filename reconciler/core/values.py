@@ -79,6 +79,7 @@ class Node:
     cpu_millis: int = 1000
     memory_bytes: int = 1 << 30
     storage_bytes: int = 1 << 34
+    measured: bool = False  # read from the host (cli/node.py), not these stand-ins
 
 
 LOCALHOST = Node()  # what tests and tools compile with; the CLI reads the host's (cli/node.py)

@@ -490,14 +490,6 @@ def test_no_seccomp_profile_is_unconfined(h: Harness) -> None:
     assert status(h, "seccomp-annotated", "app", "Seccomp") == "0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Kubernetes still honours the container.apparmor.security.beta.kubernetes.io/ "
-    "annotation (deprecated since 1.30, synced to appArmorProfile): kubelet enforces the "
-    "profile or rejects the Pod (on a host without AppArmor, as here, it rejects it). "
-    "reconciler refuses the appArmorProfile field but takes the annotation as a plain "
-    "annotation and runs the container with Docker's default",
-)
 def test_an_apparmor_annotation_is_not_silently_dropped(h: Harness) -> None:
     said = use(h, "apparmor-annotation", expect=1)  # security/hello-apparmor.yaml
     assert "apparmor" in said.lower()
@@ -534,13 +526,6 @@ UNLIMITED_V1 = "9223372036854771712"  # a cgroup v1 limit nobody set
 
 
 @V1
-@pytest.mark.xfail(
-    strict=True,
-    reason="kubelet gives a container without a CPU request the minimum cpu.shares (2), "
-    "and only a CPU request sets them; reconciler leaves Docker's default of 1024, so "
-    "a BestEffort or memory-only Burstable container weighs as much as one that "
-    "requested a whole core",
-)
 @pytest.mark.parametrize("example", ["qos-besteffort", "qos-burstable"])
 def test_no_cpu_request_is_the_minimum_cpu_weight(h: Harness, example: str) -> None:
     use(h, example)  # qos/qos-pod-3.yaml, qos-pod-2.yaml (the Pod is named as its directory)
@@ -548,25 +533,12 @@ def test_no_cpu_request_is_the_minimum_cpu_weight(h: Harness, example: str) -> N
 
 
 @V1
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API server defaults a request to the limit when only the limit is given "
-    "(redis-pod's limits.cpu 0.1 is a request of 100m: cpu.shares 102); reconciler "
-    "weighs such a container by Docker's default (1024)",
-)
 def test_a_cpu_limit_alone_is_also_the_request(h: Harness) -> None:  # config/redis-pod.yaml
     use(h, "configmap-config-file")
     assert cgroup(h, "cache", "cache", "cpu/cpu.shares") == ["102"]
 
 
 @V1
-@pytest.mark.xfail(
-    strict=True,
-    reason="on cgroup v1 kubelet sets no memory soft limit: a memory request only steers "
-    "the scheduler (and the eviction order); reconciler makes it Docker's "
-    "MemoryReservation, memory.soft_limit_in_bytes, which the kernel reclaims down to "
-    "under memory pressure",
-)
 def test_a_memory_request_sets_no_soft_limit(h: Harness) -> None:  # qos/qos-pod-2.yaml
     use(h, "qos-burstable")
     assert cgroup(h, "qos-burstable", "app", "memory/memory.soft_limit_in_bytes") == [UNLIMITED_V1]

@@ -165,6 +165,7 @@ def test_minimal_member_body() -> None:
             "Runtime": "runc",
             "NetworkMode": f"container:{INFRA_ID}",
             "IpcMode": f"container:{INFRA_ID}",
+            "CpuShares": 2,  # no request: a BestEffort container's weight, as under kubelet
         },
     }
 
@@ -233,7 +234,6 @@ def test_unset_optional_fields_are_left_out() -> None:
         "Binds",
         "NanoCpus",
         "Memory",
-        "CpuShares",
         "MemoryReservation",
         "Privileged",
         "ReadonlyRootfs",
@@ -254,7 +254,7 @@ def test_resources() -> None:
     assert host["NanoCpus"] == 1_500_000_000
     assert host["Memory"] == 256 * 2**20
     assert host["CpuShares"] == 102
-    assert host["MemoryReservation"] == 10**9
+    assert "MemoryReservation" not in host  # kubelet sets no soft limit for a request
 
 
 def test_security_context() -> None:
@@ -415,5 +415,6 @@ def test_container_kind_body() -> None:
             "RestartPolicy": {"Name": "no"},
             "Runtime": "runsc",
             "PortBindings": {"6379/tcp": [{"HostIp": "127.0.0.1", "HostPort": "6379"}]},
+            "CpuShares": 2,
         },
     }

@@ -234,8 +234,10 @@ def container_config(
     if spec.cpu_limit is not None:  # kubelet's milliCPUToQuota
         resources.cpu_period = CPU_PERIOD
         resources.cpu_quota = spec.cpu_limit * CPU_PERIOD // 1000
-    if spec.cpu_request is not None:  # kubelet's milliCPUToShares
-        resources.cpu_shares = max(2, spec.cpu_request * 1024 // 1000)
+    # kubelet's milliCPUToShares of the request (a limit alone is the request too, as the
+    # API server defaults it), else its minimum, 2 (a BestEffort container).
+    request = spec.cpu_request if spec.cpu_request is not None else spec.cpu_limit
+    resources.cpu_shares = max(2, request * 1024 // 1000) if request is not None else 2
     if spec.memory_limit is not None:
         resources.memory_limit_in_bytes = spec.memory_limit
     labels = dict(member.labels)

@@ -91,6 +91,9 @@ def user(spec: User) -> str:
     return str(spec.uid) if spec.gid is None else f"{spec.uid}:{spec.gid}"
 
 
+MIN_SHARES = 2  # kubelet's MinShares
+
+
 def cpu_shares(millicores: int) -> int:
     """A CPU request as cgroup v1 shares, as kubelet makes them (1 core = 1024, at least 2)."""
     return max(2, millicores * 1024 // 1000)
@@ -200,10 +203,11 @@ def _resources(spec: MemberSpec, host: dict[str, Any]) -> None:
         host["NanoCpus"] = spec.cpu_limit * 1_000_000
     if spec.memory_limit is not None:
         host["Memory"] = spec.memory_limit
-    if spec.cpu_request is not None:
-        host["CpuShares"] = cpu_shares(spec.cpu_request)
-    if spec.memory_request is not None:
-        host["MemoryReservation"] = spec.memory_request
+    # kubelet's weights: the request (the API server makes a limit alone the request
+    # too), else the minimum (a BestEffort container's). A memory request sets no soft
+    # limit under kubelet: it steers scheduling and eviction only, so none here either.
+    request = spec.cpu_request if spec.cpu_request is not None else spec.cpu_limit
+    host["CpuShares"] = cpu_shares(request) if request is not None else MIN_SHARES
     if spec.storage_limit is not None:
         host["StorageOpt"] = {"size": str(spec.storage_limit)}
 
