@@ -67,6 +67,15 @@ def _loop_options(command: Callable[..., None]) -> Callable[..., None]:
             "a unit using more is evicted (0: sizeLimit on disk not enforced).",
         ),
         click.option(
+            "--image-check",
+            default=300.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Seconds between pulls of the images of units annotated "
+            "reconciler.io/image-update: registry; a container on an older image than its "
+            "tag names is made again (0: never).",
+        ),
+        click.option(
             "--parallel",
             default=4,
             show_default=True,
@@ -97,6 +106,7 @@ class LoopFlags:
     backoff_initial: float
     backoff_max: float
     eviction_interval: float
+    image_check: float
     parallel: int
     log_format: str
     metrics_addr: str | None
@@ -128,6 +138,7 @@ class LoopFlags:
             resync=self.resync,
             backoff=BackoffPolicy(initial=self.backoff_initial, maximum=self.backoff_max),
             eviction_interval=self.eviction_interval,
+            image_check=self.image_check,
             parallel=self.parallel,
             allow_empty=self.allow_empty,
             limits=options.limits,

@@ -26,6 +26,7 @@ from reconciler.core.models import (
     ContainerManifest,
     ContainerPort,
     Kind,
+    Manifest,
     Mode,
     Namespace,
     PodSecurityContext,
@@ -150,7 +151,15 @@ def compile_units(
         ring, ring_errors = keyring(manifest, store)
         if ring:  # credentials for the engine's pulls only: never in the specs or labels
             unit = with_credentials(unit, ring)
-        errors = [*resolved.errors, *ring_errors, *seccomp_problems(manifest, config.seccomp)]
+        follow, follow_errors = _image_update(manifest)
+        if follow:
+            unit = _following(unit)
+        errors = [
+            *resolved.errors,
+            *ring_errors,
+            *follow_errors,
+            *seccomp_problems(manifest, config.seccomp),
+        ]
         problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in errors]
         if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
             problems.append(
@@ -166,6 +175,27 @@ def compile_units(
         )
         compiled.append(Compiled(unit, loaded.manifest, tuple(problems), notes))
     return tuple(compiled)
+
+
+IMAGE_UPDATE = "reconciler.io/image-update"
+
+
+def _image_update(manifest: Manifest) -> tuple[bool, list[tuple[ValuesPath, str]]]:
+    """Whether the unit asks the loop to follow its images' tags (``registry``)."""
+    asked = manifest.metadata.annotations.get(IMAGE_UPDATE)
+    if asked is None or asked == "registry":
+        return asked == "registry", []
+    where: ValuesPath = ("metadata", "annotations", IMAGE_UPDATE)
+    return False, [(where, f"{asked!r}: the one value is registry (follow the tag's image)")]
+
+
+def _following(unit: DesiredUnit) -> DesiredUnit:
+    def member(m: DesiredMember) -> DesiredMember:
+        return replace(m, follow_image=True)
+
+    return replace(
+        unit, init=tuple(map(member, unit.init)), workloads=tuple(map(member, unit.workloads))
+    )
 
 
 def _dotted(path: ValuesPath) -> str:

@@ -64,11 +64,12 @@ def plan_members(
     held: Mapping[ContainerId, str],
     unhealthy: Mapping[ContainerId, Unhealthy],
     in_place: bool,
+    outdated: Mapping[ContainerId, str] | None = None,
 ) -> MembersPlan:
     """Plan the members ``infra`` leaves of ``unit`` against it. ``held``: restarts in
     crash-loop backoff, ``unhealthy``: liveness or startup failures, by container;
     ``in_place``: a container can be started or restarted again (Docker)."""
-    return _MemberPlanner(unit, infra, held, unhealthy, in_place).plan()
+    return _MemberPlanner(unit, infra, held, unhealthy, in_place, outdated or {}).plan()
 
 
 class _MemberPlanner:
@@ -81,8 +82,10 @@ class _MemberPlanner:
         held: Mapping[ContainerId, str],
         unhealthy: Mapping[ContainerId, Unhealthy],
         in_place: bool,
+        outdated: Mapping[ContainerId, str],
     ) -> None:
         self.unit = unit
+        self.outdated = outdated  # on an older image than its tag names now
         self.members = infra.members
         self.infra = infra.current  # the infra they join (None: none, or one created here)
         self.fresh = infra.fresh  # it (re)starts in this plan
@@ -169,6 +172,8 @@ class _MemberPlanner:
             )
         elif not match:
             return "its spec changed"
+        if keep.id in self.outdated:
+            return f"its image moved: {self.outdated[keep.id]}"
         if keep.state is State.UNKNOWN:
             return f"it is {keep.state}"
         return None

@@ -86,6 +86,7 @@ class ObservedContainer:
     started_at: float | None = None
     # Host bindings of a running container: (host IP, host port, "tcp"/"udp").
     ports: tuple[tuple[str, int, str], ...] = ()
+    image_id: str = ""  # the image it runs (sha256:...), for reconciler.io/image-update
 
     @property
     def instance(self) -> str | None:

@@ -49,6 +49,9 @@ class PlanConfig:
     # Lift the evictions recorded (apply: run the unit again); else an evicted unit stays
     # stopped until its manifest changes (eviction.py).
     lift_evictions: bool = False
+    # Containers on an older image than their tag names now (the loop's image watch,
+    # reconciler.io/image-update), with what moved: they are made again.
+    outdated: Mapping[ContainerId, str] = field(default_factory=dict)
     # The driver's (runtimes.DriverCapabilities.in_place): whether a stopped container
     # starts again in place and members rejoin a restarted infra (Docker). Under CRI
     # neither: a restart is a new container (its next attempt), a dead pod is rebuilt.
@@ -69,6 +72,7 @@ class PlanConfig:
         unhealthy: Mapping[ContainerId, Unhealthy] | None = None,
         evict: Mapping[UnitKey, str] | None = None,
         lift_evictions: bool = False,
+        outdated: Mapping[ContainerId, str] | None = None,
     ) -> PlanConfig:
         """The one place a plan's configuration is made: the instance, the source that plans
         (the build's owner) and what the engine's containers can do, from the operator's
@@ -87,6 +91,7 @@ class PlanConfig:
             unhealthy=unhealthy or {},
             evict=evict or {},
             lift_evictions=lift_evictions,
+            outdated=outdated or {},
             in_place=build.driver.in_place,
         )
 
@@ -325,6 +330,7 @@ def _plan_containers(
         infra_plan,
         held=config.held,
         unhealthy=config.unhealthy,
+        outdated=config.outdated,
         in_place=config.in_place,
     )
     planned = UnitPlan(

@@ -233,6 +233,9 @@ class DesiredMember:
     # imagePullSecrets' credentials whose registry the image matches, tried in order
     # (kubelet's); () pulls as the engine would anyway. Never hashed, labeled or shown.
     pull_auth: tuple[PullAuth, ...] = field(default=(), repr=False)
+    # reconciler.io/image-update: registry: the loop follows the tag's image, and a
+    # container on an older one is made again (loop/imagewatch.py).
+    follow_image: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,14 @@ from reconciler.core.observed import (
 )
 from reconciler.core.ownership import Owner
 from reconciler.core.runtimes import DriverCapabilities
-from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredUnit, DesiredVolume, UnitKey
+from reconciler.core.spec import (
+    DesiredInfra,
+    DesiredMember,
+    DesiredUnit,
+    DesiredVolume,
+    PullAuth,
+    UnitKey,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +168,14 @@ class Watching(Protocol):
         ...
 
 
+class FollowsImages(Protocol):
+    """An engine that can say which image a tag names now (the loop's image watch)."""
+
+    def latest_image(self, image: str, auth: tuple[PullAuth, ...] = ()) -> str:
+        """Pull ``image`` now; the id of the image its tag names. Raises DriverError."""
+        ...
+
+
 class Tooling(Protocol):
     """What `get`, `logs`, `exec` and `version` read."""
 
@@ -205,7 +220,7 @@ class Tooling(Protocol):
         ...
 
 
-class Driver(Converging, Watching, Tooling, Protocol):
+class Driver(Converging, Watching, FollowsImages, Tooling, Protocol):
     """One container engine, for one reconciler instance: everything above."""
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.booking import Booking
 from reconciler.loop.desiredstate import DesiredState
 from reconciler.loop.evictions import INTERVAL, Evictions
+from reconciler.loop.imagewatch import ImageWatch
 from reconciler.loop.metrics import Health, LoopMetrics, stale_after
 from reconciler.loop.prober import Probed, Prober
 from reconciler.loop.restarts import RestartBook
@@ -104,6 +105,7 @@ class LoopSettings:
     # Seconds between measurements of the disk emptyDirs with a sizeLimit (evictions.py);
     # 0: none (a sizeLimit on disk is then not enforced).
     eviction_interval: float = INTERVAL
+    image_check: float = 0.0  # seconds between checks of followed images' tags; 0: none
 
 
 class Loop:
@@ -150,6 +152,12 @@ class Loop:
             units=lambda: self.desired.units,
             active=self.status.active,
             where=driver.volume_path,
+            ask=self.asks.add,
+        )
+        self.images = ImageWatch(
+            units=lambda: self.desired.units,
+            latest=driver.latest_image,
+            observe=driver.observe,
             ask=self.asks.add,
         )
         self.writer = StatusWriter(
@@ -210,6 +218,7 @@ class Loop:
             ("resync", self.settings.resync, self._resync),
             ("probes", self.settings.probe_tick, self.prober.tick),
             ("evictions", self.settings.eviction_interval, self.evictions.tick),
+            ("images", self.settings.image_check, self.images.tick),
         ]
         for name, period, tick in periodic:
             if period > 0:  # an eviction interval of 0 measures nothing
@@ -363,6 +372,7 @@ class Loop:
                 held=held,
                 unhealthy=unhealthy,
                 evict={key: evict} if evict is not None else None,
+                outdated=self.images.outdated(admitted.unit(key), observed.containers),
             )
 
         # Observe what the unit asks for even when refused: the runtimes it needs may come.

@@ -67,6 +67,7 @@ from reconciler.core.spec import (
     DesiredUnit,
     DesiredVolume,
     PortSpec,
+    PullAuth,
     UnitKey,
     ports_overlap,
 )
@@ -144,6 +145,7 @@ class Engine:
         self.calls: list[tuple[str, str]] = []  # (operation, docker name), in the order made
         self.exec_codes: dict[str, int] = {}  # a command's exit code, by its first word
         self.image_users: dict[str, str] = {}  # an image's user (facts); unset: "" (root)
+        self.image_ids: dict[str, str] = {}  # the image a tag names (latest_image)
         self.storage: str | None = None  # why a storage limit cannot be enforced (facts)
         self.pending: list[ContainerEvent] = []  # what events() reports next
         self._lock = threading.RLock()
@@ -324,8 +326,15 @@ class Engine:
                 labels[L.INFRA_ID] = infra_id
             extra = _Extra(joins=member.spec.joins, ports=_host(member.spec.ports))
             cid = self._new(name_of(member.labels), labels, member.spec.runtime, extra)
+            image_id = self.latest_image(member.spec.image)
+            self.containers[cid] = replace(self.containers[cid], image_id=image_id)
             self.start(cid)
             return cid
+
+    def latest_image(self, image: str, auth: tuple[PullAuth, ...] = ()) -> str:
+        """``image_ids[image]`` (a test moves a tag by setting it), else one of its own."""
+        del auth
+        return self.image_ids.get(image, f"sha256:{image}")
 
     def start(self, container_id: str) -> None:
         with self._lock:

@@ -14,9 +14,10 @@ from textwrap import dedent
 
 import pytest
 
+from reconciler.core import labels as L
 from reconciler.core.compile import BuildConfig
 from reconciler.core.models import Kind, Mode
-from reconciler.core.observed import Observation
+from reconciler.core.observed import Observation, ObservedContainer
 from reconciler.core.spec import DesiredUnit, UnitKey
 from reconciler.drivers.docker.capabilities import DOCKER
 from reconciler.loop import statuswriter
@@ -528,3 +529,44 @@ def test_a_volume_measured_in_part_is_said_once(
     said = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert len(said) == 2 and "CAP_DAC_READ_SEARCH" in said[0], "once per volume"
     assert loop.queue.keys == []  # type: ignore[attr-defined]
+
+
+def test_a_followed_image_whose_tag_moves_is_made_again_and_the_others_stay(
+    tmp_path: Path,
+) -> None:
+    engine = Engine(instance=INSTANCE)
+    loop = _made(tmp_path, engine, "web", "other")
+    web = tmp_path / "manifests" / "web.yaml"
+    web.write_text(
+        dedent(sandbox("web")).replace(
+            "metadata: {name: web}",
+            "metadata: {name: web, annotations: {reconciler.io/image-update: registry}}",
+        )
+    )
+    loop.source.scan(1.0)
+    loop._refresh_desired()
+    other = UnitKey(Kind.SANDBOX, "default", "other")
+    loop._pass(WEB)
+    loop._pass(other)
+
+    def of(unit: str, name: str) -> ObservedContainer:
+        (found,) = [
+            c
+            for c in engine.containers.values()
+            if c.labels.get(L.SANDBOX) == unit and c.container == name
+        ]
+        return found
+
+    first, bystander = of("web", "app"), of("other", "app")
+    loop.images.tick()  # notes what the tag names: nothing to do yet
+    loop._pass(WEB)
+    assert of("web", "app").id == first.id
+    queued = _Queued()
+    loop.queue = queued  # type: ignore[assignment]
+    engine.image_ids["busybox:1"] = "sha256:moved"
+    loop.images.tick()
+    assert queued.keys == [WEB]
+    loop._pass(WEB)
+    again = of("web", "app")
+    assert again.id != first.id and again.image_id == "sha256:moved"
+    assert of("other", "app").id == bystander.id, "not followed: left as it is"

@@ -28,7 +28,14 @@ from reconciler.core.observed import (
 )
 from reconciler.core.ownership import Owner
 from reconciler.core.runtimes import DriverCapabilities
-from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredUnit, DesiredVolume, UnitKey
+from reconciler.core.spec import (
+    DesiredInfra,
+    DesiredMember,
+    DesiredUnit,
+    DesiredVolume,
+    PullAuth,
+    UnitKey,
+)
 from reconciler.drivers.base import EngineInfo
 from reconciler.drivers.cri.actions import Actions
 from reconciler.drivers.cri.capabilities import CRI
@@ -96,6 +103,9 @@ class CriDriver:
 
     def address(self, container_id: str) -> str | None:
         return self._observer.address(container_id)
+
+    def latest_image(self, image: str, auth: tuple[PullAuth, ...] = ()) -> str:
+        return self._images.latest(image, auth)
 
     def runtimes(self) -> frozenset[str]:
         return self._observer.runtimes()

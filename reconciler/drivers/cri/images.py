@@ -50,6 +50,14 @@ class Images:
                 failures.append(f"with the credentials for {credentials.server}: {exc}")
         raise ImageUnavailable("with its imagePullSecrets: " + "; ".join(failures))
 
+    def latest(self, image: str, auth: tuple[PullAuth, ...] = ()) -> str:
+        """Pull ``image`` now and say which image its tag names."""
+        self._pull(image, None, auth)
+        found = self.cri.image_status(image)
+        if found is None:
+            raise ImageUnavailable(f"image {image} is gone right after its pull")
+        return str(found.id)
+
     def facts(self, wanted: FactsWanted, pull: bool) -> EngineFacts:
         """Each image's user (its uid, else its user name), pulled first when absent
         (not at every pass for ``Always``: creating pulls it then). The CRI runtime sizes

@@ -78,6 +78,7 @@ class Observer:
                     row.created_at / 1e9,
                     exit_code=codes.get(row.id),
                     ports=implicit_ports.get(row.pod_sandbox_id, ()) if state.alive else (),
+                    image_id=row.image_ref,
                 )
             )
         observed.extend(_orphans(pods, rows))

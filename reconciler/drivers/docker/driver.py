@@ -23,7 +23,14 @@ from reconciler.core.observed import (
 )
 from reconciler.core.ownership import Owner
 from reconciler.core.runtimes import DriverCapabilities
-from reconciler.core.spec import DesiredInfra, DesiredMember, DesiredUnit, DesiredVolume, UnitKey
+from reconciler.core.spec import (
+    DesiredInfra,
+    DesiredMember,
+    DesiredUnit,
+    DesiredVolume,
+    PullAuth,
+    UnitKey,
+)
 from reconciler.drivers.base import EngineInfo
 from reconciler.drivers.docker.actions import Actions
 from reconciler.drivers.docker.capabilities import DOCKER
@@ -81,6 +88,9 @@ class DockerDriver:
 
     def address(self, container_id: str) -> str | None:
         return self._observer.address(container_id)
+
+    def latest_image(self, image: str, auth: tuple[PullAuth, ...] = ()) -> str:
+        return self._images.latest(image, auth)
 
     @retried
     def runtimes(self) -> frozenset[str]:

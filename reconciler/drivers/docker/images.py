@@ -112,6 +112,17 @@ class Images:
             return str(exc)
         return None
 
+    def latest(self, image: str, auth: tuple[PullAuth, ...] = ()) -> str:
+        """Pull ``image`` now, whatever is present, and say which image its tag names."""
+        failures = []
+        for credentials in auth or (None,):
+            why = self._pull(image, credentials)
+            if why is None:
+                with calling(f"inspecting image {image}"):
+                    return str(self._engine.calls.inspect_image(image)["Id"])
+            failures.append(why)
+        raise ImageUnavailable(f"image {image} could not be pulled: " + "; ".join(failures))
+
     def present(self, image: str) -> bool:
         try:
             with calling(f"inspecting image {image}"):

@@ -229,6 +229,7 @@ def _row(row: dict[str, Any]) -> ObservedContainer:
         state=found,
         created=float(row.get("Created") or 0),
         exit_code=exit_code,
+        image_id=str(row.get("ImageID") or ""),
         ports=tuple(
             (p.get("IP") or "", int(p["PublicPort"]), p.get("Type") or "tcp")
             for p in row.get("Ports") or ()
