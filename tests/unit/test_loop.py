@@ -23,10 +23,12 @@ from reconciler.loop import statuswriter
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import Loop, LoopSettings
 from reconciler.loop.diskusage import Usage, usage
+from reconciler.loop.gate import RevisionGate, Verdict
 from reconciler.loop.metrics import Health, LoopMetrics
 from reconciler.loop.statefile import read_records, state_name
 from reconciler.loop.statusrecord import STATUS_VERSION, LoopStatus
 from reconciler.loop.statuswriter import STATUS_EVERY
+from reconciler.sources.directory import Change
 
 from .planning import INSTANCE, by_container, exited, sandbox, set_state
 from .simulator import Engine
@@ -40,7 +42,7 @@ def loop(tmp_path: Path) -> Loop:
     return _made(tmp_path, Engine(instance=INSTANCE), "web")
 
 
-def _made(tmp_path: Path, engine: Engine, *names: str) -> Loop:
+def _made(tmp_path: Path, engine: Engine, *names: str, gate: RevisionGate | None = None) -> Loop:
     root = tmp_path / "manifests"
     root.mkdir()
     for name in names:
@@ -53,7 +55,7 @@ def _made(tmp_path: Path, engine: Engine, *names: str) -> Loop:
         daemon=DAEMON,
         backoff=BackoffPolicy(initial=10.0, maximum=40.0),
     )
-    made = Loop(settings, engine)
+    made = Loop(settings, engine, gate=gate)
     made.source.scan(0.0)
     made._refresh_desired()
     return made
@@ -528,3 +530,35 @@ def test_a_volume_measured_in_part_is_said_once(
     said = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert len(said) == 2 and "CAP_DAC_READ_SEARCH" in said[0], "once per volume"
     assert loop.queue.keys == []  # type: ignore[attr-defined]
+
+
+def test_a_gated_revision_is_judged_by_what_the_passes_recorded(tmp_path: Path) -> None:
+    now, verdicts = [0.0], []
+    gate = RevisionGate(30.0, verdicts.append, min_ready=2.0, clock=lambda: now[0])
+    loop = _made(tmp_path, Engine(instance=INSTANCE), "web", gate=gate)
+    loop._changed(Change(frozenset({WEB}), revision="c1"))
+    assert gate.armed() == "c1"
+    loop._judge()
+    loop._pass(WEB)
+    loop._judge()
+    assert verdicts == [], "ready, not yet for min_ready"
+    now[0] += 2.0
+    loop._judge()
+    assert verdicts == [Verdict("c1", True, ("sandbox/web",))]
+
+
+def test_a_gated_revision_whose_unit_crash_loops_fails_at_once(tmp_path: Path) -> None:
+    verdicts: list[Verdict] = []
+    gate = RevisionGate(300.0, verdicts.append, clock=lambda: 0.0)
+    loop = _made(tmp_path, Engine(instance=INSTANCE), "web", gate=gate)
+    loop._changed(Change(frozenset({WEB}), revision="c1"))
+    loop._pass(WEB)
+    engine = _engine(loop)
+    for _ in range(2):  # restarted at once, then held
+        set_state(engine, "app", **exited(1))
+        _died(loop)
+        loop._pass(WEB)
+    loop._judge()
+    assert verdicts == [
+        Verdict("c1", False, ("sandbox/web",), ("sandbox/web: app: CrashLoopBackOff (exited 1)",))
+    ]
