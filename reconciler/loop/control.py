@@ -307,8 +307,10 @@ class Loop:
             self.asks.add(key)
 
     def _judge(self) -> None:
-        """The health gate looks at the status book (what the passes recorded)."""
-        if self.gate is not None and self.gate.check(self.status.units()):
+        """The health gate looks at the status book (what the passes recorded), while
+        it gates a revision (an idle loop copies no records)."""
+        gate = self.gate
+        if gate is not None and gate.armed() is not None and gate.check(self.status.units()):
             self.writer.soon()
 
     def _follow_events(self, opened: threading.Event) -> None:
