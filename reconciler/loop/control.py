@@ -301,7 +301,8 @@ class Loop:
         _say(change.warnings)
         compiled = self._refresh_desired()
         if self.gate is not None and change.revision is not None:
-            self.gate.arm(change.revision, compiled)  # as this thread compiled that revision
+            # As this thread compiled that revision; one found healthy before is not judged.
+            self.gate.arm(change.revision, compiled, judged=change.healthy)
         self.retries.clear(change.units)  # an edit or a new commit deserves a try now
         for key in change.units:
             self.asks.add(key)

@@ -76,11 +76,19 @@ class RevisionGate:
         self._offered: dict[UnitKey, DesiredUnit] | None = None  # the revision armed last
         self._healthy: dict[UnitKey, DesiredUnit] | None = None  # the last one judged healthy
 
-    def arm(self, revision: str, compiled: tuple[Compiled, ...]) -> frozenset[UnitKey]:
+    def arm(
+        self, revision: str, compiled: tuple[Compiled, ...], judged: bool = False
+    ) -> frozenset[UnitKey]:
         """The source handed the loop ``revision``, compiled as ``compiled``: gate the units
-        it changes (returned) from now on, instead of any revision armed before."""
+        it changes (returned) from now on, instead of any revision armed before. A revision
+        ``judged`` healthy before (resumed after a restart) is only what the next is
+        compared with."""
         units = units_of(compiled)
         with self._lock:
+            if judged:
+                self._offered = self._healthy = units
+                self._armed = None
+                return frozenset()
             keys = changed(units, self._healthy, self._offered)
             self._offered = units
             self._armed = _Armed(revision, units, keys, self._clock() + self.wait)

@@ -318,7 +318,7 @@ class GitSource:
         change = self._fetch_and_take()
         if resumed is None or change is None:
             return change or resumed
-        return Change(change.units | resumed.units, revision=change.revision)
+        return Change(change.units | resumed.units, revision=change.revision)  # judged anew
 
     def _fetch_and_take(self) -> Change | None:
         try:
@@ -353,7 +353,7 @@ class GitSource:
             self._revision = revision
         self.standing.resumed(commit, healthy)
         log.info("resuming from revision %s, applied by an earlier run", commit)
-        return Change(revision.keys, revision=None if commit == healthy else commit)
+        return Change(revision.keys, revision=commit, healthy=commit == healthy)
 
     def _read(self, commit: str) -> Revision:
         s = self.settings
@@ -445,8 +445,10 @@ class GitSource:
         back = False
         if not self.settings.rollback:
             then = "the loop keeps converging to it: no --rollback"
-        elif target is None or target == commit:
-            then = "no earlier healthy revision to roll back to"
+        elif target is None:
+            then = "no healthy revision before it to roll back to"
+        elif target == commit:
+            then = "it is the last healthy revision itself: nothing to roll back to"
         elif current != commit:
             then = "a newer commit was taken meanwhile"
         else:

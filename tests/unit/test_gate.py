@@ -178,6 +178,15 @@ def test_a_newer_revision_replaces_the_one_in_progress_and_keeps_gating_its_chan
     assert [v.revision for v in t.verdicts] == ["c1", "c1"], "c2 and c3 were never judged"
 
 
+def test_a_revision_resumed_healthy_is_not_judged_but_compared_with() -> None:
+    t = Harness()
+    resumed = compiled(sandbox("web"), sandbox("db"))
+    assert t.gate.arm("c1", resumed, judged=True) == frozenset()
+    assert t.gate.armed() is None and t.gate.check({}) is False
+    newer = compiled(sandbox("web", image="busybox:2"), sandbox("db"))
+    assert {k.name for k in t.gate.arm("c2", newer)} == {"web"}
+
+
 def test_a_revision_that_changes_nothing_is_healthy_at_once() -> None:
     t = Harness()
     revision = compiled(sandbox("web"))

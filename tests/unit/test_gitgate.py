@@ -143,7 +143,7 @@ def test_a_restart_remembers_the_healthy_and_the_rejected_commit(
     gated.src.poll()
     again = Gated(repo, tmp_path / "cache", rollback=True)
     change = again.src.poll()
-    assert change is not None and change.revision is None, "resumed at a healthy commit"
+    assert change is not None and (change.revision, change.healthy) == (good, True)
     sync = again.sync()
     assert sync["lastAppliedRevision"] == sync["lastHealthyRevision"] == good
     assert again.images() == {"web": "busybox:good"}, "the rejected commit is not taken again"
@@ -179,7 +179,7 @@ def test_a_first_revision_failing_has_nothing_to_roll_back_to(repo: Repo, tmp_pa
     gated.src.poll()
     gated.src.unhealthy(bad, ["sandbox/web"], ("sandbox/web: app: exited",), timed_out=False)
     assert gated.src.poll() is None and gated.images() == {"web": "busybox:bad"}
-    assert "no earlier healthy revision to roll back to" in (gated.src.last_error or "")
+    assert "no healthy revision before it to roll back to" in (gated.src.last_error or "")
 
 
 def test_refused_and_broken_commits_are_events_too(repo: Repo, tmp_path: Path) -> None:
