@@ -35,6 +35,7 @@ stops within seconds and leaves every container running, as kubelet does.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -207,7 +208,8 @@ class Loop:
             ("evictions", self.settings.eviction_interval, self.evictions.tick),
         ]
         if self.gate is not None:  # judges a revision by what the passes recorded
-            periodic.append(("gate", self.settings.probe_tick, self._judge))
+            judge = functools.partial(self.gate.tick, self.status.units, self.writer.soon)
+            periodic.append(("gate", self.settings.probe_tick, judge))
         for name, period, tick in periodic:
             if period > 0:  # an eviction interval of 0 measures nothing
                 _thread(name, self.triggers.every, period, tick)
@@ -306,13 +308,6 @@ class Loop:
         self.retries.clear(change.units)  # an edit or a new commit deserves a try now
         for key in change.units:
             self.asks.add(key)
-
-    def _judge(self) -> None:
-        """The health gate looks at the status book (what the passes recorded), while
-        it gates a revision (an idle loop copies no records)."""
-        gate = self.gate
-        if gate is not None and gate.armed() is not None and gate.check(self.status.units()):
-            self.writer.soon()
 
     def _follow_events(self, opened: threading.Event) -> None:
         self.triggers.follow(self.driver.events, self._queue_all, opened)

@@ -99,6 +99,15 @@ class RevisionGate:
         with self._lock:
             return self._armed.revision if self._armed is not None else None
 
+    def tick(
+        self, records: Callable[[], Mapping[str, UnitRecord]], reported: Callable[[], None]
+    ) -> None:
+        """The gate thread's round: ``check`` the status book's ``records()`` while a
+        revision is gated (an idle loop copies none), and ``reported()`` when it said
+        something (the status is then written)."""
+        if self.armed() is not None and self.check(records()):
+            reported()
+
     def check(self, records: Mapping[str, UnitRecord]) -> bool:
         """Judge the armed revision by ``records`` (the status book's, by ``str(key)``), if it
         can be judged now; whether anything was reported (a verdict, or progress)."""

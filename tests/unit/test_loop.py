@@ -536,14 +536,22 @@ def test_a_gated_revision_is_judged_by_what_the_passes_recorded(tmp_path: Path) 
     now, verdicts = [0.0], []
     gate = RevisionGate(30.0, verdicts.append, min_ready=2.0, clock=lambda: now[0])
     loop = _made(tmp_path, Engine(instance=INSTANCE), "web", gate=gate)
+    written: list[None] = []
+
+    def judge() -> None:  # the gate thread's round, as the loop starts it
+        gate.tick(loop.status.units, lambda: written.append(None))
+
     loop._changed(Change(frozenset({WEB}), revision="c1"))
     assert gate.armed() == "c1"
-    loop._judge()
+    judge()
     loop._pass(WEB)
-    loop._judge()
+    judge()
     assert verdicts == [], "ready, not yet for min_ready"
     now[0] += 2.0
-    loop._judge()
+    judge()
+    assert len(written) == 3, "progress twice, then the verdict: each written"
+    judge()
+    assert len(written) == 3, "judged: nothing more"
     assert verdicts == [Verdict("c1", True, ("sandbox/web",))]
 
 
@@ -558,7 +566,7 @@ def test_a_gated_revision_whose_unit_crash_loops_fails_at_once(tmp_path: Path) -
         set_state(engine, "app", **exited(1))
         _died(loop)
         loop._pass(WEB)
-    loop._judge()
+    gate.check(loop.status.units())
     assert verdicts == [
         Verdict("c1", False, ("sandbox/web",), ("sandbox/web: app: CrashLoopBackOff (exited 1)",))
     ]
