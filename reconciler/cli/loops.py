@@ -26,11 +26,13 @@ from reconciler.core.planner import PlanConfig
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import Loop, LoopSettings
 from reconciler.loop.evictions import INTERVAL as EVICTION_INTERVAL
+from reconciler.loop.gate import DEFAULT_MIN_READY, RevisionGate, Verdict
 from reconciler.loop.metrics import Health, LoopMetrics, MetricsServer, parse_addr, stale_after
 from reconciler.loop.statefile import InstanceLock, default_state_dir, state_name, write_record
 from reconciler.loop.statusrecord import LoopStatus
 from reconciler.sources.git import GitSettings, GitSource, PruneLimit, owner_for_git
 from reconciler.sources.gitmirror import Mirror, check_branch, clean_path
+from reconciler.sources.notify import Emit, EventNotifier, check_url
 from reconciler.sources.webhook import Webhook, parse_listen
 
 
@@ -247,6 +249,34 @@ def _served(addr: str | None, resync: float) -> Iterator[LoopMetrics | None]:
     help="Refuse a commit that would remove more units than this (a count, or a percentage "
     "of the units the applied commit defines), naming them.",
 )
+@click.option(
+    "--wait",
+    default=None,
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help="Health gate: a commit counts as applied once every unit it changes is Ready "
+    "(running, probes passing, no crash loop) within S seconds; a crash loop fails it at once.",
+)
+@click.option(
+    "--min-ready",
+    default=None,
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help=f"With --wait: how long a changed unit must stay Ready [default: {DEFAULT_MIN_READY:g}].",
+)
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="With --wait: a commit failing its health gate gives way to the last healthy one, "
+    "until a newer commit comes.",
+)
+@click.option(
+    "--notify",
+    default=None,
+    metavar="URL",
+    help="POST each sync event (applied, healthy, unhealthy, rolled back, refused, failed) "
+    "as JSON to URL.",
+)
 @click.option("--verify-commits", is_flag=True, help="Apply only commits signed by an allowed key.")
 @click.option(
     "--allowed-signers",
@@ -271,6 +301,8 @@ def sync(options: Options, /, **flags: Any) -> None:
     path or (with --verify-commits) no allowed signature changes nothing.
     The branch and path own the units they define: they prune only those,
     and a unit another source owns is reported, not taken (unless --adopt).
+    With --wait, a commit counts as applied once every unit it changes is
+    Ready; with --rollback, one that fails that goes back to the last healthy.
     SIGTERM or SIGINT stops it and leaves the containers running.
     """
     f = SyncFlags(**flags)
@@ -278,22 +310,64 @@ def sync(options: Options, /, **flags: Any) -> None:
     git = f.git(options)
     address = parse_listen(f.listen) if f.listen else None
     secret = _webhook_secret(f.webhook_secret_file)
-    owner = owner_for_git(git.url, git.branch, git.path)
-    source = _git_source(options, f.states, git, owner.source)
-    settings = f.settings(options, owner, source.mirror.current)
     try:
-        with InstanceLock(f.states, settings.state_name, settings.daemon, options.instance):
-            if f.once:
-                sys.exit(_sync_once(options, source, settings, f.parallel))
-            with _served(f.metrics_addr, f.resync) as metrics, engines.driver(options) as driver:
-                loop = Loop(settings, driver, source, metrics=metrics)
-                with _webhook(address, secret, source.trigger):
-                    _stop_on_signals(loop.stop)
-                    loop.run()
+        with _notifying(f.notify) as emit:
+            _sync(options, f, git, emit, address, secret)
     except ReconcilerError as exc:
         common.fail(str(exc))
     except OSError as exc:
         common.fail(f"state directory {f.states}: {exc}")
+
+
+def _sync(
+    options: Options,
+    f: SyncFlags,
+    git: GitSettings,
+    emit: Emit | None,
+    address: tuple[str, int] | None,
+    secret: bytes,
+) -> None:
+    """`sync` once, or its loop until stopped."""
+    owner = owner_for_git(git.url, git.branch, git.path)
+    source = _git_source(options, f.states, git, owner.source, emit)
+    settings = f.settings(options, owner, source.mirror.current)
+    with InstanceLock(f.states, settings.state_name, settings.daemon, options.instance):
+        if f.once:
+            code = _sync_once(options, source, settings, f.parallel)
+            raise SystemExit(code)
+        gate = _gate(source, git.wait, f.min_ready) if git.wait is not None else None
+        with _served(f.metrics_addr, f.resync) as metrics, engines.driver(options) as driver:
+            loop = Loop(settings, driver, source, metrics=metrics, gate=gate)
+            with _webhook(address, secret, source.trigger):
+                _stop_on_signals(loop.stop)
+                loop.run()
+
+
+def _gate(source: GitSource, wait: float, min_ready: float | None) -> RevisionGate:
+    """The health gate of `sync --wait`, its verdicts told to the source (which rolls back)."""
+
+    def judged(verdict: Verdict) -> None:
+        if verdict.healthy:
+            source.healthy(verdict.revision, verdict.units)
+        else:
+            source.unhealthy(verdict.revision, verdict.units, verdict.reasons, verdict.timed_out)
+
+    ready = DEFAULT_MIN_READY if min_ready is None else min_ready
+    return RevisionGate(wait, judged, source.progressing, min_ready=ready)
+
+
+@contextlib.contextmanager
+def _notifying(url: str | None) -> Iterator[Emit | None]:
+    """--notify: the events posted from a thread of their own while sync runs, and what is
+    queued still posted (for a few seconds) when it ends."""
+    if url is None:
+        yield None
+        return
+    notifier = EventNotifier(url).start()
+    try:
+        yield notifier.emit
+    finally:
+        notifier.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +385,10 @@ class SyncFlags(LoopFlags):
     allowed_signers: Path | None
     gnupg_home: Path | None
     max_prune: str | None
+    wait: float | None
+    min_ready: float | None
+    rollback: bool
+    notify: str | None
 
     def checked(self) -> None:
         LoopFlags.checked(self)
@@ -321,8 +399,14 @@ class SyncFlags(LoopFlags):
                 parse_listen(self.listen)
             if self.max_prune is not None:
                 PruneLimit.parse(self.max_prune)
+            if self.notify is not None:
+                check_url(self.notify)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
+        if self.wait is None and (self.rollback or self.min_ready is not None):
+            raise click.UsageError("--rollback and --min-ready need --wait")
+        if self.wait is not None and self.once:
+            raise click.UsageError("--wait needs the loop: it cannot be used with --once")
         if self.listen and self.webhook_secret_file is None:
             raise click.UsageError("--listen needs --webhook-secret-file")
         if self.verify_commits and self.allowed_signers is None and self.gnupg_home is None:
@@ -341,6 +425,8 @@ class SyncFlags(LoopFlags):
             limits=options.limits,
             max_prune=PruneLimit.parse(self.max_prune) if self.max_prune is not None else None,
             decrypt=options.decrypt,
+            wait=self.wait,
+            rollback=self.rollback,
         )
 
 
@@ -357,13 +443,17 @@ def _webhook_secret(path: Path | None) -> bytes:
     return secret
 
 
-def _git_source(options: Options, states: Path, settings: GitSettings, owner: str) -> GitSource:
-    """The branch to follow, through a mirror of its own under ``states``."""
+def _git_source(
+    options: Options, states: Path, settings: GitSettings, owner: str, emit: Emit | None
+) -> GitSource:
+    """The branch to follow, through a mirror of its own under ``states``; ``emit`` is told
+    its events (--notify)."""
     # A mirror per instance, daemon and source: two syncs never swap or clean
     # each other's trees (whose 'current' is the last commit good for its path).
     key = f"{state_name(options.instance, common.daemon(options))}\0{owner}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return GitSource(settings, Mirror(settings.url, settings.branch, states / "git" / digest))
+    mirror = Mirror(settings.url, settings.branch, states / "git" / digest)
+    return GitSource(settings, mirror, emit)
 
 
 @contextlib.contextmanager

@@ -119,16 +119,45 @@ def sync_text(sync: Mapping[str, Any]) -> str:
     def when(key: str) -> str:
         return f" ({sync[key]})" if sync.get(key) else ""
 
+    gated = isinstance(sync.get("health"), Mapping)
     lines = [
         f"sync: {sync.get('repository')} branch {sync.get('branch')} path {sync.get('path')}",
         f"  lastAppliedRevision:   {sync.get('lastAppliedRevision') or '-'}"
         + when("lastAppliedAt"),
-        f"  lastAttemptedRevision: {sync.get('lastAttemptedRevision') or '-'}"
-        + when("lastAttemptedAt"),
     ]
+    if gated or sync.get("lastHealthyRevision"):
+        lines.append(
+            f"  lastHealthyRevision:   {sync.get('lastHealthyRevision') or '-'}"
+            + when("lastHealthyAt")
+        )
+    lines.append(
+        f"  lastAttemptedRevision: {sync.get('lastAttemptedRevision') or '-'}"
+        + when("lastAttemptedAt")
+    )
+    lines += _gate_text(sync)
     if sync.get("lastError"):
         lines.append(f"  lastError: {sync['lastError']}")
     return "\n".join(lines)
+
+
+def _gate_text(sync: Mapping[str, Any]) -> list[str]:
+    """The health gate of the revision the loop converges to, and the last rollback."""
+    lines = []
+    health = sync.get("health")
+    if isinstance(health, Mapping):
+        units = [str(u) for u in health.get("units") or ()]
+        state = health.get("state")
+        head = f"  health: {health.get('revision')} {state} (since {health.get('since')})"
+        if units:
+            head += ": " + ("waiting for " if state == "Progressing" else "")
+        lines.append(head + "; ".join(units))
+    rollback = sync.get("lastRollback")
+    if isinstance(rollback, Mapping):
+        lines.append(
+            f"  lastRollback: from {rollback.get('from')} to {rollback.get('to')} "
+            f"({rollback.get('at')}): {rollback.get('reason')}"
+        )
+    return lines
 
 
 def dump(data: Any, fmt: str) -> str:

@@ -160,6 +160,8 @@ class Booking:
                     restarts=self._restarts.restarts(key, c.container),
                     ready=self._prober.ready(c.id),
                     waiting=held.get(c.id),
+                    started=self._prober.started(c.id),
+                    spec_hash=c.spec_hash,
                 )
                 for c in members
             },

@@ -35,6 +35,7 @@ stops within seconds and leaves every container running, as kubelet does.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -60,6 +61,7 @@ from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.booking import Booking
 from reconciler.loop.desiredstate import DesiredState
 from reconciler.loop.evictions import INTERVAL, Evictions
+from reconciler.loop.gate import RevisionGate
 from reconciler.loop.imagewatch import ImageWatch
 from reconciler.loop.metrics import Health, LoopMetrics, stale_after
 from reconciler.loop.prober import Probed, Prober
@@ -115,19 +117,15 @@ class Loop:
         driver: Driver,
         source: Source | None = None,
         metrics: LoopMetrics | None = None,
+        gate: RevisionGate | None = None,
     ) -> None:
         """``source`` is where desired state comes from; by default ``settings.directory``.
-        ``metrics``: Prometheus metrics and health (metrics.py), when served."""
+        ``metrics``: Prometheus metrics and health (metrics.py), when served; ``gate``:
+        judges each revision the source hands over by the status book (gate.py)."""
         self.settings = settings
+        self.gate = gate
         self.driver = driver
-        self.source: Source = source or DirectorySource(
-            settings.directory,
-            settings.recursive,
-            settings.settle,
-            settings.debounce_ms,
-            settings.limits,
-            settings.decrypt,
-        )
+        self.source: Source = source or _directory(settings)
         if metrics is None and Notifier.wanted():  # under systemd: its watchdog reads health
             metrics = LoopMetrics(Health(stale_after(settings.resync)))
         self.metrics = metrics
@@ -154,12 +152,8 @@ class Loop:
             where=driver.volume_path,
             ask=self.asks.add,
         )
-        self.images = ImageWatch(
-            units=lambda: self.desired.units,
-            latest=driver.latest_image,
-            observe=driver.observe,
-            ask=self.asks.add,
-        )
+        units = lambda: self.desired.units  # noqa: E731 -- read when they tick
+        self.images = ImageWatch(units, driver.latest_image, driver.observe, self.asks.add)
         self.writer = StatusWriter(
             instance=settings.build.instance,
             daemon=settings.daemon,
@@ -205,25 +199,25 @@ class Loop:
         # The events first: a container that dies after the first observation is then
         # heard of, and its unit's pass looks again instead of planning from that view.
         opened = threading.Event()
-        threading.Thread(
-            target=self._follow_events, args=(opened,), name="events", daemon=True
-        ).start()
+        _thread("events", self._follow_events, opened)
         opened.wait(EVENTS_FIRST)
         self._prime()
         if self.metrics is not None:
             self.metrics.health.beat()
         self.queue.start()
-        threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        _thread("watch", self._watch)
         periodic = [
             ("resync", self.settings.resync, self._resync),
             ("probes", self.settings.probe_tick, self.prober.tick),
             ("evictions", self.settings.eviction_interval, self.evictions.tick),
             ("images", self.settings.image_check, self.images.tick),
         ]
+        if self.gate is not None:  # judges a revision by what the passes recorded
+            judge = functools.partial(self.gate.tick, self.status.units, self.writer.soon)
+            periodic.append(("gate", self.settings.probe_tick, judge))
         for name, period, tick in periodic:
             if period > 0:  # an eviction interval of 0 measures nothing
-                every = self.triggers.every
-                threading.Thread(target=every, args=(period, tick), name=name, daemon=True).start()
+                _thread(name, self.triggers.every, period, tick)
         # Wake now and then: Python runs signal handlers only in this thread, and a
         # SIGTERM the kernel hands to another thread would otherwise wait until an
         # untimed wait ended, which is never (seen: a loop that ignored SIGTERM).
@@ -280,7 +274,8 @@ class Loop:
         if change.recheck_in is not None:
             self.triggers.later(change.recheck_in, self._rescan)
 
-    def _refresh_desired(self) -> None:
+    def _refresh_desired(self) -> tuple[Compiled, ...]:
+        """Compile and admit the source's units again: what it compiled."""
         compiled = self.source.compiled(self.settings.build)
         before, compiled_before = self.state.now()
         # The source hands back the same tuple while its files are unchanged; the
@@ -295,6 +290,7 @@ class Loop:
         # Say each problem once, while it lasts: a resync re-reads, it does not re-report.
         for line in sorted(self.state.news(_problems(self.source, desired))):
             log.error("%s", line)
+        return compiled
 
     def _all_keys(self) -> set[UnitKey]:
         return self.state.keys() | self.known.keys()
@@ -310,7 +306,10 @@ class Loop:
             self.writer.write()
             return
         _say(change.warnings)
-        self._refresh_desired()
+        compiled = self._refresh_desired()
+        if self.gate is not None and change.revision is not None:
+            # As this thread compiled that revision; one found healthy before is not judged.
+            self.gate.arm(change.revision, compiled, judged=change.healthy)
         self.retries.clear(change.units)  # an edit or a new commit deserves a try now
         for key in change.units:
             self.asks.add(key)
@@ -427,10 +426,21 @@ class _Asks:
         self._loop.queue.add(key, delay)
 
 
+def _directory(settings: LoopSettings) -> DirectorySource:
+    """`run`'s source: the watched directory of ``settings``."""
+    s = settings
+    return DirectorySource(s.directory, s.recursive, s.settle, s.debounce_ms, s.limits, s.decrypt)
+
+
+def _thread(name: str, target: Callable[..., None], *args: Any) -> None:
+    """Start one of the loop's threads (daemons: a stopped loop leaves none behind)."""
+    threading.Thread(target=target, args=args, name=name, daemon=True).start()
+
+
 def _notifier(metrics: LoopMetrics | None, stop: threading.Event) -> Notifier | None:
     """Under systemd (Type=notify): READY=1, WATCHDOG=1 and STOPPING=1 (sdnotify.py),
     for every command built on this loop."""
-    if metrics is None or not Notifier.wanted():  # Loop.__init__ made metrics if wanted
+    if metrics is None or not Notifier.wanted():  # Loop() made metrics if wanted
         return None
     return Notifier(metrics.health, stop).start()
 

@@ -25,7 +25,14 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    make_wsgi_app,
+)
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
     from reconciler.core.spec import UnitKey
 
 DEFAULT_ADDR = "127.0.0.1"
+STATES = ("progressing", "healthy", "unhealthy")  # of a health gate (sync --wait)
 _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -164,6 +172,28 @@ class LoopMetrics:
         self.sync_failing = Gauge(
             "reconciler_sync_failing", "1 while the last fetch or commit failed.", registry=r
         )
+        # sync --wait only:
+        self.sync_healthy = Gauge(
+            "reconciler_sync_last_healthy_timestamp_seconds",
+            "When sync --wait last found a revision healthy (unix time).",
+            registry=r,
+        )
+        self.sync_health = Gauge(
+            "reconciler_sync_health",
+            "1 for the state of the health gate of the revision sync --wait converges to.",
+            ["state"],
+            registry=r,
+        )
+        self.sync_unhealthy_units = Gauge(
+            "reconciler_sync_unhealthy_units",
+            "Units failing the health gate of that revision.",
+            registry=r,
+        )
+        self.sync_rollback = Gauge(
+            "reconciler_sync_last_rollback_timestamp_seconds",
+            "When sync --rollback last went back to the last healthy revision (unix time).",
+            registry=r,
+        )
         for state in ("desired", "converged", "failed"):
             self.units.labels(state).set(0)
 
@@ -179,16 +209,28 @@ class LoopMetrics:
                 "branch": str(sync.get("branch") or ""),
                 "path": str(sync.get("path") or ""),
                 "revision": str(sync.get("lastAppliedRevision") or ""),
+                "healthy_revision": str(sync.get("lastHealthyRevision") or ""),
+                "attempted_revision": str(sync.get("lastAttemptedRevision") or ""),
             }
         )
-        for gauge, key in (
-            (self.sync_success, "lastAppliedAt"),
-            (self.sync_fetch, "lastFetchAt"),
+        rollback = sync.get("lastRollback")
+        for gauge, stamp in (
+            (self.sync_success, sync.get("lastAppliedAt")),
+            (self.sync_fetch, sync.get("lastFetchAt")),
+            (self.sync_healthy, sync.get("lastHealthyAt")),
+            (self.sync_rollback, rollback.get("at") if isinstance(rollback, dict) else None),
         ):
-            stamp = _epoch(sync.get(key))
-            if stamp is not None:
-                gauge.set(stamp)
+            seconds = _epoch(stamp)
+            if seconds is not None:
+                gauge.set(seconds)
         self.sync_failing.set(1 if sync.get("lastError") else 0)
+        health = sync.get("health")
+        if isinstance(health, dict) and str(health.get("state")).lower() in STATES:
+            state = str(health["state"]).lower()
+            for each in STATES:
+                self.sync_health.labels(each).set(1 if each == state else 0)
+            failing = len(health.get("units") or ()) if state == "unhealthy" else 0
+            self.sync_unhealthy_units.set(failing)
 
     def pass_done(self, seconds: float, outcome: Result) -> None:
         self.pass_seconds.observe(seconds)

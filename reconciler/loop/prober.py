@@ -8,7 +8,8 @@ Kubernetes semantics, per container run (probes.py has the arithmetic):
 
 - until a startup probe has succeeded, the other probes of the container wait;
 - a readiness verdict is kept for status (``ready``), and a change of it
-  queues the unit (``on_change``), so status follows;
+  queues the unit (``on_change``), so status follows; so does a startup
+  probe's first success (``started``);
 - a liveness or startup probe that failed ``failureThreshold`` times marks the
   container unhealthy (``unhealthy``, the planner's input) and queues the unit:
   the planner restarts or stops it, and the loop calls ``restarted``;
@@ -147,6 +148,15 @@ class Prober:
         with self._lock:
             return self._ready.get(cid)
 
+    def started(self, cid: ContainerId) -> bool | None:
+        """Whether a container's startup probe has passed; None when it has none."""
+        with self._lock:
+            target = self._probed.get(cid)
+            if target is None or target.startup is None:
+                return None
+            state = self._states.get((cid, "startup"))
+            return state is not None and state.ready
+
     def watching(self) -> list[Probed]:
         with self._lock:
             return list(self._probed.values())
@@ -193,8 +203,12 @@ class Prober:
         with self._lock:
             if cid not in self._probed:
                 return  # forgotten meanwhile (restarted or gone)
+            before = self._states.get((cid, kind))
             self._states[(cid, kind)] = state
-            if kind == "readiness":
+            if kind == "startup" and state.ready:
+                # Started: the other probes begin, and status (a health gate) follows.
+                changed = before is None or not before.ready
+            elif kind == "readiness":
                 changed = self._ready.get(cid) != state.ready
                 self._ready[cid] = state.ready
             elif state.failed and cid not in self._unhealthy:

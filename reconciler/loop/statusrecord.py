@@ -43,8 +43,13 @@ class ContainerRecord:
     restarts: int = 0  # how often the loop restarted it
     ready: bool | None = None  # its readiness probe's last verdict; None: not probed
     waiting: str | None = None  # why its restart is held back (CrashLoopBackOff)
+    started: bool | None = None  # its startup probe has passed; None: it has none (or unknown)
+    spec_hash: str | None = None  # its spec-hash label: the spec it runs
 
     def to_json(self) -> dict[str, Any]:
+        # The fields a health gate added are left out when unknown: an older file
+        # writes back as it was.
+        more = {"started": self.started, "specHash": self.spec_hash}
         return {
             "id": self.id,
             "state": self.state,
@@ -52,7 +57,7 @@ class ContainerRecord:
             "restarts": self.restarts,
             "ready": self.ready,
             "waiting": self.waiting,
-        }
+        } | {key: value for key, value in more.items() if value is not None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ContainerRecord:
@@ -63,6 +68,8 @@ class ContainerRecord:
             restarts=_int_or_none(data.get("restarts")) or 0,
             ready=data.get("ready") if isinstance(data.get("ready"), bool) else None,
             waiting=_str_or_none(data.get("waiting")),
+            started=data.get("started") if isinstance(data.get("started"), bool) else None,
+            spec_hash=_str_or_none(data.get("specHash")),
         )
 
 

@@ -85,6 +85,8 @@ class Change:
     units: frozenset[UnitKey]
     recheck_in: float | None = None
     warnings: tuple[Problem, ...] = ()  # of the files read anew (said once per change)
+    revision: str | None = None  # the commit a git source hands over: a health gate judges it
+    healthy: bool = False  # that commit was found healthy before (a restart resumed it)
 
 
 class Source(Protocol):

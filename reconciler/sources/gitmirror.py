@@ -10,6 +10,10 @@ helpers and known_hosts work as they do for git) and writes under ``cache``:
     current -> checkouts/<c>   the last good commit, swapped by renaming a new
                                symlink over the old one (readers never see a gap)
 
+and, in the bare repository, ``refs/health/healthy`` (the last commit the health
+gate found healthy: a rollback's target, kept from garbage collection and
+force-pushes) and ``refs/health/rejected`` (the last commit rolled back from).
+
 A fetch takes the branch with ``+`` (force-pushes and rewritten history are
 followed). Every failure raises ``GitError`` with git's own words, scrubbed of
 credentials; nothing here ever answers "no files" for "could not read".
@@ -161,6 +165,21 @@ class Mirror:
             if why.startswith("git verify-commit exited"):
                 why = "no signature"
             raise GitError(f"commit {commit} is not signed by an allowed key: {why}") from None
+
+    def mark(self, name: str, commit: str) -> None:
+        """Point ``refs/health/<name>`` at ``commit`` (which keeps its objects)."""
+        if not _COMMIT.match(commit) or not name.isalpha():
+            raise GitError(f"cannot mark {commit!r} as {name!r}")
+        self._git("update-ref", f"refs/health/{name}", commit)
+
+    def marked(self, name: str) -> str | None:
+        """The commit ``refs/health/<name>`` names, if any."""
+        try:
+            commit = self._git("rev-parse", "--verify", "--quiet", f"refs/health/{name}^{{commit}}")
+        except GitError:
+            return None
+        commit = commit.strip()
+        return commit if _COMMIT.match(commit) else None
 
     # -- trees -------------------------------------------------------------------
 

@@ -275,3 +275,21 @@ def test_validate_needs_neither_a_daemon_nor_the_docker_sdk(tmp_path: Path) -> N
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--rollback"], "--rollback and --min-ready need --wait"),
+        (["--min-ready", "1"], "--rollback and --min-ready need --wait"),
+        (["--wait", "30", "--once"], "--wait needs the loop"),
+        (["--notify", "ftp://example.com/"], "give an http:// or https:// URL"),
+    ],
+)
+def test_the_health_gate_and_notify_options_are_checked_before_anything_runs(
+    driver: FakeDriver, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    done = invoke("sync", "--repo", "file:///nowhere", "--state-dir", str(tmp_path), *flags)
+    assert done.exit_code == 2, done.output
+    assert message in done.output
+    assert driver.calls == []

@@ -24,10 +24,12 @@ from reconciler.loop import statuswriter
 from reconciler.loop.backoff import BackoffPolicy
 from reconciler.loop.control import Loop, LoopSettings
 from reconciler.loop.diskusage import Usage, usage
+from reconciler.loop.gate import RevisionGate, Verdict
 from reconciler.loop.metrics import Health, LoopMetrics
 from reconciler.loop.statefile import read_records, state_name
 from reconciler.loop.statusrecord import STATUS_VERSION, LoopStatus
 from reconciler.loop.statuswriter import STATUS_EVERY
+from reconciler.sources.directory import Change
 
 from .planning import INSTANCE, by_container, exited, sandbox, set_state
 from .simulator import Engine
@@ -41,7 +43,7 @@ def loop(tmp_path: Path) -> Loop:
     return _made(tmp_path, Engine(instance=INSTANCE), "web")
 
 
-def _made(tmp_path: Path, engine: Engine, *names: str) -> Loop:
+def _made(tmp_path: Path, engine: Engine, *names: str, gate: RevisionGate | None = None) -> Loop:
     root = tmp_path / "manifests"
     root.mkdir()
     for name in names:
@@ -54,7 +56,7 @@ def _made(tmp_path: Path, engine: Engine, *names: str) -> Loop:
         daemon=DAEMON,
         backoff=BackoffPolicy(initial=10.0, maximum=40.0),
     )
-    made = Loop(settings, engine)
+    made = Loop(settings, engine, gate=gate)
     made.source.scan(0.0)
     made._refresh_desired()
     return made
@@ -570,3 +572,43 @@ def test_a_followed_image_whose_tag_moves_is_made_again_and_the_others_stay(
     again = of("web", "app")
     assert again.id != first.id and again.image_id == "sha256:moved"
     assert of("other", "app").id == bystander.id, "not followed: left as it is"
+
+
+def test_a_gated_revision_is_judged_by_what_the_passes_recorded(tmp_path: Path) -> None:
+    now, verdicts = [0.0], []
+    gate = RevisionGate(30.0, verdicts.append, min_ready=2.0, clock=lambda: now[0])
+    loop = _made(tmp_path, Engine(instance=INSTANCE), "web", gate=gate)
+    written: list[None] = []
+
+    def judge() -> None:  # the gate thread's round, as the loop starts it
+        gate.tick(loop.status.units, lambda: written.append(None))
+
+    loop._changed(Change(frozenset({WEB}), revision="c1"))
+    assert gate.armed() == "c1"
+    judge()
+    loop._pass(WEB)
+    judge()
+    assert verdicts == [], "ready, not yet for min_ready"
+    now[0] += 2.0
+    judge()
+    assert len(written) == 3, "progress twice, then the verdict: each written"
+    judge()
+    assert len(written) == 3, "judged: nothing more"
+    assert verdicts == [Verdict("c1", True, ("sandbox/web",))]
+
+
+def test_a_gated_revision_whose_unit_crash_loops_fails_at_once(tmp_path: Path) -> None:
+    verdicts: list[Verdict] = []
+    gate = RevisionGate(300.0, verdicts.append, clock=lambda: 0.0)
+    loop = _made(tmp_path, Engine(instance=INSTANCE), "web", gate=gate)
+    loop._changed(Change(frozenset({WEB}), revision="c1"))
+    loop._pass(WEB)
+    engine = _engine(loop)
+    for _ in range(2):  # restarted at once, then held
+        set_state(engine, "app", **exited(1))
+        _died(loop)
+        loop._pass(WEB)
+    gate.check(loop.status.units())
+    assert verdicts == [
+        Verdict("c1", False, ("sandbox/web",), ("sandbox/web: app: CrashLoopBackOff (exited 1)",))
+    ]

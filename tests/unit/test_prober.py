@@ -119,6 +119,23 @@ def test_until_the_startup_probe_succeeds_the_others_wait() -> None:
     assert [kind for _, kind, _ in script.ran][2:] == ["liveness", "readiness"]
 
 
+def test_a_startup_probe_that_passes_is_said_once_and_its_verdict_kept() -> None:
+    """Status follows the first success (a health gate waits for it); nothing after."""
+    script = Script(startup=[False, True])
+    engine, want, prober, clock, changed = _setup(f", startupProbe: {EXEC}", script)
+    _watch(prober, engine, want)
+    app, sidecar = by_container(engine, "app"), by_container(engine, "sidecar")
+    assert (prober.started(app.id), prober.started(sidecar.id)) == (False, None)
+    prober.tick()
+    assert prober.started(app.id) is False and changed == [], "one failure: not yet a verdict"
+    clock.now += 10
+    prober.tick()
+    assert prober.started(app.id) is True and changed == [WEB]
+    clock.now += 10
+    prober.tick()
+    assert changed == [WEB] and len(script.ran) == 2, "started: the startup probe is done"
+
+
 def test_a_probe_that_could_not_run_records_nothing() -> None:
     script = Script(readiness=[None, True])
     engine, want, prober, _, changed = _setup(f", readinessProbe: {EXEC}", script)
