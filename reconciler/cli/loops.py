@@ -32,7 +32,7 @@ from reconciler.loop.statefile import InstanceLock, default_state_dir, state_nam
 from reconciler.loop.statusrecord import LoopStatus
 from reconciler.sources.git import GitSettings, GitSource, PruneLimit, owner_for_git
 from reconciler.sources.gitmirror import Mirror, check_branch, clean_path
-from reconciler.sources.notify import Emit, EventNotifier, check_url
+from reconciler.sources.notify import Emit, Event, EventNotifier, check_url
 from reconciler.sources.webhook import Webhook, parse_listen
 
 
@@ -338,9 +338,23 @@ def _sync(
         gate = _gate(source, git.wait, f.min_ready) if git.wait is not None else None
         with _served(f.metrics_addr, f.resync) as metrics, engines.driver(options) as driver:
             loop = Loop(settings, driver, source, metrics=metrics, gate=gate)
+            if emit is not None:
+                loop.images.on_moved = _image_moved(emit, source, owner.source)
             with _webhook(address, secret, source.trigger):
                 _stop_on_signals(loop.stop)
                 loop.run()
+
+
+def _image_moved(
+    emit: Emit, source: GitSource, owner: str
+) -> Callable[[str, str, tuple[str, ...]], None]:
+    """The image watch's news, as a sync event (--notify)."""
+
+    def moved(image: str, now: str, units: tuple[str, ...]) -> None:
+        revision = source.revision.commit if source.revision is not None else None
+        emit(Event("image-updated", revision, owner, units, f"{image} now names {now}"))
+
+    return moved
 
 
 def _gate(source: GitSource, wait: float, min_ready: float | None) -> RevisionGate:

@@ -38,6 +38,8 @@ class ImageWatch:
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}  # image reference → the id its tag names
         self._failing: set[str] = set()
+        # Told when a followed tag names another image: (image, its id, the units).
+        self.on_moved: Callable[[str, str, tuple[str, ...]], None] | None = None
 
     def tick(self) -> None:
         """Pull every followed image once; queue the units with a container on another."""
@@ -59,6 +61,13 @@ class ImageWatch:
                 before, self._names[image] = self._names.get(image), found
             if before is not None and before != found:
                 log.info("image update: %s now names %s", image, found[:19])
+                if self.on_moved is not None:
+                    units = tuple(
+                        str(u.key)
+                        for u in followed
+                        if any(m.spec.image == image for m in u.members)
+                    )
+                    self.on_moved(image, found, units)
         try:
             observed = self._observe()
         except DriverError as exc:

@@ -39,6 +39,7 @@ EVENTS = (
     "rolled-back",  # the sync went back to the last healthy revision
     "prune-refused",  # --max-prune refused it
     "revision-failed",  # it could not be read (a broken file, a missing path, a signature)
+    "image-updated",  # a followed tag names another image: its units are made again
 )
 QUEUE_SIZE = 256
 TRIES = 4

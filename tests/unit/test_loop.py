@@ -566,8 +566,11 @@ def test_a_followed_image_whose_tag_moves_is_made_again_and_the_others_stay(
     queued = _Queued()
     loop.queue = queued  # type: ignore[assignment]
     engine.image_ids["busybox:1"] = "sha256:moved"
+    told: list[tuple[str, str, tuple[str, ...]]] = []
+    loop.images.on_moved = lambda *news: told.append(news)  # sync's --notify
     loop.images.tick()
     assert queued.keys == [WEB]
+    assert told == [("busybox:1", "sha256:moved", (str(WEB),))]
     loop._pass(WEB)
     again = of("web", "app")
     assert again.id != first.id and again.image_id == "sha256:moved"
