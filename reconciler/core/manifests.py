@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from reconciler.core import kubefields
 from reconciler.core.errors import Location, ManifestError, Problem
 from reconciler.core.models import (
-    UNSUPPORTED_FIELDS,
     ConfigMapManifest,
     ContainerManifest,
     Kind,
@@ -63,6 +63,14 @@ _VALUES: dict[tuple[str, str], type[ConfigMapManifest | SecretManifest]] = {
     ("v1", "Secret"): SecretManifest,
 }
 _SUPPORTED = ", ".join(f"{api}/{kind}" for api, kind in [*_KINDS, *_VALUES])
+# The Kubernetes object at the root of each kind, for the fields it names (kubefields).
+_ROOTS: dict[type[BaseModel], str] = {
+    PodManifest: "Pod",
+    ConfigMapManifest: "ConfigMap",
+    SecretManifest: "Secret",
+    SandboxManifest: "Sandbox",
+    ContainerManifest: "ContainerUnit",
+}
 
 Path_ = tuple[str | int, ...]
 
@@ -499,11 +507,12 @@ M = TypeVar("M", bound=BaseModel)
 def validate(
     model: type[M], parsed: Parsed, unknown: str = "unknown field"
 ) -> tuple[M | None, list[Problem]]:
-    """Validate a parsed document; every problem names its line and field."""
+    """Validate a parsed document; every problem names its line and field (a field a
+    manifest's Kubernetes object has, but its model lacks, is refused saying why)."""
     try:
         return model.model_validate(parsed.data), []
     except ValidationError as exc:
-        return None, _problems(exc, parsed, unknown)
+        return None, _problems(exc, parsed, _ROOTS.get(model), unknown)
 
 
 def _load_document(
@@ -574,17 +583,12 @@ def _load_unit(parsed: Parsed, result: LoadResult) -> SandboxManifest | Containe
     if model is None:
         result.errors.append(_unsupported(parsed))
         return None
-    unknown = (
-        "unknown field (not in the supported Pod subset)"
-        if model is PodManifest
-        else "unknown field"
-    )
-    manifest, problems = validate(model, parsed, unknown)
+    manifest, problems = validate(model, parsed)
     if manifest is None:
         result.errors.extend(problems)
         return None
     if isinstance(manifest, PodManifest):
-        manifest = _pod_as_sandbox(manifest, parsed, unknown, result)
+        manifest = _pod_as_sandbox(manifest, parsed, result)
         if manifest is None:
             return None
     assert isinstance(manifest, SandboxManifest | ContainerManifest)
@@ -612,9 +616,7 @@ def _unsupported(parsed: Parsed) -> Problem:
     )
 
 
-def _pod_as_sandbox(
-    pod: PodManifest, parsed: Parsed, unknown: str, result: LoadResult
-) -> SandboxManifest | None:
+def _pod_as_sandbox(pod: PodManifest, parsed: Parsed, result: LoadResult) -> SandboxManifest | None:
     """The Sandbox a Pod means, warning of the fields only a cluster reads; None when it
     cannot be one (the problems are in ``result``)."""
     positions, start = parsed.positions, parsed.start
@@ -650,7 +652,7 @@ def _pod_as_sandbox(
     try:
         return pod.to_sandbox()
     except ValidationError as exc:
-        result.errors.extend(_problems(exc, parsed, unknown))
+        result.errors.extend(_problems(exc, parsed, "Pod"))
         return None
 
 
@@ -759,7 +761,9 @@ def _at(parsed: Parsed, path: Path_) -> Location:
     return parsed.start
 
 
-def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Problem]:
+def _problems(
+    exc: ValidationError, parsed: Parsed, root: str | None, unknown: str = "unknown field"
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Path_] = set()
     for error in exc.errors():
@@ -772,7 +776,7 @@ def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Proble
             if loc[:end] in parsed.positions:
                 where = parsed.positions[loc[:end]]
                 break
-        problems.append(Problem(where, _dotted(loc), _message(error, unknown)))
+        problems.append(Problem(where, _dotted(loc), _message(error, root, loc, unknown)))
     return problems
 
 
@@ -797,12 +801,12 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
     return tuple(path)
 
 
-def _message(error: Any, unknown: str) -> str:
+def _message(error: Any, root: str | None, loc: Path_, unknown: str) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        name = error["loc"][-1] if error["loc"] else ""
-        reason = UNSUPPORTED_FIELDS.get(str(name))
-        return f"{unknown}: {reason}" if reason else unknown
+        # A Kubernetes field reconciler lacks says so and why; any other is unknown.
+        refused = kubefields.refusal(root, loc, error.get("input")) if root else None
+        return refused or unknown
     if kind == "missing":
         return "required field is missing"
     message = str(error["msg"])

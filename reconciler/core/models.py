@@ -989,47 +989,13 @@ SCHEDULER_ONLY_FIELDS = (
     "topologySpreadConstraints",
 )
 
-# Pod and Container fields outside the subset, with why: a field named here is
-# an error that says so (manifests.py), never silently dropped.
-_HOST_NAMESPACES = (
-    "host namespaces are not supported: a sandbox's members share the infra's namespaces, "
-    "never the host's"
-)
-_API_SERVER = "needs a Kubernetes API server, which reconciler does not have"
-UNSUPPORTED_FIELDS: dict[str, str] = {
-    "hostNetwork": _HOST_NAMESPACES,
-    "hostPID": _HOST_NAMESPACES,
-    "hostIPC": _HOST_NAMESPACES,
-    "hostUsers": "user namespaces are set per Docker daemon (userns-remap), not per container",
-    "setHostnameAsFQDN": "not supported: the hostname stays short, `hostname -f` gives the FQDN",
-    "activeDeadlineSeconds": "not supported: reconciler keeps a unit as its manifest says",
-    "ephemeralContainers": "ephemeral containers are added through the API (kubectl debug)",
-    "serviceAccount": _API_SERVER,
-    "automountServiceAccountToken": _API_SERVER,
-    "enableServiceLinks": _API_SERVER + " (no Services to link)",
-    "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
-    "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
-    "os": "the Docker host's operating system decides",
-    "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
-    "container",
-    "volumeDevices": "raw block devices come from PersistentVolumeClaims, " + _API_SERVER,
-    "seLinuxOptions": "SELinux labels are not supported (no SELinux on these Docker hosts)",
-    "seLinuxChangePolicy": "SELinux labels are not supported (no SELinux on these Docker hosts)",
-    "windowsOptions": "Windows containers are not supported",
-    "appArmorProfile": "AppArmor profiles are not supported (Docker applies its default)",
-    "procMount": "not supported: Docker always masks /proc",
-    "fsGroupChangePolicy": "not supported: an emptyDir is owned by fsGroup from its creation",
-    "supplementalGroupsPolicy": "not supported: the image's groups are always merged (Merge)",
-    "persistentVolumeClaim": _API_SERVER,
-    "ephemeral": _API_SERVER + " (volume claim templates)",
-    "httpGet": "only exec lifecycle hooks are supported",
-    "tcpSocket": "only exec lifecycle hooks are supported",
-    "sleep": "only exec lifecycle hooks are supported",
-}
-
 
 class PodSpec(Model):
-    """The subset of a Kubernetes PodSpec that maps onto a Sandbox."""
+    """The subset of a Kubernetes PodSpec that maps onto a Sandbox.
+
+    Every other Kubernetes field of a Pod, and why reconciler refuses it, is in
+    kubefields.py (the scheduler's fields below are read, and warned of).
+    """
 
     containers: Annotated[list[Container], Field(min_length=1)]
     init_containers: list[Container] = []

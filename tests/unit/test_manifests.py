@@ -212,7 +212,13 @@ def test_unknown_top_level_and_metadata_fields() -> None:
         """
     )
     assert sorted(at(p) for p in result.errors) == [(5, 3, "metadata.uid"), (8, 1, "extra")]
-    assert all(p.message == "unknown field" for p in result.errors)
+    messages = {p.field: p.message for p in result.errors}
+    assert messages["extra"] == "unknown field"
+    # A Kubernetes field says what it is; only a v1 document may carry an API server's record.
+    assert messages["metadata.uid"] == (
+        "not supported by reconciler: uid, because an API server keeps it as its record of "
+        "the object"
+    )
 
 
 def test_missing_top_level_field_points_at_the_document() -> None:
@@ -811,7 +817,7 @@ def test_unsupported_pod_fields_are_errors_naming_them() -> None:
               image: nginx
               lifecycle:
                 preStop: {httpGet: {port: 80}}
-              volumeDevices: []
+              volumeDevices: [{name: d, devicePath: /dev/xvda}]
         """
     )
     assert result.manifests == []
@@ -823,8 +829,8 @@ def test_unsupported_pod_fields_are_errors_naming_them() -> None:
     ]
     messages = {p.field: p.message for p in result.errors}
     assert messages["spec.hostNetwork"] == (
-        "unknown field (not in the supported Pod subset): host namespaces are not supported: "
-        "a sandbox's members share the infra's namespaces, never the host's"
+        "not supported by reconciler: hostNetwork: true, because a sandbox's members share "
+        "the infra's namespaces, never the host's"
     )
     assert "only exec lifecycle hooks" in messages["spec.containers[0].lifecycle.preStop.httpGet"]
     assert "raw block devices" in messages["spec.containers[0].volumeDevices"]
