@@ -78,7 +78,6 @@ from reconciler.core.values import (
     resolve,
     waits_for_pod,
 )
-from reconciler.core.values import Path as ValuesPath
 
 DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause:3.9"
 CLUSTER_DOMAIN = "svc.cluster.local"  # what a subdomain's FQDN ends in, as in a cluster
@@ -151,7 +150,7 @@ def compile_units(
         if ring:  # credentials for the engine's pulls only: never in the specs or labels
             unit = with_credentials(unit, ring)
         errors = [*resolved.errors, *ring_errors, *seccomp_problems(manifest, config.seccomp)]
-        problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in errors]
+        problems = [Problem(loaded.at(path), loaded.field(path), why) for path, why in errors]
         if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
             problems.append(
                 Problem(
@@ -162,17 +161,10 @@ def compile_units(
                 )
             )
         notes = tuple(
-            Problem(loaded.at(path), _dotted(path), why) for path, why in resolved.warnings
+            Problem(loaded.at(path), loaded.field(path), why) for path, why in resolved.warnings
         )
         compiled.append(Compiled(unit, loaded.manifest, tuple(problems), notes))
     return tuple(compiled)
-
-
-def _dotted(path: ValuesPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:

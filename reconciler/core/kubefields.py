@@ -239,9 +239,8 @@ _POD: dict[str, Verdict] = {
     "serviceAccountName": Ignored(
         "a service account is an identity at an API server; none is mounted", ("default",)
     ),
-    "serviceAccount": Ignored(
-        "a service account is an identity at an API server; none is mounted", ("default",)
-    ),
+    # A deprecated alias: the API server fills serviceAccountName from it (kubeyaml too).
+    "serviceAccount": Ignored("it is serviceAccountName's deprecated alias", warns=False),
 }
 
 _CONTAINER: dict[str, Verdict] = {

@@ -973,28 +973,12 @@ class ContainerManifest(Model):
     spec: ContainerSpec
 
 
-# Pod fields that only matter to a cluster scheduler: accepted with a warning.
-SCHEDULER_ONLY_FIELDS = (
-    "nodeSelector",
-    "affinity",
-    "tolerations",
-    "schedulingGates",
-    "serviceAccountName",
-    "dnsPolicy",
-    "nodeName",
-    "schedulerName",
-    "priority",
-    "priorityClassName",
-    "preemptionPolicy",
-    "topologySpreadConstraints",
-)
-
-
 class PodSpec(Model):
     """The subset of a Kubernetes PodSpec that maps onto a Sandbox.
 
-    Every other Kubernetes field of a Pod, and why reconciler refuses it, is in
-    kubefields.py (the scheduler's fields below are read, and warned of).
+    Every other Kubernetes field of a Pod, and what reconciler does with it (an explicit
+    default accepted, a scheduler's field ignored, the rest refused naming it and why),
+    is in kubefields.py; kubeyaml.py reads a v1 document so before it is validated.
     """
 
     containers: Annotated[list[Container], Field(min_length=1)]
@@ -1012,18 +996,8 @@ class PodSpec(Model):
     host_aliases: list[HostAlias] = []
     dns_config: PodDNSConfig | None = None
     image_pull_secrets: list[LocalObjectReference] = []
-    node_selector: Any = None
-    affinity: Any = None
-    tolerations: Any = None
-    scheduling_gates: Any = None
-    service_account_name: Any = None
-    dns_policy: Any = None
-    node_name: Any = None
-    scheduler_name: Any = None
-    priority: Any = None
-    priority_class_name: Any = None
-    preemption_policy: Any = None
-    topology_spread_constraints: Any = None
+    service_account_name: str | None = None
+    """What env's fieldRef spec.serviceAccountName gives (default: default); no token."""
 
     @model_validator(mode="after")
     def _members(self) -> PodSpec:
@@ -1038,12 +1012,6 @@ class PodManifest(Model):
     kind: Literal["Pod"]
     metadata: Metadata
     spec: PodSpec
-    status: Any = None
-
-    def scheduler_only_fields(self) -> list[str]:
-        return [
-            name for name in SCHEDULER_ONLY_FIELDS if getattr(self.spec, _snake(name)) is not None
-        ]
 
     def to_sandbox(self) -> SandboxManifest:
         spec = self.spec
@@ -1125,10 +1093,6 @@ class SecretManifest(Model):
 
 
 ValuesManifest = ConfigMapManifest | SecretManifest
-
-
-def _snake(camel: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
 
 
 def _unique(names: list[str], what: str) -> None:

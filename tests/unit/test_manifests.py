@@ -769,8 +769,7 @@ def test_scheduler_only_pod_fields_are_warnings_naming_them() -> None:
           affinity: {nodeAffinity: {}}
           tolerations: [{key: a, operator: Exists}]
           schedulingGates: [{name: g}]
-          serviceAccountName: default
-          dnsPolicy: ClusterFirst
+          dnsPolicy: None
           containers: [{name: app, image: nginx}]
         """
     )
@@ -781,10 +780,11 @@ def test_scheduler_only_pod_fields_are_warnings_naming_them() -> None:
         (6, 3, "spec.affinity"),
         (7, 3, "spec.tolerations"),
         (8, 3, "spec.schedulingGates"),
-        (9, 3, "spec.serviceAccountName"),
-        (10, 3, "spec.dnsPolicy"),
+        (9, 3, "spec.dnsPolicy"),
     ]
-    assert all("ignored" in w.message for w in result.warnings)
+    assert all(w.message.startswith("ignored: ") for w in result.warnings)
+    assert "only a cluster scheduler uses it" in result.warnings[0].message
+    assert "the host's resolver" in result.warnings[4].message
 
 
 def test_pod_status_is_a_warning() -> None:

@@ -446,8 +446,8 @@ def test_termination_message_fields_are_read() -> None:
     loaded = load_text(
         dedent(
             pod(
-                "[{name: a, image: x, terminationMessagePath: /dev/termination-log,"
-                " terminationMessagePolicy: File}]"
+                "[{name: a, image: x, terminationMessagePath: /tmp/message,"
+                " terminationMessagePolicy: FallbackToLogsOnError}]"
             )
         ),
         "pod.yaml",
@@ -455,9 +455,15 @@ def test_termination_message_fields_are_read() -> None:
     assert loaded.ok
     assert [at(w) for w in loaded.warnings] == [
         (8, 36, "spec.containers[0].terminationMessagePath"),
-        (8, 82, "spec.containers[0].terminationMessagePolicy"),
+        (8, 74, "spec.containers[0].terminationMessagePolicy"),
     ]
     assert "does not collect termination messages" in loaded.warnings[0].message
+    # Kubernetes' defaults, written out as kubectl prints them, mean what their absence means.
+    defaults = pod(
+        "[{name: a, image: x, terminationMessagePath: /dev/termination-log,"
+        " terminationMessagePolicy: File}]"
+    )
+    assert load_text(dedent(defaults), "pod.yaml").warnings == []
 
 
 # --- resources.limits.ephemeral-storage ----------------------------------------------
