@@ -73,6 +73,7 @@ _ROOTS: dict[type[BaseModel], str] = {
 }
 # v1 documents: read as Kubernetes reads them (kubeyaml) before they are validated.
 _KUBERNETES = {("v1", "Pod"): "Pod", ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret"}
+_LIST = ("v1", "List")  # what `kubectl get -o yaml` prints for more than one object
 
 Path_ = tuple[str | int, ...]
 
@@ -111,12 +112,14 @@ class LoadedManifest:
     # Where each key stands, kept only for a unit that reads a ConfigMap, Secret or
     # pod field: the compile step resolves those and names the line of a bad one.
     positions: Mapping[ValuesPath, Location] | None = field(default=None, compare=False)
-    # Items dropped before validation (kubeyaml): the paths of ``positions`` are as written.
+    # The paths of ``positions`` are as written: items dropped before validation
+    # (kubeyaml), and a List's item stands at ``root`` in its file.
     renumbered: Mapping[ValuesPath, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    root: ValuesPath = field(default=(), compare=False)
 
     def at(self, path: ValuesPath) -> Location:
         """Where ``path`` (or the nearest part of it that is written) stands."""
-        written = _written_path((), self.renumbered, path)
+        written = _written_path(self.root, self.renumbered, path)
         for end in range(len(written), 0, -1):
             if self.positions is not None and written[:end] in self.positions:
                 return self.positions[written[:end]]
@@ -124,7 +127,7 @@ class LoadedManifest:
 
     def field(self, path: ValuesPath) -> str:
         """The field at ``path`` of the manifest, named as written."""
-        return _dotted(_written_path((), self.renumbered, path))
+        return _dotted(_written_path(self.root, self.renumbered, path))
 
     @property
     def identity(self) -> tuple[Kind, str, str]:
@@ -401,14 +404,16 @@ def _split_documents(text: str) -> Iterable[tuple[int, str]]:
 class Parsed:
     """One YAML document as Python values, with where each key and item stands.
 
-    ``positions`` are keyed by the paths as written in the file. A path into
-    ``data`` is one of them but where ``renumbered`` says it has other indexes
-    (items dropped from a list before validation: kubeyaml).
+    ``positions`` are keyed by the paths as written in the file. A paths into
+    ``data`` is one of them with ``root`` before it (an item of a List is a
+    document of its own) and, where ``renumbered`` says so, other indexes (items
+    dropped from a list before validation: kubeyaml).
     """
 
     data: Any
     start: Location
     positions: dict[Path_, Location]
+    root: Path_ = ()
     renumbered: Mapping[Path_, tuple[int, ...]] = field(default_factory=dict)
 
 
@@ -539,15 +544,28 @@ def _load_document(
     limits: InputLimits,
     budget: list[int],
 ) -> None:
-    """Load one document into ``result``: a unit, or a ConfigMap or Secret (its values);
-    what is wrong with it goes to ``result``'s errors and warnings."""
+    """Load one document into ``result``: a unit, or a ConfigMap or Secret (its values),
+    or each item of a v1 List so; what is wrong goes to ``result``'s errors and warnings."""
     parsed, problems = parse_document(chunk, path, offset, limits, budget)
     if problems or parsed is None:
         result.errors.extend(problems)
         return
+    if isinstance(parsed.data, dict) and _kind_key(parsed.data) == _LIST:
+        for item in _list_items(parsed, result):
+            _load_object(item, source, result)
+        return
+    _load_object(parsed, source, result)
+
+
+def _load_object(parsed: Parsed, source: str, result: LoadResult) -> None:
+    """Load one object: a document, or an item of a List."""
     if not isinstance(parsed.data, dict):
         result.errors.append(
-            Problem(parsed.start, "", "a document must be a mapping with apiVersion and kind")
+            Problem(
+                parsed.start,
+                _field(parsed, ()),
+                "a document must be a mapping with apiVersion and kind",
+            )
         )
         return
     kind_key = _kind_key(parsed.data)
@@ -568,12 +586,34 @@ def _load_document(
     )
     positions = parsed.positions if reads else None
     result.manifests.append(
-        LoadedManifest(manifest, parsed.start, source, positions, parsed.renumbered)
+        LoadedManifest(manifest, parsed.start, source, positions, parsed.renumbered, parsed.root)
     )
 
 
 def _kind_key(data: dict[str, Any]) -> tuple[str, str]:
     return str(data.get("apiVersion")), str(data.get("kind"))
+
+
+def _list_items(parsed: Parsed, result: LoadResult) -> list[Parsed]:
+    """The items of a v1 List, each a document of its own: a problem names items[i]."""
+    data = parsed.data
+    for key in data:
+        if key not in ("apiVersion", "kind", "metadata", "items"):
+            result.errors.append(Problem(_at(parsed, (key,)), key, "unknown field"))
+    # Its metadata (resourceVersion, selfLink, continue) is an API server's record.
+    items = data.get("items") or []
+    if not isinstance(items, list):
+        result.errors.append(Problem(_at(parsed, ("items",)), "items", "must be a list"))
+        return []
+    found = []
+    for index, item in enumerate(items):
+        at = ("items", index)
+        if isinstance(item, dict) and _kind_key(item) == _LIST:
+            where = Problem(_at(parsed, (*at, "kind")), _dotted((*at, "kind")), "a List in a List")
+            result.errors.append(where)
+            continue
+        found.append(Parsed(item, parsed.positions.get(at, parsed.start), parsed.positions, at))
+    return found
 
 
 def _as_kubernetes_reads(parsed: Parsed, root: str, result: LoadResult) -> Parsed:
@@ -784,7 +824,7 @@ class _Builder:
 
 def _written(parsed: Parsed, path: Path_) -> Path_:
     """``path`` into ``parsed.data`` as the path written in the file."""
-    return _written_path((), parsed.renumbered, path)
+    return _written_path(parsed.root, parsed.renumbered, path)
 
 
 def _written_path(root: Path_, renumbered: Mapping[Path_, tuple[int, ...]], path: Path_) -> Path_:
@@ -810,7 +850,7 @@ def _at(parsed: Parsed, path: Path_) -> Location:
 
 
 def _field(parsed: Parsed, path: Path_) -> str:
-    """The field at ``path`` named as written."""
+    """The field at ``path`` named as written (``items[2].spec...`` in a List)."""
     return _dotted(_written(parsed, path))
 
 

@@ -7,7 +7,7 @@ fields); rules across fields (unique names, a mount naming a declared volume)
 remain the loader's. A v1 Pod, ConfigMap or Secret is read as Kubernetes reads
 it (core/kubeyaml.py), and its schema says so too: null for any field, the
 Kubernetes fields the loader ignores, and those it refuses but for an explicit
-default (core/kubefields.py), each described.
+default (core/kubefields.py), each described; a v1 List holds such documents.
 """
 
 from __future__ import annotations
@@ -41,6 +41,19 @@ KINDS: dict[str, type[BaseModel]] = {
 
 # Read as Kubernetes reads them: their schemas name their own definitions (Pod.Volume).
 _KUBERNETES = ("Pod", "ConfigMap", "Secret")
+_LIST = {
+    "type": "object",
+    "description": "What `kubectl get -o yaml` prints for more than one object: each item "
+    "is read as a document of its own.",
+    "properties": {
+        "apiVersion": {"const": "v1"},
+        "kind": {"const": "List"},
+        "metadata": {"description": "ignored: an API server's record of the list"},
+        "items": {"anyOf": [{"type": "array", "items": {"$ref": "#"}}, {"type": "null"}]},
+    },
+    "required": ["apiVersion", "kind"],
+    "additionalProperties": False,
+}
 
 
 def schema(kind: str | None = None) -> dict[str, Any]:
@@ -124,7 +137,7 @@ def _of_kind(kind: str, prefix: str = "") -> dict[str, Any]:
 
 
 def _any() -> dict[str, Any]:
-    """Any document: one of the kinds (the v1 ones with definitions of their own)."""
+    """Any document: one of the kinds (the v1 ones with definitions of their own), or a List."""
     branches: list[dict[str, Any]] = []
     defs: dict[str, Any] = {}
     for kind in KINDS:
@@ -132,7 +145,7 @@ def _any() -> dict[str, Any]:
         defs.update(one.pop("$defs"))
         one.pop("title", None)
         branches.append(one)
-    return {"$defs": defs, "oneOf": branches}
+    return {"$defs": defs, "oneOf": [*branches, _LIST]}
 
 
 def _as_kubernetes_reads(generated: dict[str, Any], root: str, prefix: str) -> None:

@@ -99,6 +99,23 @@ def test_kubectl_run_dry_run_is_the_pod_written_without_defaults() -> None:
     assert generated.infra.hash == written.infra.hash
 
 
+def test_a_kubectl_list_is_each_item_its_own_unit() -> None:
+    result = loaded("kubectl-get-pods-list.yaml")
+    names = [m.manifest.metadata.name for m in result.manifests]
+    assert names == ["api-5d59d67564-8xq2w", "api-5d59d67564-k7m4t"]
+    assert [m.location.line for m in result.manifests] == [5, 43]
+    assert warned(result) == [
+        (15, "items[0].metadata.ownerReferences"),
+        (35, "items[0].spec.nodeName"),
+        (40, "items[0].status"),
+        (53, "items[1].metadata.ownerReferences"),
+        (73, "items[1].spec.nodeName"),
+        (78, "items[1].status"),
+    ]
+    assert "no controller owns the pod here" in result.warnings[0].message
+    assert [u.workloads[0].spec.command for u in units(result)] == [("sleep", "3600")] * 2
+
+
 def test_podman_kube_generate_is_the_pod_podman_ran() -> None:
     result = loaded("podman-kube-generate.yaml")
     assert result.warnings == []
@@ -472,3 +489,89 @@ def test_a_projected_volume_that_is_no_token_is_refused() -> None:
     assert "serviceAccountToken and clusterTrustBundle projections need a Kubernetes API" in (
         problem.message
     )
+
+
+# --- a List -------------------------------------------------------------------------
+
+
+def test_a_lists_items_are_located_as_items() -> None:
+    result = load(
+        """
+        apiVersion: v1
+        kind: List
+        metadata: {resourceVersion: ""}
+        items:
+          - apiVersion: v1
+            kind: Pod
+            metadata: {name: good}
+            spec:
+              containers: [{name: a, image: x}]
+          - apiVersion: v1
+            kind: Pod
+            metadata: {name: bad}
+            spec:
+              hostNetwork: true
+              containers: [{name: a, image: x, imagePullPolicy: Sometimes}]
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings}
+            data: {MODE: prod}
+          - apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: d}
+        """
+    )
+    assert [m.manifest.metadata.name for m in result.manifests] == ["good"]
+    assert sorted(at(p) for p in result.errors) == [
+        (15, 7, "items[1].spec.hostNetwork"),
+        (16, 40, "items[1].spec.containers[0].imagePullPolicy"),
+        (22, 5, "items[3].kind"),
+    ]
+    messages = {p.field: p.message for p in result.errors}
+    assert messages["items[1].spec.hostNetwork"].startswith("not supported by reconciler:")
+    assert "unsupported apiVersion/kind 'apps/v1'/'Deployment'" in messages["items[3].kind"]
+
+
+def test_a_list_item_reads_the_configmaps_of_its_source() -> None:
+    result = load(
+        """
+        apiVersion: v1
+        kind: List
+        items:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, uid: 1f, resourceVersion: "3"}
+            data: {MODE: prod}
+          - apiVersion: v1
+            kind: Pod
+            metadata: {name: p}
+            spec:
+              containers:
+                - name: a
+                  image: x
+                  envFrom: [{configMapRef: {name: settings}}, {configMapRef: {name: absent}}]
+        """
+    )
+    assert result.ok, [str(p) for p in result.errors]
+    build = BuildConfig("i", infra_image="p:1", policy=PRIVILEGED, driver=DOCKER)
+    (compiled,) = compile_units(result.manifests, build, result.values)
+    (problem,) = compiled.problems  # the compile step's, named and located as written
+    assert at(problem) == (16, 71, "items[1].spec.containers[0].envFrom[1].configMapRef.name")
+    assert "absent" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ("items: []", []),
+        ("items: null", []),
+        ("items: {a: b}", ["items: must be a list"]),
+        ("items: [[1]]", ["items[0]: a document must be a mapping with apiVersion and kind"]),
+        ("items: [{apiVersion: v1, kind: List}]", ["items[0].kind: a List in a List"]),
+        ("items: []\nextra: 1", ["extra: unknown field"]),
+    ],
+)
+def test_what_a_list_may_hold(items: str, expected: list[str]) -> None:
+    result = load_text(f"apiVersion: v1\nkind: List\n{items}\n", "list.yaml")
+    assert result.manifests == []
+    assert [f"{p.field}: {p.message}" for p in result.errors] == expected
