@@ -331,6 +331,21 @@ class ContainerPort(Model):
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
 
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: Any) -> Any:
+        # As the API server: names compare exactly, so 'tcp' is refused, never read as TCP.
+        if value == "SCTP":
+            raise ValueError(
+                "not supported by reconciler: protocol: SCTP, because ports are published "
+                "for TCP and UDP only"
+            )
+        if isinstance(value, str) and value not in ("TCP", "UDP"):
+            raise ValueError(
+                f"Kubernetes accepts TCP, UDP or SCTP; the API server refuses {value!r}"
+            )
+        return value
+
 
 class VolumeMount(Model):
     name: DnsLabel

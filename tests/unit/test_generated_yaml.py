@@ -575,3 +575,28 @@ def test_what_a_list_may_hold(items: str, expected: list[str]) -> None:
     result = load_text(f"apiVersion: v1\nkind: List\n{items}\n", "list.yaml")
     assert result.manifests == []
     assert [f"{p.field}: {p.message}" for p in result.errors] == expected
+
+
+# --- the protocol of a port ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp", "Tcp", "sctp", "HTTP"])
+def test_a_protocol_kubernetes_refuses_is_refused_saying_so(protocol: str) -> None:
+    result = load(
+        POD.format(spec="", container=f"ports: [{{containerPort: 80, protocol: {protocol}}}]")
+    )
+    (problem,) = result.errors
+    assert at(problem) == (10, 35, "spec.containers[0].ports[0].protocol")
+    assert problem.message == (
+        f"Kubernetes accepts TCP, UDP or SCTP; the API server refuses '{protocol}'"
+    )
+
+
+def test_sctp_is_kubernetes_but_not_reconciler() -> None:
+    result = load(POD.format(spec="", container="ports: [{containerPort: 80, protocol: SCTP}]"))
+    (problem,) = result.errors
+    assert problem.message.startswith("not supported by reconciler: protocol: SCTP, because")
+    for fine in ("TCP", "UDP"):
+        assert load(
+            POD.format(spec="", container=f"ports: [{{containerPort: 80, protocol: {fine}}}]")
+        ).ok
