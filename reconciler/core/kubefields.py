@@ -170,7 +170,6 @@ _SELINUX = "SELinux labels are not supported (no SELinux on these Docker hosts)"
 _APPARMOR = "only Docker's default AppArmor profile is applied (RuntimeDefault)"
 _WINDOWS = "Windows containers are not supported"
 _HOOKS = "only exec lifecycle hooks are supported"
-_VALUES = "a ConfigMap's or Secret's values reach a container only through envFrom"
 _CLAIM = "a claim is bound to a volume by an API server: use emptyDir or hostPath"
 _PLUGIN = "a network or cloud volume needs a cluster's volume plugins: mount it on the host and "
 _PLUGIN += "use hostPath"
@@ -209,9 +208,6 @@ _POD: dict[str, Verdict] = {
         "user namespaces are set per Docker daemon (userns-remap), not per container", (True,)
     ),
     "hostnameOverride": Refused("hostname (with subdomain) sets the hostname here"),
-    "imagePullSecrets": Refused(
-        "pull credentials are the Docker daemon's (docker login), not a Secret's", _NONE
-    ),
     "os": Refused("the Docker host's operating system decides", ({"name": "linux"},)),
     "overhead": Ignored(_SCHEDULER + " (a RuntimeClass's overhead, set by admission)", ({},)),
     "readinessGates": Refused(_API_SERVER + " (a controller sets the pod's conditions)", _NONE),
@@ -275,10 +271,6 @@ _POD_SECURITY: dict[str, Verdict] = {
 }
 
 _VOLUME: dict[str, Verdict] = {
-    "configMap": Refused(_VALUES),
-    "secret": Refused(_VALUES),
-    "downwardAPI": Refused(_API_SERVER),
-    "projected": Refused(_API_SERVER),
     "persistentVolumeClaim": Refused(_CLAIM),
     "ephemeral": Refused(_CLAIM + " (a claim made from a template)"),
     "image": Refused("image volumes are not supported: copy the files into a hostPath"),
@@ -317,17 +309,7 @@ _MOUNT: dict[str, Verdict] = {
     "recursiveReadOnly": Refused(
         "a read-only mount is not made recursively read-only", ("Disabled",)
     ),
-    "subPath": Refused("mounting a part of a volume is not supported: mount all of it", ("",)),
-    "subPathExpr": Refused("mounting a part of a volume is not supported: mount all of it", ("",)),
     "bindMountOptions": Refused("bind mount options (noexec, nodev, nosuid) are not set", _NONE),
-}
-
-_PROBE: dict[str, Verdict] = {
-    "grpc": Refused("gRPC probes are not supported: use exec, httpGet or tcpSocket"),
-    "terminationGracePeriodSeconds": Refused(
-        "a probe's own grace period is not supported: the pod's terminationGracePeriodSeconds "
-        "applies to the kill a failed probe causes"
-    ),
 }
 
 # What an API server records of every object it keeps; it asks nothing of a container.
@@ -360,17 +342,11 @@ VERDICTS: dict[tuple[str, str], Verdict] = {
     **{("Volume", name): verdict for name, verdict in _VOLUME.items()},
     ("EmptyDirVolumeSource", "mode"): Refused("an emptyDir's mode is not taken from the manifest"),
     **{("VolumeMount", name): verdict for name, verdict in _MOUNT.items()},
-    **{("Probe", name): verdict for name, verdict in _PROBE.items()},
-    ("HTTPGetAction", "httpHeaders"): Refused("probe headers are not supported", _NONE),
     ("HTTPGetAction", "protocol"): Refused("probes speak HTTP/1.1 only"),
     ("GRPCAction", "mode"): Refused("gRPC probes connect in plaintext only"),
     ("LifecycleHandler", "httpGet"): Refused(_HOOKS),
     ("LifecycleHandler", "tcpSocket"): Refused(_HOOKS),
     ("LifecycleHandler", "sleep"): Refused(_HOOKS),
-    ("EnvVar", "valueFrom"): Refused(
-        "a value is given inline here, or read from a ConfigMap or Secret of the same file "
-        "through envFrom"
-    ),
     ("ResourceRequirements", "claims"): Refused(_DRA, _NONE),
     ("ConfigMap", "binaryData"): Refused(
         "a container's variables are text: put the values in data", ({},)

@@ -185,15 +185,8 @@ def _unmodeled(kind: str, name: str, found: Ignored | Refused) -> dict[str, Any]
     if isinstance(found, Ignored):
         return {"description": f"ignored: {found.why}"}
     why = kubefields.refusal(kind, (name,), None) or ""
-    if kind == "Volume" and name in ("projected", "secret"):
-        # The service account token volume an API server adds is read (and dropped); the
-        # schema cannot tell it by where it is mounted, as the loader does.
-        allowed: dict[str, Any] = {"anyOf": [{"type": "null"}, {"type": "object"}]}
-        why += " (but for the service account token volume an API server adds)"
-    elif found.accepts:
-        allowed = {"enum": [*found.accepts, None]}
-    else:
-        allowed = {"type": "null"}
+    # Only null when it accepts no value: the loader refuses any other.
+    allowed = {"enum": [*found.accepts, None]} if found.accepts else {"type": "null"}
     return {"description": why, **allowed}
 
 
