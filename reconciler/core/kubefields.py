@@ -56,6 +56,17 @@ _FIELDS = {
     "image iscsi name nfs persistentVolumeClaim photonPersistentDisk portworxVolume projected "
     "quobyte rbd scaleIO secret storageos vsphereVolume",
     "EmptyDirVolumeSource": "medium mode sizeLimit",
+    "ConfigMapVolumeSource": "defaultMode defaultUser items name optional",
+    "SecretVolumeSource": "defaultMode defaultUser items optional secretName",
+    "DownwardAPIVolumeSource": "defaultMode defaultUser items",
+    "ProjectedVolumeSource": "defaultMode defaultUser sources",
+    "VolumeProjection": "clusterTrustBundle configMap downwardAPI podCertificate secret "
+    "serviceAccountToken",
+    "ConfigMapProjection": "items name optional",
+    "SecretProjection": "items name optional",
+    "DownwardAPIProjection": "items",
+    "KeyToPath": "key mode path user",
+    "DownwardAPIVolumeFile": "fieldRef mode path resourceFieldRef user",
     "HostPathVolumeSource": "path type",
     "VolumeMount": "bindMountOptions mountPath mountPropagation name readOnly recursiveReadOnly "
     "subPath subPathExpr",
@@ -70,6 +81,12 @@ _FIELDS = {
     "LifecycleHandler": "exec httpGet sleep tcpSocket",
     "SleepAction": "seconds",
     "EnvVar": "name value valueFrom",
+    "EnvVarSource": "configMapKeyRef fieldRef fileKeyRef resourceFieldRef secretKeyRef",
+    "ConfigMapKeySelector": "key name optional",
+    "SecretKeySelector": "key name optional",
+    "ObjectFieldSelector": "apiVersion fieldPath",
+    "ResourceFieldSelector": "containerName divisor resource",
+    "LocalObjectReference": "name",
     "EnvFromSource": "configMapRef prefix secretRef",
     "ConfigMapEnvSource": "name optional",
     "SecretEnvSource": "name optional",
@@ -105,6 +122,7 @@ HOLDS: dict[tuple[str, str], str] = {
     ("PodSpec", "dnsConfig"): "PodDNSConfig",
     ("PodSpec", "hostAliases"): "HostAlias",
     ("PodSpec", "resources"): "ResourceRequirements",
+    ("PodSpec", "imagePullSecrets"): "LocalObjectReference",
     ("PodSecurityContext", "seccompProfile"): "SeccompProfile",
     ("PodSecurityContext", "sysctls"): "Sysctl",
     ("Container", "env"): "EnvVar",
@@ -121,6 +139,27 @@ HOLDS: dict[tuple[str, str], str] = {
     ("SecurityContext", "seccompProfile"): "SeccompProfile",
     ("Volume", "emptyDir"): "EmptyDirVolumeSource",
     ("Volume", "hostPath"): "HostPathVolumeSource",
+    ("Volume", "configMap"): "ConfigMapVolumeSource",
+    ("Volume", "secret"): "SecretVolumeSource",
+    ("Volume", "downwardAPI"): "DownwardAPIVolumeSource",
+    ("Volume", "projected"): "ProjectedVolumeSource",
+    ("ConfigMapVolumeSource", "items"): "KeyToPath",
+    ("SecretVolumeSource", "items"): "KeyToPath",
+    ("DownwardAPIVolumeSource", "items"): "DownwardAPIVolumeFile",
+    ("ProjectedVolumeSource", "sources"): "VolumeProjection",
+    ("VolumeProjection", "configMap"): "ConfigMapProjection",
+    ("VolumeProjection", "secret"): "SecretProjection",
+    ("VolumeProjection", "downwardAPI"): "DownwardAPIProjection",
+    ("ConfigMapProjection", "items"): "KeyToPath",
+    ("SecretProjection", "items"): "KeyToPath",
+    ("DownwardAPIProjection", "items"): "DownwardAPIVolumeFile",
+    ("DownwardAPIVolumeFile", "fieldRef"): "ObjectFieldSelector",
+    ("DownwardAPIVolumeFile", "resourceFieldRef"): "ResourceFieldSelector",
+    ("EnvVar", "valueFrom"): "EnvVarSource",
+    ("EnvVarSource", "configMapKeyRef"): "ConfigMapKeySelector",
+    ("EnvVarSource", "secretKeyRef"): "SecretKeySelector",
+    ("EnvVarSource", "fieldRef"): "ObjectFieldSelector",
+    ("EnvVarSource", "resourceFieldRef"): "ResourceFieldSelector",
     ("Probe", "exec"): "ExecAction",
     ("Probe", "httpGet"): "HTTPGetAction",
     ("Probe", "tcpSocket"): "TCPSocketAction",
@@ -167,13 +206,19 @@ _API_SERVER = "it needs a Kubernetes API server, which reconciler does not have"
 _SCHEDULER = "only a cluster scheduler uses it"
 _RECORD = "an API server keeps it as its record of the object"
 _SELINUX = "SELinux labels are not supported (no SELinux on these Docker hosts)"
-_APPARMOR = "only Docker's default AppArmor profile is applied (RuntimeDefault)"
+# Not even RuntimeDefault: Docker applies its profile only where the host has AppArmor,
+# which kubelet checks (refusing the Pod where it has none) and reconciler does not.
+_APPARMOR = (
+    "Docker applies an AppArmor profile only where the host has AppArmor, which reconciler "
+    "does not check as kubelet does"
+)
 _WINDOWS = "Windows containers are not supported"
 _HOOKS = "only exec lifecycle hooks are supported"
 _CLAIM = "a claim is bound to a volume by an API server: use emptyDir or hostPath"
 _PLUGIN = "a network or cloud volume needs a cluster's volume plugins: mount it on the host and "
 _PLUGIN += "use hostPath"
 _DRA = "dynamic resource allocation needs a cluster's DRA drivers"
+_FILES_USER = "the files are root's (group fsGroup's, with one)"
 _NONE: tuple[Any, ...] = ([],)  # an empty list asks for nothing
 # What the API server's DefaultTolerationSeconds admission adds to every pod.
 _DEFAULT_TOLERATIONS = [
@@ -253,7 +298,7 @@ _CONTAINER: dict[str, Verdict] = {
 }
 
 _SECURITY: dict[str, Verdict] = {
-    "appArmorProfile": Refused(_APPARMOR, ({"type": "RuntimeDefault"},)),
+    "appArmorProfile": Refused(_APPARMOR),
     "seLinuxOptions": Refused(_SELINUX, ({},)),
     "windowsOptions": Refused(_WINDOWS, ({},)),
 }
@@ -348,6 +393,21 @@ VERDICTS: dict[tuple[str, str], Verdict] = {
     ("LifecycleHandler", "tcpSocket"): Refused(_HOOKS),
     ("LifecycleHandler", "sleep"): Refused(_HOOKS),
     ("ResourceRequirements", "claims"): Refused(_DRA, _NONE),
+    ("EnvVarSource", "fileKeyRef"): Refused(
+        "a value read from a file in a volume is not supported: use configMapKeyRef or secretKeyRef"
+    ),
+    ("VolumeProjection", "podCertificate"): Refused(_API_SERVER + " (a certificate signer)"),
+    **{
+        (kind, "defaultUser"): Refused(_FILES_USER)
+        for kind in (
+            "ConfigMapVolumeSource",
+            "SecretVolumeSource",
+            "DownwardAPIVolumeSource",
+            "ProjectedVolumeSource",
+        )
+    },
+    ("KeyToPath", "user"): Refused(_FILES_USER),
+    ("DownwardAPIVolumeFile", "user"): Refused(_FILES_USER),
     ("ConfigMap", "binaryData"): Refused(
         "a container's variables are text: put the values in data", ({},)
     ),

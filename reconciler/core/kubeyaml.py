@@ -47,6 +47,16 @@ _MODEL_NAMES = {
     "ConfigMapEnvSource": "ValuesRef",
     "SecretEnvSource": "ValuesRef",
     "PodDNSConfigOption": "DNSOption",
+    "ConfigMapKeySelector": "KeySelector",
+    "SecretKeySelector": "KeySelector",
+    "ConfigMapVolumeSource": "ConfigMapVolume",
+    "SecretVolumeSource": "SecretVolume",
+    "DownwardAPIVolumeSource": "DownwardAPIVolume",
+    "ProjectedVolumeSource": "ProjectedVolume",
+    "ConfigMapProjection": "ProjectedConfigMap",
+    "SecretProjection": "ProjectedSecret",
+    "DownwardAPIProjection": "ProjectedDownwardAPI",
+    "DownwardAPIVolumeFile": "DownwardAPIFile",
 }
 _VALUES_META = {"ConfigMap", "Secret"}  # their metadata is models.ValuesMetadata
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"

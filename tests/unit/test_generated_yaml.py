@@ -242,7 +242,6 @@ MOUNT = "name: v, mountPath: /v, readOnly: true"
         ("tolerations: []", ""),
         ("securityContext: {seLinuxOptions: {}, supplementalGroupsPolicy: Merge}", ""),
         ("securityContext: {fsGroupChangePolicy: OnRootMismatch}", ""),
-        ("securityContext: {appArmorProfile: {type: RuntimeDefault}}", ""),
         ("", "securityContext: {procMount: Default, windowsOptions: {}}"),
         ("", "terminationMessagePolicy: File"),
         ("", "resizePolicy: []"),
@@ -292,10 +291,10 @@ def test_an_explicit_default_means_what_its_absence_means(spec: str, container: 
             "supplementalGroupsPolicy: Strict, because the image's groups",
         ),
         (
-            "securityContext: {appArmorProfile: {type: Unconfined}}",
+            "securityContext: {appArmorProfile: {type: RuntimeDefault}}",
             "",
             "spec.securityContext.appArmorProfile",
-            "appArmorProfile, because only Docker's default AppArmor profile",
+            "appArmorProfile, because Docker applies an AppArmor profile only where",
         ),
         (
             "",
@@ -344,6 +343,18 @@ def test_an_explicit_default_means_what_its_absence_means(spec: str, container: 
             "lifecycle: {preStop: {sleep: {seconds: 5}}}",
             "spec.containers[0].lifecycle.preStop.sleep",
             "only exec lifecycle hooks",
+        ),
+        (
+            "",
+            "env: [{name: A, valueFrom: {fileKeyRef: {path: a.env, volumeName: v, key: A}}}]",
+            "spec.containers[0].env[0].valueFrom.fileKeyRef",
+            "a value read from a file in a volume",
+        ),
+        (
+            "volumes: [{name: v, configMap: {name: c, defaultUser: 1000}}]",
+            "",
+            "spec.volumes[0].configMap.defaultUser",
+            "defaultUser, because the files are root's",
         ),
         (
             "",
