@@ -102,7 +102,9 @@ spec:
 @functools.cache
 def seeds() -> list[str]:
     examples = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
-    return [p.read_text() for p in examples] + CORPUS
+    # What kubectl and podman print: server fields, defaults, nulls, a List, a token volume.
+    generated = sorted((ROOT / "tests" / "unit" / "data" / "generated").glob("*.yaml"))
+    return [p.read_text() for p in [*examples, *generated]] + CORPUS
 
 
 _YAML_BITS = [

@@ -160,7 +160,7 @@ def compile_units(
             *follow_errors,
             *seccomp_problems(manifest, config.seccomp),
         ]
-        problems = [Problem(loaded.at(path), _dotted(path), why) for path, why in errors]
+        problems = [Problem(loaded.at(path), loaded.field(path), why) for path, why in errors]
         if unit.infra is None and any(waits_for_pod(m.spec) for m in unit.members):
             problems.append(
                 Problem(
@@ -171,7 +171,7 @@ def compile_units(
                 )
             )
         notes = tuple(
-            Problem(loaded.at(path), _dotted(path), why) for path, why in resolved.warnings
+            Problem(loaded.at(path), loaded.field(path), why) for path, why in resolved.warnings
         )
         compiled.append(Compiled(unit, loaded.manifest, tuple(problems), notes))
     return tuple(compiled)
@@ -196,13 +196,6 @@ def _following(unit: DesiredUnit) -> DesiredUnit:
     return replace(
         unit, init=tuple(map(member, unit.init)), workloads=tuple(map(member, unit.workloads))
     )
-
-
-def _dotted(path: ValuesPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:

@@ -21,16 +21,16 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from reconciler.core import kubefields, kubeyaml
 from reconciler.core.errors import Location, ManifestError, Problem
 from reconciler.core.models import (
-    UNSUPPORTED_FIELDS,
     ConfigMapManifest,
     ContainerManifest,
     Kind,
@@ -63,6 +63,17 @@ _VALUES: dict[tuple[str, str], type[ConfigMapManifest | SecretManifest]] = {
     ("v1", "Secret"): SecretManifest,
 }
 _SUPPORTED = ", ".join(f"{api}/{kind}" for api, kind in [*_KINDS, *_VALUES])
+# The Kubernetes object at the root of each kind, for the fields it names (kubefields).
+_ROOTS: dict[type[BaseModel], str] = {
+    PodManifest: "Pod",
+    ConfigMapManifest: "ConfigMap",
+    SecretManifest: "Secret",
+    SandboxManifest: "Sandbox",
+    ContainerManifest: "ContainerUnit",
+}
+# v1 documents: read as Kubernetes reads them (kubeyaml) before they are validated.
+_KUBERNETES = {("v1", "Pod"): "Pod", ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret"}
+_LIST = ("v1", "List")  # what `kubectl get -o yaml` prints for more than one object
 
 Path_ = tuple[str | int, ...]
 
@@ -101,13 +112,22 @@ class LoadedManifest:
     # Where each key stands, kept only for a unit that reads a ConfigMap, Secret or
     # pod field: the compile step resolves those and names the line of a bad one.
     positions: Mapping[ValuesPath, Location] | None = field(default=None, compare=False)
+    # The paths of ``positions`` are as written: items dropped before validation
+    # (kubeyaml), and a List's item stands at ``root`` in its file.
+    renumbered: Mapping[ValuesPath, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    root: ValuesPath = field(default=(), compare=False)
 
     def at(self, path: ValuesPath) -> Location:
         """Where ``path`` (or the nearest part of it that is written) stands."""
-        for end in range(len(path), 0, -1):
-            if self.positions is not None and path[:end] in self.positions:
-                return self.positions[path[:end]]
+        written = _written_path(self.root, self.renumbered, path)
+        for end in range(len(written), 0, -1):
+            if self.positions is not None and written[:end] in self.positions:
+                return self.positions[written[:end]]
         return self.location
+
+    def field(self, path: ValuesPath) -> str:
+        """The field at ``path`` of the manifest, named as written."""
+        return _dotted(_written_path(self.root, self.renumbered, path))
 
     @property
     def identity(self) -> tuple[Kind, str, str]:
@@ -382,11 +402,19 @@ def _split_documents(text: str) -> Iterable[tuple[int, str]]:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """One YAML document as Python values, with where each key and item stands."""
+    """One YAML document as Python values, with where each key and item stands.
+
+    ``positions`` are keyed by the paths as written in the file. A paths into
+    ``data`` is one of them with ``root`` before it (an item of a List is a
+    document of its own) and, where ``renumbered`` says so, other indexes (items
+    dropped from a list before validation: kubeyaml).
+    """
 
     data: Any
     start: Location
     positions: dict[Path_, Location]
+    root: Path_ = ()
+    renumbered: Mapping[Path_, tuple[int, ...]] = field(default_factory=dict)
 
 
 def parse_document(
@@ -499,11 +527,12 @@ M = TypeVar("M", bound=BaseModel)
 def validate(
     model: type[M], parsed: Parsed, unknown: str = "unknown field"
 ) -> tuple[M | None, list[Problem]]:
-    """Validate a parsed document; every problem names its line and field."""
+    """Validate a parsed document; every problem names its line and field (a field a
+    manifest's Kubernetes object has, but its model lacks, is refused saying why)."""
     try:
         return model.model_validate(parsed.data), []
     except ValidationError as exc:
-        return None, _problems(exc, parsed, unknown)
+        return None, _problems(exc, parsed, _ROOTS.get(model), unknown)
 
 
 def _load_document(
@@ -515,18 +544,33 @@ def _load_document(
     limits: InputLimits,
     budget: list[int],
 ) -> None:
-    """Load one document into ``result``: a unit, or a ConfigMap or Secret (its values);
-    what is wrong with it goes to ``result``'s errors and warnings."""
+    """Load one document into ``result``: a unit, or a ConfigMap or Secret (its values),
+    or each item of a v1 List so; what is wrong goes to ``result``'s errors and warnings."""
     parsed, problems = parse_document(chunk, path, offset, limits, budget)
     if problems or parsed is None:
         result.errors.extend(problems)
         return
+    if isinstance(parsed.data, dict) and _kind_key(parsed.data) == _LIST:
+        for item in _list_items(parsed, result):
+            _load_object(item, source, result)
+        return
+    _load_object(parsed, source, result)
+
+
+def _load_object(parsed: Parsed, source: str, result: LoadResult) -> None:
+    """Load one object: a document, or an item of a List."""
     if not isinstance(parsed.data, dict):
         result.errors.append(
-            Problem(parsed.start, "", "a document must be a mapping with apiVersion and kind")
+            Problem(
+                parsed.start,
+                _field(parsed, ()),
+                "a document must be a mapping with apiVersion and kind",
+            )
         )
         return
-    kind_key = (str(parsed.data.get("apiVersion")), str(parsed.data.get("kind")))
+    kind_key = _kind_key(parsed.data)
+    if kind_key in _KUBERNETES:
+        parsed = _as_kubernetes_reads(parsed, _KUBERNETES[kind_key], result)
     if kind_key in _VALUES:
         _load_values(_VALUES[kind_key], parsed, result)
         return
@@ -541,7 +585,44 @@ def _load_document(
         or any(localhost_uses(manifest))
     )
     positions = parsed.positions if reads else None
-    result.manifests.append(LoadedManifest(manifest, parsed.start, source, positions))
+    result.manifests.append(
+        LoadedManifest(manifest, parsed.start, source, positions, parsed.renumbered, parsed.root)
+    )
+
+
+def _kind_key(data: dict[str, Any]) -> tuple[str, str]:
+    return str(data.get("apiVersion")), str(data.get("kind"))
+
+
+def _list_items(parsed: Parsed, result: LoadResult) -> list[Parsed]:
+    """The items of a v1 List, each a document of its own: a problem names items[i]."""
+    data = parsed.data
+    for key in data:
+        if key not in ("apiVersion", "kind", "metadata", "items"):
+            result.errors.append(Problem(_at(parsed, (key,)), key, "unknown field"))
+    # Its metadata (resourceVersion, selfLink, continue) is an API server's record.
+    items = data.get("items") or []
+    if not isinstance(items, list):
+        result.errors.append(Problem(_at(parsed, ("items",)), "items", "must be a list"))
+        return []
+    found = []
+    for index, item in enumerate(items):
+        at = ("items", index)
+        if isinstance(item, dict) and _kind_key(item) == _LIST:
+            where = Problem(_at(parsed, (*at, "kind")), _dotted((*at, "kind")), "a List in a List")
+            result.errors.append(where)
+            continue
+        found.append(Parsed(item, parsed.positions.get(at, parsed.start), parsed.positions, at))
+    return found
+
+
+def _as_kubernetes_reads(parsed: Parsed, root: str, result: LoadResult) -> Parsed:
+    """A v1 document as Kubernetes reads it (kubeyaml), warning of what it ignores."""
+    reading = kubeyaml.read(parsed.data, root)
+    result.warnings += [
+        Problem(_at(parsed, p), _field(parsed, p), why) for p, why in reading.warnings
+    ]
+    return replace(parsed, data=reading.data, renumbered=reading.renumbered)
 
 
 def _load_values(
@@ -569,30 +650,25 @@ def _load_values(
 def _load_unit(parsed: Parsed, result: LoadResult) -> SandboxManifest | ContainerManifest | None:
     """Validate a Sandbox, a Container or a Pod (as the Sandbox it means); None when it is
     refused (the problems are in ``result``)."""
-    data, start = parsed.data, parsed.start
-    model = _KINDS.get((str(data.get("apiVersion")), str(data.get("kind"))))
+    data = parsed.data
+    model = _KINDS.get(_kind_key(data))
     if model is None:
         result.errors.append(_unsupported(parsed))
         return None
-    unknown = (
-        "unknown field (not in the supported Pod subset)"
-        if model is PodManifest
-        else "unknown field"
-    )
-    manifest, problems = validate(model, parsed, unknown)
+    manifest, problems = validate(model, parsed)
     if manifest is None:
         result.errors.extend(problems)
         return None
     if isinstance(manifest, PodManifest):
-        manifest = _pod_as_sandbox(manifest, parsed, unknown, result)
+        manifest = _pod_as_sandbox(manifest, parsed, result)
         if manifest is None:
             return None
     assert isinstance(manifest, SandboxManifest | ContainerManifest)
     for at in _ignored_fields(manifest, data):
         result.warnings.append(
             Problem(
-                parsed.positions.get(at, start),
-                _dotted(at),
+                _at(parsed, at),
+                _field(parsed, at),
                 "ignored: reconciler does not collect termination messages",
             )
         )
@@ -605,31 +681,21 @@ def _unsupported(parsed: Parsed) -> Problem:
     known_kinds = {kind for _, kind in [*_KINDS, *_VALUES]}
     field_name = "apiVersion" if str(data.get("kind")) in known_kinds else "kind"
     return Problem(
-        parsed.positions.get((field_name,), parsed.start),
-        field_name,
+        _at(parsed, (field_name,)),
+        _field(parsed, (field_name,)),
         f"unsupported apiVersion/kind {data.get('apiVersion')!r}/{data.get('kind')!r}"
         f" (supported: {_SUPPORTED})",
     )
 
 
-def _pod_as_sandbox(
-    pod: PodManifest, parsed: Parsed, unknown: str, result: LoadResult
-) -> SandboxManifest | None:
-    """The Sandbox a Pod means, warning of the fields only a cluster reads; None when it
-    cannot be one (the problems are in ``result``)."""
-    positions, start = parsed.positions, parsed.start
-    for name in pod.scheduler_only_fields():
-        result.warnings.append(
-            Problem(
-                positions.get(("spec", name), start),
-                f"spec.{name}",
-                "ignored: only a cluster scheduler uses it",
-            )
-        )
+def _pod_as_sandbox(pod: PodManifest, parsed: Parsed, result: LoadResult) -> SandboxManifest | None:
+    """The Sandbox a Pod means; None when it cannot be one (the problems are in ``result``).
+    What only a cluster reads was dropped, with warnings, before (kubeyaml)."""
+    annotations = ("metadata", "annotations")
     apparmor = [
         Problem(
-            positions.get(("metadata", "annotations", key), start),
-            f"metadata.annotations[{key}]",
+            _at(parsed, (*annotations, key)),
+            f"{_field(parsed, annotations)}[{key}]",
             "not supported by reconciler: AppArmor profiles (Kubernetes enforces this "
             "annotation or rejects the Pod; Docker here would apply its default)",
         )
@@ -639,35 +705,40 @@ def _pod_as_sandbox(
     if apparmor:
         result.errors.extend(apparmor)
         return None
-    if pod.status is not None:
-        result.warnings.append(
-            Problem(
-                positions.get(("status",), start),
-                "status",
-                "ignored: status is observed, not desired",
-            )
-        )
     try:
         return pod.to_sandbox()
     except ValidationError as exc:
-        result.errors.extend(_problems(exc, parsed, unknown))
+        result.errors.extend(_problems(exc, parsed, "Pod"))
         return None
 
 
 _APPARMOR = "container.apparmor.security.beta.kubernetes.io/"
-_TERMINATION_MESSAGE = ("terminationMessagePath", "terminationMessagePolicy")
+# Kubernetes' defaults, which it fills in: written, they mean what their absence means.
+_TERMINATION_MESSAGE = {
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+}
 
 
 def _ignored_fields(manifest: Manifest, data: dict[str, Any]) -> list[Path_]:
-    """Container fields Kubernetes fills in that have no effect here: warned, not refused."""
+    """Container fields that have no effect here: warned, not refused (unless they hold
+    Kubernetes' default)."""
+
+    def asked(container: dict[str, Any]) -> list[str]:
+        return [
+            f
+            for f, default in _TERMINATION_MESSAGE.items()
+            if container.get(f) not in (None, default)
+        ]
+
     spec = data.get("spec") or {}
     if isinstance(manifest, ContainerManifest):
-        return [("spec", f) for f in _TERMINATION_MESSAGE if f in spec]
+        return [("spec", f) for f in asked(spec)]
     found: list[Path_] = []
     for group in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(group) or []):
             if isinstance(container, dict):
-                found += [("spec", group, index, f) for f in _TERMINATION_MESSAGE if f in container]
+                found += [("spec", group, index, f) for f in asked(container)]
     return found
 
 
@@ -751,15 +822,41 @@ class _Builder:
         return mapping
 
 
+def _written(parsed: Parsed, path: Path_) -> Path_:
+    """``path`` into ``parsed.data`` as the path written in the file."""
+    return _written_path(parsed.root, parsed.renumbered, path)
+
+
+def _written_path(root: Path_, renumbered: Mapping[Path_, tuple[int, ...]], path: Path_) -> Path_:
+    """``path`` into a document's data as written in its file: after ``root``, with the
+    index each item had before the items ``renumbered`` says were dropped."""
+    written: list[str | int] = list(root)
+    for end, part in enumerate(path):
+        kept = renumbered.get(path[:end])
+        if isinstance(part, int) and kept is not None and 0 <= part < len(kept):
+            written.append(kept[part])
+        else:
+            written.append(part)
+    return tuple(written)
+
+
 def _at(parsed: Parsed, path: Path_) -> Location:
     """Where ``path`` (or the nearest part of it that is written) stands."""
-    for end in range(len(path), 0, -1):
-        if path[:end] in parsed.positions:
-            return parsed.positions[path[:end]]
+    written = _written(parsed, path)
+    for end in range(len(written), 0, -1):
+        if written[:end] in parsed.positions:
+            return parsed.positions[written[:end]]
     return parsed.start
 
 
-def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Problem]:
+def _field(parsed: Parsed, path: Path_) -> str:
+    """The field at ``path`` named as written (``items[2].spec...`` in a List)."""
+    return _dotted(_written(parsed, path))
+
+
+def _problems(
+    exc: ValidationError, parsed: Parsed, root: str | None, unknown: str = "unknown field"
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Path_] = set()
     for error in exc.errors():
@@ -767,12 +864,8 @@ def _problems(exc: ValidationError, parsed: Parsed, unknown: str) -> list[Proble
         if loc in seen:
             continue  # one message per field: union branches repeat themselves
         seen.add(loc)
-        where = parsed.start
-        for end in range(len(loc), 0, -1):
-            if loc[:end] in parsed.positions:
-                where = parsed.positions[loc[:end]]
-                break
-        problems.append(Problem(where, _dotted(loc), _message(error, unknown)))
+        message = _message(error, root, loc, unknown)
+        problems.append(Problem(_at(parsed, loc), _field(parsed, loc), message))
     return problems
 
 
@@ -797,12 +890,12 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path_:
     return tuple(path)
 
 
-def _message(error: Any, unknown: str) -> str:
+def _message(error: Any, root: str | None, loc: Path_, unknown: str) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        name = error["loc"][-1] if error["loc"] else ""
-        reason = UNSUPPORTED_FIELDS.get(str(name))
-        return f"{unknown}: {reason}" if reason else unknown
+        # A Kubernetes field reconciler lacks says so and why; any other is unknown.
+        refused = kubefields.refusal(root, loc, error.get("input")) if root else None
+        return refused or unknown
     if kind == "missing":
         return "required field is missing"
     message = str(error["msg"])

@@ -331,6 +331,21 @@ class ContainerPort(Model):
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: str | None = None
 
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: Any) -> Any:
+        # As the API server: names compare exactly, so 'tcp' is refused, never read as TCP.
+        if value == "SCTP":
+            raise ValueError(
+                "not supported by reconciler: protocol: SCTP, because ports are published "
+                "for TCP and UDP only"
+            )
+        if isinstance(value, str) and value not in ("TCP", "UDP"):
+            raise ValueError(
+                f"Kubernetes accepts TCP, UDP or SCTP; the API server refuses {value!r}"
+            )
+        return value
+
 
 class VolumeMount(Model):
     name: DnsLabel
@@ -973,63 +988,13 @@ class ContainerManifest(Model):
     spec: ContainerSpec
 
 
-# Pod fields that only matter to a cluster scheduler: accepted with a warning.
-SCHEDULER_ONLY_FIELDS = (
-    "nodeSelector",
-    "affinity",
-    "tolerations",
-    "schedulingGates",
-    "serviceAccountName",
-    "dnsPolicy",
-    "nodeName",
-    "schedulerName",
-    "priority",
-    "priorityClassName",
-    "preemptionPolicy",
-    "topologySpreadConstraints",
-)
-
-# Pod and Container fields outside the subset, with why: a field named here is
-# an error that says so (manifests.py), never silently dropped.
-_HOST_NAMESPACES = (
-    "host namespaces are not supported: a sandbox's members share the infra's namespaces, "
-    "never the host's"
-)
-_API_SERVER = "needs a Kubernetes API server, which reconciler does not have"
-UNSUPPORTED_FIELDS: dict[str, str] = {
-    "hostNetwork": _HOST_NAMESPACES,
-    "hostPID": _HOST_NAMESPACES,
-    "hostIPC": _HOST_NAMESPACES,
-    "hostUsers": "user namespaces are set per Docker daemon (userns-remap), not per container",
-    "setHostnameAsFQDN": "not supported: the hostname stays short, `hostname -f` gives the FQDN",
-    "activeDeadlineSeconds": "not supported: reconciler keeps a unit as its manifest says",
-    "ephemeralContainers": "ephemeral containers are added through the API (kubectl debug)",
-    "serviceAccount": _API_SERVER,
-    "automountServiceAccountToken": _API_SERVER,
-    "enableServiceLinks": _API_SERVER + " (no Services to link)",
-    "readinessGates": _API_SERVER + " (a controller sets pod conditions)",
-    "resourceClaims": "dynamic resource allocation needs a cluster's DRA drivers",
-    "os": "the Docker host's operating system decides",
-    "resizePolicy": "in-place resize is an API operation; a resources change recreates the "
-    "container",
-    "volumeDevices": "raw block devices come from PersistentVolumeClaims, " + _API_SERVER,
-    "seLinuxOptions": "SELinux labels are not supported (no SELinux on these Docker hosts)",
-    "seLinuxChangePolicy": "SELinux labels are not supported (no SELinux on these Docker hosts)",
-    "windowsOptions": "Windows containers are not supported",
-    "appArmorProfile": "AppArmor profiles are not supported (Docker applies its default)",
-    "procMount": "not supported: Docker always masks /proc",
-    "fsGroupChangePolicy": "not supported: an emptyDir is owned by fsGroup from its creation",
-    "supplementalGroupsPolicy": "not supported: the image's groups are always merged (Merge)",
-    "persistentVolumeClaim": _API_SERVER,
-    "ephemeral": _API_SERVER + " (volume claim templates)",
-    "httpGet": "only exec lifecycle hooks are supported",
-    "tcpSocket": "only exec lifecycle hooks are supported",
-    "sleep": "only exec lifecycle hooks are supported",
-}
-
-
 class PodSpec(Model):
-    """The subset of a Kubernetes PodSpec that maps onto a Sandbox."""
+    """The subset of a Kubernetes PodSpec that maps onto a Sandbox.
+
+    Every other Kubernetes field of a Pod, and what reconciler does with it (an explicit
+    default accepted, a scheduler's field ignored, the rest refused naming it and why),
+    is in kubefields.py; kubeyaml.py reads a v1 document so before it is validated.
+    """
 
     containers: Annotated[list[Container], Field(min_length=1)]
     init_containers: list[Container] = []
@@ -1046,18 +1011,8 @@ class PodSpec(Model):
     host_aliases: list[HostAlias] = []
     dns_config: PodDNSConfig | None = None
     image_pull_secrets: list[LocalObjectReference] = []
-    node_selector: Any = None
-    affinity: Any = None
-    tolerations: Any = None
-    scheduling_gates: Any = None
-    service_account_name: Any = None
-    dns_policy: Any = None
-    node_name: Any = None
-    scheduler_name: Any = None
-    priority: Any = None
-    priority_class_name: Any = None
-    preemption_policy: Any = None
-    topology_spread_constraints: Any = None
+    service_account_name: str | None = None
+    """What env's fieldRef spec.serviceAccountName gives (default: default); no token."""
 
     @model_validator(mode="after")
     def _members(self) -> PodSpec:
@@ -1072,12 +1027,6 @@ class PodManifest(Model):
     kind: Literal["Pod"]
     metadata: Metadata
     spec: PodSpec
-    status: Any = None
-
-    def scheduler_only_fields(self) -> list[str]:
-        return [
-            name for name in SCHEDULER_ONLY_FIELDS if getattr(self.spec, _snake(name)) is not None
-        ]
 
     def to_sandbox(self) -> SandboxManifest:
         spec = self.spec
@@ -1159,10 +1108,6 @@ class SecretManifest(Model):
 
 
 ValuesManifest = ConfigMapManifest | SecretManifest
-
-
-def _snake(camel: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
 
 
 def _unique(names: list[str], what: str) -> None:

@@ -390,7 +390,7 @@ RULES: tuple[Rule, ...] = (
         _no_escalation,
     ),
     # Host namespaces (hostNetwork/PID/IPC), procMount, AppArmor profiles and
-    # devices (volumeDevices) never load (models.UNSUPPORTED_FIELDS): refused
+    # devices (volumeDevices) never load (kubefields.VERDICTS): refused
     # at every level before a policy is asked.
 )
 

@@ -29,38 +29,43 @@ REFUSED = {
     "hello]: not supported by reconciler: AppArmor profiles",
     "too-big": "requests.cpu 100 cores over this host's 2 cores; requests.memory 1000.0Gi over "
     "this host's 8.0Gi: it could never run here",
-    "apparmor-profile": "spec.securityContext.appArmorProfile: unknown field (not in the "
-    "supported Pod subset): AppArmor profiles are not supported",
+    "apparmor-profile": "spec.securityContext.appArmorProfile: not supported by reconciler: "
+    "appArmorProfile, because Docker applies an AppArmor profile only where the host has",
     "caps-added": "refused by policy baseline in pod.yaml: spec.containers[0].securityContext."
     "capabilities.add[0]: capability NET_ADMIN is beyond the baseline set",
     "cgroup-options": "spec.containers[0].securityContext.cgroupOptions: unknown field",
     "cluster-trust-bundle": "spec.volumes[0].projected.sources[0]: serviceAccountToken and "
     "clusterTrustBundle projections need a Kubernetes API server",
-    "emptydir-mode": "spec.volumes[0].emptyDir.mode: unknown field",
-    "env-file-key-ref": "spec.containers[0].env[0].valueFrom.fileKeyRef: unknown field",
-    "ephemeral-containers": "spec.ephemeralContainers: unknown field (not in the supported Pod "
-    "subset): ephemeral containers are added through the API",
+    "emptydir-mode": "spec.volumes[0].emptyDir.mode: not supported by reconciler: mode",
+    "env-file-key-ref": "spec.containers[0].env[0].valueFrom.fileKeyRef: not supported by "
+    "reconciler: fileKeyRef, because a value read from a file in a volume is not supported",
+    "ephemeral-containers": "spec.ephemeralContainers: not supported by reconciler: "
+    "ephemeralContainers, because ephemeral containers are added to a running pod through the "
+    "API",
     "extended-resource": "unsupported resource 'example.com/dongle' (supported: cpu, memory, "
     "ephemeral-storage)",
-    "image-volume": "spec.volumes[0].image: unknown field",
-    "persistent-volume-claim": "spec.volumes[0].persistentVolumeClaim: unknown field (not in the "
-    "supported Pod subset): needs a Kubernetes API server",
-    "pod-certificate": "spec.volumes[0].projected.sources[0].podCertificate: unknown field",
-    "pod-level-resources": "spec.resources: unknown field",
-    "resize-policy": "spec.containers[0].resizePolicy: unknown field (not in the supported Pod "
-    "subset): in-place resize is an API operation",
-    "restart-policy-rules": "spec.initContainers[1].restartPolicyRules: unknown field",
+    "image-volume": "spec.volumes[0].image: not supported by reconciler: image, because",
+    "persistent-volume-claim": "spec.volumes[0].persistentVolumeClaim: not supported by "
+    "reconciler: persistentVolumeClaim, because a claim is bound to a volume by an API server",
+    "pod-certificate": "spec.volumes[0].projected.sources[0].podCertificate: not supported by "
+    "reconciler: podCertificate, because it needs a Kubernetes API server",
+    "pod-level-resources": "spec.resources: not supported by reconciler: resources, because "
+    "resources are set on each container",
+    "resize-policy": "spec.containers[0].resizePolicy: not supported by reconciler: "
+    "resizePolicy, because in-place resize is an API operation",
+    "restart-policy-rules": "spec.initContainers[1].restartPolicyRules: not supported by "
+    "reconciler: restartPolicyRules",
     "service-account-token": "spec.volumes[0].projected.sources[0]: serviceAccountToken and "
     "clusterTrustBundle projections need a Kubernetes API server",
-    "supplemental-groups-strict": "spec.securityContext.supplementalGroupsPolicy: unknown field "
-    "(not in the supported Pod subset): not supported: the image's groups are always merged",
-    "user-namespaces": "spec.hostUsers: unknown field (not in the supported Pod subset): user "
-    "namespaces are set per Docker daemon",
+    "supplemental-groups-strict": "spec.securityContext.supplementalGroupsPolicy: not supported "
+    "by reconciler: supplementalGroupsPolicy: Strict, because the image's groups are always "
+    "merged",
+    "user-namespaces": "spec.hostUsers: not supported by reconciler: hostUsers: false, because "
+    "user namespaces are set per Docker daemon",
 }
 
 # Accepted with a warning naming each field only a cluster scheduler reads.
 WARNED = {
-    "init-container": ["spec.dnsPolicy"],
     "scheduler-fields": [
         "spec.nodeSelector",
         "spec.affinity",

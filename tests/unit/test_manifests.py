@@ -212,7 +212,13 @@ def test_unknown_top_level_and_metadata_fields() -> None:
         """
     )
     assert sorted(at(p) for p in result.errors) == [(5, 3, "metadata.uid"), (8, 1, "extra")]
-    assert all(p.message == "unknown field" for p in result.errors)
+    messages = {p.field: p.message for p in result.errors}
+    assert messages["extra"] == "unknown field"
+    # A Kubernetes field says what it is; only a v1 document may carry an API server's record.
+    assert messages["metadata.uid"] == (
+        "not supported by reconciler: uid, because an API server keeps it as its record of "
+        "the object"
+    )
 
 
 def test_missing_top_level_field_points_at_the_document() -> None:
@@ -763,8 +769,7 @@ def test_scheduler_only_pod_fields_are_warnings_naming_them() -> None:
           affinity: {nodeAffinity: {}}
           tolerations: [{key: a, operator: Exists}]
           schedulingGates: [{name: g}]
-          serviceAccountName: default
-          dnsPolicy: ClusterFirst
+          dnsPolicy: None
           containers: [{name: app, image: nginx}]
         """
     )
@@ -775,10 +780,11 @@ def test_scheduler_only_pod_fields_are_warnings_naming_them() -> None:
         (6, 3, "spec.affinity"),
         (7, 3, "spec.tolerations"),
         (8, 3, "spec.schedulingGates"),
-        (9, 3, "spec.serviceAccountName"),
-        (10, 3, "spec.dnsPolicy"),
+        (9, 3, "spec.dnsPolicy"),
     ]
-    assert all("ignored" in w.message for w in result.warnings)
+    assert all(w.message.startswith("ignored: ") for w in result.warnings)
+    assert "only a cluster scheduler uses it" in result.warnings[0].message
+    assert "the host's resolver" in result.warnings[4].message
 
 
 def test_pod_status_is_a_warning() -> None:
@@ -811,7 +817,7 @@ def test_unsupported_pod_fields_are_errors_naming_them() -> None:
               image: nginx
               lifecycle:
                 preStop: {httpGet: {port: 80}}
-              volumeDevices: []
+              volumeDevices: [{name: d, devicePath: /dev/xvda}]
         """
     )
     assert result.manifests == []
@@ -823,8 +829,8 @@ def test_unsupported_pod_fields_are_errors_naming_them() -> None:
     ]
     messages = {p.field: p.message for p in result.errors}
     assert messages["spec.hostNetwork"] == (
-        "unknown field (not in the supported Pod subset): host namespaces are not supported: "
-        "a sandbox's members share the infra's namespaces, never the host's"
+        "not supported by reconciler: hostNetwork: true, because a sandbox's members share "
+        "the infra's namespaces, never the host's"
     )
     assert "only exec lifecycle hooks" in messages["spec.containers[0].lifecycle.preStop.httpGet"]
     assert "raw block devices" in messages["spec.containers[0].volumeDevices"]

@@ -603,12 +603,9 @@ def test_pod_to_sandbox_maps_the_pod_fields() -> None:
                 "volumes": [{"name": "d", "emptyDir": {}}],
                 "initContainers": [{"name": "i", "image": "x"}],
                 "containers": [{"name": "a", "image": "y"}],
-                "nodeSelector": {"disk": "ssd"},
-                "dnsPolicy": "ClusterFirst",
             },
         }
     )
-    assert pod.scheduler_only_fields() == ["nodeSelector", "dnsPolicy"]
     sandbox = pod.to_sandbox()
     assert sandbox.kind == "Sandbox"
     assert sandbox.api_version == "reconciler/v1"
@@ -635,4 +632,3 @@ def test_pod_defaults_to_the_default_runtime_and_network_ipc() -> None:
     sandbox = pod.to_sandbox()
     assert sandbox.spec.runtime is None  # the operator's default runtime applies
     assert sandbox.spec.share == [Namespace.NETWORK, Namespace.IPC]
-    assert pod.scheduler_only_fields() == []

@@ -413,25 +413,26 @@ def test_a_standalone_container_owns_its_network_identity() -> None:
 @pytest.mark.parametrize(
     ("field", "line", "reason"),
     [
-        ("spec.hostPID: true", "spec.hostPID", "host namespaces are not supported"),
-        ("spec.hostIPC: true", "spec.hostIPC", "host namespaces are not supported"),
-        ("spec.enableServiceLinks: true", "spec.enableServiceLinks", "no Services to link"),
-        ("spec.ephemeralContainers: []", "spec.ephemeralContainers", "kubectl debug"),
+        ("spec.hostPID: true", "spec.hostPID: true", "share the infra's namespaces"),
+        ("spec.hostIPC: true", "spec.hostIPC: true", "share the infra's namespaces"),
+        ("spec.activeDeadlineSeconds: 5", "spec.activeDeadlineSeconds", "keeps a unit running"),
+        ("spec.ephemeralContainers: [{name: d}]", "spec.ephemeralContainers", "kubectl debug"),
     ],
 )
 def test_pod_fields_outside_the_subset_are_refused_with_the_reason(
     field: str, line: str, reason: str
 ) -> None:
-    key, value = field.removeprefix("spec.").split(": ")
+    key, value = field.removeprefix("spec.").split(": ", 1)
     (problem,) = errors(pod("[{name: a, image: x}]", spec=f"{key}: {value}"))
-    assert f"{line}: unknown field (not in the supported Pod subset): " in problem
+    shown = line.removeprefix("spec.")
+    assert f"spec.{key}: not supported by reconciler: {shown}, because " in problem
     assert reason in problem
 
 
 @pytest.mark.parametrize(
     ("container", "field", "reason"),
     [
-        ("securityContext: {seLinuxOptions: {}}", "seLinuxOptions", "SELinux"),
+        ("securityContext: {seLinuxOptions: {level: s0}}", "seLinuxOptions", "SELinux"),
     ],
 )
 def test_container_fields_outside_the_subset_are_refused_with_the_reason(
@@ -445,8 +446,8 @@ def test_termination_message_fields_are_read() -> None:
     loaded = load_text(
         dedent(
             pod(
-                "[{name: a, image: x, terminationMessagePath: /dev/termination-log,"
-                " terminationMessagePolicy: File}]"
+                "[{name: a, image: x, terminationMessagePath: /tmp/message,"
+                " terminationMessagePolicy: FallbackToLogsOnError}]"
             )
         ),
         "pod.yaml",
@@ -454,9 +455,15 @@ def test_termination_message_fields_are_read() -> None:
     assert loaded.ok
     assert [at(w) for w in loaded.warnings] == [
         (8, 36, "spec.containers[0].terminationMessagePath"),
-        (8, 82, "spec.containers[0].terminationMessagePolicy"),
+        (8, 74, "spec.containers[0].terminationMessagePolicy"),
     ]
     assert "does not collect termination messages" in loaded.warnings[0].message
+    # Kubernetes' defaults, written out as kubectl prints them, mean what their absence means.
+    defaults = pod(
+        "[{name: a, image: x, terminationMessagePath: /dev/termination-log,"
+        " terminationMessagePolicy: File}]"
+    )
+    assert load_text(dedent(defaults), "pod.yaml").warnings == []
 
 
 # --- resources.limits.ephemeral-storage ----------------------------------------------

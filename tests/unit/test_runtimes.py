@@ -159,7 +159,7 @@ def test_a_pod_cannot_name_a_runtime_per_container() -> None:
         "p.yaml",
     )
     assert [str(p) for p in loaded.errors] == [
-        "p.yaml:5:36: spec.containers[0].runtime: unknown field (not in the supported Pod subset)"
+        "p.yaml:5:36: spec.containers[0].runtime: unknown field"
     ]
 
 
