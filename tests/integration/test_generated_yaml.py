@@ -35,6 +35,8 @@ def test_a_kubectl_get_pod_runs_as_the_pod_it_describes(h: Harness) -> None:
     assert host["SecurityOpt"] == ["no-new-privileges"]
     # The emptyDir is mounted; the service account token an API server would add is not.
     assert [m["Destination"] for m in web["Mounts"]] == ["/www"]
+    # It starts empty, as under kubelet: Docker does not copy the image's /www into it.
+    assert h.exec(web["Id"], "ls", "-A", "/www") == (0, "")
     assert host["NetworkMode"] == f"container:{h.member('web')['Id']}"
 
     # httpd serves on the Pod's port, in the sandbox's network namespace.

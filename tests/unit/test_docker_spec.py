@@ -339,7 +339,13 @@ def test_empty_dir_memory_is_tmpfs() -> None:
 def test_empty_dir_on_disk_is_a_named_volume() -> None:
     host = app_of(sandbox(VOLUMES, mounts_app("{name: data, mountPath: /data}")))["HostConfig"]
     assert host["Mounts"] == [
-        {"Type": "volume", "Source": "inst_default_web.data", "Target": "/data", "ReadOnly": False}
+        {
+            "Type": "volume",
+            "Source": "inst_default_web.data",
+            "Target": "/data",
+            "ReadOnly": False,
+            "VolumeOptions": {"NoCopy": True},  # an emptyDir starts empty, as under kubelet
+        }
     ]
 
 

@@ -117,7 +117,12 @@ def _mount(m: MountSpec) -> dict[str, Any]:
             "ReadOnly": m.read_only,
             "TmpfsOptions": options,
         }
-    return {"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+    mount = {"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+    if m.type == "volume":
+        # Docker copies the image's files at the target into a new volume; an emptyDir
+        # starts empty under kubelet, and a volume of files holds its files only.
+        mount["VolumeOptions"] = {"NoCopy": True}
+    return mount
 
 
 def member_body(member: DesiredMember, infra_id: str | None) -> dict[str, Any]:
