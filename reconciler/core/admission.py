@@ -182,8 +182,7 @@ def exceeds(unit: DesiredUnit, node: Node) -> str | None:
     was measured (tests and tools compile against stand-ins)."""
     if not node.measured:
         return None
-    sidecars = [i for i in unit.init if i.spec.role == L.ROLE_SIDECAR]
-    running = [m.spec for m in (*unit.workloads, *sidecars)]
+    running = [m.spec for m in unit.running]
     once = [m.spec for m in unit.init if m.spec.role != L.ROLE_SIDECAR]
     too_much = []
     for what, request, allocatable, show in (

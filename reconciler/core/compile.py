@@ -190,12 +190,7 @@ def _image_update(manifest: Manifest) -> tuple[bool, list[tuple[ValuesPath, str]
 
 
 def _following(unit: DesiredUnit) -> DesiredUnit:
-    def member(m: DesiredMember) -> DesiredMember:
-        return replace(m, follow_image=True)
-
-    return replace(
-        unit, init=tuple(map(member, unit.init)), workloads=tuple(map(member, unit.workloads))
-    )
+    return unit.with_members(lambda m: replace(m, follow_image=True))
 
 
 def _base_labels(config: BuildConfig, key: UnitKey, source: str, mode: Mode) -> dict[str, str]:

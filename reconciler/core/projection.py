@@ -22,7 +22,6 @@ from reconciler.core.models import (
     DownwardAPIFile,
     KeyToPath,
     Manifest,
-    SandboxManifest,
     Volume,
 )
 from reconciler.core.spec import ProjectedFile
@@ -36,11 +35,13 @@ def project_volumes(
     manifest: Manifest, store: ValueStore, node: Node, out: Resolved
 ) -> dict[str, tuple[ProjectedFile, ...]]:
     """The files of each volume of files, by volume name; problems go to ``out``."""
-    resolver = Resolver(manifest, store, node, out)
+    if not any(v.files for v in manifest.spec.volumes):
+        return {}  # most units: nothing to resolve
+    projector = _Projector(manifest, Resolver(manifest, store, node, out), out)
     found: dict[str, tuple[ProjectedFile, ...]] = {}
     for index, volume in enumerate(manifest.spec.volumes):
         if volume.files:
-            files = _Projector(manifest, resolver, out).volume(volume, ("spec", "volumes", index))
+            files = projector.volume(volume, ("spec", "volumes", index))
             found[volume.name] = tuple(sorted(files.values(), key=lambda f: f.path))
     return found
 
@@ -54,11 +55,6 @@ def digest(files: Iterable[ProjectedFile]) -> str:
 class _Projector:
     def __init__(self, manifest: Manifest, resolver: Resolver, out: Resolved) -> None:
         self.manifest, self.resolver, self.out = manifest, resolver, out
-        self.containers = (
-            {c.name: c for c in [*manifest.spec.init_containers, *manifest.spec.containers]}
-            if isinstance(manifest, SandboxManifest)
-            else {}
-        )
 
     def volume(self, volume: Volume, at: Path) -> dict[str, ProjectedFile]:
         files: dict[str, ProjectedFile] = {}
@@ -137,18 +133,10 @@ class _Projector:
 
     def _downward_value(self, item: DownwardAPIFile, at: Path) -> str | None:
         if item.resource_field_ref is not None:
+            # containerName is required here (the model's rule): the resolver finds it,
+            # or says there is no such container.
             selector = item.resource_field_ref
-            container = self.containers.get(selector.container_name)
-            if container is None and isinstance(self.manifest, SandboxManifest):
-                self.out.errors.append(
-                    (
-                        (*at, "resourceFieldRef", "containerName"),
-                        f"no container {selector.container_name!r} in this pod",
-                    )
-                )
-                return None
-            target = container if container is not None else self.manifest.spec
-            return self.resolver.resource(selector, target, (*at, "resourceFieldRef"))
+            return self.resolver.resource(selector, self.manifest.spec, (*at, "resourceFieldRef"))
         assert item.field_ref is not None
         path = item.field_ref.field_path
         meta = self.manifest.metadata

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from reconciler.core.models import Manifest
 from reconciler.core.redact import redact_url
-from reconciler.core.spec import DesiredMember, DesiredUnit, PullAuth
+from reconciler.core.spec import DesiredUnit, PullAuth
 from reconciler.core.values import LoadedValues, ValueStore
 from reconciler.core.values import Path as ValuesPath
 
@@ -195,12 +195,7 @@ def credentials(image: str, ring: Keyring) -> tuple[PullAuth, ...]:
 def with_credentials(unit: DesiredUnit, ring: Keyring) -> DesiredUnit:
     """``unit`` with each member carrying the credentials its image matches."""
 
-    def member(m: DesiredMember) -> DesiredMember:
-        return replace(m, pull_auth=credentials(m.spec.image, ring))
-
-    return replace(
-        unit, init=tuple(map(member, unit.init)), workloads=tuple(map(member, unit.workloads))
-    )
+    return unit.with_members(lambda m: replace(m, pull_auth=credentials(m.spec.image, ring)))
 
 
 __all__ = [

@@ -15,7 +15,8 @@ whether they may run; each driver turns them into its engine's requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -293,6 +294,12 @@ class DesiredUnit:
     def runtimes(self) -> frozenset[str]:
         infra = {self.infra.spec.runtime} if self.infra is not None else set()
         return frozenset({m.spec.runtime for m in self.members} | infra)
+
+    def with_members(self, change: Callable[[DesiredMember], DesiredMember]) -> DesiredUnit:
+        """The unit with ``change`` made to each of its members (init and workloads)."""
+        return replace(
+            self, init=tuple(map(change, self.init)), workloads=tuple(map(change, self.workloads))
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -320,8 +320,10 @@ def pod_field(path: str) -> str:
 
 
 def waits_for_pod(spec: MemberSpec) -> bool:
-    """Whether the container's env, command or args hold a pod field not known yet."""
-    return any(_MARK in text for text in (*(e.value for e in spec.env), *spec.command, *spec.args))
+    """Whether the container's env, command, args or a subPathExpr hold a pod field not
+    known yet."""
+    texts = (*(e.value for e in spec.env), *spec.command, *spec.args)
+    return any(_MARK in text for text in (*texts, *(m.sub_path for m in spec.mounts)))
 
 
 def pod_uid(infra_id: str) -> str:
@@ -347,6 +349,7 @@ def fill_pod_fields(member: DesiredMember, address: str, uid: str) -> DesiredMem
             env=tuple(SpecEnvVar(e.name, fill(e.value)) for e in spec.env),
             command=tuple(map(fill, spec.command)),
             args=tuple(map(fill, spec.args)),
+            mounts=tuple(replace(m, sub_path=fill(m.sub_path)) for m in spec.mounts),
         ),
     )
 

@@ -240,3 +240,14 @@ def test_a_changed_value_changes_the_hash_of_its_readers_only() -> None:
     changed = SETTINGS.replace("MODE: prod", "MODE: dev")
     after = {u.key.name: u.workloads[0].hash for u in desired(changed, reader, other).units}
     assert before["web"] != after["web"] and before["other"] == after["other"]
+
+
+def test_a_sub_path_expr_of_the_pods_address_is_filled_in_too() -> None:
+    text = pod(
+        "[{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]",
+        more="volumeMounts: [{name: v, mountPath: /v, subPathExpr: '$(POD_IP)'}]",
+    ).replace("containers:", "volumes: [{name: v, emptyDir: {}}]\n          containers:")
+    app = desired(text).units[0].workloads[0]
+    assert waits_for_pod(app.spec)
+    (mount,) = fill_pod_fields(app, "172.17.0.9", pod_uid("abc")).spec.mounts
+    assert mount.sub_path == "172.17.0.9"
