@@ -43,11 +43,14 @@ def test_test_sh_checks_packages_before_it_runs_anything() -> None:
 
 
 def test_without_root_a_missing_package_is_named_and_fails() -> None:
+    # The library's text as the command, not its path: the checkout may be one nobody
+    # can read (CI clones into a 0700 mktemp -d).
     done = subprocess.run(
         [
             "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c",
-            f'source "{LIB}"; need_packages bash no-such-package-reconciler',
+            LIB.read_text() + "\nneed_packages bash no-such-package-reconciler",
         ],
+        cwd="/",
         capture_output=True,
         text=True,
         check=False,
